@@ -1,0 +1,53 @@
+// Readiness probes for startProcess: a port accepting connections, a log line, an HTTP URL
+// answering 200, or any of several (xetcd is ready when /health or a gRPC Range answers).
+import { request } from 'node:http';
+import type { ReadinessProbe } from './process.js';
+import { isPortOpen } from './ports.js';
+
+export function portOpen(port: number): ReadinessProbe {
+  return () => isPortOpen(port);
+}
+
+export function logLine(pattern: RegExp): ReadinessProbe {
+  return async (proc) => pattern.test(proc.output());
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+export function httpGet(url: string, timeoutMs = 1_000): Promise<HttpAnswer> {
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function httpOk(url: string): ReadinessProbe {
+  return async () => {
+    const res = await httpGet(url);
+    return res.status === 200;
+  };
+}
+
+export function anyOf(...probes: ReadinessProbe[]): ReadinessProbe {
+  return async (proc) => {
+    for (const p of probes) {
+      try {
+        if (await p(proc)) return true;
+      } catch {
+        // try the next one
+      }
+    }
+    return false;
+  };
+}
