@@ -192,6 +192,13 @@ export class RaftLogOutline {
       base.installSnapshot(w.snapshot);
     }
     base.checkAppend(w.entries);
+    const commit = this.hardState?.commit ?? 0;
+    if (w.snapshot === undefined && w.entries.length > 0 && w.entries[0]!.index <= commit) {
+      // Raft never rewrites a committed entry; a write that does would change applied history.
+      throw new RaftLogWriteError(
+        `entry ${w.entries[0]!.index} would overwrite a committed entry (commit ${commit})`,
+      );
+    }
     if (w.hardState !== undefined) this.checkHardState(w.hardState);
     const hs = w.hardState ?? this.hardState;
     if (hs === undefined) return;
