@@ -1,0 +1,399 @@
+// The member's validated configuration. Every source (flags, XETCD_* env, YAML,
+// defaults; see config-sources.ts) is reduced to text per flag, then one zod
+// schema parses and cross-checks it. Each problem becomes one line that names the
+// flag, says what is wrong and what would be valid, so a person can fix the
+// command line without reading code. Nothing starts until this passes.
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { gatherSources, settingLabel, type RawSettings, type SourceInput } from './config-sources.js';
+import { formatDuration, parseGoDuration } from './duration.js';
+import { clusterId, memberId } from './ids.js';
+import { checkUrl, parseInitialCluster, sameUrlSet, splitList, type ClusterMember } from './urls.js';
+import { LOG_LEVELS, type LogLevel } from '../logging.js';
+
+export const GiB = 1024 * 1024 * 1024;
+/** etcd's DefaultQuotaBytes (used when --quota-backend-bytes is 0). */
+export const DEFAULT_QUOTA_BYTES = 2 * GiB;
+/** etcd's MaxQuotaBytes: above it etcd warns that the backend may perform poorly. */
+export const MAX_QUOTA_BYTES = 8 * GiB;
+/** etcd's maxElectionMs. */
+export const MAX_ELECTION_MS = 50_000;
+export const DEFAULT_SNAPSHOT_COUNT = 100_000;
+export const DEFAULT_INSPECT_URL = 'ws://localhost:8080';
+
+export interface ClientTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCertAuth: boolean;
+  readonly trustedCaFile?: string;
+}
+
+/** Retention 0 (either mode) disables auto-compaction. */
+export type AutoCompaction =
+  | { readonly mode: 'periodic'; readonly retentionMs: number }
+  | { readonly mode: 'revision'; readonly retentionRevisions: number };
+
+export interface Config {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenClientUrls: readonly string[];
+  readonly advertiseClientUrls: readonly string[];
+  readonly listenPeerUrls: readonly string[];
+  readonly initialAdvertisePeerUrls: readonly string[];
+  readonly initialCluster: readonly ClusterMember[];
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  /** etcd's ElectionTicks: election timeout in heartbeat ticks. */
+  readonly electionTicks: number;
+  readonly snapshotCount: number;
+  readonly autoCompaction: AutoCompaction;
+  /** Effective quota in bytes; Infinity when disabled (negative flag value, as etcd). */
+  readonly quotaBackendBytes: number;
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly preVote: boolean;
+  /** Present when a client URL is https. */
+  readonly clientTls?: ClientTls;
+  readonly logLevel: LogLevel;
+  readonly natsServers: readonly string[];
+  /** WebSocket URL of the XState inspector, when --inspect is on. */
+  readonly inspectUrl?: string;
+  readonly configFile?: string;
+  /** This member's ID as a new cluster computes it from --initial-cluster (etcd's NewMember). */
+  readonly memberId: bigint;
+  /** The cluster ID a new cluster gets from --initial-cluster (etcd's genID). */
+  readonly clusterId: bigint;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: Config; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly problems: readonly string[]; readonly warnings: readonly string[] };
+
+type Ctx = z.core.$RefinementCtx;
+
+function fail(ctx: Ctx, message: string): typeof z.NEVER {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+}
+
+const text = z.string();
+
+const wholeNumber = (hint: string, min: number) =>
+  text.transform((s, ctx) => {
+    const t = s.trim();
+    if (!/^-?\d+$/.test(t)) return fail(ctx, `'${s}' is not a whole number; ${hint}`);
+    const n = Number(t);
+    if (!Number.isSafeInteger(n)) return fail(ctx, `${t} is too large; ${hint}`);
+    if (n < min) return fail(ctx, `${t} is below ${min}; ${hint}`);
+    return n;
+  });
+
+/** Go's strconv.ParseBool, which etcd's flag parsing uses. */
+const bool = text.transform((s, ctx) => {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False', ''].includes(s)) return false;
+  return fail(ctx, `'${s}' is not a boolean; use true or false`);
+});
+
+const urlList = (schemes: readonly string[], example: string, allowEmpty = false) =>
+  text.transform((s, ctx) => {
+    const items = splitList(s);
+    if (items.length === 0 && !allowEmpty) return fail(ctx, `must list at least one URL (e.g. ${example})`);
+    const out: string[] = [];
+    for (const item of items) {
+      const c = checkUrl(item, schemes);
+      if (c.ok) out.push(c.url);
+      else ctx.addIssue({ code: 'custom', message: c.problem });
+    }
+    return out;
+  });
+
+const oneOf = <T extends string>(values: readonly T[]) =>
+  text.transform((s, ctx): T => {
+    if ((values as readonly string[]).includes(s)) return s as T;
+    return fail(ctx, `'${s}' is not valid; use one of ${values.join(', ')}`) as T;
+  });
+
+const fileOrEmpty = text.transform((s, ctx) => {
+  if (s === '') return '';
+  if (!existsSync(s)) return fail(ctx, `file '${s}' does not exist`);
+  return s;
+});
+
+const schema = z
+  .object({
+    name: text.refine((s) => s.trim() !== '', 'must not be empty (e.g. --name infra1)'),
+    'data-dir': text,
+    'listen-client-urls': urlList(['http', 'https'], 'http://127.0.0.1:2379'),
+    'advertise-client-urls': urlList(['http', 'https'], 'http://127.0.0.1:2379'),
+    'listen-peer-urls': urlList(['http', 'https'], 'http://127.0.0.1:2380'),
+    'initial-advertise-peer-urls': urlList(['http', 'https'], 'http://127.0.0.1:2380'),
+    'initial-cluster': text.transform((s, ctx) => {
+      const parsed = parseInitialCluster(s, ['http', 'https']);
+      if (parsed.ok) return parsed.members;
+      for (const p of parsed.problems) ctx.addIssue({ code: 'custom', message: p });
+      return z.NEVER;
+    }),
+    'initial-cluster-state': oneOf(['new', 'existing'] as const),
+    'initial-cluster-token': text.refine((s) => s !== '', 'must not be empty (default etcd-cluster)'),
+    'heartbeat-interval': wholeNumber('the heartbeat interval is in milliseconds, e.g. 100', 1),
+    'election-timeout': wholeNumber('the election timeout is in milliseconds, e.g. 1000', 1),
+    'snapshot-count': wholeNumber('a count of applied entries between snapshots, e.g. 100000', 0),
+    'auto-compaction-mode': oneOf(['periodic', 'revision'] as const),
+    'auto-compaction-retention': text,
+    'quota-backend-bytes': text.transform((s, ctx) => {
+      if (!/^-?\d+$/.test(s.trim()))
+        return fail(ctx, `'${s}' is not a whole number of bytes (e.g. ${DEFAULT_QUOTA_BYTES})`);
+      return Number(s.trim());
+    }),
+    'max-request-bytes': wholeNumber('a size in bytes, e.g. 1572864', 1),
+    'max-txn-ops': wholeNumber('a count of operations, e.g. 128', 1),
+    'pre-vote': bool,
+    'cert-file': fileOrEmpty,
+    'key-file': fileOrEmpty,
+    'client-cert-auth': bool,
+    'trusted-ca-file': fileOrEmpty,
+    'log-level': oneOf(LOG_LEVELS),
+    'nats-servers': urlList(['nats', 'tls', 'ws', 'wss'], 'nats://127.0.0.1:4222', true),
+    inspect: text.transform((s, ctx): string | undefined => {
+      if (['', '0', 'f', 'F', 'false', 'FALSE', 'False'].includes(s)) return undefined;
+      if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return DEFAULT_INSPECT_URL;
+      if (/^wss?:\/\/[^/]+/.test(s)) return s;
+      return fail(
+        ctx,
+        `'${s}' is not valid; use true, false or a ws:// URL such as ${DEFAULT_INSPECT_URL}`,
+      ) as undefined;
+    }),
+  })
+  .superRefine((c, ctx) => {
+    const at = (flag: string, message: string): void =>
+      ctx.addIssue({ code: 'custom', path: [flag], message });
+
+    if (c['election-timeout'] < 5 * c['heartbeat-interval']) {
+      at(
+        'election-timeout',
+        `${c['election-timeout']} must be at least 5 × --heartbeat-interval (${c['heartbeat-interval']}), i.e. ≥ ${5 * c['heartbeat-interval']}`,
+      );
+    }
+    if (c['election-timeout'] > MAX_ELECTION_MS) {
+      at(
+        'election-timeout',
+        `${c['election-timeout']} is too long; it must be at most ${MAX_ELECTION_MS} ms`,
+      );
+    }
+
+    const self = c['initial-cluster'].find((m) => m.name === c.name);
+    if (self === undefined) {
+      at(
+        'initial-cluster',
+        `does not contain --name '${c.name}'; add ${c.name}=${c['initial-advertise-peer-urls'][0] ?? 'http://localhost:2380'}`,
+      );
+    } else if (!sameUrlSet(self.peerUrls, c['initial-advertise-peer-urls'])) {
+      at(
+        'initial-cluster',
+        `has ${c.name}=${self.peerUrls.join(',')} but --initial-advertise-peer-urls is ${c['initial-advertise-peer-urls'].join(',')}; they must list the same URLs`,
+      );
+    }
+
+    if (c['initial-cluster'].length > 1 && c['nats-servers'].length === 0) {
+      at(
+        'nats-servers',
+        `must be given when --initial-cluster names ${c['initial-cluster'].length} members (peers talk over NATS), e.g. nats://127.0.0.1:4222`,
+      );
+    }
+
+    const https = c['listen-client-urls'].filter((u) => u.startsWith('https://'));
+    if (https.length > 0) {
+      if (c['cert-file'] === '' || c['key-file'] === '') {
+        at(
+          c['cert-file'] === '' ? 'cert-file' : 'key-file',
+          `--cert-file and --key-file are required for the https client URL ${https[0]}`,
+        );
+      }
+    } else if (c['listen-client-urls'].length > 0 && (c['cert-file'] !== '' || c['key-file'] !== '')) {
+      // etcd warns and ignores the files; a certificate nobody uses is almost always a typo'd URL.
+      at(
+        'listen-client-urls',
+        `are all http:// but --cert-file/--key-file are set; use https:// URLs to serve TLS`,
+      );
+    }
+    if ((c['cert-file'] === '') !== (c['key-file'] === '')) {
+      at(
+        c['cert-file'] === '' ? 'cert-file' : 'key-file',
+        'must be given together with --cert-file/--key-file',
+      );
+    }
+    if (c['client-cert-auth'] && c['trusted-ca-file'] === '') {
+      at(
+        'trusted-ca-file',
+        'is required when --client-cert-auth is on (the CA that signs client certificates)',
+      );
+    }
+    if (c['client-cert-auth'] && https.length === 0) {
+      at(
+        'client-cert-auth',
+        'needs an https:// --listen-client-urls (client certificates only exist over TLS)',
+      );
+    }
+
+    const retention = c['auto-compaction-retention'].trim();
+    if (c['auto-compaction-mode'] === 'periodic') {
+      if (!/^\d+$/.test(retention) && parseGoDuration(retention) === undefined) {
+        at(
+          'auto-compaction-retention',
+          `'${retention}' is not a duration; in periodic mode use e.g. 1h, 30m, 1h30m, or a bare number of hours (0 disables)`,
+        );
+      }
+    } else if (!/^\d+$/.test(retention)) {
+      at(
+        'auto-compaction-retention',
+        `'${retention}' is not a revision count; in revision mode use a whole number of revisions, e.g. 1000 (0 disables)`,
+      );
+    }
+  });
+
+type Parsed = z.output<typeof schema>;
+
+function toConfig(p: Parsed, configFile: string | undefined): Config {
+  const retention = p['auto-compaction-retention'].trim();
+  const autoCompaction: AutoCompaction =
+    p['auto-compaction-mode'] === 'periodic'
+      ? {
+          mode: 'periodic',
+          retentionMs: /^\d+$/.test(retention)
+            ? Number(retention) * 3_600_000
+            : (parseGoDuration(retention) as number),
+        }
+      : { mode: 'revision', retentionRevisions: Number(retention) };
+  const quota = p['quota-backend-bytes'];
+  const ids = p['initial-cluster'].map((m) => memberId(m.peerUrls, p['initial-cluster-token']));
+  const self = p['initial-cluster'].findIndex((m) => m.name === p.name);
+  const tls: ClientTls | undefined = p['listen-client-urls'].some((u) => u.startsWith('https://'))
+    ? {
+        certFile: p['cert-file'],
+        keyFile: p['key-file'],
+        clientCertAuth: p['client-cert-auth'],
+        ...(p['trusted-ca-file'] !== '' ? { trustedCaFile: p['trusted-ca-file'] } : {}),
+      }
+    : undefined;
+  return {
+    name: p.name,
+    dataDir: p['data-dir'] !== '' ? p['data-dir'] : `${p.name}.xetcd`,
+    listenClientUrls: p['listen-client-urls'],
+    advertiseClientUrls: p['advertise-client-urls'],
+    listenPeerUrls: p['listen-peer-urls'],
+    initialAdvertisePeerUrls: p['initial-advertise-peer-urls'],
+    initialCluster: p['initial-cluster'],
+    initialClusterState: p['initial-cluster-state'],
+    initialClusterToken: p['initial-cluster-token'],
+    heartbeatIntervalMs: p['heartbeat-interval'],
+    electionTimeoutMs: p['election-timeout'],
+    electionTicks: Math.floor(p['election-timeout'] / p['heartbeat-interval']),
+    snapshotCount: p['snapshot-count'] === 0 ? DEFAULT_SNAPSHOT_COUNT : p['snapshot-count'],
+    autoCompaction,
+    quotaBackendBytes: quota === 0 ? DEFAULT_QUOTA_BYTES : quota < 0 ? Infinity : quota,
+    maxRequestBytes: p['max-request-bytes'],
+    maxTxnOps: p['max-txn-ops'],
+    preVote: p['pre-vote'],
+    ...(tls !== undefined ? { clientTls: tls } : {}),
+    logLevel: p['log-level'],
+    natsServers: p['nats-servers'],
+    ...(p.inspect !== undefined ? { inspectUrl: p.inspect } : {}),
+    ...(configFile !== undefined ? { configFile } : {}),
+    memberId: ids[self] as bigint,
+    clusterId: clusterId(ids),
+  };
+}
+
+/**
+ * etcd: a member started with only --name (initial cluster left at its default)
+ * bootstraps as a cluster of itself, `<name>=<advertised peer URLs>`.
+ */
+function withInitialClusterFromName(raw: RawSettings): RawSettings {
+  const ic = raw['initial-cluster'];
+  const name = raw['name'];
+  const peers = raw['initial-advertise-peer-urls'];
+  if (ic === undefined || name === undefined || peers === undefined || ic.origin !== 'default') return raw;
+  if (name.text === 'default') return raw;
+  const entries = splitList(peers.text).map((u) => `${name.text}=${u}`);
+  return { ...raw, 'initial-cluster': { text: entries.join(','), origin: 'default' } };
+}
+
+function warningsFor(p: Parsed): string[] {
+  const w: string[] = [];
+  if (p['quota-backend-bytes'] > MAX_QUOTA_BYTES) {
+    w.push(
+      `--quota-backend-bytes ${p['quota-backend-bytes']} exceeds the maximum recommended ${MAX_QUOTA_BYTES} (8 GiB); the backend may perform poorly`,
+    );
+  }
+  if (p['quota-backend-bytes'] < 0)
+    w.push('--quota-backend-bytes is negative: the backend quota is disabled');
+  if (p['auto-compaction-mode'] === 'periodic') {
+    const r = p['auto-compaction-retention'].trim();
+    const ms = /^\d+$/.test(r) ? Number(r) * 3_600_000 : parseGoDuration(r);
+    if (ms !== undefined && ms > 0 && ms < 1000)
+      w.push(`--auto-compaction-retention ${formatDuration(ms)} is under a second`);
+  }
+  return w;
+}
+
+/** Resolve and validate; never throws for bad input, returns the problem lines instead. */
+export function loadConfig(input: SourceInput): ConfigResult {
+  const gathered = gatherSources(input);
+  const warnings = [...gathered.warnings];
+  if (gathered.problems.length > 0) return { ok: false, problems: gathered.problems, warnings };
+  const raw = withInitialClusterFromName(gathered.raw);
+  const texts = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.text]));
+  const parsed = schema.safeParse(texts);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const flag = String(issue.path[0] ?? '');
+        const origin = raw[flag]?.origin ?? 'flag';
+        return `${settingLabel(flag, origin)}: ${issue.message}`;
+      });
+  // etcd: a member listening on chosen addresses must say which of them clients can reach.
+  if (raw['listen-client-urls']?.origin !== 'default' && raw['advertise-client-urls']?.origin === 'default') {
+    problems.push(
+      '--advertise-client-urls: is required when --listen-client-urls is set explicitly (list the URLs clients should use, e.g. the listen URLs)',
+    );
+  }
+  if (!parsed.success || problems.length > 0) {
+    return { ok: false, problems: [...new Set(problems)], warnings };
+  }
+  warnings.push(...warningsFor(parsed.data));
+  return { ok: true, config: toConfig(parsed.data, gathered.configFile), warnings };
+}
+
+/** The process's own sources: its flags, its environment and the real file system. */
+export function loadConfigFromProcess(flags: SourceInput['flags']): ConfigResult {
+  return loadConfig({ flags, env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+}
+
+/** Config fields with etcd's log field names, for the "starting an etcd server" line. */
+export function configLogFields(c: Config): Record<string, unknown> {
+  return {
+    name: c.name,
+    'data-dir': c.dataDir,
+    'listen-client-urls': c.listenClientUrls,
+    'advertise-client-urls': c.advertiseClientUrls,
+    'listen-peer-urls': c.listenPeerUrls,
+    'initial-advertise-peer-urls': c.initialAdvertisePeerUrls,
+    'initial-cluster': c.initialCluster.flatMap((m) => m.peerUrls.map((u) => `${m.name}=${u}`)).join(','),
+    'initial-cluster-state': c.initialClusterState,
+    'initial-cluster-token': c.initialClusterToken,
+    'heartbeat-interval': `${c.heartbeatIntervalMs}ms`,
+    'election-timeout': `${c.electionTimeoutMs}ms`,
+    'snapshot-count': c.snapshotCount,
+    'quota-backend-bytes': Number.isFinite(c.quotaBackendBytes) ? c.quotaBackendBytes : -1,
+    'max-request-bytes': c.maxRequestBytes,
+    'pre-vote': c.preVote,
+    'auto-compaction-mode': c.autoCompaction.mode,
+    'auto-compaction-retention':
+      c.autoCompaction.mode === 'periodic'
+        ? formatDuration(c.autoCompaction.retentionMs)
+        : c.autoCompaction.retentionRevisions,
+  };
+}

@@ -1,0 +1,186 @@
+// The member's flags: one table that the CLI (commander options, --help), the
+// environment reader (XETCD_*), the YAML reader and the docs all derive from, so a
+// flag can never exist in one source and be missing from another.
+//
+// Names, defaults and meanings follow etcd 3.4 wherever the concept exists.
+
+export type FlagKind = 'string' | 'int' | 'bool' | 'list';
+
+export interface FlagSpec {
+  /** etcd's flag name without the leading dashes; also the YAML key. */
+  readonly name: string;
+  readonly kind: FlagKind;
+  /** Default as etcd prints it in --help; '' means "unset". */
+  readonly default: string;
+  readonly description: string;
+  /** etcd nests the client TLS keys under this YAML section; flat keys are accepted too. */
+  readonly yamlSection?: 'client-transport-security';
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'name', kind: 'string', default: 'default', description: 'Human-readable name for this member.' },
+  {
+    name: 'data-dir',
+    kind: 'string',
+    default: '',
+    description: "Path to the data directory (default '<name>.xetcd').",
+  },
+  {
+    name: 'listen-client-urls',
+    kind: 'list',
+    default: 'http://localhost:2379',
+    description: 'List of URLs to listen on for client traffic (gRPC and HTTP share each port).',
+  },
+  {
+    name: 'advertise-client-urls',
+    kind: 'list',
+    default: 'http://localhost:2379',
+    description: "List of this member's client URLs to advertise to the rest of the cluster.",
+  },
+  {
+    name: 'listen-peer-urls',
+    kind: 'list',
+    default: 'http://localhost:2380',
+    description:
+      'List of URLs to listen on for peer traffic (peers talk over NATS; the URL is the identity).',
+  },
+  {
+    name: 'initial-advertise-peer-urls',
+    kind: 'list',
+    default: 'http://localhost:2380',
+    description: "List of this member's peer URLs to advertise to the rest of the cluster.",
+  },
+  {
+    name: 'initial-cluster',
+    kind: 'string',
+    default: 'default=http://localhost:2380',
+    description: "Initial cluster configuration for bootstrapping ('name=peerURL,...').",
+  },
+  {
+    name: 'initial-cluster-state',
+    kind: 'string',
+    default: 'new',
+    description: "Initial cluster state ('new' or 'existing').",
+  },
+  {
+    name: 'initial-cluster-token',
+    kind: 'string',
+    default: 'etcd-cluster',
+    description: 'Initial cluster token for the cluster during bootstrap (part of the member IDs).',
+  },
+  {
+    name: 'heartbeat-interval',
+    kind: 'int',
+    default: '100',
+    description: 'Time (in milliseconds) of a heartbeat interval.',
+  },
+  {
+    name: 'election-timeout',
+    kind: 'int',
+    default: '1000',
+    description: 'Time (in milliseconds) for an election to timeout.',
+  },
+  {
+    name: 'snapshot-count',
+    kind: 'int',
+    default: '100000',
+    description: 'Number of committed transactions to trigger a snapshot to disk.',
+  },
+  {
+    name: 'auto-compaction-mode',
+    kind: 'string',
+    default: 'periodic',
+    description: "Interpret 'auto-compaction-retention' one of: periodic|revision.",
+  },
+  {
+    name: 'auto-compaction-retention',
+    kind: 'string',
+    default: '0',
+    description:
+      "Auto compaction retention: a duration ('1h', '30m') or hours for periodic, a revision count for revision. 0 disables.",
+  },
+  {
+    name: 'quota-backend-bytes',
+    kind: 'int',
+    default: '2147483648',
+    description:
+      'Raise the NOSPACE alarm when the backend size exceeds this (0 means the 2 GiB default, negative disables).',
+  },
+  {
+    name: 'max-request-bytes',
+    kind: 'int',
+    default: '1572864',
+    description: 'Maximum client request size in bytes the server will accept.',
+  },
+  {
+    name: 'max-txn-ops',
+    kind: 'int',
+    default: '128',
+    description: 'Maximum number of operations permitted in a transaction.',
+  },
+  {
+    name: 'pre-vote',
+    kind: 'bool',
+    default: 'false',
+    description: 'Enable to run an additional Raft election phase.',
+  },
+  {
+    name: 'cert-file',
+    kind: 'string',
+    default: '',
+    description: 'Path to the client server TLS cert file.',
+    yamlSection: 'client-transport-security',
+  },
+  {
+    name: 'key-file',
+    kind: 'string',
+    default: '',
+    description: 'Path to the client server TLS key file.',
+    yamlSection: 'client-transport-security',
+  },
+  {
+    name: 'client-cert-auth',
+    kind: 'bool',
+    default: 'false',
+    description: 'Enable client cert authentication (needs --trusted-ca-file).',
+    yamlSection: 'client-transport-security',
+  },
+  {
+    name: 'trusted-ca-file',
+    kind: 'string',
+    default: '',
+    description: 'Path to the client server TLS trusted CA cert file.',
+    yamlSection: 'client-transport-security',
+  },
+  {
+    name: 'log-level',
+    kind: 'string',
+    default: 'info',
+    description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
+  },
+  {
+    name: 'nats-servers',
+    kind: 'list',
+    default: '',
+    description:
+      'NATS server URLs that carry peer traffic (needed when --initial-cluster has more than one member).',
+  },
+  {
+    name: 'inspect',
+    kind: 'string',
+    default: '',
+    description: "Attach the XState WebSocket inspector ('true' for ws://localhost:8080, or a ws:// URL).",
+  },
+];
+
+/** Not a setting of the member, so not in FLAGS: where the YAML comes from. */
+export const CONFIG_FILE_FLAG = 'config-file';
+
+/** `election-timeout` → `XETCD_ELECTION_TIMEOUT`. */
+export function envName(flag: string): string {
+  return `XETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function flagSpec(name: string): FlagSpec | undefined {
+  return FLAGS.find((f) => f.name === name);
+}
