@@ -1,0 +1,477 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import { Event_EventType, type Event, type KeyValue } from '../proto/mvccpb.js';
+import type { Watcher, WatchOptions } from './watcher.js';
+import { WatcherGroup } from './watcherGroup.js';
+import { keyString } from './watcherRanges.js';
+import { WatcherStream, type WatchHub, type WatcherStreamOptions } from './watcherStream.js';
+
+/** All events of one main revision, in sub-revision order (what the store emits per write). */
+export interface RevisionChanges {
+  revision: number;
+  events: Event[];
+}
+
+/** What the watchable store needs of the key-value store (KvStore satisfies it). */
+export interface WatchSource {
+  readonly currentRevision: number;
+  readonly compactRevision: number;
+  /** One emission per write that changed something, after it is visible to reads. */
+  readonly changes$: Observable<RevisionChanges>;
+  /** History of [fromRev, toRev], both inclusive, oldest first. */
+  eventsBetween(
+    fromRev: number,
+    toRev: number,
+    opts?: { key?: Uint8Array; rangeEnd?: Uint8Array; limit?: number },
+  ): Promise<RevisionChanges[]>;
+}
+
+/**
+ * Looks up the pair of key as it was at revision rev (undefined when absent or
+ * compacted). Used only for prev_kv watchers when an event arrives without
+ * prevKv; a store that fills prevKv in its events never needs it.
+ */
+export type PrevKvLookup = (key: Uint8Array, rev: number) => Promise<KeyValue | undefined>;
+
+export interface WatchableStoreOptions {
+  logger?: Logger;
+  /** Interval of progress_notify replies (etcd: 10 minutes). */
+  progressIntervalMs?: number;
+  /** Responses at or above this size are split for fragment watchers (etcd: max request bytes + 512 KiB). */
+  maxResponseBytes?: number;
+  /** Revisions per catch-up response and per history read (etcd's watchBatchMaxRevs: 1000). */
+  catchUpRevisions?: number;
+  /** Unsynced watchers served per catch-up round (etcd's maxWatchersPerSync: 512). */
+  maxWatchersPerSync?: number;
+  /** Events kept in memory from recent revisions, so lagging watchers mostly catch up without disk. */
+  recentEvents?: number;
+  /** Default buffer of a stream, in replies (etcd: 128). */
+  streamBufferSize?: number;
+  /** Wait before retrying a history read that failed. */
+  retryMs?: number;
+}
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 1.5 * 1024 * 1024 + 512 * 1024;
+
+/**
+ * etcd's watchable store over RxJS.
+ *
+ * Watchers live in one of two groups. Synced watchers have everything up to
+ * `revision`; each revision the store emits is fanned out to them at once,
+ * per event through the group's key map and interval index, and queued on
+ * their streams (the writer never waits for a consumer). Unsynced watchers
+ * (a start revision in the past, or a stream too full to take their last
+ * events) are caught up by one sync loop: from the recent revisions kept in
+ * memory when they reach back far enough, else from disk in bounded chunks
+ * while live events keep flowing to the synced group. A watcher joins the
+ * synced group only in a synchronous step in which it has every revision up
+ * to `revision`, so it can neither miss nor repeat the revision being fanned out.
+ */
+export class WatchableStore implements WatchHub {
+  readonly progressIntervalMs: number;
+  readonly maxResponseBytes: number;
+  private readonly catchUpRevisions: number;
+  private readonly maxWatchersPerSync: number;
+  private readonly recentLimit: number;
+  private readonly streamBufferSize: number;
+  private readonly retryMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly synced = new WatcherGroup();
+  private readonly unsynced = new WatcherGroup();
+  private readonly streams = new Set<WatcherStream>();
+  private readonly progressWaiters = new Set<WatcherStream>();
+  /** Recent revisions, contiguous and ending at `revision`; `recentHead` is the first live slot. */
+  private recent: RevisionChanges[] = [];
+  private recentHead = 0;
+  private recentEventCount = 0;
+  private current: number;
+  private readonly subscription: Subscription;
+  private syncing = false;
+  private syncAgain = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Times a synced watcher fell behind because its stream was full (etcd's slow watchers). */
+  slowEvents = 0;
+
+  constructor(
+    private readonly source: WatchSource,
+    opts: WatchableStoreOptions = {},
+    private readonly prevKvLookup?: PrevKvLookup,
+  ) {
+    this.progressIntervalMs = opts.progressIntervalMs ?? 10 * 60 * 1000;
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.catchUpRevisions = Math.max(1, opts.catchUpRevisions ?? 1000);
+    this.maxWatchersPerSync = Math.max(1, opts.maxWatchersPerSync ?? 512);
+    this.recentLimit = Math.max(0, opts.recentEvents ?? 8192);
+    this.streamBufferSize = opts.streamBufferSize ?? 128;
+    this.retryMs = opts.retryMs ?? 100;
+    this.logger = opts.logger;
+    this.current = source.currentRevision;
+    this.subscription = source.changes$.subscribe({
+      next: (rc) => this.apply(rc),
+      error: (err: unknown) => this.logger?.error({ err }, 'watchable store: change stream failed'),
+    });
+  }
+
+  /** The last revision fanned out to synced watchers. */
+  get revision(): number {
+    return this.current;
+  }
+
+  get syncedCount(): number {
+    return this.synced.size;
+  }
+
+  get unsyncedCount(): number {
+    return this.unsynced.size;
+  }
+
+  /** A new watch stream (one per client stream). */
+  newStream(opts: WatcherStreamOptions = {}): WatcherStream {
+    const stream = new WatcherStream(this, { bufferSize: this.streamBufferSize, ...opts });
+    if (this.closed) stream.close();
+    else this.streams.add(stream);
+    return stream;
+  }
+
+  /**
+   * One watcher on a stream of its own; the stream closes when the watcher is
+   * canceled. Returns null (after the failure reply) for an invalid request.
+   */
+  watch(opts: WatchOptions, streamOpts: WatcherStreamOptions = {}): Watcher | null {
+    return this.newStream({ ...streamOpts, closeWhenEmpty: true }).watch(opts);
+  }
+
+  /** Stops listening to the store and ends every stream. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscription.unsubscribe();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    for (const s of [...this.streams]) s.close();
+    this.recent = [];
+    this.recentHead = 0;
+  }
+
+  // ---- WatchHub ----
+
+  register(w: Watcher): void {
+    if (this.closed) return;
+    if (w.minRev > this.current) {
+      // From now, or a future start: live fan-out skips it until the store gets there.
+      w.state = 'synced';
+      this.synced.add(w);
+    } else {
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+      this.kickSync();
+    }
+  }
+
+  unregister(w: Watcher): void {
+    this.synced.delete(w);
+    this.unsynced.delete(w);
+  }
+
+  streamHasRoom(): void {
+    if (this.unsynced.size > 0) this.kickSync();
+  }
+
+  progressPending(stream: WatcherStream): void {
+    this.progressWaiters.add(stream);
+  }
+
+  streamClosed(stream: WatcherStream): void {
+    this.streams.delete(stream);
+    this.progressWaiters.delete(stream);
+  }
+
+  // ---- live fan-out ----
+
+  private apply(rc: RevisionChanges): void {
+    if (this.closed) return;
+    if (rc.revision <= this.current) {
+      // Never re-deliver a revision: that would break uniqueness for every synced watcher.
+      this.logger?.warn({ revision: rc.revision, current: this.current }, 'watchable store: stale revision ignored');
+      return;
+    }
+    this.current = rc.revision;
+    this.remember(rc);
+    if (this.synced.size > 0) this.fanOut(rc);
+    if (this.progressWaiters.size > 0) {
+      const waiting = [...this.progressWaiters];
+      this.progressWaiters.clear();
+      for (const s of waiting) s.checkPendingProgress();
+    }
+  }
+
+  private fanOut(rc: RevisionChanges): void {
+    const rev = rc.revision;
+    const perWatcher = new Map<Watcher, Event[]>();
+    const stripped = new Map<Event, Event>();
+    for (const ev of rc.events) {
+      const kv = ev.kv;
+      if (kv === undefined) continue;
+      this.synced.forKey(keyString(kv.key), (w) => {
+        if (w.minRev > rev || filteredOut(w, ev)) return;
+        const out = w.prevKv ? ev : strip(ev, stripped);
+        const list = perWatcher.get(w);
+        if (list === undefined) perWatcher.set(w, [out]);
+        else list.push(out);
+      });
+    }
+    for (const [w, events] of perWatcher) {
+      if (w.prevKv && this.prevKvLookup !== undefined && events.some(missingPrev)) {
+        // The previous pair needs a read: let the catch-up path do it, off the write path.
+        this.lag(w, rev);
+        continue;
+      }
+      if (w.stream.offerEvents(w, events, rev)) {
+        w.minRev = rev + 1;
+      } else {
+        this.slowEvents++;
+        this.lag(w, rev);
+      }
+    }
+  }
+
+  /** Moves a synced watcher that has everything below rev to the unsynced group. */
+  private lag(w: Watcher, rev: number): void {
+    this.synced.delete(w);
+    w.minRev = rev;
+    w.state = 'unsynced';
+    this.unsynced.add(w);
+    this.kickSync();
+  }
+
+  private remember(rc: RevisionChanges): void {
+    if (this.recentLimit === 0) return;
+    const live = this.recent.length - this.recentHead;
+    if (live > 0 && this.recent[this.recent.length - 1]!.revision + 1 !== rc.revision) {
+      // A gap (should not happen): only contiguous history may be served from memory.
+      this.recent = [];
+      this.recentHead = 0;
+      this.recentEventCount = 0;
+    }
+    this.recent.push(rc);
+    this.recentEventCount += rc.events.length;
+    // Keep at least the newest revision, however large.
+    while (this.recentEventCount > this.recentLimit && this.recent.length - this.recentHead > 1) {
+      this.recentEventCount -= this.recent[this.recentHead]!.events.length;
+      this.recent[this.recentHead] = undefined as unknown as RevisionChanges;
+      this.recentHead++;
+    }
+    if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
+      this.recent = this.recent.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+  }
+
+  /** The oldest revision held in memory (current + 1 when none). */
+  private recentOldest(): number {
+    return this.recentHead < this.recent.length ? this.recent[this.recentHead]!.revision : this.current + 1;
+  }
+
+  private recentRange(from: number, to: number): RevisionChanges[] {
+    const base = this.recentOldest();
+    return this.recent.slice(this.recentHead + (from - base), this.recentHead + (to - base) + 1);
+  }
+
+  // ---- catch-up ----
+
+  private kickSync(): void {
+    if (this.closed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    void this.runSync();
+  }
+
+  private async runSync(): Promise<void> {
+    try {
+      for (;;) {
+        this.syncAgain = false;
+        const progressed = await this.syncRound();
+        if (this.closed || (!progressed && !this.syncAgain)) break;
+      }
+    } catch (err) {
+      this.logger?.error({ err }, 'watchable store: catch-up failed; retrying');
+      if (!this.closed && this.retryTimer === undefined) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.kickSync();
+        }, this.retryMs);
+        this.retryTimer.unref();
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** One catch-up round; true when some watcher moved forward. */
+  private async syncRound(): Promise<boolean> {
+    const compactRev = this.source.compactRevision;
+    const batch: Watcher[] = [];
+    let progressed = false;
+    for (const w of this.unsynced.watchers()) {
+      if (w.stream.room() <= 0) continue; // the stream asks again when it drains
+      if (w.minRev < compactRev) {
+        w.stream.cancelCompacted(w, compactRev);
+        progressed = true;
+        continue;
+      }
+      if (w.minRev > this.current) {
+        this.join(w);
+        progressed = true;
+        continue;
+      }
+      batch.push(w);
+      if (batch.length >= this.maxWatchersPerSync) break;
+    }
+    if (batch.length === 0) return progressed;
+    let from = Infinity;
+    for (const w of batch) from = Math.min(from, w.minRev);
+
+    // From memory when it reaches back far enough (the whole way to `current`),
+    // else one bounded chunk from disk while live events keep flowing.
+    const inMemory = from >= this.recentOldest();
+    const to = inMemory ? this.current : Math.min(this.current, from + this.catchUpRevisions - 1);
+    let changes = inMemory
+      ? this.recentRange(from, to)
+      : await this.source.eventsBetween(from, to, singleRange(batch));
+    if (this.closed) return false;
+    const lookup = this.prevKvLookup;
+    if (lookup !== undefined && batch.some((w) => w.prevKv) && changes.some((rc) => rc.events.some(missingPrev))) {
+      changes = await fillPrevKv(changes, lookup);
+      if (this.closed) return false;
+    }
+    if (this.source.compactRevision > from) {
+      // Compaction ran meanwhile and may have removed part of what was read:
+      // the next round cancels the watchers it overtook and re-reads for the others.
+      return true;
+    }
+    let i = 0;
+    for (let lo = from; lo <= to; lo += this.catchUpRevisions) {
+      const hi = Math.min(to, lo + this.catchUpRevisions - 1);
+      const start = i;
+      while (i < changes.length && changes[i]!.revision <= hi) i++;
+      if (this.deliver(batch, changes.slice(start, i), lo, hi)) progressed = true;
+    }
+    // Synchronous with the check: no revision can be fanned out between "has
+    // everything up to current" and joining the group that receives current + 1.
+    for (const w of batch) if (w.state === 'unsynced' && w.minRev > this.current) this.join(w);
+    return progressed;
+  }
+
+  /**
+   * Hands each watcher of the batch its events of revisions [from, to] as one
+   * response, from its own minRev on. A watcher that missed an earlier chunk
+   * (its stream was full) gets nothing here and is served again later.
+   */
+  private deliver(batch: Watcher[], changes: RevisionChanges[], from: number, to: number): boolean {
+    const group = new WatcherGroup();
+    for (const w of batch) if (w.state === 'unsynced' && w.minRev >= from && w.minRev <= to) group.add(w);
+    if (group.size === 0) return false;
+    const perWatcher = new Map<Watcher, Event[]>();
+    const stripped = new Map<Event, Event>();
+    for (const rc of changes) {
+      if (rc.revision < from || rc.revision > to) continue;
+      for (const ev of rc.events) {
+        const kv = ev.kv;
+        if (kv === undefined) continue;
+        group.forKey(keyString(kv.key), (w) => {
+          if (rc.revision < w.minRev || filteredOut(w, ev)) return;
+          const out = w.prevKv ? ev : strip(ev, stripped);
+          const list = perWatcher.get(w);
+          if (list === undefined) perWatcher.set(w, [out]);
+          else list.push(out);
+        });
+      }
+    }
+    let progressed = false;
+    for (const w of group.watchers()) {
+      const events = perWatcher.get(w);
+      if (events === undefined || w.stream.offerEvents(w, events, to)) {
+        w.minRev = to + 1;
+        progressed = true;
+      }
+    }
+    return progressed;
+  }
+
+  private join(w: Watcher): void {
+    this.unsynced.delete(w);
+    w.state = 'synced';
+    this.synced.add(w);
+    w.stream.checkPendingProgress();
+  }
+}
+
+function filteredOut(w: Watcher, ev: Event): boolean {
+  return ev.type === Event_EventType.PUT ? w.noPut : w.noDelete;
+}
+
+/** The event without prevKv, made once per event and shared by every watcher that did not ask for it. */
+function strip(ev: Event, cache: Map<Event, Event>): Event {
+  if (ev.prevKv === undefined) return ev;
+  let out = cache.get(ev);
+  if (out === undefined) {
+    out = { type: ev.type, kv: ev.kv };
+    cache.set(ev, out);
+  }
+  return out;
+}
+
+/** When all the batch watches one key or range, the history read can be narrowed to it. */
+function singleRange(batch: Watcher[]): { key: Uint8Array; rangeEnd?: Uint8Array } | undefined {
+  const first = batch[0]!;
+  for (const w of batch) {
+    if (w.keyString !== first.keyString || w.endString !== first.endString) return undefined;
+  }
+  return first.rangeEnd === undefined ? { key: first.key } : { key: first.key, rangeEnd: first.rangeEnd };
+}
+
+/** A prev_kv the event should carry but does not: deletes, and puts that are not creations. */
+function missingPrev(ev: Event): boolean {
+  if (ev.prevKv !== undefined || ev.kv === undefined) return false;
+  return ev.type === Event_EventType.DELETE || ev.kv.version > 1;
+}
+
+/**
+ * Fills prevKv where it is missing: from earlier events of the same key in
+ * this window when there are some, else with one lookup per key at the
+ * revision before its first event here (the lookups run concurrently).
+ */
+async function fillPrevKv(changes: RevisionChanges[], lookup: PrevKvLookup): Promise<RevisionChanges[]> {
+  const seen = new Set<string>();
+  const firstLookups = new Map<string, Promise<KeyValue | undefined>>();
+  for (const rc of changes) {
+    for (const ev of rc.events) {
+      if (ev.kv === undefined) continue;
+      const k = keyString(ev.kv.key);
+      if (!seen.has(k)) {
+        seen.add(k);
+        if (missingPrev(ev)) firstLookups.set(k, lookup(ev.kv.key, rc.revision - 1));
+      }
+    }
+  }
+  const found = new Map<string, KeyValue | undefined>();
+  await Promise.all([...firstLookups].map(async ([k, p]) => found.set(k, await p)));
+  const latest = new Map<string, KeyValue | undefined>();
+  return changes.map((rc) => ({
+    revision: rc.revision,
+    events: rc.events.map((ev) => {
+      if (ev.kv === undefined) return ev;
+      const k = keyString(ev.kv.key);
+      let out = ev;
+      if (missingPrev(ev)) {
+        const prev = latest.has(k) ? latest.get(k) : found.get(k);
+        if (prev !== undefined) out = { type: ev.type, kv: ev.kv, prevKv: prev };
+      }
+      latest.set(k, ev.type === Event_EventType.PUT ? ev.kv : undefined);
+      return out;
+    }),
+  }));
+}
