@@ -350,7 +350,7 @@ class ModuleEmitter {
 
     // value
     this.line(`export const ${name} = {`);
-    this.line(`  create(init?: Partial<${name}>): ${name} {`);
+    this.line(`  create(${fields.length > 0 ? 'init' : '_init'}?: Partial<${name}>): ${name} {`);
     this.emitCreate(name, fields);
     this.line('  },');
     this.line(`  encode(m: ${name}): Uint8Array {`);
@@ -363,14 +363,15 @@ class ModuleEmitter {
     this.line(`  write: encode${name},`);
     this.line('  /** Low level: reads fields from r up to end. */');
     this.line(`  read: decode${name},`);
-    this.line(`  toJSON(m: ${name}): Record<string, unknown> {`);
+    this.line(`  toJSON(${fields.length > 0 ? 'm' : '_m'}: ${name}): Record<string, unknown> {`);
     this.line('    const o: Record<string, unknown> = {};');
     for (const f of fields) this.emitToJSON(f);
     this.line('    return o;');
     this.line('  },');
     this.line(`  fromJSON(j: unknown): ${name} {`);
     const jo = this.json('jsonObject');
-    this.line(`    const o = ${jo}(j, '${t.fullName.slice(1)}');`);
+    // An empty message still checks that it was given an object.
+    this.line(`    ${fields.length > 0 ? 'const o = ' : ''}${jo}(j, '${t.fullName.slice(1)}');`);
     this.line(`    const m: ${name} = ${this.defaultsLiteral(fields)};`);
     if (fields.length > 0) this.line('    let v: unknown;');
     for (const f of fields) this.emitFromJSON(t, f);
