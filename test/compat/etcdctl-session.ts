@@ -49,7 +49,7 @@ export interface Etcdctl {
   ok(args: readonly string[], input?: string): Promise<string>;
   /** Runs with `-w json` and parses stdout. */
   json<T>(args: readonly string[], input?: string): Promise<T>;
-  spawn(args: readonly string[]): Promise<ManagedProcess>;
+  spawn(args: readonly string[], opts?: { keepStdinOpen?: boolean }): Promise<ManagedProcess>;
   /** Current store revision, from a Range's header. */
   revision(): Promise<number>;
   /** Expects failure with etcdctl's `Error: <message>` line (and the gRPC code where etcdctl logs it). */
@@ -72,7 +72,7 @@ export function etcdctl(ctx: TargetContext): Etcdctl {
     async json<T>(args: readonly string[], input?: string) {
       return parseJson<T>(await self.ok([...args, '-w', 'json'], input));
     },
-    spawn: (args) => spawnEtcdctl(args, { endpoints: ctx.endpoint() }),
+    spawn: (args, opts = {}) => spawnEtcdctl(args, { endpoints: ctx.endpoint(), ...opts }),
     async revision() {
       const r = await self.json<JsonRange>(['get', '__revision_probe__']);
       return r.header.revision ?? 0;
