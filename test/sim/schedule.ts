@@ -1,0 +1,324 @@
+/**
+ * A schedule is what the simulator replays: a header (the cluster's shape and
+ * the seed of the nodes' own randomness) and a list of concrete events, one a
+ * line, in the spirit of etcd's datadriven raft transcripts:
+ *
+ *   tick                      every running node ticks once (virtual time + 1)
+ *   tick 2                    only node 2 ticks (clock skew)
+ *   ready 2                   node 2 hands out a Ready (nothing durable yet)
+ *   persist 2                 node 2's Ready is durable; its messages leave
+ *   apply 2                   node 2 applies the Ready's committed entries and advances
+ *   deliver 1->3 MsgApp       the oldest in-flight MsgApp from 1 to 3 arrives (`#k`: the k-th oldest)
+ *   drop 1->3 MsgApp          ... is lost
+ *   dup 1->3 MsgApp           ... is duplicated
+ *   propose 2 p17             node 2 is asked to propose "p17"
+ *   campaign 2 · crash 2 · restart 2 · pause 2 · resume 2
+ *   partition 1 2 | 3         no traffic between the groups, either way
+ *   cut 1->3                  no traffic from 1 to 3 (one-way)
+ *   heal                      every link works again
+ *   conf 1 add 4 | remove 2 | learner 5 | promote 5 | joint add 4 remove 2 [explicit] | leave
+ *   transfer 1 3              node 1 is asked to hand leadership to 3
+ *   read 2 r5                 node 2 gets a ReadIndex request with context "r5"
+ *   compact 2 keep 3          node 2 snapshots its applied state and compacts its log, keeping 3 entries
+ *   settle                    heal every fault and require liveness (one leader, progress, convergence)
+ *   expect 1 role leader      (regression scripts) assert something of node 1: role, term, commit, applied
+ *
+ * Events are robust to deletion: an event whose subject is gone (no such
+ * message in flight, the node is down) does nothing. That is what lets the
+ * shrinker drop events freely.
+ */
+
+export type ConfOp =
+  | { op: 'add'; id: number }
+  | { op: 'remove'; id: number }
+  | { op: 'learner'; id: number }
+  | { op: 'promote'; id: number };
+
+export const EXPECT_FIELDS = ['role', 'term', 'commit', 'applied', 'lead'] as const;
+export type ExpectField = (typeof EXPECT_FIELDS)[number];
+
+export type SimEvent =
+  | { kind: 'tick'; node?: number }
+  | { kind: 'ready' | 'persist' | 'apply'; node: number }
+  | { kind: 'deliver' | 'drop' | 'dup'; from: number; to: number; type: string; nth: number }
+  | { kind: 'propose'; node: number; data: string }
+  | { kind: 'campaign' | 'crash' | 'restart' | 'pause' | 'resume'; node: number }
+  | { kind: 'partition'; groups: number[][] }
+  | { kind: 'cut'; from: number; to: number }
+  | { kind: 'heal' }
+  | { kind: 'conf'; node: number; ops: ConfOp[]; joint: 'none' | 'auto' | 'explicit' }
+  | { kind: 'leave'; node: number }
+  | { kind: 'transfer'; node: number; target: number }
+  | { kind: 'read'; node: number; ctx: string }
+  | { kind: 'compact'; node: number; keep: number }
+  | { kind: 'settle' }
+  | { kind: 'expect'; node: number; field: ExpectField; value: string };
+
+/** The cluster a schedule runs on. Everything else about a run is in its events. */
+export interface SimConfig {
+  /** Seeds the nodes' election jitter; the events themselves are explicit. */
+  seed: number;
+  voters: number;
+  learners: number;
+  /** Extra node IDs, not members at first, that configuration changes may add. */
+  spare: number;
+  electionTick: number;
+  heartbeatTick: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  maxInflightMsgs: number;
+  maxSizePerMsg: number;
+  /** A deliberately broken core, to show the simulation notices (see bugs.ts). */
+  injectBug?: string;
+}
+
+export interface Schedule {
+  config: SimConfig;
+  events: SimEvent[];
+}
+
+export const defaultConfig = (seed: number): SimConfig => ({
+  seed,
+  voters: 3,
+  learners: 0,
+  spare: 2,
+  electionTick: 10,
+  heartbeatTick: 1,
+  preVote: true,
+  checkQuorum: true,
+  maxInflightMsgs: 4,
+  maxSizePerMsg: 1024,
+});
+
+function confOpsText(ops: ConfOp[]): string {
+  return ops.map((o) => `${o.op} ${o.id}`).join(' ');
+}
+
+export function formatEvent(e: SimEvent): string {
+  switch (e.kind) {
+    case 'tick':
+      return e.node === undefined ? 'tick' : `tick ${e.node}`;
+    case 'ready':
+    case 'persist':
+    case 'apply':
+    case 'campaign':
+    case 'crash':
+    case 'restart':
+    case 'pause':
+    case 'resume':
+    case 'leave':
+      return `${e.kind} ${e.node}`;
+    case 'deliver':
+    case 'drop':
+    case 'dup':
+      return `${e.kind} ${e.from}->${e.to} ${e.type}${e.nth > 0 ? ` #${e.nth}` : ''}`;
+    case 'propose':
+      return `propose ${e.node} ${e.data}`;
+    case 'partition':
+      return `partition ${e.groups.map((g) => g.join(' ')).join(' | ')}`;
+    case 'cut':
+      return `cut ${e.from}->${e.to}`;
+    case 'heal':
+    case 'settle':
+      return e.kind;
+    case 'conf':
+      if (e.joint === 'none') return `conf ${e.node} ${confOpsText(e.ops)}`;
+      return `conf ${e.node} joint ${confOpsText(e.ops)}${e.joint === 'explicit' ? ' explicit' : ''}`;
+    case 'transfer':
+      return `transfer ${e.node} ${e.target}`;
+    case 'read':
+      return `read ${e.node} ${e.ctx}`;
+    case 'compact':
+      return `compact ${e.node} keep ${e.keep}`;
+    case 'expect':
+      return `expect ${e.node} ${e.field} ${e.value}`;
+  }
+}
+
+const CONFIG_KEYS: Record<string, 'number' | 'boolean' | 'string'> = {
+  seed: 'number',
+  voters: 'number',
+  learners: 'number',
+  spare: 'number',
+  electionTick: 'number',
+  heartbeatTick: 'number',
+  preVote: 'boolean',
+  checkQuorum: 'boolean',
+  maxInflightMsgs: 'number',
+  maxSizePerMsg: 'number',
+  injectBug: 'string',
+};
+
+export function formatConfig(c: SimConfig): string {
+  const parts: string[] = [];
+  for (const key of Object.keys(CONFIG_KEYS)) {
+    const v = (c as unknown as Record<string, unknown>)[key];
+    if (v !== undefined) parts.push(`${key}=${String(v)}`);
+  }
+  return `config ${parts.join(' ')}`;
+}
+
+export function formatSchedule(s: Schedule, comments: string[] = []): string {
+  const lines = comments.map((c) => `# ${c}`);
+  lines.push(formatConfig(s.config));
+  for (const e of s.events) lines.push(formatEvent(e));
+  return lines.join('\n') + '\n';
+}
+
+export class ScheduleSyntaxError extends Error {
+  constructor(line: number, text: string, why: string) {
+    super(`schedule line ${line}: ${why}: ${text}`);
+    this.name = 'ScheduleSyntaxError';
+  }
+}
+
+function parseConfig(words: string[], into: SimConfig, fail: (why: string) => never): void {
+  const bag = into as unknown as Record<string, unknown>;
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq < 0) fail(`expected key=value, got "${w}"`);
+    const key = w.slice(0, eq);
+    const raw = w.slice(eq + 1);
+    const type = CONFIG_KEYS[key];
+    if (type === undefined) fail(`unknown config key "${key}"`);
+    if (type === 'number') {
+      const n = Number(raw);
+      if (!Number.isInteger(n)) fail(`"${key}" needs an integer`);
+      bag[key] = n;
+    } else if (type === 'boolean') {
+      if (raw !== 'true' && raw !== 'false') fail(`"${key}" needs true or false`);
+      bag[key] = raw === 'true';
+    } else {
+      bag[key] = raw;
+    }
+  }
+}
+
+function parseConfOps(words: string[], fail: (why: string) => never): ConfOp[] {
+  const ops: ConfOp[] = [];
+  for (let i = 0; i < words.length; i += 2) {
+    const op = words[i];
+    const id = Number(words[i + 1]);
+    if (!Number.isInteger(id)) fail('a conf op needs a node id');
+    if (op === 'add' || op === 'remove' || op === 'learner' || op === 'promote') ops.push({ op, id });
+    else fail(`unknown conf op "${String(op)}"`);
+  }
+  if (ops.length === 0) fail('a conf change needs at least one op');
+  return ops;
+}
+
+export function parseSchedule(text: string): Schedule {
+  let config: SimConfig | undefined;
+  const events: SimEvent[] = [];
+  const lines = text.split('\n');
+  for (let ln = 0; ln < lines.length; ln++) {
+    const raw = lines[ln] as string;
+    const hash = raw.indexOf('#');
+    // `#` also starts an nth suffix ("MsgApp #2"): a comment is `#` at the start or after a space-free token run.
+    const line = (hash === 0 || (hash > 0 && raw[hash + 1] === ' ') ? raw.slice(0, hash) : raw).trim();
+    if (line === '') continue;
+    const fail = (why: string): never => {
+      throw new ScheduleSyntaxError(ln + 1, raw, why);
+    };
+    const w = line.split(/\s+/);
+    const cmd = w[0] as string;
+    const num = (i: number): number => {
+      const n = Number(w[i]);
+      if (w[i] === undefined || !Number.isInteger(n)) fail(`argument ${i} must be an integer`);
+      return n;
+    };
+    const link = (i: number): [number, number] => {
+      const m = /^(\d+)->(\d+)$/.exec(w[i] ?? '');
+      if (m === null) fail('expected FROM->TO');
+      return [Number(m![1]), Number(m![2])];
+    };
+    switch (cmd) {
+      case 'config':
+        config = defaultConfig(0);
+        parseConfig(w.slice(1), config, fail);
+        break;
+      case 'tick':
+        events.push(w.length > 1 ? { kind: 'tick', node: num(1) } : { kind: 'tick' });
+        break;
+      case 'ready':
+      case 'persist':
+      case 'apply':
+        events.push({ kind: cmd, node: num(1) });
+        break;
+      case 'campaign':
+      case 'crash':
+      case 'restart':
+      case 'pause':
+      case 'resume':
+      case 'leave':
+        events.push({ kind: cmd, node: num(1) });
+        break;
+      case 'deliver':
+      case 'drop':
+      case 'dup': {
+        const [from, to] = link(1);
+        const type = w[2] ?? fail('expected a message type');
+        let nth = 0;
+        if (w[3] !== undefined) {
+          const m = /^#(\d+)$/.exec(w[3]);
+          if (m === null) fail('expected #N');
+          nth = Number(m![1]);
+        }
+        events.push({ kind: cmd, from, to, type, nth });
+        break;
+      }
+      case 'propose':
+        events.push({ kind: 'propose', node: num(1), data: w[2] ?? fail('propose needs data') });
+        break;
+      case 'partition': {
+        const groups = line
+          .slice('partition'.length)
+          .split('|')
+          .map((g) => g.trim().split(/\s+/).filter(Boolean).map(Number));
+        if (groups.length < 2 || groups.some((g) => g.length === 0 || g.some((n) => !Number.isInteger(n))))
+          fail('partition needs at least two non-empty groups of node ids');
+        events.push({ kind: 'partition', groups });
+        break;
+      }
+      case 'cut': {
+        const [from, to] = link(1);
+        events.push({ kind: 'cut', from, to });
+        break;
+      }
+      case 'heal':
+      case 'settle':
+        events.push({ kind: cmd });
+        break;
+      case 'conf': {
+        const node = num(1);
+        if (w[2] === 'joint') {
+          const explicit = w[w.length - 1] === 'explicit';
+          const ops = parseConfOps(w.slice(3, explicit ? -1 : undefined), fail);
+          events.push({ kind: 'conf', node, ops, joint: explicit ? 'explicit' : 'auto' });
+        } else {
+          events.push({ kind: 'conf', node, ops: parseConfOps(w.slice(2), fail), joint: 'none' });
+        }
+        break;
+      }
+      case 'transfer':
+        events.push({ kind: 'transfer', node: num(1), target: num(2) });
+        break;
+      case 'read':
+        events.push({ kind: 'read', node: num(1), ctx: w[2] ?? fail('read needs a context') });
+        break;
+      case 'compact':
+        if (w[2] !== 'keep') fail('expected "compact N keep K"');
+        events.push({ kind: 'compact', node: num(1), keep: num(3) });
+        break;
+      case 'expect': {
+        const field = EXPECT_FIELDS.find((f) => f === w[2]) ?? fail('expect field must be role, term, commit, applied or lead');
+        events.push({ kind: 'expect', node: num(1), field, value: w[3] ?? fail('expect needs a value') });
+        break;
+      }
+      default:
+        fail(`unknown command "${cmd}"`);
+    }
+  }
+  if (config === undefined) throw new ScheduleSyntaxError(1, '', 'a schedule starts with a config line');
+  return { config, events };
+}
