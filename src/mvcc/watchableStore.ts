@@ -286,7 +286,9 @@ export class WatchableStore implements WatchHub {
       return;
     }
     this.syncing = true;
-    void this.runSync();
+    // Deferred: watchers created together are caught up in one round, and a
+    // create returns (its created reply queued) before any catch-up work runs.
+    queueMicrotask(() => void this.runSync());
   }
 
   private async runSync(): Promise<void> {
