@@ -1,5 +1,16 @@
 import type { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
 
+/**
+ * The shape of the log after a batch: first and last stored entry, the last
+ * entry's term, the snapshot index. Written in the same batch as the entries.
+ */
+export interface LogBounds {
+  first: number;
+  last: number;
+  lastTerm: number;
+  snapshotIndex: number;
+}
+
 /** A write the store refuses because applying it would break an invariant of the Raft log. */
 export class RaftLogWriteError extends Error {
   constructor(message: string) {
@@ -163,7 +174,16 @@ export class RaftLogOutline {
       }
     }
     const hs = this.hardState;
+    if (hs === undefined && (this.terms.length > 0 || this.snapshot !== undefined)) {
+      return { detail: 'entries or a snapshot are stored but the hard state is missing' };
+    }
     if (hs !== undefined) {
+      const lastTerm = this.term(this.lastIndex) ?? 0;
+      if (lastTerm > hs.term) {
+        return {
+          detail: `entry ${this.lastIndex} has term ${lastTerm}, above the hard state term ${hs.term}`,
+        };
+      }
       if (hs.commit > this.lastIndex) {
         return { detail: `hard state commit ${hs.commit} is beyond the last index ${this.lastIndex}` };
       }
@@ -172,6 +192,16 @@ export class RaftLogOutline {
       }
     }
     return undefined;
+  }
+
+  /** The summary written with every batch, checked on open against what was read (see LogBounds). */
+  bounds(): LogBounds {
+    return {
+      first: this.offset,
+      last: this.lastEntryIndex,
+      lastTerm: this.terms.length > 0 ? this.terms[this.terms.length - 1]! : 0,
+      snapshotIndex: this.snapshotIndex,
+    };
   }
 
   /**
@@ -201,8 +231,21 @@ export class RaftLogOutline {
     }
     if (w.hardState !== undefined) this.checkHardState(w.hardState);
     const hs = w.hardState ?? this.hardState;
-    if (hs === undefined) return;
+    if (hs === undefined) {
+      // Every entry has a term >= 1, and Raft persists a term before it writes entries of it.
+      if (w.entries.length > 0 || w.snapshot !== undefined) {
+        throw new RaftLogWriteError('entries or a snapshot written before any hard state');
+      }
+      return;
+    }
     const lastIndex = w.entries.length > 0 ? w.entries[w.entries.length - 1]!.index : base.lastIndex;
+    const lastTerm =
+      w.entries.length > 0 ? w.entries[w.entries.length - 1]!.term : (base.term(lastIndex) ?? 0);
+    if (lastTerm > hs.term) {
+      throw new RaftLogWriteError(
+        `entry ${lastIndex} has term ${lastTerm}, above the hard state term ${hs.term}`,
+      );
+    }
     if (hs.commit > lastIndex) {
       throw new RaftLogWriteError(
         `hard state commit ${hs.commit} would be beyond the last index ${lastIndex}`,

@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
  *   'h'                  the hard state (raftpb.HardState)
  *   's'                  the metadata of the newest snapshot (raftpb.SnapshotMetadata)
  *   'm'                  the store's format marker
+ *   'b'                  the log's bounds after the last batch (first, last, last term, snapshot index)
  *
  * Every value is framed so that damage is detectable on its own:
  *
@@ -26,6 +27,7 @@ export const RecordKind = {
   HardState: 0x68, // 'h'
   Snapshot: 0x73, // 's'
   Meta: 0x6d, // 'm'
+  Bounds: 0x62, // 'b'
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -34,6 +36,7 @@ export const recordKindName: Record<RecordKind, string> = {
   [RecordKind.HardState]: 'hardState',
   [RecordKind.Snapshot]: 'snapshot',
   [RecordKind.Meta]: 'meta',
+  [RecordKind.Bounds]: 'bounds',
 };
 
 const FRAME_VERSION = 1;
@@ -42,6 +45,7 @@ const HEADER_BYTES = 4 + 1 + 1 + 8;
 export const hardStateKey: Uint8Array = Uint8Array.of(RecordKind.HardState);
 export const snapshotKey: Uint8Array = Uint8Array.of(RecordKind.Snapshot);
 export const metaKey: Uint8Array = Uint8Array.of(RecordKind.Meta);
+export const boundsKey: Uint8Array = Uint8Array.of(RecordKind.Bounds);
 
 /** The key of the entry at `index`. */
 export function entryKey(index: number): Uint8Array {
@@ -71,7 +75,12 @@ export function parseKey(key: Uint8Array): { kind: RecordKind; index: number } {
     const index = readIndex(key, 1);
     return { kind, index };
   }
-  if (kind === RecordKind.HardState || kind === RecordKind.Snapshot || kind === RecordKind.Meta) {
+  if (
+    kind === RecordKind.HardState ||
+    kind === RecordKind.Snapshot ||
+    kind === RecordKind.Meta ||
+    kind === RecordKind.Bounds
+  ) {
     if (key.length !== 1) {
       throw new RecordError(recordKindName[kind], undefined, `key of ${key.length} bytes`);
     }
@@ -127,4 +136,42 @@ function readIndex(bytes: Uint8Array, offset: number): number {
     throw new RecordError('entry', undefined, `index ${big} beyond 2^53`);
   }
   return Number(big);
+}
+
+/**
+ * The bounds record. LevelDB (as classic-level builds it) does not verify its
+ * block checksums on reads, and a damaged table block can end an iteration
+ * early without an error: records would vanish silently. The bounds written
+ * in every batch say what a read must find, so a vanished entry is caught even
+ * when it was past the commit index (an entry this member acknowledged to a
+ * leader, and therefore must not lose).
+ */
+export function encodeBounds(b: {
+  first: number;
+  last: number;
+  lastTerm: number;
+  snapshotIndex: number;
+}): Uint8Array {
+  const payload = new Uint8Array(32);
+  const view = new DataView(payload.buffer);
+  view.setBigUint64(0, BigInt(b.first));
+  view.setBigUint64(8, BigInt(b.last));
+  view.setBigUint64(16, BigInt(b.lastTerm));
+  view.setBigUint64(24, BigInt(b.snapshotIndex));
+  return encodeRecord(RecordKind.Bounds, 0, payload);
+}
+
+export function decodeBounds(payload: Uint8Array): {
+  first: number;
+  last: number;
+  lastTerm: number;
+  snapshotIndex: number;
+} {
+  if (payload.length !== 32) throw new RecordError('bounds', undefined, `payload of ${payload.length} bytes`);
+  return {
+    first: readIndex(payload, 0),
+    last: readIndex(payload, 8),
+    lastTerm: readIndex(payload, 16),
+    snapshotIndex: readIndex(payload, 24),
+  };
 }

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { ConfState, Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
@@ -8,7 +9,10 @@ import { RaftLogOutline, RaftLogWriteError } from './raftLogOutline.js';
 import {
   RecordError,
   RecordKind,
+  boundsKey,
+  decodeBounds,
   decodeRecord,
+  encodeBounds,
   encodeRecord,
   entryKey,
   hardStateKey,
@@ -124,6 +128,12 @@ export class RaftLogStore {
     const started = performance.now();
     const logger = opts.logger.child({ component: 'raft-log' });
     await mkdir(dir, { recursive: true });
+    // LevelDB's CURRENT file exists from the first open on: a database that has it but holds no
+    // records lost them (a damaged table can read as empty), and must not be taken for a new one.
+    const existed = await access(join(dir, 'CURRENT')).then(
+      () => true,
+      () => false,
+    );
     const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
     try {
       await db.open();
@@ -131,11 +141,19 @@ export class RaftLogStore {
       throw openError(dir, err);
     }
     try {
-      const { outline, state, fresh } = await load(dir, db);
+      const { outline, state, fresh } = await load(dir, db, existed);
       if (fresh) {
-        await db.put(metaKey, encodeRecord(RecordKind.Meta, 0, Buffer.from(JSON.stringify(FORMAT))), {
-          sync: true,
-        });
+        await db.batch(
+          [
+            {
+              type: 'put',
+              key: metaKey,
+              value: encodeRecord(RecordKind.Meta, 0, Buffer.from(JSON.stringify(FORMAT))),
+            },
+            { type: 'put', key: boundsKey, value: encodeBounds(outline.bounds()) },
+          ],
+          { sync: true },
+        );
       }
       const store = new RaftLogStore(dir, db, outline, logger);
       logger.info(
@@ -221,8 +239,9 @@ export class RaftLogStore {
         value: encodeRecord(RecordKind.HardState, 0, HardState.encode(write.hardState)),
       });
     }
-    this.outline.applyWrite(checked);
     if (ops.length === 0) return this.enqueue([], false);
+    this.outline.applyWrite(checked);
+    ops.push(this.boundsOp());
     return this.enqueue(ops, opts.sync);
   }
 
@@ -258,7 +277,10 @@ export class RaftLogStore {
       );
     }
     o.snapshot = metadata;
-    return this.enqueue([{ type: 'put', key: snapshotKey, value: encodeSnapshotMetadata(metadata) }], true);
+    return this.enqueue(
+      [{ type: 'put', key: snapshotKey, value: encodeSnapshotMetadata(metadata) }, this.boundsOp()],
+      true,
+    );
   }
 
   /**
@@ -279,6 +301,7 @@ export class RaftLogStore {
     for (let i = o.offset; i <= Math.min(index, o.lastEntryIndex); i++)
       ops.push({ type: 'del', key: entryKey(i) });
     o.compact(index);
+    ops.push(this.boundsOp());
     // Not fsynced: losing a compaction to a power cut only brings back entries a snapshot already covers.
     return this.enqueue(ops, false);
   }
@@ -289,6 +312,10 @@ export class RaftLogStore {
     this.closed = true;
     await this.draining;
     await this.db.close();
+  }
+
+  private boundsOp(): Op {
+    return { type: 'put', key: boundsKey, value: encodeBounds(this.outline.bounds()) };
   }
 
   private usable(): Error | undefined {
@@ -339,12 +366,14 @@ function encodeSnapshotMetadata(meta: SnapshotMetadata): Uint8Array {
 async function load(
   dir: string,
   db: ClassicLevel<Uint8Array, Uint8Array>,
+  existed: boolean,
 ): Promise<{ outline: RaftLogOutline; state: RaftLogState; fresh: boolean }> {
   const outline = new RaftLogOutline();
   const entries: Entry[] = [];
   let hardState: HardState | undefined;
   let snapshot: SnapshotMetadata | undefined;
   let meta = false;
+  let bounds: ReturnType<typeof decodeBounds> | undefined;
   let records = 0;
   const corrupt = (
     record: string,
@@ -386,6 +415,9 @@ async function load(
         case RecordKind.Snapshot:
           snapshot = decodePayload('snapshot', undefined, () => SnapshotMetadata.decode(payload));
           break;
+        case RecordKind.Bounds:
+          bounds = decodeBounds(payload);
+          break;
         case RecordKind.Meta: {
           const text = Buffer.from(payload).toString('utf8');
           let parsed: unknown;
@@ -407,10 +439,18 @@ async function load(
     }
   } catch (err) {
     if (err instanceof RecordError) throw corrupt(err.record, err.index, err.message, err);
-    if (isLevelCorruption(err)) throw corrupt('leveldb', undefined, describe(err), err);
+    // While reading, an I/O error is as fatal as a corruption report: a damaged table block can
+    // point outside its file (EINVAL), and either way the records cannot be trusted or read.
+    if (isLevelCorruption(err) || levelCode(err) === 'LEVEL_IO_ERROR') {
+      throw corrupt('leveldb', undefined, `LevelDB cannot read its files: ${describe(err)}`, err);
+    }
     throw err;
   }
+  if (records === 0 && existed) {
+    throw corrupt('meta', undefined, 'the database exists but no record could be read');
+  }
   if (records > 0 && !meta) throw corrupt('meta', undefined, 'the format marker is missing');
+  if (records > 0 && bounds === undefined) throw corrupt('bounds', undefined, 'the bounds record is missing');
   if (entries.length > 0) outline.offset = entries[0]!.index;
   else if (snapshot !== undefined) outline.offset = snapshot.index + 1;
   outline.terms = entries.map((e) => e.term);
@@ -418,6 +458,29 @@ async function load(
   outline.hardState = hardState;
   if (snapshot === undefined && entries.length > 0 && entries[0]!.index !== 1) {
     throw corrupt('entry', 1, `missing: the log starts at ${entries[0]!.index} and there is no snapshot`);
+  }
+  if (bounds !== undefined) {
+    const found = outline.bounds();
+    if (found.last < bounds.last) {
+      throw corrupt(
+        'entry',
+        found.last + 1,
+        `missing: the last write left entries up to ${bounds.last} but the log ends at ${found.last}`,
+      );
+    }
+    if (
+      found.first !== bounds.first ||
+      found.last !== bounds.last ||
+      found.lastTerm !== bounds.lastTerm ||
+      found.snapshotIndex !== bounds.snapshotIndex
+    ) {
+      throw corrupt(
+        'bounds',
+        undefined,
+        `the log read (entries ${found.first}..${found.last}, last term ${found.lastTerm}, snapshot ${found.snapshotIndex}) ` +
+          `differs from what the last write left (entries ${bounds.first}..${bounds.last}, last term ${bounds.lastTerm}, snapshot ${bounds.snapshotIndex})`,
+      );
+    }
   }
   const problem = outline.problem();
   if (problem !== undefined) {
@@ -453,6 +516,11 @@ function isLevelCorruption(err: unknown): boolean {
     if (/corrupt/i.test(e.message)) return true;
   }
   return false;
+}
+
+function levelCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function openError(dir: string, err: unknown): Error {

@@ -83,7 +83,7 @@ describe('RaftLogStore: append and overwrite', () => {
 
   it('accepts an append right after the last index and one that rewrites the same entries', async () => {
     const s = await open();
-    await s.save({ entries: ents(1, 3, 1) });
+    await s.save({ entries: ents(1, 3, 1), hardState: hs(1, 0n, 1) });
     await s.save({ entries: ents(2, 3, 1) });
     await s.save({ entries: ents(4, 4, 1) });
     await restart();
@@ -97,7 +97,7 @@ describe('RaftLogStore: append and overwrite', () => {
 
   it('refuses a gap, and the refusal leaves the store usable and unchanged', async () => {
     const s = await open();
-    await s.save({ entries: ents(1, 5, 1) });
+    await s.save({ entries: ents(1, 5, 1), hardState: hs(1, 0n, 0) });
     await expect(s.save({ entries: ents(7, 8, 1) })).rejects.toThrow(RaftLogWriteError);
     await expect(s.save({ entries: ents(7, 8, 1) })).rejects.toThrow(/gap after the last index 5/);
     await s.save({ entries: ents(6, 6, 1) });
@@ -107,14 +107,26 @@ describe('RaftLogStore: append and overwrite', () => {
 
   it('refuses a log that does not start at 1 on a store without a snapshot', async () => {
     const s = await open();
-    await expect(s.save({ entries: ents(2, 3, 1) })).rejects.toThrow(/gap after the last index 0/);
+    await expect(s.save({ entries: ents(2, 3, 1), hardState: hs(1, 0n, 0) })).rejects.toThrow(
+      /gap after the last index 0/,
+    );
+  });
+
+  it('refuses entries before any hard state, and entries of a term above it', async () => {
+    const s = await open();
+    await expect(s.save({ entries: ents(1, 1, 1) })).rejects.toThrow(/before any hard state/);
+    await s.save({ entries: ents(1, 1, 1), hardState: hs(1, 0n, 0) });
+    await expect(s.save({ entries: ents(2, 2, 2) })).rejects.toThrow(/term 2, above the hard state term 1/);
   });
 
   it('refuses entries that are not contiguous or whose terms go down', async () => {
     const s = await open();
-    await expect(s.save({ entries: [ent(1, 1), ent(3, 1)] })).rejects.toThrow(/not contiguous/);
-    await expect(s.save({ entries: [ent(1, 2), ent(2, 1)] })).rejects.toThrow(/below the term 2/);
-    await s.save({ entries: ents(1, 2, 3) });
+    const h = hs(3, 0n, 0);
+    await expect(s.save({ entries: [ent(1, 1), ent(3, 1)], hardState: h })).rejects.toThrow(/not contiguous/);
+    await expect(s.save({ entries: [ent(1, 2), ent(2, 1)], hardState: h })).rejects.toThrow(
+      /below the term 2/,
+    );
+    await s.save({ entries: ents(1, 2, 3), hardState: hs(3, 0n, 0) });
     await expect(s.save({ entries: ents(3, 3, 2) })).rejects.toThrow(/term 2 below the term 3 of entry 2/);
   });
 });
@@ -257,7 +269,7 @@ describe('RaftLogStore: ordering of concurrent writes', () => {
   it('checks each write against the writes issued before it, not against the disk', async () => {
     const s = await open();
     // Issued back to back: the second is valid only because the first will have landed.
-    const a = s.save({ entries: ents(1, 3, 1) });
+    const a = s.save({ entries: ents(1, 3, 1), hardState: hs(1, 0n, 0) });
     const b = s.save({ entries: ents(4, 6, 1) });
     const gap = s.save({ entries: ents(9, 9, 1) });
     await expect(gap).rejects.toThrow(/gap after the last index 6/);
@@ -268,7 +280,7 @@ describe('RaftLogStore: ordering of concurrent writes', () => {
 
   it('close waits for queued writes; later writes are refused', async () => {
     const s = await open();
-    const pending = s.save({ entries: ents(1, 100, 1) });
+    const pending = s.save({ entries: ents(1, 100, 1), hardState: hs(1, 0n, 0) });
     await s.close();
     await pending;
     await expect(s.save({ entries: ents(101, 101, 1) })).rejects.toThrow(RaftLogClosedError);
