@@ -12,6 +12,9 @@ export interface ServerInstance {
   readonly kind: 'etcd' | 'xetcd';
   /** `http://127.0.0.1:<port>`, usable as etcdctl's `--endpoints` and the etcd3 client's `hosts`. */
   readonly endpoint: string;
+  /** The member's advertised peer URL, as `member list` prints it. */
+  readonly peerUrl: string;
+  readonly name: string;
   readonly port: number;
   readonly dataDir: string;
   readonly process: ManagedProcess;
@@ -59,6 +62,8 @@ export async function startEtcd(opts: EtcdOptions): Promise<ServerInstance> {
   return {
     kind: 'etcd',
     endpoint: client,
+    peerUrl: peer,
+    name,
     port,
     dataDir: opts.dataDir,
     process: proc,

@@ -59,6 +59,8 @@ export async function startXetcd(opts: XetcdOptions): Promise<ServerInstance> {
   return {
     kind: 'xetcd',
     endpoint: client,
+    peerUrl: peer,
+    name,
     port,
     dataDir: opts.dataDir,
     process: proc,
