@@ -208,7 +208,7 @@ const SCALARS = new Set<string>([
 const BIG_CAPABLE = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
 /** Package of a reflection object (the namespace chain above its outermost type). */
-function packageOf(obj: protobuf.ReflectionObject): string {
+export function packageOf(obj: protobuf.ReflectionObject): string {
   const parts: string[] = [];
   let p: protobuf.ReflectionObject | null = obj.parent;
   // Skip enclosing types (nested declarations), keep namespaces.
@@ -220,7 +220,7 @@ function packageOf(obj: protobuf.ReflectionObject): string {
 }
 
 /** Flattened TypeScript name of a type or enum: `Outer_Inner`. */
-function tsTypeName(obj: protobuf.ReflectionObject): string {
+export function tsTypeName(obj: protobuf.ReflectionObject): string {
   const parts = [obj.name];
   let p = obj.parent;
   while (p && p instanceof protobuf.Type) {
@@ -230,7 +230,7 @@ function tsTypeName(obj: protobuf.ReflectionObject): string {
   return parts.join('_');
 }
 
-function moduleName(pkg: string): string {
+export function moduleName(pkg: string): string {
   return pkg.replace(/\./g, '_');
 }
 
