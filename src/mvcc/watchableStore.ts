@@ -1,6 +1,8 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { Event_EventType, type Event, type KeyValue } from '../proto/mvccpb.js';
+import { MvccError } from './errors.js';
+import type { ReadView } from './kvStore.js';
 import type { Watcher, WatchOptions } from './watcher.js';
 import { WatcherGroup } from './watcherGroup.js';
 import { keyString } from './watcherRanges.js';
@@ -33,6 +35,19 @@ export interface WatchSource {
  */
 export type PrevKvLookup = (key: Uint8Array, rev: number) => Promise<KeyValue | undefined>;
 
+/** The prev_kv lookup over a KvStore: a point read at rev, nothing when compacted. */
+export function prevKvFromStore(store: { readView(): ReadView }): PrevKvLookup {
+  return async (key, rev) => {
+    try {
+      const r = await store.readView().range(key, undefined, { revision: rev });
+      return r.kvs[0];
+    } catch (err) {
+      if (err instanceof MvccError && err.kind === 'compacted') return undefined;
+      throw err;
+    }
+  };
+}
+
 export interface WatchableStoreOptions {
   logger?: Logger;
   /** Interval of progress_notify replies (etcd: 10 minutes). */
@@ -45,6 +60,8 @@ export interface WatchableStoreOptions {
   maxWatchersPerSync?: number;
   /** Events kept in memory from recent revisions, so lagging watchers mostly catch up without disk. */
   recentEvents?: number;
+  /** Keys whose latest pair is remembered to give live events their prev_kv without a read. */
+  recentKeys?: number;
   /** Default buffer of a stream, in replies (etcd: 128). */
   streamBufferSize?: number;
   /** Wait before retrying a history read that failed. */
@@ -84,6 +101,13 @@ export class WatchableStore implements WatchHub {
   private recent: RevisionChanges[] = [];
   private recentHead = 0;
   private recentEventCount = 0;
+  /**
+   * The latest pair (null: deleted) of recently changed keys, in least recently
+   * changed order. Exact for every key it holds, because it has seen every
+   * revision since (it is cleared on a gap), so it is the prev_kv of the next change.
+   */
+  private latest = new Map<string, KeyValue | null>();
+  private readonly recentKeys: number;
   private current: number;
   private readonly subscription: Subscription;
   private syncing = false;
@@ -103,6 +127,7 @@ export class WatchableStore implements WatchHub {
     this.catchUpRevisions = Math.max(1, opts.catchUpRevisions ?? 1000);
     this.maxWatchersPerSync = Math.max(1, opts.maxWatchersPerSync ?? 512);
     this.recentLimit = Math.max(0, opts.recentEvents ?? 8192);
+    this.recentKeys = Math.max(0, opts.recentKeys ?? 65536);
     this.streamBufferSize = opts.streamBufferSize ?? 128;
     this.retryMs = opts.retryMs ?? 100;
     this.logger = opts.logger;
@@ -140,6 +165,26 @@ export class WatchableStore implements WatchHub {
    */
   watch(opts: WatchOptions, streamOpts: WatcherStreamOptions = {}): Watcher | null {
     return this.newStream({ ...streamOpts, closeWhenEmpty: true }).watch(opts);
+  }
+
+  /**
+   * The store's history moved without the change stream (a snapshot was
+   * installed): every synced watcher goes back to catching up from the store,
+   * which delivers what lies between or cancels it with the compact revision.
+   * A start revision in the future is kept, never lowered.
+   */
+  resync(): void {
+    if (this.closed) return;
+    const known = this.current;
+    this.current = Math.max(this.current, this.source.currentRevision);
+    this.forgetRecent();
+    for (const w of [...this.synced.watchers()]) {
+      this.synced.delete(w);
+      w.minRev = Math.max(w.minRev, known + 1);
+      w.state = 'unsynced';
+      this.unsynced.add(w);
+    }
+    this.kickSync();
   }
 
   /** Stops listening to the store and ends every stream. */
@@ -195,7 +240,13 @@ export class WatchableStore implements WatchHub {
       this.logger?.warn({ revision: rc.revision, current: this.current }, 'watchable store: stale revision ignored');
       return;
     }
+    if (rc.revision > this.current + 1) {
+      // Revisions arrived that were never emitted: history must come from the store.
+      this.logger?.warn({ revision: rc.revision, current: this.current }, 'watchable store: revision gap; resyncing watchers');
+      this.resync();
+    }
     this.current = rc.revision;
+    rc = this.withPrevKv(rc);
     this.remember(rc);
     if (this.synced.size > 0) this.fanOut(rc);
     if (this.progressWaiters.size > 0) {
@@ -244,11 +295,49 @@ export class WatchableStore implements WatchHub {
     this.kickSync();
   }
 
+  /**
+   * Gives events their prev_kv from the remembered latest pairs (the store
+   * emits none), and remembers this revision's pairs for the next changes.
+   */
+  private withPrevKv(rc: RevisionChanges): RevisionChanges {
+    if (this.recentKeys === 0) return rc;
+    let events = rc.events;
+    for (let i = 0; i < rc.events.length; i++) {
+      const ev = rc.events[i]!;
+      if (ev.kv === undefined) continue;
+      const k = keyString(ev.kv.key);
+      if (missingPrev(ev)) {
+        const prev = this.latest.get(k);
+        if (prev !== undefined) {
+          if (events === rc.events) events = rc.events.slice();
+          events[i] = prev === null ? ev : { type: ev.type, kv: ev.kv, prevKv: prev };
+        }
+      }
+      this.latest.delete(k);
+      this.latest.set(k, ev.type === Event_EventType.PUT ? ev.kv : null);
+    }
+    if (this.latest.size > this.recentKeys) {
+      let excess = this.latest.size - this.recentKeys;
+      for (const k of this.latest.keys()) {
+        if (excess-- <= 0) break;
+        this.latest.delete(k);
+      }
+    }
+    return events === rc.events ? rc : { revision: rc.revision, events };
+  }
+
+  private forgetRecent(): void {
+    this.recent = [];
+    this.recentHead = 0;
+    this.recentEventCount = 0;
+    this.latest.clear();
+  }
+
   private remember(rc: RevisionChanges): void {
     if (this.recentLimit === 0) return;
     const live = this.recent.length - this.recentHead;
     if (live > 0 && this.recent[this.recent.length - 1]!.revision + 1 !== rc.revision) {
-      // A gap (should not happen): only contiguous history may be served from memory.
+      // Only contiguous history may be served from memory.
       this.recent = [];
       this.recentHead = 0;
       this.recentEventCount = 0;
@@ -340,13 +429,20 @@ export class WatchableStore implements WatchHub {
     // else one bounded chunk from disk while live events keep flowing.
     const inMemory = from >= this.recentOldest();
     const to = inMemory ? this.current : Math.min(this.current, from + this.catchUpRevisions - 1);
-    let changes = inMemory
-      ? this.recentRange(from, to)
-      : await this.source.eventsBetween(from, to, singleRange(batch));
+    let changes: RevisionChanges[];
+    if (inMemory) changes = this.recentRange(from, to);
+    else {
+      try {
+        changes = await this.source.eventsBetween(from, to, singleRange(batch));
+      } catch (err) {
+        // Compaction overtook the read: the next round cancels whom it overtook.
+        if (this.source.compactRevision > from) return true;
+        throw err;
+      }
+    }
     if (this.closed) return false;
-    const lookup = this.prevKvLookup;
-    if (lookup !== undefined && batch.some((w) => w.prevKv) && changes.some((rc) => rc.events.some(missingPrev))) {
-      changes = await fillPrevKv(changes, lookup);
+    if (batch.some((w) => w.prevKv) && changes.some((rc) => rc.events.some(missingPrev))) {
+      changes = await fillPrevKv(changes, this.prevKvLookup);
       if (this.closed) return false;
     }
     if (this.source.compactRevision > from) {
@@ -446,7 +542,7 @@ function missingPrev(ev: Event): boolean {
  * this window when there are some, else with one lookup per key at the
  * revision before its first event here (the lookups run concurrently).
  */
-async function fillPrevKv(changes: RevisionChanges[], lookup: PrevKvLookup): Promise<RevisionChanges[]> {
+async function fillPrevKv(changes: RevisionChanges[], lookup: PrevKvLookup | undefined): Promise<RevisionChanges[]> {
   const seen = new Set<string>();
   const firstLookups = new Map<string, Promise<KeyValue | undefined>>();
   for (const rc of changes) {
@@ -455,7 +551,7 @@ async function fillPrevKv(changes: RevisionChanges[], lookup: PrevKvLookup): Pro
       const k = keyString(ev.kv.key);
       if (!seen.has(k)) {
         seen.add(k);
-        if (missingPrev(ev)) firstLookups.set(k, lookup(ev.kv.key, rc.revision - 1));
+        if (missingPrev(ev) && lookup !== undefined) firstLookups.set(k, lookup(ev.kv.key, rc.revision - 1));
       }
     }
   }

@@ -244,10 +244,15 @@ describe('progress notifications (scenario 44)', () => {
 });
 
 describe('prev_kv and filters (scenario 47)', () => {
-  for (const lookup of [false, true]) {
-    it(`prev_kv is the pair at rev-1, creations have none${lookup ? ' (store without prevKv, looked up)' : ''}`, async () => {
-      const { kv, ws } = setup({ recentEvents: lookup ? 0 : 8192 }, lookup);
-      kv.fillPrevKv = !lookup;
+  const variants = [
+    { name: 'store fills prevKv', fill: true, opts: {}, lookup: false },
+    { name: 'remembered from recent changes', fill: false, opts: {}, lookup: false },
+    { name: 'looked up in the store', fill: false, opts: { recentEvents: 0, recentKeys: 0 }, lookup: true },
+  ];
+  for (const v of variants) {
+    it(`prev_kv is the pair at rev-1, creations have none (${v.name})`, async () => {
+      const { kv, ws } = setup(v.opts, v.lookup);
+      kv.fillPrevKv = v.fill;
       kv.put('k', 'a');
       const live = ws.watch({ key: bytes('k'), prevKv: true })!;
       const liveReplies = record(live.events$);
