@@ -1,0 +1,241 @@
+// One client port for gRPC and HTTP/1.1, as etcd's (cmux in etcd 3.4):
+//
+// - plaintext: each connection's first bytes are sniffed. The HTTP/2 client
+//   preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", what etcdctl and grpc-js send
+//   with prior knowledge) goes to grpc-js through a connection injector; anything
+//   else goes to a node http server, with the sniffed bytes put back first.
+// - TLS: we terminate TLS ourselves and route by ALPN. A client that offers
+//   http/1.1 (curl, browsers) gets HTTP/1.1, so /health and the gateway stay
+//   reachable; a client that offers only h2 (gRPC clients do) gets gRPC; a client
+//   that offers nothing is sniffed like plaintext.
+//
+// Shutdown: stop accepting, close idle HTTP connections and send GOAWAY to gRPC
+// sessions, then destroy whatever is still open after the grace period.
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** etcd adds this much to --max-request-bytes for gRPC framing (grpcOverheadBytes). */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+export interface ClientTlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** CA bundle that client certificates must chain to (--trusted-ca-file). */
+  readonly ca?: Buffer;
+  /** --client-cert-auth: refuse clients without a certificate signed by `ca`. */
+  readonly requireClientCert: boolean;
+}
+
+export interface ClientListenerOptions {
+  /** Listen URLs as validated by the config (http:// or https://, host:port; port 0 picks one). */
+  readonly urls: readonly string[];
+  /** The gRPC server holding the services; it is never bound, connections are injected. */
+  readonly grpcServer: grpc.Server;
+  /** Handles every HTTP/1.1 request (see http.ts). */
+  readonly httpHandler: http.RequestListener;
+  /** Required when any URL is https. */
+  readonly tls?: ClientTlsMaterial;
+  readonly logger?: Logger;
+  /** A connection that has not sent enough bytes to classify within this time is closed. */
+  readonly sniffTimeoutMs?: number;
+}
+
+export interface BoundListener {
+  /** The URL as configured. */
+  readonly url: string;
+  /** The URL with the real port (differs when the configured port is 0). */
+  readonly boundUrl: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** etcd listens on 127.0.0.1 for `localhost` (Go resolves it to the IPv4 loopback first). */
+function listenHost(hostname: string): string {
+  if (hostname === 'localhost') return '127.0.0.1';
+  return hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
+/** gRPC server options that follow etcd's server: request size limit plus framing overhead, unlimited sends. */
+export function grpcServerOptions(maxRequestBytes: number): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    'grpc.max_send_message_length': -1,
+    // etcd's default --grpc-keepalive-interval / --grpc-keepalive-timeout.
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+    'grpc.keepalive_timeout_ms': 20 * 1000,
+  };
+}
+
+type Route = 'h2' | 'http1';
+
+/**
+ * Reads until the bytes either diverge from the HTTP/2 preface (HTTP/1.x) or
+ * contain all of it (h2), then puts every byte back so the next owner of the
+ * socket sees the stream from its first byte.
+ */
+function sniff(socket: net.Socket, timeoutMs: number): Promise<Route | undefined> {
+  return new Promise((resolve) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const finish = (route: Route | undefined): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.removeListener('error', onClose);
+      if (route !== undefined) {
+        socket.pause();
+        if (seen.length > 0) socket.unshift(seen);
+      }
+      resolve(route);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, H2_PREFACE.length);
+      if (!seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) finish('http1');
+      else if (seen.length >= H2_PREFACE.length) finish('h2');
+    };
+    const onClose = (): void => finish(undefined);
+    const timer = setTimeout(() => {
+      finish(undefined);
+      socket.destroy();
+    }, timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.once('error', onClose);
+  });
+}
+
+export class ClientListeners {
+  private readonly servers: net.Server[] = [];
+  private readonly sockets = new Set<net.Socket>();
+  private readonly httpServer: http.Server;
+  private readonly injector: grpc.ConnectionInjector;
+  private readonly bound: BoundListener[] = [];
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly options: ClientListenerOptions) {
+    this.httpServer = http.createServer(options.httpHandler);
+    // TLS is terminated before the injector, so gRPC sees a plain HTTP/2 stream.
+    this.injector = options.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  }
+
+  /** Binds every URL; if any bind fails, the ones already bound are closed and the error is thrown. */
+  static async listen(options: ClientListenerOptions): Promise<ClientListeners> {
+    const l = new ClientListeners(options);
+    try {
+      for (const url of options.urls) await l.bindOne(url);
+    } catch (err) {
+      await l.close(0);
+      throw err;
+    }
+    return l;
+  }
+
+  addresses(): readonly BoundListener[] {
+    return this.bound;
+  }
+
+  private async bindOne(url: string): Promise<void> {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    const host = listenHost(u.hostname);
+    const port = Number(u.port === '' ? (secure ? 443 : 80) : u.port);
+    let server: net.Server;
+    if (secure) {
+      const material = this.options.tls;
+      if (material === undefined)
+        throw new Error(`client URL ${url} is https but no TLS certificate was given`);
+      server = tls.createServer(
+        {
+          cert: material.cert,
+          key: material.key,
+          ...(material.ca !== undefined ? { ca: material.ca } : {}),
+          requestCert: material.requireClientCert,
+          rejectUnauthorized: material.requireClientCert,
+          ALPNCallback: ({ protocols }) => {
+            if (protocols.includes('http/1.1')) return 'http/1.1';
+            if (protocols.includes('h2')) return 'h2';
+            return undefined;
+          },
+        },
+        (socket) => this.routeTls(socket),
+      );
+      server.on('tlsClientError', (err, socket) => {
+        this.options.logger?.debug(
+          { error: err.message, remote: socket.remoteAddress },
+          'rejected TLS client',
+        );
+      });
+    } else {
+      server = net.createServer((socket) => void this.routePlain(socket));
+    }
+    server.on('connection', (socket: net.Socket) => this.track(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
+      server.listen({ host, port }, () => resolve());
+    });
+    this.servers.push(server);
+    const addr = server.address() as net.AddressInfo;
+    const shownHost = u.hostname;
+    this.bound.push({ url, boundUrl: `${u.protocol}//${shownHost}:${addr.port}`, host, port: addr.port });
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // A reset from a client is routine; without a listener it would crash the process.
+    socket.on('error', () => undefined);
+    if (this.closing !== undefined) socket.destroy();
+  }
+
+  private async routePlain(socket: net.Socket): Promise<void> {
+    const route = await sniff(socket, this.options.sniffTimeoutMs ?? 10_000);
+    if (route !== undefined) this.hand(socket, route);
+  }
+
+  private routeTls(socket: tls.TLSSocket): void {
+    this.track(socket);
+    const alpn = socket.alpnProtocol;
+    if (alpn === 'h2') this.hand(socket, 'h2');
+    else if (alpn === 'http/1.1') this.hand(socket, 'http1');
+    else void this.routePlain(socket);
+  }
+
+  private hand(socket: net.Socket, route: Route): void {
+    if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    if (route === 'h2') this.injector.injectConnection(socket);
+    else this.httpServer.emit('connection', socket);
+    socket.resume();
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then
+   * destroys what is left. Safe to call more than once; every call awaits the same end.
+   */
+  close(graceMs = 2000): Promise<void> {
+    this.closing ??= this.doClose(graceMs);
+    return this.closing;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.injector.drain(graceMs);
+    this.httpServer.closeIdleConnections();
+    // Keep-alive connections become idle as their last response ends; close them as they do.
+    const sweep = setInterval(() => this.httpServer.closeIdleConnections(), 25);
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.all(closed), deadline]);
+    clearInterval(sweep);
+    for (const s of this.sockets) s.destroy();
+    this.httpServer.closeAllConnections();
+    this.injector.destroy();
+    await Promise.all(closed);
+  }
+}
