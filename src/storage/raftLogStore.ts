@@ -1,5 +1,5 @@
-import { access, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, open as openFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { ConfState, Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
@@ -127,13 +127,7 @@ export class RaftLogStore {
   ): Promise<{ store: RaftLogStore; state: RaftLogState }> {
     const started = performance.now();
     const logger = opts.logger.child({ component: 'raft-log' });
-    await mkdir(dir, { recursive: true });
-    // LevelDB's CURRENT file exists from the first open on: a database that has it but holds no
-    // records lost them (a damaged table can read as empty), and must not be taken for a new one.
-    const existed = await access(join(dir, 'CURRENT')).then(
-      () => true,
-      () => false,
-    );
+    const fresh = await createIfMissing(dir);
     const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
     try {
       await db.open();
@@ -141,20 +135,7 @@ export class RaftLogStore {
       throw openError(dir, err);
     }
     try {
-      const { outline, state, fresh } = await load(dir, db, existed);
-      if (fresh) {
-        await db.batch(
-          [
-            {
-              type: 'put',
-              key: metaKey,
-              value: encodeRecord(RecordKind.Meta, 0, Buffer.from(JSON.stringify(FORMAT))),
-            },
-            { type: 'put', key: boundsKey, value: encodeBounds(outline.bounds()) },
-          ],
-          { sync: true },
-        );
-      }
+      const { outline, state } = await load(dir, db);
       const store = new RaftLogStore(dir, db, outline, logger);
       logger.info(
         {
@@ -363,11 +344,69 @@ function encodeSnapshotMetadata(meta: SnapshotMetadata): Uint8Array {
 }
 
 /** Reads and verifies every record. */
+/**
+ * Creates the store if `dir` holds none, and says whether it did. A new store
+ * is built beside its final place and renamed into it once its format marker
+ * is durable, so `dir` either does not exist or holds a complete store: a
+ * crash during creation leaves only the side directory, which the next open
+ * discards. That is what lets open() treat a store without records as damaged
+ * rather than new.
+ */
+async function createIfMissing(dir: string): Promise<boolean> {
+  if (await exists(join(dir, 'CURRENT'))) return false;
+  if (await exists(dir)) {
+    const files = await readdir(dir);
+    if (files.length > 0) {
+      throw new Error(
+        `${dir} is not empty but holds no raft log store (no LevelDB CURRENT file; found ${files.slice(0, 5).join(', ')}); ` +
+          'refusing to overwrite it',
+      );
+    }
+    await rmdir(dir);
+  }
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  const side = `${dir}.creating`;
+  await rm(side, { recursive: true, force: true });
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(side, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  try {
+    await db.batch(
+      [
+        {
+          type: 'put',
+          key: metaKey,
+          value: encodeRecord(RecordKind.Meta, 0, Buffer.from(JSON.stringify(FORMAT))),
+        },
+        { type: 'put', key: boundsKey, value: encodeBounds(new RaftLogOutline().bounds()) },
+      ],
+      { sync: true },
+    );
+  } finally {
+    await db.close();
+  }
+  await rename(side, dir);
+  // The rename is durable only once the directory that holds the entry is synced.
+  const handle = await openFile(parent, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function load(
   dir: string,
   db: ClassicLevel<Uint8Array, Uint8Array>,
-  existed: boolean,
-): Promise<{ outline: RaftLogOutline; state: RaftLogState; fresh: boolean }> {
+): Promise<{ outline: RaftLogOutline; state: RaftLogState }> {
   const outline = new RaftLogOutline();
   const entries: Entry[] = [];
   let hardState: HardState | undefined;
@@ -446,11 +485,10 @@ async function load(
     }
     throw err;
   }
-  if (records === 0 && existed) {
-    throw corrupt('meta', undefined, 'the database exists but no record could be read');
-  }
-  if (records > 0 && !meta) throw corrupt('meta', undefined, 'the format marker is missing');
-  if (records > 0 && bounds === undefined) throw corrupt('bounds', undefined, 'the bounds record is missing');
+  // A store is created with its format marker and bounds (createIfMissing): without them it is damaged.
+  if (records === 0) throw corrupt('meta', undefined, 'the database exists but no record could be read');
+  if (!meta) throw corrupt('meta', undefined, 'the format marker is missing');
+  if (bounds === undefined) throw corrupt('bounds', undefined, 'the bounds record is missing');
   if (entries.length > 0) outline.offset = entries[0]!.index;
   else if (snapshot !== undefined) outline.offset = snapshot.index + 1;
   outline.terms = entries.map((e) => e.term);
@@ -489,7 +527,7 @@ async function load(
   }
   const state: RaftLogState = { hardState: hardState ?? HardState.create(), entries };
   if (snapshot !== undefined) state.snapshotMetadata = snapshot;
-  return { outline, state, fresh: records === 0 };
+  return { outline, state };
 }
 
 function decodePayload<T>(record: string, index: number | undefined, decode: () => T): T {
