@@ -42,7 +42,19 @@ export class RpcError extends Error {
 }
 
 const e = (code: GrpcCode, message: string): RpcError => new RpcError(code, message);
-const { InvalidArgument, OutOfRange, ResourceExhausted, NotFound, FailedPrecondition, Canceled, Unknown, PermissionDenied, Unauthenticated, Unavailable, DataLoss } = GrpcCode;
+const {
+  InvalidArgument,
+  OutOfRange,
+  ResourceExhausted,
+  NotFound,
+  FailedPrecondition,
+  Canceled,
+  Unknown,
+  PermissionDenied,
+  Unauthenticated,
+  Unavailable,
+  DataLoss,
+} = GrpcCode;
 
 // Keys, values and requests.
 export const ErrEmptyKey = e(InvalidArgument, 'etcdserver: key is not provided');
@@ -70,11 +82,17 @@ export const ErrWatchCanceled = e(Canceled, 'etcdserver: watch canceled');
 export const ErrMemberExist = e(FailedPrecondition, 'etcdserver: member ID already exist');
 export const ErrPeerURLExist = e(FailedPrecondition, 'etcdserver: Peer URLs already exists');
 // Like ErrTooManyRequests, sent as Unknown by etcd 3.4.
-export const ErrMemberNotEnoughStarted = e(Unknown, 'etcdserver: re-configuration failed due to not enough started members');
+export const ErrMemberNotEnoughStarted = e(
+  Unknown,
+  'etcdserver: re-configuration failed due to not enough started members',
+);
 export const ErrMemberBadURLs = e(InvalidArgument, 'etcdserver: given member URLs are invalid');
 export const ErrMemberNotFound = e(NotFound, 'etcdserver: member not found');
 export const ErrMemberNotLearner = e(FailedPrecondition, 'etcdserver: can only promote a learner member');
-export const ErrLearnerNotReady = e(FailedPrecondition, 'etcdserver: can only promote a learner member which is in sync with leader');
+export const ErrLearnerNotReady = e(
+  FailedPrecondition,
+  'etcdserver: can only promote a learner member which is in sync with leader',
+);
 export const ErrTooManyLearners = e(FailedPrecondition, 'etcdserver: too many learner members in cluster');
 
 // Auth.
@@ -86,10 +104,16 @@ export const ErrUserNotFound = e(FailedPrecondition, 'etcdserver: user name not 
 export const ErrRoleAlreadyExist = e(FailedPrecondition, 'etcdserver: role name already exists');
 export const ErrRoleNotFound = e(FailedPrecondition, 'etcdserver: role name not found');
 export const ErrRoleEmpty = e(InvalidArgument, 'etcdserver: role name is empty');
-export const ErrAuthFailed = e(InvalidArgument, 'etcdserver: authentication failed, invalid user ID or password');
+export const ErrAuthFailed = e(
+  InvalidArgument,
+  'etcdserver: authentication failed, invalid user ID or password',
+);
 export const ErrPermissionDenied = e(PermissionDenied, 'etcdserver: permission denied');
 export const ErrRoleNotGranted = e(FailedPrecondition, 'etcdserver: role is not granted to the user');
-export const ErrPermissionNotGranted = e(FailedPrecondition, 'etcdserver: permission is not granted to the role');
+export const ErrPermissionNotGranted = e(
+  FailedPrecondition,
+  'etcdserver: permission is not granted to the role',
+);
 export const ErrAuthNotEnabled = e(FailedPrecondition, 'etcdserver: authentication is not enabled');
 export const ErrInvalidAuthToken = e(Unauthenticated, 'etcdserver: invalid auth token');
 export const ErrInvalidAuthMgmt = e(InvalidArgument, 'etcdserver: invalid auth management');
@@ -102,9 +126,18 @@ export const ErrLeaderChanged = e(Unavailable, 'etcdserver: leader changed');
 export const ErrNotCapable = e(Unavailable, 'etcdserver: not capable');
 export const ErrStopped = e(Unavailable, 'etcdserver: server stopped');
 export const ErrTimeout = e(Unavailable, 'etcdserver: request timed out');
-export const ErrTimeoutDueToLeaderFail = e(Unavailable, 'etcdserver: request timed out, possibly due to previous leader failure');
-export const ErrTimeoutDueToConnectionLost = e(Unavailable, 'etcdserver: request timed out, possibly due to connection lost');
-export const ErrTimeoutWaitAppliedIndex = e(Unavailable, 'etcdserver: request timed out, waiting for the applied index took too long');
+export const ErrTimeoutDueToLeaderFail = e(
+  Unavailable,
+  'etcdserver: request timed out, possibly due to previous leader failure',
+);
+export const ErrTimeoutDueToConnectionLost = e(
+  Unavailable,
+  'etcdserver: request timed out, possibly due to connection lost',
+);
+export const ErrTimeoutWaitAppliedIndex = e(
+  Unavailable,
+  'etcdserver: request timed out, waiting for the applied index took too long',
+);
 export const ErrUnhealthy = e(Unavailable, 'etcdserver: unhealthy cluster');
 export const ErrCorrupt = e(DataLoss, 'etcdserver: corrupt cluster');
 export const ErrNotSupportedForLearner = e(Unavailable, 'etcdserver: rpc not supported for learner');
@@ -112,18 +145,58 @@ export const ErrBadLeaderTransferee = e(FailedPrecondition, 'etcdserver: bad lea
 
 /** Every error above, for tests and for recognising a message that came back from a peer. */
 export const ALL_RPC_ERRORS: readonly RpcError[] = [
-  ErrEmptyKey, ErrKeyNotFound, ErrValueProvided, ErrLeaseProvided, ErrTooManyOps, ErrDuplicateKey,
-  ErrCompacted, ErrFutureRev, ErrNoSpace, ErrRequestTooLarge, ErrTooManyRequests,
-  ErrLeaseNotFound, ErrLeaseExist, ErrLeaseTTLTooLarge, ErrWatchCanceled,
-  ErrMemberExist, ErrPeerURLExist, ErrMemberNotEnoughStarted, ErrMemberBadURLs, ErrMemberNotFound,
-  ErrMemberNotLearner, ErrLearnerNotReady, ErrTooManyLearners,
-  ErrRootUserNotExist, ErrRootRoleNotExist, ErrUserAlreadyExist, ErrUserEmpty, ErrUserNotFound,
-  ErrRoleAlreadyExist, ErrRoleNotFound, ErrRoleEmpty, ErrAuthFailed, ErrPermissionDenied,
-  ErrRoleNotGranted, ErrPermissionNotGranted, ErrAuthNotEnabled, ErrInvalidAuthToken,
-  ErrInvalidAuthMgmt, ErrAuthOldRevision,
-  ErrNoLeader, ErrNotLeader, ErrLeaderChanged, ErrNotCapable, ErrStopped, ErrTimeout,
-  ErrTimeoutDueToLeaderFail, ErrTimeoutDueToConnectionLost, ErrTimeoutWaitAppliedIndex,
-  ErrUnhealthy, ErrCorrupt, ErrNotSupportedForLearner, ErrBadLeaderTransferee,
+  ErrEmptyKey,
+  ErrKeyNotFound,
+  ErrValueProvided,
+  ErrLeaseProvided,
+  ErrTooManyOps,
+  ErrDuplicateKey,
+  ErrCompacted,
+  ErrFutureRev,
+  ErrNoSpace,
+  ErrRequestTooLarge,
+  ErrTooManyRequests,
+  ErrLeaseNotFound,
+  ErrLeaseExist,
+  ErrLeaseTTLTooLarge,
+  ErrWatchCanceled,
+  ErrMemberExist,
+  ErrPeerURLExist,
+  ErrMemberNotEnoughStarted,
+  ErrMemberBadURLs,
+  ErrMemberNotFound,
+  ErrMemberNotLearner,
+  ErrLearnerNotReady,
+  ErrTooManyLearners,
+  ErrRootUserNotExist,
+  ErrRootRoleNotExist,
+  ErrUserAlreadyExist,
+  ErrUserEmpty,
+  ErrUserNotFound,
+  ErrRoleAlreadyExist,
+  ErrRoleNotFound,
+  ErrRoleEmpty,
+  ErrAuthFailed,
+  ErrPermissionDenied,
+  ErrRoleNotGranted,
+  ErrPermissionNotGranted,
+  ErrAuthNotEnabled,
+  ErrInvalidAuthToken,
+  ErrInvalidAuthMgmt,
+  ErrAuthOldRevision,
+  ErrNoLeader,
+  ErrNotLeader,
+  ErrLeaderChanged,
+  ErrNotCapable,
+  ErrStopped,
+  ErrTimeout,
+  ErrTimeoutDueToLeaderFail,
+  ErrTimeoutDueToConnectionLost,
+  ErrTimeoutWaitAppliedIndex,
+  ErrUnhealthy,
+  ErrCorrupt,
+  ErrNotSupportedForLearner,
+  ErrBadLeaderTransferee,
 ];
 
 const byMessage = new Map(ALL_RPC_ERRORS.map((err) => [err.message, err]));

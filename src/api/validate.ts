@@ -1,4 +1,11 @@
-import type { Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from '../proto/etcdserverpb.js';
+import type {
+  Compare,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  RequestOp,
+  TxnRequest,
+} from '../proto/etcdserverpb.js';
 import {
   ErrDuplicateKey,
   ErrEmptyKey,
@@ -87,7 +94,9 @@ function pointInterval(key: Buffer): Interval {
 }
 
 function containsPoint(dels: Interval[], key: Buffer): boolean {
-  return dels.some((d) => Buffer.compare(d.start, key) <= 0 && (d.end === undefined || Buffer.compare(key, d.end) < 0));
+  return dels.some(
+    (d) => Buffer.compare(d.start, key) <= 0 && (d.end === undefined || Buffer.compare(key, d.end) < 0),
+  );
 }
 
 /**
