@@ -18,7 +18,8 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
+    return `${typeof v} ${String(v)}`;
   return typeof v;
 }
 
@@ -122,7 +123,13 @@ export function jsonEnum(v: unknown, values: Record<string, string | number>, fi
     const n = values[v];
     if (typeof n === 'number') return n;
   }
-  throw new JsonFieldError(field, `one of ${Object.keys(values).filter((k) => !INT_RE.test(k)).join(', ')}`, v);
+  throw new JsonFieldError(
+    field,
+    `one of ${Object.keys(values)
+      .filter((k) => !INT_RE.test(k))
+      .join(', ')}`,
+    v,
+  );
 }
 
 /** An enum value's name, or its number when the enum does not know it. */

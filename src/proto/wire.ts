@@ -513,7 +513,8 @@ export class Reader {
           const tag = this.uint32();
           const wt = tag & 7;
           if (wt === 4) {
-            if (tag >>> 3 !== fieldNumber) throw new WireError(`mismatched end-group tag at offset ${this.pos}`);
+            if (tag >>> 3 !== fieldNumber)
+              throw new WireError(`mismatched end-group tag at offset ${this.pos}`);
             return;
           }
           this.skip(wt, tag >>> 3);

@@ -45,7 +45,12 @@ function flippedRoot(): protobuf.Root {
     for (const obj of ns.nestedArray) {
       if (obj instanceof protobuf.Type) {
         for (const f of obj.fieldsArray) {
-          if (f.repeated && !(f.resolvedType instanceof protobuf.Type) && f.type !== 'string' && f.type !== 'bytes') {
+          if (
+            f.repeated &&
+            !(f.resolvedType instanceof protobuf.Type) &&
+            f.type !== 'string' &&
+            f.type !== 'bytes'
+          ) {
             // protobufjs resolves packedness into its features; flip it before any encoder is built.
             const features = (f as unknown as { _features: Record<string, string> })._features;
             features.repeated_field_encoding = f.packed ? 'EXPANDED' : 'PACKED';
@@ -65,7 +70,15 @@ describe('every message round-trips against protobufjs', () => {
   it('covers every package', () => {
     const pkgs = new Set(types.map((t) => t.fullName.split('.').slice(1, -1).join('.')));
     expect([...pkgs].sort()).toEqual(
-      expect.arrayContaining(['authpb', 'etcdserverpb', 'grpc.health.v1', 'mvccpb', 'raftpb', 'v3electionpb', 'v3lockpb']),
+      expect.arrayContaining([
+        'authpb',
+        'etcdserverpb',
+        'grpc.health.v1',
+        'mvccpb',
+        'raftpb',
+        'v3electionpb',
+        'v3lockpb',
+      ]),
     );
     expect(types.length).toBeGreaterThan(100);
   });
@@ -94,7 +107,10 @@ describe('every message round-trips against protobufjs', () => {
 describe('repeated scalars decode packed and unpacked alike', () => {
   const flipped = flippedRoot();
   const withRepeatedScalars = types.filter((t) =>
-    t.fieldsArray.some((f) => f.repeated && !(f.resolvedType instanceof protobuf.Type) && f.type !== 'string' && f.type !== 'bytes'),
+    t.fieldsArray.some(
+      (f) =>
+        f.repeated && !(f.resolvedType instanceof protobuf.Type) && f.type !== 'string' && f.type !== 'bytes',
+    ),
   );
 
   it('has messages to check', () => {
@@ -123,26 +139,37 @@ describe('wire details', () => {
     const { Message, MessageType, ConfState } = await import('../../../src/proto/raftpb.js');
     const { PutRequest, LeaseTimeToLiveResponse } = await import('../../../src/proto/etcdserverpb.js');
     const id = 0xfedcba9876543210n;
-    const m = Message.decode(Message.encode(Message.create({ type: MessageType.MsgVote, to: id, from: 1n, term: 7 })));
+    const m = Message.decode(
+      Message.encode(Message.create({ type: MessageType.MsgVote, to: id, from: 1n, term: 7 })),
+    );
     expect(m.to).toBe(id);
     expect(m.type).toBe(MessageType.MsgVote);
     const cs = ConfState.decode(ConfState.encode(ConfState.create({ voters: [id, 1n, (1n << 64n) - 1n] })));
     expect(cs.voters).toEqual([id, 1n, (1n << 64n) - 1n]);
     const lease = -(1n << 62n);
     expect(PutRequest.decode(PutRequest.encode(PutRequest.create({ lease }))).lease).toBe(lease);
-    const ttl = LeaseTimeToLiveResponse.decode(LeaseTimeToLiveResponse.encode(LeaseTimeToLiveResponse.create({ ttl: -1 })));
+    const ttl = LeaseTimeToLiveResponse.decode(
+      LeaseTimeToLiveResponse.encode(LeaseTimeToLiveResponse.create({ ttl: -1 })),
+    );
     expect(ttl.ttl).toBe(-1);
   });
 
   it('omits zero scalars but writes a set oneof member even when zero', async () => {
-    const { Compare, Compare_CompareTarget, ResponseHeader } = await import('../../../src/proto/etcdserverpb.js');
+    const { Compare, Compare_CompareTarget, ResponseHeader } =
+      await import('../../../src/proto/etcdserverpb.js');
     expect(ResponseHeader.encode(ResponseHeader.create()).length).toBe(0);
-    const c = Compare.create({ target: Compare_CompareTarget.VERSION, key: new Uint8Array([0x61]), version: 0 });
+    const c = Compare.create({
+      target: Compare_CompareTarget.VERSION,
+      key: new Uint8Array([0x61]),
+      version: 0,
+    });
     const bytes = Compare.encode(c);
     // key (tag 0x1a, len 1, 'a') then version (tag 0x20, 0)
     expect([...bytes]).toEqual([0x1a, 1, 0x61, 0x20, 0]);
     expect(Compare.decode(bytes).version).toBe(0);
-    expect(Compare.decode(Compare.encode(Compare.create({ key: new Uint8Array([1]) }))).version).toBeUndefined();
+    expect(
+      Compare.decode(Compare.encode(Compare.create({ key: new Uint8Array([1]) }))).version,
+    ).toBeUndefined();
   });
 
   it('length-prefixes nested messages of every size class', async () => {
