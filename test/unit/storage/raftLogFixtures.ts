@@ -48,3 +48,6 @@ export async function reopenState(dir: string): Promise<RaftLogState> {
 export function shape(entries: readonly Entry[]): [number, number][] {
   return entries.map((e) => [e.index, e.term]);
 }
+
+/** Entry size used by the crash test's child and its checker. */
+export const CRASH_ENTRY_BYTES = 100;
