@@ -1,0 +1,2 @@
+/** The outcome of counting votes (or acknowledgements) against a configuration. */
+export type VoteResult = 'pending' | 'lost' | 'won';
