@@ -198,7 +198,7 @@ function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
         wt: 2,
         write: 'bytes',
         read: 'bytes',
-        zero: 'new Uint8Array(0)',
+        zero: '$EMPTY_BYTES',
         nonZero: (v) => `${v} !== undefined && ${v}.length !== 0`,
         packable: false,
       };
@@ -463,12 +463,17 @@ class ModuleEmitter {
     throw new Error(`${base.full}: unresolved type ${f.type}`);
   }
 
+  private zeroOf(f: ScalarDesc): string {
+    if (f.info.zero === '$EMPTY_BYTES') return this.wire('EMPTY_BYTES');
+    return f.info.zero;
+  }
+
   private defaultsLiteral(fields: FieldDesc[]): string {
     const parts: string[] = [];
     for (const f of fields) {
       if (f.repeated) parts.push(`${f.ts}: []`);
       else if (f.optional) continue;
-      else if (f.kind === 'scalar') parts.push(`${f.ts}: ${f.info.zero}`);
+      else if (f.kind === 'scalar') parts.push(`${f.ts}: ${this.zeroOf(f)}`);
       else if (f.kind === 'enum') parts.push(`${f.ts}: 0`);
     }
     return `{ ${parts.join(', ')} }`;
@@ -479,7 +484,7 @@ class ModuleEmitter {
     for (const f of fields) {
       if (f.repeated) parts.push(`${f.ts}: init?.${f.ts} ?? []`);
       else if (f.optional) continue;
-      else if (f.kind === 'scalar') parts.push(`${f.ts}: init?.${f.ts} ?? ${f.info.zero}`);
+      else if (f.kind === 'scalar') parts.push(`${f.ts}: init?.${f.ts} ?? ${this.zeroOf(f)}`);
       else if (f.kind === 'enum') parts.push(`${f.ts}: init?.${f.ts} ?? 0`);
     }
     const opt = fields.filter((f) => f.optional);
