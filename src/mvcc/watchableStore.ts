@@ -401,13 +401,17 @@ export class WatchableStore implements WatchHub {
     }
   }
 
-  /** One catch-up round; true when some watcher moved forward. */
+  /**
+   * One catch-up round; true when it did work (another round may then find
+   * more to do). It terminates: a watcher in the batch either advances, or is
+   * refused by a full stream and left out until that stream drains.
+   */
   private async syncRound(): Promise<boolean> {
     const compactRev = this.source.compactRevision;
     const batch: Watcher[] = [];
     let progressed = false;
     for (const w of this.unsynced.watchers()) {
-      if (w.stream.room() <= 0) continue; // the stream asks again when it drains
+      if (!w.stream.hasRoomOrNotify()) continue; // the stream asks again when it drains
       if (w.minRev < compactRev) {
         w.stream.cancelCompacted(w, compactRev);
         progressed = true;
@@ -422,6 +426,7 @@ export class WatchableStore implements WatchHub {
       if (batch.length >= this.maxWatchersPerSync) break;
     }
     if (batch.length === 0) return progressed;
+    progressed = true;
     let from = Infinity;
     for (const w of batch) from = Math.min(from, w.minRev);
 
@@ -455,7 +460,7 @@ export class WatchableStore implements WatchHub {
       const hi = Math.min(to, lo + this.catchUpRevisions - 1);
       const start = i;
       while (i < changes.length && changes[i]!.revision <= hi) i++;
-      if (this.deliver(batch, changes.slice(start, i), lo, hi)) progressed = true;
+      this.deliver(batch, changes.slice(start, i), lo, hi);
     }
     // Synchronous with the check: no revision can be fanned out between "has
     // everything up to current" and joining the group that receives current + 1.
@@ -468,10 +473,10 @@ export class WatchableStore implements WatchHub {
    * response, from its own minRev on. A watcher that missed an earlier chunk
    * (its stream was full) gets nothing here and is served again later.
    */
-  private deliver(batch: Watcher[], changes: RevisionChanges[], from: number, to: number): boolean {
+  private deliver(batch: Watcher[], changes: RevisionChanges[], from: number, to: number): void {
     const group = new WatcherGroup();
     for (const w of batch) if (w.state === 'unsynced' && w.minRev >= from && w.minRev <= to) group.add(w);
-    if (group.size === 0) return false;
+    if (group.size === 0) return;
     const perWatcher = new Map<Watcher, Event[]>();
     const stripped = new Map<Event, Event>();
     for (const rc of changes) {
@@ -488,15 +493,10 @@ export class WatchableStore implements WatchHub {
         });
       }
     }
-    let progressed = false;
     for (const w of group.watchers()) {
       const events = perWatcher.get(w);
-      if (events === undefined || w.stream.offerEvents(w, events, to)) {
-        w.minRev = to + 1;
-        progressed = true;
-      }
+      if (events === undefined || w.stream.offerEvents(w, events, to)) w.minRev = to + 1;
     }
-    return progressed;
   }
 
   private join(w: Watcher): void {

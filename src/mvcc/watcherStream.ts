@@ -174,19 +174,28 @@ export class WatcherStream {
     return this.capacity - this.buffered;
   }
 
+  /** Whether a reply fits now; if not, the hub is told once the buffer drains. */
+  hasRoomOrNotify(): boolean {
+    if (this.room() > 0) return true;
+    this.starved = true;
+    return false;
+  }
+
   /**
    * Offers events to a watcher's client: all of them or none. Returns false
-   * (and remembers to ask for a retry) when the buffer has no room. A watcher
+   * (and remembers to ask for a retry) when the buffer is full. A watcher
    * that asked for fragments gets a response of max-response-bytes or more
    * split into pieces, all but the last marked fragment.
    */
   offerEvents(w: Watcher, events: Event[], revision: number): boolean {
     if (this.closed || w.state === 'canceled') return true;
-    const pieces = w.fragment ? this.split(events) : [events];
-    if (pieces.length > this.room() && this.buffered > 0) {
+    // Refused only when full: a fragmented reply may overshoot the buffer by its
+    // pieces, which keeps "room > 0" meaning "the next offer succeeds".
+    if (this.room() <= 0) {
       this.starved = true;
       return false;
     }
+    const pieces = w.fragment ? this.split(events) : [events];
     for (let i = 0; i < pieces.length; i++) {
       const reply: WatchReply = { watchId: w.id, revision, events: pieces[i]! };
       if (i < pieces.length - 1) reply.fragment = true;
