@@ -51,7 +51,7 @@ export const boundsKey: Uint8Array = Uint8Array.of(RecordKind.Bounds);
 export function entryKey(index: number): Uint8Array {
   const key = new Uint8Array(9);
   key[0] = RecordKind.Entry;
-  new DataView(key.buffer).setBigUint64(1, BigInt(index));
+  writeIndex(new DataView(key.buffer), 1, index);
   return key;
 }
 
@@ -95,7 +95,7 @@ export function encodeRecord(kind: RecordKind, index: number, payload: Uint8Arra
   const view = new DataView(out.buffer);
   out[4] = FRAME_VERSION;
   out[5] = kind;
-  view.setBigUint64(6, BigInt(index));
+  writeIndex(view, 6, index);
   out.set(payload, HEADER_BYTES);
   view.setUint32(0, crc32(out.subarray(4)));
   return out;
@@ -130,12 +130,19 @@ export function decodeRecord(kind: RecordKind, index: number, value: Uint8Array)
   return value.subarray(HEADER_BYTES);
 }
 
+const TWO_32 = 2 ** 32;
+
+// A u64 big-endian as two u32 halves: indexes stay below 2^53, and this path allocates no bigint.
+function writeIndex(view: DataView, offset: number, index: number): void {
+  view.setUint32(offset, Math.floor(index / TWO_32));
+  view.setUint32(offset + 4, index >>> 0);
+}
+
 function readIndex(bytes: Uint8Array, offset: number): number {
-  const big = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset);
-  if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new RecordError('entry', undefined, `index ${big} beyond 2^53`);
-  }
-  return Number(big);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hi = view.getUint32(offset);
+  if (hi >= 2 ** 21) throw new RecordError('entry', undefined, `index beyond 2^53 (high word ${hi})`);
+  return hi * TWO_32 + view.getUint32(offset + 4);
 }
 
 /**
@@ -154,10 +161,10 @@ export function encodeBounds(b: {
 }): Uint8Array {
   const payload = new Uint8Array(32);
   const view = new DataView(payload.buffer);
-  view.setBigUint64(0, BigInt(b.first));
-  view.setBigUint64(8, BigInt(b.last));
-  view.setBigUint64(16, BigInt(b.lastTerm));
-  view.setBigUint64(24, BigInt(b.snapshotIndex));
+  writeIndex(view, 0, b.first);
+  writeIndex(view, 8, b.last);
+  writeIndex(view, 16, b.lastTerm);
+  writeIndex(view, 24, b.snapshotIndex);
   return encodeRecord(RecordKind.Bounds, 0, payload);
 }
 

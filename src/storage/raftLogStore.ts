@@ -421,8 +421,8 @@ async function load(
     cause?: unknown,
   ): CorruptDataError =>
     new CorruptDataError({ dir, record, ...(index === undefined ? {} : { index }), detail, cause });
-  try {
-    for await (const [key, value] of db.iterator()) {
+  const take = (key: Uint8Array, value: Uint8Array): void => {
+    {
       records++;
       const { kind, index } = parseKey(key);
       const payload = decodeRecord(kind, index, value);
@@ -476,6 +476,15 @@ async function load(
         }
       }
     }
+  };
+  // nextv: one native call per thousand records instead of one per record (open time is restart time).
+  const iterator = db.iterator();
+  try {
+    for (;;) {
+      const chunk = await iterator.nextv(1024);
+      if (chunk.length === 0) break;
+      for (const [key, value] of chunk) take(key, value);
+    }
   } catch (err) {
     if (err instanceof RecordError) throw corrupt(err.record, err.index, err.message, err);
     // While reading, an I/O error is as fatal as a corruption report: a damaged table block can
@@ -484,6 +493,8 @@ async function load(
       throw corrupt('leveldb', undefined, `LevelDB cannot read its files: ${describe(err)}`, err);
     }
     throw err;
+  } finally {
+    await iterator.close();
   }
   // A store is created with its format marker and bounds (createIfMissing): without them it is damaged.
   if (records === 0) throw corrupt('meta', undefined, 'the database exists but no record could be read');
