@@ -21,9 +21,12 @@ function theirs(write: (w: protobuf.Writer) => void): Uint8Array {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+/** A protobufjs 64-bit result (a Long, or a number without long.js) as a decimal string. */
 const longStr = (l: unknown, unsigned: boolean): string => {
-  const x = l as { toString(): string; unsigned: boolean } & protobuf.Long;
-  return typeof l === 'number' ? String(l) : (unsigned ? x.toUnsigned() : x.toSigned()).toString();
+  if (typeof l === 'number') return String(l);
+  const x = l as { low: number; high: number };
+  const v = (BigInt(x.high >>> 0) << 32n) | BigInt(x.low >>> 0);
+  return (unsigned ? v : BigInt.asIntN(64, v)).toString();
 };
 
 const safeInt = fc.oneof(
