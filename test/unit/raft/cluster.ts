@@ -1,4 +1,13 @@
-import { MessageType, type Entry, type Message } from '../../../src/proto/raftpb.js';
+import {
+  ConfChange,
+  ConfChangeV2,
+  ConfState,
+  EntryType,
+  MessageType,
+  type Entry,
+  type Message,
+} from '../../../src/proto/raftpb.js';
+import { ConfChangeError } from '../../../src/raft/errors.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode, type RaftConfig } from '../../../src/raft/raftNode.js';
 import type { Ready } from '../../../src/raft/ready.js';
@@ -21,13 +30,43 @@ export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>
 export class TestNode {
   raft: RaftNode;
   applied: Entry[] = [];
+  /** The configuration as of the last applied entry. */
+  confState: ConfState = ConfState.create();
+  /** Conf changes the core refused at apply time. */
+  refusedConfChanges: string[] = [];
+  private seed: number;
   constructor(
     readonly id: bigint,
     readonly storage: MemoryStorage,
     readonly opts: NodeOptions,
     seed: number,
   ) {
+    this.seed = seed;
     this.raft = this.boot(seed);
+  }
+
+  /** A crash and restart: a fresh RaftNode from what storage holds; the application replays from the snapshot. */
+  restart(): RaftNode {
+    this.raft.stop();
+    this.applied = [];
+    this.seed += 1000;
+    return this.boot(this.seed);
+  }
+
+  /** Applies committed entries as a server does, including configuration changes. */
+  apply(ents: readonly Entry[]): void {
+    for (const e of ents) {
+      this.applied.push(e);
+      if (e.type === EntryType.EntryNormal) continue;
+      const cc =
+        e.type === EntryType.EntryConfChange ? ConfChange.decode(e.data) : ConfChangeV2.decode(e.data);
+      try {
+        this.confState = this.raft.applyConfChange(cc);
+      } catch (err) {
+        if (!(err instanceof ConfChangeError)) throw err;
+        this.refusedConfChanges.push(err.message);
+      }
+    }
   }
 
   boot(seed: number): RaftNode {
@@ -73,6 +112,15 @@ export class Cluster {
     }
   }
 
+  /** Starts a node that is not (yet) in the configuration it boots with, with an empty log. */
+  addNode(id: bigint, voters: bigint[], opts: NodeOptions = this.opts): TestNode {
+    const storage = new MemoryStorage();
+    RaftNode.bootstrap(storage, voters);
+    const n = new TestNode(id, storage, opts, Number(id) * 7919);
+    this.nodes.set(id, n);
+    return n;
+  }
+
   node(id: bigint): TestNode {
     return this.nodes.get(id)!;
   }
@@ -90,7 +138,7 @@ export class Cluster {
     if (rd.entries.length > 0) n.storage.append(rd.entries);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
     for (const m of rd.messages) this.inflight.push(m);
-    for (const e of rd.committedEntries) n.applied.push(e);
+    n.apply(rd.committedEntries);
     n.raft.advance(rd);
     return rd;
   }
