@@ -74,26 +74,21 @@ export class Backend {
   }
 
   /**
-   * Records with gte <= key <= lte in key order, `limit` at a time, verified.
-   * Each call opens a fresh iterator so concurrent writes and deletes between
-   * pages are allowed.
+   * Records with gte <= key <= lte in key order, a page at a time, verified.
+   * The iterator reads a LevelDB snapshot taken when the scan starts; a page may
+   * hold fewer than `pageSize` records (classic-level also caps pages by bytes),
+   * only an empty page means the end.
    */
   async *scan(gte: Buffer, lte: Buffer, pageSize = 1000): AsyncGenerator<BackendRecord[]> {
-    let from = gte;
-    let inclusive = true;
-    for (;;) {
-      const it = this.db.iterator(inclusive ? { gte: from, lte } : { gt: from, lte });
-      let entries: [Buffer, Buffer][];
-      try {
-        entries = await it.nextv(pageSize);
-      } finally {
-        await it.close();
+    const it = this.db.iterator({ gte, lte });
+    try {
+      for (;;) {
+        const entries = await it.nextv(pageSize);
+        if (entries.length === 0) return;
+        yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
       }
-      if (entries.length === 0) return;
-      yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
-      if (entries.length < pageSize) return;
-      from = entries[entries.length - 1]![0];
-      inclusive = false;
+    } finally {
+      await it.close();
     }
   }
 
@@ -119,6 +114,29 @@ export class Backend {
       }
     }
     return total;
+  }
+
+  /** Rewrites the store's files so deleted and compacted records give their space back (etcd's defrag). */
+  async compactAll(): Promise<void> {
+    await this.db.compactRange(Buffer.alloc(0), Buffer.alloc(64, 0xff));
+  }
+
+  /**
+   * Every record, raw (checksum frame included), from one consistent view:
+   * a LevelDB iterator reads the snapshot it was opened on, so writes that
+   * land meanwhile are not mixed in.
+   */
+  async *records(pageSize = 1000): AsyncGenerator<Array<[Buffer, Buffer]>> {
+    const it = this.db.iterator();
+    try {
+      for (;;) {
+        const entries = await it.nextv(pageSize);
+        if (entries.length === 0) return;
+        yield entries;
+      }
+    } finally {
+      await it.close();
+    }
   }
 
   async close(): Promise<void> {
