@@ -422,58 +422,56 @@ async function load(
   ): CorruptDataError =>
     new CorruptDataError({ dir, record, ...(index === undefined ? {} : { index }), detail, cause });
   const take = (key: Uint8Array, value: Uint8Array): void => {
-    {
-      records++;
-      const { kind, index } = parseKey(key);
-      const payload = decodeRecord(kind, index, value);
-      switch (kind) {
-        case RecordKind.Entry: {
-          const e = decodePayload('entry', index, () => Entry.decode(payload));
-          if (e.index !== index) throw new RecordError('entry', index, `holds entry ${e.index}`);
-          const prev = entries[entries.length - 1];
-          if (prev !== undefined && index !== prev.index + 1) {
-            throw new RecordError(
-              'entry',
-              prev.index + 1,
-              `missing: the log jumps from ${prev.index} to ${index}`,
-            );
-          }
-          if (prev !== undefined && e.term < prev.term) {
-            throw new RecordError(
-              'entry',
-              index,
-              `term ${e.term} is below the term ${prev.term} of entry ${prev.index}`,
-            );
-          }
-          entries.push(e);
-          break;
+    records++;
+    const { kind, index } = parseKey(key);
+    const payload = decodeRecord(kind, index, value);
+    switch (kind) {
+      case RecordKind.Entry: {
+        const e = decodePayload('entry', index, () => Entry.decode(payload));
+        if (e.index !== index) throw new RecordError('entry', index, `holds entry ${e.index}`);
+        const prev = entries[entries.length - 1];
+        if (prev !== undefined && index !== prev.index + 1) {
+          throw new RecordError(
+            'entry',
+            prev.index + 1,
+            `missing: the log jumps from ${prev.index} to ${index}`,
+          );
         }
-        case RecordKind.HardState:
-          hardState = decodePayload('hardState', undefined, () => HardState.decode(payload));
-          break;
-        case RecordKind.Snapshot:
-          snapshot = decodePayload('snapshot', undefined, () => SnapshotMetadata.decode(payload));
-          break;
-        case RecordKind.Bounds:
-          bounds = decodeBounds(payload);
-          break;
-        case RecordKind.Meta: {
-          const text = Buffer.from(payload).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            throw new RecordError('meta', undefined, 'format marker is not JSON');
-          }
-          if (!isFormat(parsed)) throw new RecordError('meta', undefined, `not a raft log store: ${text}`);
-          if (parsed.version !== FORMAT.version) {
-            throw new Error(
-              `${dir} holds a raft log of format version ${parsed.version}; this xetcd reads version ${FORMAT.version}`,
-            );
-          }
-          meta = true;
-          break;
+        if (prev !== undefined && e.term < prev.term) {
+          throw new RecordError(
+            'entry',
+            index,
+            `term ${e.term} is below the term ${prev.term} of entry ${prev.index}`,
+          );
         }
+        entries.push(e);
+        break;
+      }
+      case RecordKind.HardState:
+        hardState = decodePayload('hardState', undefined, () => HardState.decode(payload));
+        break;
+      case RecordKind.Snapshot:
+        snapshot = decodePayload('snapshot', undefined, () => SnapshotMetadata.decode(payload));
+        break;
+      case RecordKind.Bounds:
+        bounds = decodeBounds(payload);
+        break;
+      case RecordKind.Meta: {
+        const text = Buffer.from(payload).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          throw new RecordError('meta', undefined, 'format marker is not JSON');
+        }
+        if (!isFormat(parsed)) throw new RecordError('meta', undefined, `not a raft log store: ${text}`);
+        if (parsed.version !== FORMAT.version) {
+          throw new Error(
+            `${dir} holds a raft log of format version ${parsed.version}; this xetcd reads version ${FORMAT.version}`,
+          );
+        }
+        meta = true;
+        break;
       }
     }
   };
