@@ -14,16 +14,6 @@
 
 const TWO_32 = 4294967296;
 
-/** Wire types of the protobuf encoding. */
-export const WireType = {
-  Varint: 0,
-  Fixed64: 1,
-  LengthDelimited: 2,
-  StartGroup: 3,
-  EndGroup: 4,
-  Fixed32: 5,
-} as const;
-
 /**
  * The default of every bytes field. Shared: it has no elements to change, and
  * not allocating one per decoded message matters on the Raft entry path.
@@ -544,12 +534,6 @@ export class Reader {
         throw new WireError(`invalid wire type ${wireType} at offset ${this.pos}`);
     }
   }
-}
-
-/** Decodes a Buffer-or-Uint8Array with a generated reader function. */
-export function decodeWith<T>(b: Uint8Array, read: (r: Reader, end: number) => T): T {
-  const r = new Reader(b);
-  return read(r, b.length);
 }
 
 /** Encodes with a generated writer function into a fresh Uint8Array. */
