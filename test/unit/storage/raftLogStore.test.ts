@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfState, Snapshot, SnapshotMetadata } from '../../../src/proto/raftpb.js';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import type { ClassicLevel } from 'classic-level';
 import {
   RaftLogClosedError,
+  RaftLogFailedError,
   RaftLogWriteError,
   type RaftLogStore,
 } from '../../../src/storage/raftLogStore.js';
@@ -286,5 +289,40 @@ describe('RaftLogStore: ordering of concurrent writes', () => {
     await expect(s.save({ entries: ents(101, 101, 1) })).rejects.toThrow(RaftLogClosedError);
     store = undefined;
     expect((await reopenState(dir)).entries.length).toBe(100);
+  });
+});
+
+describe('RaftLogStore: creation and failure', () => {
+  it('refuses a non-empty directory that holds no store instead of writing into it', async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(`${dir}/notes.txt`, 'mine');
+    await expect(openStore(dir)).rejects.toThrow(/is not empty but holds no raft log store/);
+  });
+
+  it('discards what a crash during creation left beside the store, and creates it', async () => {
+    await mkdir(`${dir}.creating`, { recursive: true });
+    await writeFile(`${dir}.creating/000001.log`, 'half');
+    await open();
+    await restart();
+    expect(await readdir(tmp.path + '/member')).toEqual(['raft']);
+    expect((await reopenState(dir)).entries).toEqual([]);
+  });
+
+  it('a store already open elsewhere is an open error, not corruption', async () => {
+    await open();
+    await expect(openStore(dir)).rejects.toThrow(/cannot open the raft log in/);
+  });
+
+  it('after a failed write every queued and later write fails: the disk no longer matches them', async () => {
+    const s = await open();
+    await s.save({ entries: ents(1, 2, 1), hardState: hs(1, 1n, 1) });
+    // Pull the database out from under the store, as a dying disk would.
+    await (s as unknown as { db: ClassicLevel<Uint8Array, Uint8Array> }).db.close();
+    const failed = s.save({ entries: ents(3, 3, 1) });
+    const queued = s.save({ entries: ents(4, 4, 1) });
+    await expect(failed).rejects.toThrow(RaftLogFailedError);
+    await expect(queued).rejects.toThrow(RaftLogFailedError);
+    await expect(s.save({ entries: ents(5, 5, 1) })).rejects.toThrow(RaftLogFailedError);
+    store = undefined;
   });
 });
