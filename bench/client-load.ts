@@ -34,6 +34,7 @@ interface Options {
   compare: boolean;
   xetcdArgs: string[];
   etcdArgs: string[];
+  servers: ('etcd' | 'xetcd')[];
 }
 
 interface LatencySummary {
@@ -102,8 +103,18 @@ class Recorder {
     let sq = 0;
     for (const v of s) sq += (v - mean) ** 2;
     // Nearest-rank percentiles, as etcd's benchmark reports them.
-    const pct = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-    return { min: s[0]!, mean, stddev: Math.sqrt(sq / s.length), p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: s[s.length - 1]! };
+    const pct = (p: number): number =>
+      s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+    return {
+      min: s[0]!,
+      mean,
+      stddev: Math.sqrt(sq / s.length),
+      p50: pct(50),
+      p90: pct(90),
+      p99: pct(99),
+      p999: pct(99.9),
+      max: s[s.length - 1]!,
+    };
   }
 }
 
@@ -149,7 +160,12 @@ function makeKey(opts: Options, i: number): Buffer {
 
 type Op = (client: EtcdRpcClient, i: number) => Promise<unknown>;
 
-async function runClosedLoop(opts: Options, conns: EtcdRpcClient[], label: string, op: Op): Promise<{ rec: Recorder; seconds: number }> {
+async function runClosedLoop(
+  opts: Options,
+  conns: EtcdRpcClient[],
+  label: string,
+  op: Op,
+): Promise<{ rec: Recorder; seconds: number }> {
   const rec = new Recorder(opts.total);
   let issued = 0;
   let completed = 0;
@@ -181,7 +197,11 @@ async function runClosedLoop(opts: Options, conns: EtcdRpcClient[], label: strin
   return { rec, seconds: (performance.now() - started) / 1000 };
 }
 
-async function runWatchLatency(opts: Options, conns: EtcdRpcClient[], label: string): Promise<{ rec: Recorder; seconds: number }> {
+async function runWatchLatency(
+  opts: Options,
+  conns: EtcdRpcClient[],
+  label: string,
+): Promise<{ rec: Recorder; seconds: number }> {
   const puts = opts.putTotal;
   const key = Buffer.from('bench-watch-latency');
   const streams = conns.map((c) => c.watch());
@@ -223,7 +243,9 @@ async function runWatchLatency(opts: Options, conns: EtcdRpcClient[], label: str
     const wait = started + i * interval - performance.now();
     if (wait > 0) await sleep(wait);
     sentAt[i] = performance.now();
-    pending.push(conns[i % conns.length]!.put({ key, value: valueFor(i) }).catch((err: unknown) => rec.fail(err)));
+    pending.push(
+      conns[i % conns.length]!.put({ key, value: valueFor(i) }).catch((err: unknown) => rec.fail(err)),
+    );
   }
   await Promise.all(pending);
   const deadline = performance.now() + 10_000;
@@ -236,7 +258,10 @@ async function runWatchLatency(opts: Options, conns: EtcdRpcClient[], label: str
 }
 
 async function runWorkload(opts: Options, workload: Workload, target: string): Promise<Result> {
-  const conns = Array.from({ length: opts.conns }, (_, i) => new EtcdRpcClient(opts.endpoints[i % opts.endpoints.length]!));
+  const conns = Array.from(
+    { length: opts.conns },
+    (_, i) => new EtcdRpcClient(opts.endpoints[i % opts.endpoints.length]!),
+  );
   const value = fixedBytes(opts.valSize, 0x76);
   const label = `${target} ${workload}`;
   try {
@@ -258,7 +283,16 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
         // As `benchmark txn-put`: no compares, --txn-ops puts on distinct keys.
         run = await runClosedLoop(opts, conns, label, (c, i) =>
           c.txn({
-            success: Array.from({ length: opts.txnOps }, (_, j) => ({ requestPut: { key: makeKey({ ...opts, sequentialKeys: true }, i * opts.txnOps + j), value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false } })),
+            success: Array.from({ length: opts.txnOps }, (_, j) => ({
+              requestPut: {
+                key: makeKey({ ...opts, sequentialKeys: true }, i * opts.txnOps + j),
+                value,
+                lease: 0n,
+                prevKv: false,
+                ignoreValue: false,
+                ignoreLease: false,
+              },
+            })),
           }),
         );
         break;
@@ -318,10 +352,23 @@ function printResult(r: Result): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function printComparison(rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[]): void {
+function printComparison(
+  rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[],
+): void {
   const fmt = (n: number | undefined, d = 0): string => (n === undefined ? '-' : n.toFixed(d));
-  const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2));
-  const header = ['workload', 'etcd ops/s', 'xetcd ops/s', 'ratio', 'etcd p50 ms', 'xetcd p50 ms', 'etcd p99 ms', 'xetcd p99 ms', 'p99 ratio'];
+  const ratio = (a: number | undefined, b: number | undefined): string =>
+    a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2);
+  const header = [
+    'workload',
+    'etcd ops/s',
+    'xetcd ops/s',
+    'ratio',
+    'etcd p50 ms',
+    'xetcd p50 ms',
+    'etcd p99 ms',
+    'xetcd p99 ms',
+    'p99 ratio',
+  ];
   const body = rows.map((r) => [
     r.workload,
     fmt(r.etcd?.opsPerSec),
@@ -336,13 +383,19 @@ function printComparison(rows: { workload: Workload; etcd?: Result; xetcd?: Resu
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
-  process.stdout.write(`\n${out.join('\n')}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`);
+  process.stdout.write(
+    `\n${out.join('\n')}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
+  );
   for (const r of rows) if (r.xetcdError) process.stdout.write(`xetcd ${r.workload}: ${r.xetcdError}\n`);
 }
 
 // ---------------------------------------------------------------- modes
 
-async function withServer<T>(kind: 'etcd' | 'xetcd', opts: Options, fn: (s: ServerInstance) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  kind: 'etcd' | 'xetcd',
+  opts: Options,
+  fn: (s: ServerInstance) => Promise<T>,
+): Promise<T> {
   const dir = await makeTempDir(`xetcd-bench-${kind}-`);
   let server: ServerInstance | null = null;
   const onSignal = (): void => {
@@ -350,7 +403,10 @@ async function withServer<T>(kind: 'etcd' | 'xetcd', opts: Options, fn: (s: Serv
   };
   process.once('SIGINT', onSignal);
   try {
-    server = kind === 'etcd' ? await startEtcd({ dataDir: dir.path, args: opts.etcdArgs }) : await startXetcd({ dataDir: dir.path, args: opts.xetcdArgs });
+    server =
+      kind === 'etcd'
+        ? await startEtcd({ dataDir: dir.path, args: opts.etcdArgs })
+        : await startXetcd({ dataDir: dir.path, args: opts.xetcdArgs });
     return await fn(server);
   } finally {
     process.off('SIGINT', onSignal);
@@ -360,33 +416,39 @@ async function withServer<T>(kind: 'etcd' | 'xetcd', opts: Options, fn: (s: Serv
 }
 
 async function compare(opts: Options): Promise<void> {
-  const rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[] = opts.workloads.map((workload) => ({ workload }));
+  const rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[] =
+    opts.workloads.map((workload) => ({ workload }));
   const all: Result[] = [];
-  await withServer('etcd', opts, async (s) => {
-    for (const row of rows) {
-      row.etcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'etcd');
-      all.push(row.etcd);
-      if (!opts.json) printResult(row.etcd);
-    }
-  });
-  try {
-    await withServer('xetcd', opts, async (s) => {
+  if (opts.servers.includes('etcd'))
+    await withServer('etcd', opts, async (s) => {
       for (const row of rows) {
-        try {
-          row.xetcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'xetcd');
-          all.push(row.xetcd);
-          if (!opts.json) printResult(row.xetcd);
-        } catch (err) {
-          row.xetcdError = err instanceof Error ? err.message : String(err);
-        }
+        row.etcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'etcd');
+        all.push(row.etcd);
+        if (!opts.json) printResult(row.etcd);
       }
     });
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
-    for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
-  }
-  if (opts.json) process.stdout.write(`${JSON.stringify({ results: all, comparison: rows.map((r) => ({ workload: r.workload, ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null, xetcdError: r.xetcdError ?? null })) }, null, 2)}\n`);
+  if (opts.servers.includes('xetcd'))
+    try {
+      await withServer('xetcd', opts, async (s) => {
+        for (const row of rows) {
+          try {
+            row.xetcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'xetcd');
+            all.push(row.xetcd);
+            if (!opts.json) printResult(row.xetcd);
+          } catch (err) {
+            row.xetcdError = err instanceof Error ? err.message : String(err);
+          }
+        }
+      });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
+      for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
+    }
+  if (opts.json)
+    process.stdout.write(
+      `${JSON.stringify({ results: all, comparison: rows.map((r) => ({ workload: r.workload, ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null, xetcdError: r.xetcdError ?? null })) }, null, 2)}\n`,
+    );
   else printComparison(rows);
 }
 
@@ -405,7 +467,8 @@ async function direct(opts: Options): Promise<void> {
 function positiveInt(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
     return n;
   };
 }
@@ -413,7 +476,8 @@ function positiveInt(name: string): (v: string) => number {
 function nonNegative(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number >= 0, got "${v}"`);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a number >= 0, got "${v}"`);
     return n;
   };
 }
@@ -422,9 +486,18 @@ function parseWorkloads(v: string): Workload[] {
   if (v === 'all') return [...WORKLOADS];
   const list = v.split(',').map((s) => s.trim());
   for (const w of list) {
-    if (!(WORKLOADS as readonly string[]).includes(w)) throw new InvalidArgumentError(`unknown workload "${w}" (valid: ${WORKLOADS.join(', ')}, all)`);
+    if (!(WORKLOADS as readonly string[]).includes(w))
+      throw new InvalidArgumentError(`unknown workload "${w}" (valid: ${WORKLOADS.join(', ')}, all)`);
   }
   return list as Workload[];
+}
+
+function parseServers(v: string): ('etcd' | 'xetcd')[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const s of list)
+    if (s !== 'etcd' && s !== 'xetcd')
+      throw new InvalidArgumentError(`unknown server "${s}" (valid: etcd, xetcd)`);
+  return list as ('etcd' | 'xetcd')[];
 }
 
 const splitArgs = (v: string): string[] => v.split(/\s+/).filter(Boolean);
@@ -432,8 +505,19 @@ const splitArgs = (v: string): string[] => v.split(/\s+/).filter(Boolean);
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name('client-load')
-    .description('gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd\'s benchmark tool')
-    .option('--endpoints <list>', 'comma-separated endpoints', (v) => v.split(',').map((s) => s.trim()).filter(Boolean), ['127.0.0.1:2379'])
+    .description(
+      "gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd's benchmark tool",
+    )
+    .option(
+      '--endpoints <list>',
+      'comma-separated endpoints',
+      (v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ['127.0.0.1:2379'],
+    )
     .option('--conns <n>', 'gRPC connections (HTTP/2 channels)', positiveInt('--conns'), 1)
     .option('--clients <n>', 'concurrent callers, spread over the connections', positiveInt('--clients'), 1)
     .option('--total <n>', 'requests (not watch-latency: see --put-total)', positiveInt('--total'), 10_000)
@@ -446,11 +530,28 @@ async function main(argv: string[]): Promise<void> {
     .option('--watchers <n>', 'watchers on the watched key (watch-latency)', positiveInt('--watchers'), 100)
     .option('--put-rate <n>', 'puts per second (watch-latency)', positiveInt('--put-rate'), 100)
     .option('--put-total <n>', 'puts (watch-latency)', positiveInt('--put-total'), 1_000)
-    .addOption(new Option('--workload <list>', `comma-separated: ${WORKLOADS.join(', ')}, or all`).argParser(parseWorkloads).default(['put'] as Workload[], 'put'))
+    .addOption(
+      new Option('--workload <list>', `comma-separated: ${WORKLOADS.join(', ')}, or all`)
+        .argParser(parseWorkloads)
+        .default(['put'] as Workload[], 'put'),
+    )
     .option('--json', 'print results as JSON on stdout', false)
-    .option('--compare', 'start a real etcd 3.4 and an xetcd on temp dirs, one after the other, and compare', false)
+    .option(
+      '--compare',
+      'start a real etcd 3.4 and an xetcd on temp dirs, one after the other, and compare',
+      false,
+    )
     .option('--etcd-args <args>', 'extra flags for the etcd started by --compare', splitArgs, [] as string[])
-    .option('--xetcd-args <args>', 'extra flags for the xetcd started by --compare', splitArgs, [] as string[])
+    .option(
+      '--xetcd-args <args>',
+      'extra flags for the xetcd started by --compare',
+      splitArgs,
+      [] as string[],
+    )
+    .option('--servers <list>', 'which servers --compare starts, in this order (etcd, xetcd)', parseServers, [
+      'etcd',
+      'xetcd',
+    ] as ('etcd' | 'xetcd')[])
     .parse(argv);
   const o = program.opts<{
     endpoints: string[];
@@ -471,6 +572,7 @@ async function main(argv: string[]): Promise<void> {
     compare: boolean;
     etcdArgs: string[];
     xetcdArgs: string[];
+    servers: ('etcd' | 'xetcd')[];
   }>();
   const opts: Options = { ...o, workloads: o.workload };
   if (opts.compare) {

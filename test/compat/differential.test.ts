@@ -84,7 +84,9 @@ async function runScript(endpoint: string, script: readonly Step[]): Promise<Ans
   const leases: string[] = [];
   const answers: Answer[] = [];
   for (const st of script) {
-    const args = st.args.map((a) => a.replace(/\$L(\d+)/g, (_, n: string) => leases[Number(n) - 1] ?? 'ffff'));
+    const args = st.args.map((a) =>
+      a.replace(/\$L(\d+)/g, (_, n: string) => leases[Number(n) - 1] ?? 'ffff'),
+    );
     const r = await runEtcdctl(args, {
       endpoints: endpoint,
       ...(st.input !== undefined ? { input: st.input } : {}),
@@ -128,7 +130,10 @@ function describeDifferential(target: TargetName): void {
     const scope = new ResourceScope();
     let pair: Pair | null = null;
     beforeAll(async () => {
-      const [d1, d2] = await Promise.all([makeTempDir('xetcd-diff-ref-'), makeTempDir(`xetcd-diff-${target}-`)]);
+      const [d1, d2] = await Promise.all([
+        makeTempDir('xetcd-diff-ref-'),
+        makeTempDir(`xetcd-diff-${target}-`),
+      ]);
       scope.defer('remove ref dir', () => d1!.remove());
       scope.defer('remove target dir', () => d2!.remove());
       const reference = await startTarget('etcd', d1!.path);
@@ -141,7 +146,10 @@ function describeDifferential(target: TargetName): void {
 
     it('the same etcdctl script gets the same answers', async () => {
       const p = pair!;
-      const [want, got] = await Promise.all([runScript(p.reference.endpoint, SCRIPT), runScript(p.target.endpoint, SCRIPT)]);
+      const [want, got] = await Promise.all([
+        runScript(p.reference.endpoint, SCRIPT),
+        runScript(p.target.endpoint, SCRIPT),
+      ]);
       // Compare step by step so a failure names the first command that differs.
       for (let i = 0; i < want.length; i++) {
         expect(got[i], `step ${i}: etcdctl ${want[i]!.step}`).toEqual(want[i]);

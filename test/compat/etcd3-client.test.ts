@@ -117,28 +117,75 @@ describeTargets('etcd3 client', (ctx) => {
     await c.put('/e3r0').value('outside');
 
     expect(await c.getAll().prefix('/e3r/').keys()).toEqual(['/e3r/a', '/e3r/b', '/e3r/c']);
-    expect(await c.getAll().prefix('/e3r/').strings()).toEqual({ '/e3r/a': '4', '/e3r/b': '2', '/e3r/c': '1' });
+    expect(await c.getAll().prefix('/e3r/').strings()).toEqual({
+      '/e3r/a': '4',
+      '/e3r/b': '2',
+      '/e3r/c': '1',
+    });
     expect(await c.getAll().prefix('/e3r/').count()).toBe(3);
     expect(await c.getAll().prefix('/e3r/').limit(2).keys()).toEqual(['/e3r/a', '/e3r/b']);
     const limited = await c.getAll().prefix('/e3r/').limit(2).exec();
     expect(limited.more).toBe(true);
     expect(limited.count).toBe('3');
-    expect(await c.getAll().prefix('/e3r/').sort('Value', 'Ascend').keys()).toEqual(['/e3r/c', '/e3r/b', '/e3r/a']);
-    expect(await c.getAll().prefix('/e3r/').sort('Create', 'Descend').keys()).toEqual(['/e3r/c', '/e3r/a', '/e3r/b']);
+    expect(await c.getAll().prefix('/e3r/').sort('Value', 'Ascend').keys()).toEqual([
+      '/e3r/c',
+      '/e3r/b',
+      '/e3r/a',
+    ]);
+    expect(await c.getAll().prefix('/e3r/').sort('Create', 'Descend').keys()).toEqual([
+      '/e3r/c',
+      '/e3r/a',
+      '/e3r/b',
+    ]);
     expect(await c.getAll().prefix('/e3r/').sort('Mod', 'Descend').limit(1).keys()).toEqual(['/e3r/a']);
     expect(await c.getAll().prefix('/e3r/').sort('Version', 'Descend').limit(1).keys()).toEqual(['/e3r/a']);
     expect(await c.getAll().inRange({ start: '/e3r/a', end: '/e3r/c' }).keys()).toEqual(['/e3r/a', '/e3r/b']);
 
     // create/mod revision filters: b was created at start, a at start+1 (and modified at start+3), c at start+2.
-    expect(await c.getAll().prefix('/e3r/').minCreateRevision(start + 1).keys()).toEqual(['/e3r/a', '/e3r/c']);
-    expect(await c.getAll().prefix('/e3r/').maxCreateRevision(start + 1).keys()).toEqual(['/e3r/a', '/e3r/b']);
-    expect(await c.getAll().prefix('/e3r/').minModRevision(start + 2).keys()).toEqual(['/e3r/a', '/e3r/c']);
-    expect(await c.getAll().prefix('/e3r/').maxModRevision(start + 2).keys()).toEqual(['/e3r/b', '/e3r/c']);
+    expect(
+      await c
+        .getAll()
+        .prefix('/e3r/')
+        .minCreateRevision(start + 1)
+        .keys(),
+    ).toEqual(['/e3r/a', '/e3r/c']);
+    expect(
+      await c
+        .getAll()
+        .prefix('/e3r/')
+        .maxCreateRevision(start + 1)
+        .keys(),
+    ).toEqual(['/e3r/a', '/e3r/b']);
+    expect(
+      await c
+        .getAll()
+        .prefix('/e3r/')
+        .minModRevision(start + 2)
+        .keys(),
+    ).toEqual(['/e3r/a', '/e3r/c']);
+    expect(
+      await c
+        .getAll()
+        .prefix('/e3r/')
+        .maxModRevision(start + 2)
+        .keys(),
+    ).toEqual(['/e3r/b', '/e3r/c']);
 
     // Reads at an older revision and serializable reads.
-    expect(await c.get('/e3r/a').revision(start + 1).string()).toBe('3');
+    expect(
+      await c
+        .get('/e3r/a')
+        .revision(start + 1)
+        .string(),
+    ).toBe('3');
     expect(await c.get('/e3r/a').serializable(true).string()).toBe('4');
-    expect(await c.getAll().prefix('/e3r/').revision(start + 1).keys()).toEqual(['/e3r/a', '/e3r/b']);
+    expect(
+      await c
+        .getAll()
+        .prefix('/e3r/')
+        .revision(start + 1)
+        .keys(),
+    ).toEqual(['/e3r/a', '/e3r/b']);
   });
 
   it('delete: key, prefix, range, all-with-previous', async () => {
@@ -146,7 +193,10 @@ describeTargets('etcd3 client', (ctx) => {
     for (const k of ['a', 'b', 'c', 'd']) await c.put(`/e3d/${k}`).value(k);
     const one = await c.delete().key('/e3d/a').exec();
     expect(one.deleted).toBe('1');
-    const range = await c.delete().range(c.range({ start: '/e3d/b', end: '/e3d/d' })).exec();
+    const range = await c
+      .delete()
+      .range(c.range({ start: '/e3d/b', end: '/e3d/d' }))
+      .exec();
     expect(range.deleted).toBe('2');
     const prev = await c.delete().prefix('/e3d/').getPrevious();
     expect(prev.map((kv) => [kv.key.toString(), kv.value.toString()])).toEqual([['/e3d/d', 'd']]);
@@ -158,13 +208,21 @@ describeTargets('etcd3 client', (ctx) => {
     const put = await c.put('/e3t/k').value('v1').exec();
     const created = Number(put.header.revision);
 
-    const ok = await c.if('/e3t/k', 'Value', '==', 'v1').then(c.put('/e3t/k').value('v2'), c.get('/e3t/k')).else(c.put('/e3t/else').value('x')).commit();
+    const ok = await c
+      .if('/e3t/k', 'Value', '==', 'v1')
+      .then(c.put('/e3t/k').value('v2'), c.get('/e3t/k'))
+      .else(c.put('/e3t/else').value('x'))
+      .commit();
     expect(ok.succeeded).toBe(true);
     expect(ok.responses).toHaveLength(2);
     expect(ok.responses[1]!.response_range!.kvs[0]!.value.toString()).toBe('v2');
     expect(Number(ok.header.revision)).toBe(created + 1);
 
-    const ko = await c.if('/e3t/k', 'Value', '==', 'v1').then(c.put('/e3t/k').value('never')).else(c.get('/e3t/k'), c.put('/e3t/else').value('x')).commit();
+    const ko = await c
+      .if('/e3t/k', 'Value', '==', 'v1')
+      .then(c.put('/e3t/k').value('never'))
+      .else(c.get('/e3t/k'), c.put('/e3t/else').value('x'))
+      .commit();
     expect(ko.succeeded).toBe(false);
     expect(ko.responses[0]!.response_range!.kvs[0]!.value.toString()).toBe('v2');
     expect(await c.get('/e3t/else').string()).toBe('x');
@@ -196,12 +254,18 @@ describeTargets('etcd3 client', (ctx) => {
     await lease.revoke();
 
     // A txn that writes one key twice is refused with etcd's message.
-    await expect(c.if('/e3t/k', 'Version', '>', 0).then(c.put('/e3t/dup').value('1'), c.put('/e3t/dup').value('2')).commit()).rejects.toThrow(
-      GRPCInvalidArgumentError,
-    );
-    await expect(c.if('/e3t/k', 'Version', '>', 0).then(c.put('/e3t/dup').value('1'), c.put('/e3t/dup').value('2')).commit()).rejects.toThrow(
-      'etcdserver: duplicate key given in txn request',
-    );
+    await expect(
+      c
+        .if('/e3t/k', 'Version', '>', 0)
+        .then(c.put('/e3t/dup').value('1'), c.put('/e3t/dup').value('2'))
+        .commit(),
+    ).rejects.toThrow(GRPCInvalidArgumentError);
+    await expect(
+      c
+        .if('/e3t/k', 'Version', '>', 0)
+        .then(c.put('/e3t/dup').value('1'), c.put('/e3t/dup').value('2'))
+        .commit(),
+    ).rejects.toThrow('etcdserver: duplicate key given in txn request');
   });
 
   it('watch: events in order with previous KV, from a start revision, with filters', async () => {
@@ -228,7 +292,10 @@ describeTargets('etcd3 client', (ctx) => {
     const datas: IWatchResponse[] = [];
     live.on('data', (d) => datas.push(d));
     for (let i = 0; i < 20; i++) await c.put(`/e3w/k${i % 3}`).value(String(i));
-    await c.if('/e3w/k0', 'Version', '>', 0).then(c.put('/e3w/t1').value('a'), c.put('/e3w/t2').value('b')).commit();
+    await c
+      .if('/e3w/k0', 'Version', '>', 0)
+      .then(c.put('/e3w/t1').value('a'), c.put('/e3w/t2').value('b'))
+      .commit();
     await eventually(() => (seen.length >= 22 ? true : undefined), 10_000, 'live events');
     expect(seen.slice(0, 20).map((e) => e.value)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
     const revs = seen.map((e) => e.modRevision);
@@ -264,7 +331,9 @@ describeTargets('etcd3 client', (ctx) => {
     const [err] = (await once(compacted, 'error')) as [Error];
     expect(err.message).toContain('Watcher canceled');
     await expect(c.get('/e3wc/k').revision(old).string()).rejects.toThrow(GRPCOutOfRangeError);
-    await expect(c.get('/e3wc/k').revision(old).string()).rejects.toThrow('etcdserver: mvcc: required revision has been compacted');
+    await expect(c.get('/e3wc/k').revision(old).string()).rejects.toThrow(
+      'etcdserver: mvcc: required revision has been compacted',
+    );
   });
 
   it('leases: grant, keepaliveOnce, auto keep-alive past the TTL, revoke removes keys', async () => {
@@ -355,7 +424,11 @@ describeTargets('etcd3 client', (ctx) => {
 
     await first.proclaim('one-updated');
     expect(await election.leader()).toBe('one-updated');
-    await eventually(() => (changes.includes('one-updated') ? true : undefined), 10_000, 'observer sees proclaim');
+    await eventually(
+      () => (changes.includes('one-updated') ? true : undefined),
+      10_000,
+      'observer sees proclaim',
+    );
 
     await first.resign();
     await eventually(() => (secondElected ? true : undefined), 10_000, 'second elected');

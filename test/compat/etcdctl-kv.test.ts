@@ -29,13 +29,20 @@ describeTargets('etcdctl kv', (ctx) => {
     expect(await ctl.ok(['put', '/put/a', 'v1'])).toBe('OK\n');
     const first = await ctl.json<JsonRange>(['get', '/put/a']);
     const rev = first.header.revision!;
-    expect(first.kvs).toEqual([{ key: b64('/put/a'), value: b64('v1'), create_revision: rev, mod_revision: rev, version: 1 }]);
+    expect(first.kvs).toEqual([
+      { key: b64('/put/a'), value: b64('v1'), create_revision: rev, mod_revision: rev, version: 1 },
+    ]);
     expect(first.count).toBe(1);
 
     await ctl.ok(['put', '/put/a', 'v2']);
     const second = await ctl.json<JsonRange>(['get', '/put/a']);
     expect(second.header.revision).toBe(rev + 1);
-    expect(second.kvs?.[0]).toMatchObject({ value: b64('v2'), create_revision: rev, mod_revision: rev + 1, version: 2 });
+    expect(second.kvs?.[0]).toMatchObject({
+      value: b64('v2'),
+      create_revision: rev,
+      mod_revision: rev + 1,
+      version: 2,
+    });
   });
 
   it('put takes its value from stdin when only the key is given', async () => {
@@ -62,7 +69,9 @@ describeTargets('etcdctl kv', (ctx) => {
     expect(BigInt(after.kvs![0]!.lease!)).toBe(BigInt(`0x${id}`));
 
     expect(await ctl.ok(['lease', 'timetolive', id, '--keys'])).toMatch(
-      new RegExp(`^lease ${id} granted with TTL\\(120s\\), remaining\\(\\d+s\\), attached keys\\(\\[/put/leased\\]\\)\\n$`),
+      new RegExp(
+        `^lease ${id} granted with TTL\\(120s\\), remaining\\(\\d+s\\), attached keys\\(\\[/put/leased\\]\\)\\n$`,
+      ),
     );
     await ctl.ok(['lease', 'revoke', id]);
   });
@@ -75,7 +84,9 @@ describeTargets('etcdctl kv', (ctx) => {
     expect(after.kvs![0]).toMatchObject({ value: b64('kept'), version: 2 });
     expect(after.kvs![0]!.mod_revision).toBe(before.header.revision! + 1);
 
-    await ctl.fails(['put', '/put/iv-missing', '--ignore-value'], 'etcdserver: key not found', { code: 'InvalidArgument' });
+    await ctl.fails(['put', '/put/iv-missing', '--ignore-value'], 'etcdserver: key not found', {
+      code: 'InvalidArgument',
+    });
   });
 
   it('get --prefix, --from-key, a [key, end) range, and --limit with more/count', async () => {
@@ -87,7 +98,9 @@ describeTargets('etcdctl kv', (ctx) => {
     );
     expect(await ctl.ok(['get', '/get/b', '/get/d'])).toBe('/get/b\nval-b\n/get/c\nval-c\n');
     // --from-key: every key >= /get/c in byte order, so /get0 ('0' > '/') comes too.
-    const fromKey = (await ctl.ok(['get', '/get/c', '--from-key', '--keys-only'])).split('\n').filter(Boolean);
+    const fromKey = (await ctl.ok(['get', '/get/c', '--from-key', '--keys-only']))
+      .split('\n')
+      .filter(Boolean);
     expect(fromKey.slice(0, 3)).toEqual(['/get/c', '/get/d', '/get0']);
 
     const limited = await ctl.json<JsonRange>(['get', '/get/', '--prefix', '--limit=2']);
@@ -135,7 +148,20 @@ describeTargets('etcdctl kv', (ctx) => {
 
     const fields = await ctl.ok(['get', '/fmt/k', '-w', 'fields']);
     const names = [...fields.matchAll(/^"(\w+)" : (.*)$/gm)].map((m) => m[1]);
-    expect(names).toEqual(['ClusterID', 'MemberID', 'Revision', 'RaftTerm', 'Key', 'CreateRevision', 'ModRevision', 'Version', 'Value', 'Lease', 'More', 'Count']);
+    expect(names).toEqual([
+      'ClusterID',
+      'MemberID',
+      'Revision',
+      'RaftTerm',
+      'Key',
+      'CreateRevision',
+      'ModRevision',
+      'Version',
+      'Value',
+      'Lease',
+      'More',
+      'Count',
+    ]);
     expect(fields).toContain('"Key" : "/fmt/k"\n');
     expect(fields).toContain('"Value" : "the value"\n');
     expect(fields).toContain('"Version" : 1\n');
@@ -177,7 +203,9 @@ describeTargets('etcdctl kv', (ctx) => {
 
     await ctl.ok(['put', '\u00fefrom/1', 'a']);
     await ctl.ok(['put', '\u00fefrom/2', 'b']);
-    expect(await ctl.ok(['del', '\u00fefrom/', '--from-key', '--prev-kv'])).toBe('2\n\u00fefrom/1\na\n\u00fefrom/2\nb\n');
+    expect(await ctl.ok(['del', '\u00fefrom/', '--from-key', '--prev-kv'])).toBe(
+      '2\n\u00fefrom/1\na\n\u00fefrom/2\nb\n',
+    );
   });
 
   it('txn from stdin: compares on value/version/create/mod choose the branch', async () => {
@@ -185,12 +213,18 @@ describeTargets('etcdctl kv', (ctx) => {
     await ctl.ok(['put', '/txn/k', 'v1']);
     const created = rev0 + 1;
 
-    const success = await ctl.ok(['txn'], `val("/txn/k") = "v1"\nver("/txn/k") = "1"\n\nput /txn/k "v2"\nget /txn/k\n\nput /txn/other "no"\n\n`);
+    const success = await ctl.ok(
+      ['txn'],
+      `val("/txn/k") = "v1"\nver("/txn/k") = "1"\n\nput /txn/k "v2"\nget /txn/k\n\nput /txn/other "no"\n\n`,
+    );
     expect(success).toBe('SUCCESS\n\nOK\n\n/txn/k\nv2\n');
     // Both writes and reads of a txn commit at one revision.
     expect(await ctl.revision()).toBe(created + 1);
 
-    const failure = await ctl.ok(['txn'], `val("/txn/k") = "v1"\n\nput /txn/k "never"\n\nget /txn/k\nput /txn/fail "ran"\n\n`);
+    const failure = await ctl.ok(
+      ['txn'],
+      `val("/txn/k") = "v1"\n\nput /txn/k "never"\n\nget /txn/k\nput /txn/fail "ran"\n\n`,
+    );
     expect(failure).toBe('FAILURE\n\n/txn/k\nv2\n\nOK\n');
     expect(await ctl.ok(['get', '/txn/fail', '--print-value-only'])).toBe('ran\n');
 
@@ -215,14 +249,19 @@ describeTargets('etcdctl kv', (ctx) => {
     // lease("k") compares are in etcdctl's syntax but etcdctl 3.4.23 panics on them before any
     // RPC ("bad value": it hands the compare a string); the etcd3 suite covers lease compares.
     const id = leaseIdFromGrant(await ctl.ok(['lease', 'grant', '60']));
-    expect(await ctl.ok(['txn'], `ver("/txn/k") = "2"\n\nput /txn/leased l --lease=${id}\n\n\n`)).toBe('SUCCESS\n\nOK\n');
+    expect(await ctl.ok(['txn'], `ver("/txn/k") = "2"\n\nput /txn/leased l --lease=${id}\n\n\n`)).toBe(
+      'SUCCESS\n\nOK\n',
+    );
     const leased = await ctl.json<JsonRange>(['get', '/txn/leased']);
     expect(BigInt(leased.kvs![0]!.lease!)).toBe(BigInt(`0x${id}`));
     await ctl.ok(['lease', 'revoke', id]);
     expect(await ctl.ok(['get', '/txn/leased'])).toBe('');
 
     // Ops take their command's flags: get --prefix and del --prev-kv inside a branch.
-    const j = await ctl.json<JsonTxn>(['txn'], `\nget /txn/ --prefix --keys-only\ndel /txn/other --prev-kv\n\n\n`);
+    const j = await ctl.json<JsonTxn>(
+      ['txn'],
+      `\nget /txn/ --prefix --keys-only\ndel /txn/other --prev-kv\n\n\n`,
+    );
     expect(j.succeeded).toBe(true);
     const rangeResp = j.responses![0]!.Response['ResponseRange']!;
     expect(rangeResp.kvs!.map((kv) => unb64(kv.key))).toEqual(['/txn/fail', '/txn/k']);
@@ -235,11 +274,25 @@ describeTargets('etcdctl kv', (ctx) => {
 
   it('errors: future revision, unknown lease, empty key, ignore-value with a value', async () => {
     const rev = await ctl.revision();
-    await ctl.fails(['get', '/err/k', `--rev=${rev + 100}`], 'etcdserver: mvcc: required revision is a future revision', { code: 'OutOfRange' });
-    await ctl.fails(['put', '/err/k', 'v', '--lease=1234abcd'], 'etcdserver: requested lease not found', { code: 'NotFound' });
+    await ctl.fails(
+      ['get', '/err/k', `--rev=${rev + 100}`],
+      'etcdserver: mvcc: required revision is a future revision',
+      { code: 'OutOfRange' },
+    );
+    await ctl.fails(['put', '/err/k', 'v', '--lease=1234abcd'], 'etcdserver: requested lease not found', {
+      code: 'NotFound',
+    });
     await ctl.fails(['put', '', 'v'], 'etcdserver: key is not provided', { code: 'InvalidArgument' });
-    await ctl.fails(['lease', 'grant', '9000000001'], 'failed to grant lease (etcdserver: too large lease TTL)', { code: 'OutOfRange' });
-    await ctl.fails(['lease', 'revoke', '1234abcd'], 'failed to revoke lease (etcdserver: requested lease not found)', { code: 'NotFound' });
+    await ctl.fails(
+      ['lease', 'grant', '9000000001'],
+      'failed to grant lease (etcdserver: too large lease TTL)',
+      { code: 'OutOfRange' },
+    );
+    await ctl.fails(
+      ['lease', 'revoke', '1234abcd'],
+      'failed to revoke lease (etcdserver: requested lease not found)',
+      { code: 'NotFound' },
+    );
     // The failed writes created no revision.
     expect(await ctl.revision()).toBe(rev);
   });
@@ -252,7 +305,9 @@ describeTargets('etcdctl kv', (ctx) => {
     });
     const r = await ctl.run(['put', '/err/huge'], 'a'.repeat(2_200_000));
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/Error: rpc error: code = ResourceExhausted desc = trying to send message larger than max \(\d+ vs\. 2097152\)/);
+    expect(r.stderr).toMatch(
+      /Error: rpc error: code = ResourceExhausted desc = trying to send message larger than max \(\d+ vs\. 2097152\)/,
+    );
     expect(await ctl.revision()).toBe(rev);
   });
 
@@ -264,11 +319,23 @@ describeTargets('etcdctl kv', (ctx) => {
     const r3 = await ctl.revision();
 
     expect(await ctl.ok(['compaction', String(r1 + 1)])).toBe(`compacted revision ${r1 + 1}\n`);
-    await ctl.fails(['get', '/compact/k', `--rev=${r1}`], 'etcdserver: mvcc: required revision has been compacted', { code: 'OutOfRange' });
+    await ctl.fails(
+      ['get', '/compact/k', `--rev=${r1}`],
+      'etcdserver: mvcc: required revision has been compacted',
+      { code: 'OutOfRange' },
+    );
     // The compacted revision itself is still readable.
     expect(await ctl.ok(['get', '/compact/k', `--rev=${r1 + 1}`, '--print-value-only'])).toBe('b\n');
-    await ctl.fails(['compaction', String(r1 + 1)], 'etcdserver: mvcc: required revision has been compacted', { code: 'OutOfRange' });
-    await ctl.fails(['compaction', String(r3 + 1000)], 'etcdserver: mvcc: required revision is a future revision', { code: 'OutOfRange' });
+    await ctl.fails(
+      ['compaction', String(r1 + 1)],
+      'etcdserver: mvcc: required revision has been compacted',
+      { code: 'OutOfRange' },
+    );
+    await ctl.fails(
+      ['compaction', String(r3 + 1000)],
+      'etcdserver: mvcc: required revision is a future revision',
+      { code: 'OutOfRange' },
+    );
     // Compaction is not a write: the revision does not move.
     expect(await ctl.revision()).toBe(r3);
 

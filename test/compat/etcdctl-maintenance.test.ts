@@ -30,7 +30,13 @@ interface JsonHashKv {
 
 interface JsonMemberList {
   header: JsonHeader;
-  members: { ID: string | number; name: string; peerURLs: string[]; clientURLs: string[]; isLearner?: boolean }[];
+  members: {
+    ID: string | number;
+    name: string;
+    peerURLs: string[];
+    clientURLs: string[];
+    isLearner?: boolean;
+  }[];
 }
 
 describeTargets('etcdctl maintenance', (ctx) => {
@@ -39,7 +45,9 @@ describeTargets('etcdctl maintenance', (ctx) => {
   it('endpoint health: healthy, in simple and json output', async () => {
     const r = await ctl.run(['endpoint', 'health']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`^${ctx.endpoint()} is healthy: successfully committed proposal: took = \\S+\\n$`, 'm'));
+    expect(r.stderr).toMatch(
+      new RegExp(`^${ctx.endpoint()} is healthy: successfully committed proposal: took = \\S+\\n$`, 'm'),
+    );
     const j = await ctl.json<{ endpoint: string; health: boolean; took: string }[]>(['endpoint', 'health']);
     expect(j).toEqual([{ endpoint: ctx.endpoint(), health: true, took: expect.any(String) }]);
   });
@@ -63,7 +71,11 @@ describeTargets('etcdctl maintenance', (ctx) => {
 
     const simple = await ctl.ok(['endpoint', 'status']);
     const memberHex = BigInt(String(s.header.member_id)).toString(16);
-    expect(simple).toMatch(new RegExp(`^${ctx.endpoint()}, ${memberHex}, 3\\.4\\.\\d+, [\\d.]+ [kMG]?B, true, false, \\d+, \\d+, \\d+, \\n$`));
+    expect(simple).toMatch(
+      new RegExp(
+        `^${ctx.endpoint()}, ${memberHex}, 3\\.4\\.\\d+, [\\d.]+ [kMG]?B, true, false, \\d+, \\d+, \\d+, \\n$`,
+      ),
+    );
   });
 
   it('endpoint hashkv: stable for a revision, unchanged by later writes, changed by new data', async () => {
@@ -90,7 +102,9 @@ describeTargets('etcdctl maintenance', (ctx) => {
     expect(m).toMatchObject({ name: server.name, peerURLs: [server.peerUrl], clientURLs: [server.endpoint] });
     expect(String(m.ID)).toBe(String(j.header.member_id));
     const hex = BigInt(String(m.ID)).toString(16);
-    expect(await ctl.ok(['member', 'list'])).toBe(`${hex}, started, ${server.name}, ${server.peerUrl}, ${server.endpoint}, false\n`);
+    expect(await ctl.ok(['member', 'list'])).toBe(
+      `${hex}, started, ${server.name}, ${server.peerUrl}, ${server.endpoint}, false\n`,
+    );
   });
 
   it('snapshot save writes a file that etcdctl snapshot status reads (revision, keys)', async () => {
@@ -104,9 +118,16 @@ describeTargets('etcdctl maintenance', (ctx) => {
     const size = statSync(file).size;
     expect(size).toBeGreaterThan(0);
 
-    const status = await runEtcdctl(['snapshot', 'status', file, '-w', 'json'], { endpoints: ctx.endpoint() });
+    const status = await runEtcdctl(['snapshot', 'status', file, '-w', 'json'], {
+      endpoints: ctx.endpoint(),
+    });
     expect(status.code, status.stderr).toBe(0);
-    const j = JSON.parse(status.stdout) as { hash: number; revision: number; totalKey: number; totalSize: number };
+    const j = JSON.parse(status.stdout) as {
+      hash: number;
+      revision: number;
+      totalKey: number;
+      totalSize: number;
+    };
     expect(j.revision).toBe(rev);
     expect(j.totalKey).toBeGreaterThan(0);
     // The saved file is the database plus a SHA-256 trailer the server appends.
@@ -159,11 +180,15 @@ describeTargets(
       expect(failure).toContain('Error: etcdserver: mvcc: database space exceeded');
 
       const alarms = await ctl.ok(['alarm', 'list']);
-      const memberId = BigInt(String((await ctl.json<{ header: JsonHeader }>(['get', 'x'])).header.member_id)).toString();
+      const memberId = BigInt(
+        String((await ctl.json<{ header: JsonHeader }>(['get', 'x'])).header.member_id),
+      ).toString();
       expect(alarms).toBe(`memberID:${memberId} alarm:NOSPACE \n`);
 
       // While the alarm is active, small writes fail too; reads and deletes still work.
-      await ctl.fails(['put', '/quota/small', 'v'], 'etcdserver: mvcc: database space exceeded', { code: 'ResourceExhausted' });
+      await ctl.fails(['put', '/quota/small', 'v'], 'etcdserver: mvcc: database space exceeded', {
+        code: 'ResourceExhausted',
+      });
       expect(await ctl.ok(['get', '/quota/0', '--keys-only'])).toBe('/quota/0\n\n');
       expect(Number((await ctl.ok(['del', '/quota/', '--prefix'])).trim())).toBeGreaterThan(0);
 

@@ -53,19 +53,29 @@ export interface Etcdctl {
   /** Current store revision, from a Range's header. */
   revision(): Promise<number>;
   /** Expects failure with etcdctl's `Error: <message>` line (and the gRPC code where etcdctl logs it). */
-  fails(args: readonly string[], message: string, opts?: { code?: string; input?: string; exit?: number }): Promise<EtcdctlResult>;
+  fails(
+    args: readonly string[],
+    message: string,
+    opts?: { code?: string; input?: string; exit?: number },
+  ): Promise<EtcdctlResult>;
 }
 
 export function etcdctl(ctx: TargetContext): Etcdctl {
   const self: Etcdctl = {
     run: (args, input, timeoutMs) => {
-      const opts = { endpoints: ctx.endpoint(), ...(input !== undefined ? { input } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
+      const opts = {
+        endpoints: ctx.endpoint(),
+        ...(input !== undefined ? { input } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      };
       return runEtcdctl(args, opts);
     },
     async ok(args, input) {
       const r = await self.run(args, input);
       if (r.code !== 0) {
-        throw new Error(`etcdctl ${args.join(' ')} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+        throw new Error(
+          `etcdctl ${args.join(' ')} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`,
+        );
       }
       return r.stdout;
     },
@@ -83,7 +93,10 @@ export function etcdctl(ctx: TargetContext): Etcdctl {
       if (opts.exit !== undefined) expect(r.code).toBe(opts.exit);
       else expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`Error: ${message}`);
-      if (opts.code !== undefined) expect(r.stderr).toContain(`code = ${opts.code} desc = ${message.replace(/^.*\((etcdserver: .*)\)$/, '$1')}`);
+      if (opts.code !== undefined)
+        expect(r.stderr).toContain(
+          `code = ${opts.code} desc = ${message.replace(/^.*\((etcdserver: .*)\)$/, '$1')}`,
+        );
       return r;
     },
   };

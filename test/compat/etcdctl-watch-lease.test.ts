@@ -96,30 +96,43 @@ describeTargets('etcdctl watch, lease, elect, lock', (ctx) => {
     await ctl.ok(['put', '/lease/k1', 'a', `--lease=${id}`]);
     await ctl.ok(['put', '/lease/k2', 'b', `--lease=${id}`]);
 
-    expect(await ctl.ok(['lease', 'timetolive', id])).toMatch(new RegExp(`^lease ${id} granted with TTL\\(100s\\), remaining\\((99|100)s\\)\\n$`));
+    expect(await ctl.ok(['lease', 'timetolive', id])).toMatch(
+      new RegExp(`^lease ${id} granted with TTL\\(100s\\), remaining\\((99|100)s\\)\\n$`),
+    );
     // etcd lists the attached keys from a map: any order.
     expect(await ctl.ok(['lease', 'timetolive', id, '--keys'])).toMatch(
-      new RegExp(`^lease ${id} granted with TTL\\(100s\\), remaining\\(\\d+s\\), attached keys\\(\\[(/lease/k1 /lease/k2|/lease/k2 /lease/k1)\\]\\)\\n$`),
+      new RegExp(
+        `^lease ${id} granted with TTL\\(100s\\), remaining\\(\\d+s\\), attached keys\\(\\[(/lease/k1 /lease/k2|/lease/k2 /lease/k1)\\]\\)\\n$`,
+      ),
     );
     const j = await ctl.json<JsonTimeToLive>(['lease', 'timetolive', id, '--keys']);
     expect(BigInt(j.id)).toBe(BigInt(`0x${id}`));
     expect(j['granted-ttl']).toBe(100);
     expect(j.ttl).toBeGreaterThan(90);
     expect(j.ttl).toBeLessThanOrEqual(100);
-    expect(j.keys?.map((k) => Buffer.from(k, 'base64').toString()).sort()).toEqual(['/lease/k1', '/lease/k2']);
+    expect(j.keys?.map((k) => Buffer.from(k, 'base64').toString()).sort()).toEqual([
+      '/lease/k1',
+      '/lease/k2',
+    ]);
 
     const list = await ctl.ok(['lease', 'list']);
     expect(list).toMatch(/^found \d+ leases\n/);
     expect(list.split('\n')).toContain(id.padStart(16, '0'));
 
-    expect(await ctl.ok(['lease', 'keep-alive', '--once', id])).toBe(`lease ${id} keepalived with TTL(100)\n`);
+    expect(await ctl.ok(['lease', 'keep-alive', '--once', id])).toBe(
+      `lease ${id} keepalived with TTL(100)\n`,
+    );
 
     expect(await ctl.ok(['lease', 'revoke', id])).toBe(`lease ${id} revoked\n`);
     expect(await ctl.ok(['get', '/lease/', '--prefix'])).toBe('');
     expect(await ctl.ok(['lease', 'timetolive', id])).toBe(`lease ${id} already expired\n`);
     expect((await ctl.ok(['lease', 'list'])).split('\n')).not.toContain(id.padStart(16, '0'));
     await ctl.fails(['lease', 'keep-alive', '--once', id], 'etcdserver: requested lease not found');
-    await ctl.fails(['lease', 'revoke', id], 'failed to revoke lease (etcdserver: requested lease not found)', { code: 'NotFound' });
+    await ctl.fails(
+      ['lease', 'revoke', id],
+      'failed to revoke lease (etcdserver: requested lease not found)',
+      { code: 'NotFound' },
+    );
   });
 
   it('revoking a lease deletes all its keys in one revision', async () => {
@@ -168,7 +181,14 @@ describeTargets('etcdctl watch, lease, elect, lock', (ctx) => {
     const c2 = track(await ctl.spawn(['elect', '/elect/e', 'p2']));
     await sleep(500);
     expect(c2.stdout()).toBe(''); // blocked behind p1
-    const leader = await ctl.ok(['get', '/elect/e/', '--prefix', '--sort-by=CREATE', '--order=ASCEND', '--limit=1']);
+    const leader = await ctl.ok([
+      'get',
+      '/elect/e/',
+      '--prefix',
+      '--sort-by=CREATE',
+      '--order=ASCEND',
+      '--limit=1',
+    ]);
     expect(leader).toBe(`${won[1]}\np1\n`);
 
     await c1.stop(); // SIGTERM: etcdctl resigns (deletes its key)
@@ -203,7 +223,9 @@ describeTargets('etcdctl watch, lease, elect, lock', (ctx) => {
     await ctl.ok(['compaction', String(now)]);
     const r = await ctl.run(['watch', '/wc/k', `--rev=${old}`], undefined, 10_000);
     expect(r.code).toBe(5);
-    expect(r.stdout + r.stderr).toContain('watch was canceled (etcdserver: mvcc: required revision has been compacted)');
+    expect(r.stdout + r.stderr).toContain(
+      'watch was canceled (etcdserver: mvcc: required revision has been compacted)',
+    );
     const range = await ctl.json<JsonRange>(['get', '/wc/k']);
     expect(range.header.revision).toBe(now);
   });

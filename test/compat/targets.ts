@@ -16,7 +16,8 @@ export function selectedTargets(): TargetName[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   for (const n of names) {
-    if (n !== 'etcd' && n !== 'xetcd') throw new Error(`XETCD_COMPAT_TARGETS: unknown target "${n}" (valid: etcd, xetcd)`);
+    if (n !== 'etcd' && n !== 'xetcd')
+      throw new Error(`XETCD_COMPAT_TARGETS: unknown target "${n}" (valid: etcd, xetcd)`);
   }
   return [...new Set(names)] as TargetName[];
 }
@@ -25,7 +26,11 @@ export function targetAvailable(name: TargetName): boolean {
   return name === 'etcd' || xetcdServerExists();
 }
 
-export async function startTarget(name: TargetName, dataDir: string, args: readonly string[] = []): Promise<ServerInstance> {
+export async function startTarget(
+  name: TargetName,
+  dataDir: string,
+  args: readonly string[] = [],
+): Promise<ServerInstance> {
   return name === 'etcd' ? startEtcd({ dataDir, args }) : startXetcd({ dataDir, args });
 }
 
@@ -50,7 +55,11 @@ export interface TargetSuiteOptions {
  * Declares `body` once per selected target, each with its own server on its own data dir.
  * The server and everything the body adds to `scope` are released in afterAll, pass or fail.
  */
-export function describeTargets(title: string, body: (ctx: TargetContext) => void, opts: TargetSuiteOptions = {}): void {
+export function describeTargets(
+  title: string,
+  body: (ctx: TargetContext) => void,
+  opts: TargetSuiteOptions = {},
+): void {
   for (const target of selectedTargets()) {
     const available = targetAvailable(target);
     describe.skipIf(!available)(`${title} [${target}]`, () => {

@@ -87,7 +87,11 @@ export class EtcdRpcClient {
 
   watch(): WatchStream {
     const m = WatchService.Watch;
-    const call = this.client.makeBidiStreamRequest<WatchRequest, WatchResponse>(m.path, m.requestSerialize, m.responseDeserialize);
+    const call = this.client.makeBidiStreamRequest<WatchRequest, WatchResponse>(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+    );
     // Streams are closed by cancelling them, which surfaces as an error event.
     call.on('error', () => undefined);
     return {

@@ -25,7 +25,12 @@ export interface EtcdctlOptions {
 
 function etcdctlEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   // Only the variables etcdctl needs: a caller's ETCDCTL_* settings must not leak in.
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp', ETCDCTL_API: '3', ...extra };
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? '/tmp',
+    ETCDCTL_API: '3',
+    ...extra,
+  };
 }
 
 function endpointsFlag(endpoints: string | readonly string[]): string {

@@ -26,7 +26,11 @@ export interface ManagedProcess {
   /** The last `lines` lines of the interleaved output, for error messages. */
   tail(lines?: number): string;
   /** Waits until the interleaved output matches `pattern`; rejects with the output tail on timeout or exit. */
-  waitForOutput(pattern: RegExp, timeoutMs?: number, from?: 'stdout' | 'stderr' | 'all'): Promise<RegExpMatchArray>;
+  waitForOutput(
+    pattern: RegExp,
+    timeoutMs?: number,
+    from?: 'stdout' | 'stderr' | 'all',
+  ): Promise<RegExpMatchArray>;
   /** Writes to the process's stdin. */
   write(text: string): void;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
@@ -136,7 +140,10 @@ async function waitUntilReady(
     }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? `; last probe error: ${lastError.message}` : '';
-      throw new ProcessError(`${proc.name} (pid ${proc.pid}) not ready after ${timeoutMs} ms${why}`, proc.tail(60));
+      throw new ProcessError(
+        `${proc.name} (pid ${proc.pid}) not ready after ${timeoutMs} ms${why}`,
+        proc.tail(60),
+      );
     }
     await sleep(pollMs);
   }
@@ -201,7 +208,12 @@ function wrap(name: string, child: ChildProcess, pid: number): ManagedProcess {
         };
         const timer = setTimeout(() => {
           done();
-          reject(new ProcessError(`${name}: no output matching ${String(pattern)} within ${timeoutMs} ms`, proc.tail()));
+          reject(
+            new ProcessError(
+              `${name}: no output matching ${String(pattern)} within ${timeoutMs} ms`,
+              proc.tail(),
+            ),
+          );
         }, timeoutMs);
         const done = (): void => {
           clearTimeout(timer);
