@@ -130,3 +130,20 @@ export async function settle(rounds = 10): Promise<void> {
 export function summary(events: Event[]): string[] {
   return events.map((ev) => `${ev.type === Event_EventType.PUT ? 'PUT' : 'DEL'} ${str(ev.kv!.key)}@${ev.kv!.modRevision}`);
 }
+
+/**
+ * Simulates a snapshot install: the store jumps ahead by `revisions` writes
+ * that are never announced on changes$ (as when a member's backend is
+ * replaced), optionally compacting at the end.
+ */
+export function installSnapshot(kv: FakeKvStore, revisions: number, compactAt = 0): void {
+  const subject = kv.changes$;
+  const silent = { next: () => undefined } as unknown as typeof subject;
+  (kv as { changes$: typeof subject }).changes$ = silent;
+  try {
+    for (let i = 0; i < revisions; i++) kv.put(`snap${i % 3}`, `s${i}`);
+  } finally {
+    (kv as { changes$: typeof subject }).changes$ = subject;
+  }
+  if (compactAt > 0) kv.compact(compactAt);
+}

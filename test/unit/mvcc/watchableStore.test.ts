@@ -3,7 +3,7 @@ import { WatchableStore, type WatchableStoreOptions } from '../../../src/mvcc/wa
 import type { WatchReply } from '../../../src/mvcc/watcher.js';
 import { ERR_DUPLICATE_WATCH_ID, ERR_EMPTY_WATCHER_RANGE } from '../../../src/mvcc/watcherStream.js';
 import { Event_EventType } from '../../../src/proto/mvccpb.js';
-import { FakeKvStore, bytes, settle, str, summary } from './watchFakeStore.js';
+import { FakeKvStore, bytes, installSnapshot, settle, str, summary } from './watchFakeStore.js';
 
 const open: WatchableStore[] = [];
 afterEach(() => {
@@ -189,6 +189,42 @@ describe('guarantees', () => {
     kv.put('k', 'now');
     await settle();
     expect(eventsOf(replies)).toEqual(['PUT k@7']);
+  });
+});
+
+describe('scenario 46: no time travel when the store jumps (snapshot install)', () => {
+  it('synced watchers catch up across the jump from the store, in order, without repeats', async () => {
+    const { kv, ws } = setup();
+    const w = ws.watch({ key: bytes('snap'), rangeEnd: bytes('snaq') })!;
+    const replies = record(w.events$);
+    kv.put('snap0', 'before');
+    await settle();
+    installSnapshot(kv, 10);
+    kv.put('snap1', 'after'); // the first announced revision after the jump reveals the gap
+    await settle(20);
+    const revs = replies.flatMap((r) => r.events.map((e) => e.kv!.modRevision));
+    expect(revs).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+    expect(w.state).toBe('synced');
+  });
+
+  it('a watcher whose next revision the snapshot compacted is canceled; a future start is kept', async () => {
+    const { kv, ws } = setup();
+    const stream = ws.newStream();
+    const replies = record(stream.replies$);
+    const behind = stream.watch({ key: bytes('snap0') })!;
+    const future = stream.watch({ key: bytes('snap2'), startRevision: 40 })!;
+    kv.put('snap0', 'x');
+    await settle();
+    installSnapshot(kv, 20, 15);
+    ws.resync();
+    await settle(20);
+    expect(replies.filter((r) => r.watchId === behind.id).at(-1)).toMatchObject({ canceled: true, compactRevision: 15 });
+    expect(future.minRev).toBe(40);
+    for (let i = 0; i < 30; i++) kv.put('snap2', `later${i}`);
+    await settle();
+    const got = replies.filter((r) => r.watchId === future.id).flatMap((r) => r.events.map((e) => e.kv!.modRevision));
+    expect(got[0]).toBe(40);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i + 40));
   });
 });
 
