@@ -457,9 +457,13 @@ export class RaftState {
     return this.log.maybeCommit(this.prs.committed(), this.term);
   }
 
+  /** Sends every follower what it lacks: in replicate state, as many MsgApps as its window allows. */
   broadcastAppend(): void {
     for (const id of this.prs.progress.keys()) {
-      if (id !== this.id) this.maybeSendAppend(id, true);
+      if (id === this.id || !this.maybeSendAppend(id, true)) continue;
+      while (this.maybeSendAppend(id, false)) {
+        /* fill the window */
+      }
     }
   }
 
