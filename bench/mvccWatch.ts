@@ -55,11 +55,15 @@ const shapes: Shape[] = [
     name: 'own keys',
     revisions: 1000,
     watch: (i) => ({ key: `k/${String(i).padStart(4, '0')}` }),
-    keys: (r) => Array.from({ length: 100 }, (_, i) => `k/${String((r * 37 + i * 13) % WATCHERS).padStart(4, '0')}`),
+    keys: (r) =>
+      Array.from({ length: 100 }, (_, i) => `k/${String((r * 37 + i * 13) % WATCHERS).padStart(4, '0')}`),
   },
 ];
 
-async function runShape(shape: Shape, withWatchers: boolean): Promise<{ seconds: number; delivered: number; expected: number }> {
+async function runShape(
+  shape: Shape,
+  withWatchers: boolean,
+): Promise<{ seconds: number; delivered: number; expected: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'xetcd-bench-watch-'));
   const kv = await KvStore.open(dir, { logger: pino({ level: 'silent' }) });
   const ws = new WatchableStore(kv, {}, prevKvFromStore(kv));
@@ -76,13 +80,16 @@ async function runShape(shape: Shape, withWatchers: boolean): Promise<{ seconds:
         streams.push(s);
       }
       const r = ranges[i]!;
-      streams.at(-1)!.watch({ key: enc(r.key), rangeEnd: r.rangeEnd === undefined ? undefined : enc(r.rangeEnd) });
+      streams
+        .at(-1)!
+        .watch({ key: enc(r.key), rangeEnd: r.rangeEnd === undefined ? undefined : enc(r.rangeEnd) });
     }
   }
   // What the watchers should receive, counted from the shapes themselves.
   for (let rev = 0; rev < shape.revisions; rev++) {
     for (const k of new Set(shape.keys(rev))) {
-      for (const r of ranges) if (r.rangeEnd === undefined ? r.key === k : k >= r.key && k < r.rangeEnd) expected++;
+      for (const r of ranges)
+        if (r.rangeEnd === undefined ? r.key === k : k >= r.key && k < r.rangeEnd) expected++;
     }
   }
   if (!withWatchers) expected = 0;
@@ -107,7 +114,8 @@ export async function benchWatchFanOut(): Promise<WatchFanOutResult[]> {
   for (const shape of shapes) {
     const base = await runShape(shape, false);
     const run = await runShape(shape, true);
-    if (run.delivered !== run.expected) throw new Error(`${shape.name}: delivered ${run.delivered}, expected ${run.expected}`);
+    if (run.delivered !== run.expected)
+      throw new Error(`${shape.name}: delivered ${run.delivered}, expected ${run.expected}`);
     results.push({
       shape: shape.name,
       watchers: WATCHERS,

@@ -237,12 +237,18 @@ export class WatchableStore implements WatchHub {
     if (this.closed) return;
     if (rc.revision <= this.current) {
       // Never re-deliver a revision: that would break uniqueness for every synced watcher.
-      this.logger?.warn({ revision: rc.revision, current: this.current }, 'watchable store: stale revision ignored');
+      this.logger?.warn(
+        { revision: rc.revision, current: this.current },
+        'watchable store: stale revision ignored',
+      );
       return;
     }
     if (rc.revision > this.current + 1) {
       // Revisions arrived that were never emitted: history must come from the store.
-      this.logger?.warn({ revision: rc.revision, current: this.current }, 'watchable store: revision gap; resyncing watchers');
+      this.logger?.warn(
+        { revision: rc.revision, current: this.current },
+        'watchable store: revision gap; resyncing watchers',
+      );
       this.resync();
     }
     this.current = rc.revision;
@@ -542,7 +548,10 @@ function missingPrev(ev: Event): boolean {
  * this window when there are some, else with one lookup per key at the
  * revision before its first event here (the lookups run concurrently).
  */
-async function fillPrevKv(changes: RevisionChanges[], lookup: PrevKvLookup | undefined): Promise<RevisionChanges[]> {
+async function fillPrevKv(
+  changes: RevisionChanges[],
+  lookup: PrevKvLookup | undefined,
+): Promise<RevisionChanges[]> {
   const seen = new Set<string>();
   const firstLookups = new Map<string, Promise<KeyValue | undefined>>();
   for (const rc of changes) {

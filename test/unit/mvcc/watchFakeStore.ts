@@ -50,7 +50,14 @@ export class FakeKvStore implements WatchSource {
         const prev = this.state.get(op.del);
         if (prev === undefined) continue;
         this.state.delete(op.del);
-        const kv: KeyValue = { key: bytes(op.del), createRevision: 0, modRevision: rev, version: 0, value: new Uint8Array(0), lease: 0n };
+        const kv: KeyValue = {
+          key: bytes(op.del),
+          createRevision: 0,
+          modRevision: rev,
+          version: 0,
+          value: new Uint8Array(0),
+          lease: 0n,
+        };
         events.push(this.event(Event_EventType.DELETE, kv, prev));
       }
     }
@@ -128,7 +135,9 @@ export async function settle(rounds = 10): Promise<void> {
 
 /** Key, revision and type of each event: the shape most assertions compare. */
 export function summary(events: Event[]): string[] {
-  return events.map((ev) => `${ev.type === Event_EventType.PUT ? 'PUT' : 'DEL'} ${str(ev.kv!.key)}@${ev.kv!.modRevision}`);
+  return events.map(
+    (ev) => `${ev.type === Event_EventType.PUT ? 'PUT' : 'DEL'} ${str(ev.kv!.key)}@${ev.kv!.modRevision}`,
+  );
 }
 
 /**

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
-import { WatchableStore, prevKvFromStore, type WatchableStoreOptions } from '../../../src/mvcc/watchableStore.js';
+import {
+  WatchableStore,
+  prevKvFromStore,
+  type WatchableStoreOptions,
+} from '../../../src/mvcc/watchableStore.js';
 import type { WatchReply } from '../../../src/mvcc/watcher.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { bytes, settle, str, summary } from './watchFakeStore.js';
@@ -14,10 +18,17 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function openStore(dir?: TempDir, opts: { batch?: number } = {}): Promise<{ kv: KvStore; dir: TempDir }> {
+async function openStore(
+  dir?: TempDir,
+  opts: { batch?: number } = {},
+): Promise<{ kv: KvStore; dir: TempDir }> {
   const d = dir ?? (await makeTempDir('xetcd-watchkv-'));
   if (dir === undefined) cleanup.push(() => d.remove());
-  const kv = await KvStore.open(d.path, { logger, compactionBatchLimit: opts.batch ?? 1000, compactionBatchIntervalMs: 0 });
+  const kv = await KvStore.open(d.path, {
+    logger,
+    compactionBatchLimit: opts.batch ?? 1000,
+    compactionBatchIntervalMs: 0,
+  });
   return { kv, dir: d };
 }
 

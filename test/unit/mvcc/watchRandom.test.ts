@@ -28,7 +28,15 @@ type Op =
   | { t: 'del'; key: string; end?: string }
   | { t: 'txn'; puts: string[]; dels: string[] }
   | { t: 'compact'; back: number }
-  | { t: 'watch'; stream: number; range: number; start: number; prevKv: boolean; filter: number; progress: boolean }
+  | {
+      t: 'watch';
+      stream: number;
+      range: number;
+      start: number;
+      prevKv: boolean;
+      filter: number;
+      progress: boolean;
+    }
   | { t: 'cancel'; pick: number }
   | { t: 'pause'; stream: number }
   | { t: 'resume'; stream: number }
@@ -47,16 +55,29 @@ const RANGES: { key: string; end?: string }[] = [
 const key = fc.constantFrom(...KEYS);
 const stream = fc.integer({ min: 0, max: 2 });
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), key, value: fc.string({ maxLength: 3 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ t: fc.constant('put' as const), key, value: fc.string({ maxLength: 3 }) }),
+  },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('del' as const), key }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('del' as const), key: fc.constant('a'), end: fc.constant('b') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('del' as const), key: fc.constant('a'), end: fc.constant('b') }),
+  },
   {
     weight: 2,
     arbitrary: fc
       .uniqueArray(key, { minLength: 1, maxLength: 4 })
-      .chain((ks) => fc.integer({ min: 0, max: ks.length }).map((n) => ({ t: 'txn' as const, puts: ks.slice(n), dels: ks.slice(0, n) }))),
+      .chain((ks) =>
+        fc
+          .integer({ min: 0, max: ks.length })
+          .map((n) => ({ t: 'txn' as const, puts: ks.slice(n), dels: ks.slice(0, n) })),
+      ),
   },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('compact' as const), back: fc.integer({ min: 0, max: 15 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('compact' as const), back: fc.integer({ min: 0, max: 15 }) }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -102,7 +123,10 @@ interface Tracked {
 }
 
 function line(type: Event_EventType, kv: KeyValue, prev: KeyValue | undefined, withPrev: boolean): string {
-  const head = type === Event_EventType.PUT ? `PUT ${str(kv.key)}=${str(kv.value)} c${kv.createRevision} v${kv.version}` : `DEL ${str(kv.key)}`;
+  const head =
+    type === Event_EventType.PUT
+      ? `PUT ${str(kv.key)}=${str(kv.value)} c${kv.createRevision} v${kv.version}`
+      : `DEL ${str(kv.key)}`;
   const p = withPrev && prev !== undefined ? ` prev=${str(prev.value)}@${prev.modRevision}` : '';
   return `${head}@${kv.modRevision}${p}`;
 }
@@ -114,7 +138,9 @@ async function runScenario(make: () => Promise<Subject>, ops: Op[], small: boole
   const sub = subject.source.changes$.subscribe((rc) => history.push(rc));
   const ws = new WatchableStore(
     subject.source,
-    small ? { recentEvents: 6, recentKeys: 3, catchUpRevisions: 4, maxWatchersPerSync: 2, streamBufferSize: 3 } : {},
+    small
+      ? { recentEvents: 6, recentKeys: 3, catchUpRevisions: 4, maxWatchersPerSync: 2, streamBufferSize: 3 }
+      : {},
     subject.lookup,
   );
   const streams: WatcherStream[] = [0, 1, 2].map(() => ws.newStream());
@@ -204,7 +230,12 @@ async function runScenario(make: () => Promise<Subject>, ops: Op[], small: boole
         if (ev.type === Event_EventType.PUT) state.set(k, ev.kv!);
         else state.delete(k);
         return {
-          ev: { rev: rc.revision, key: k, line: line(ev.type, ev.kv!, prev, false), put: ev.type === Event_EventType.PUT },
+          ev: {
+            rev: rc.revision,
+            key: k,
+            line: line(ev.type, ev.kv!, prev, false),
+            put: ev.type === Event_EventType.PUT,
+          },
           withPrev: line(ev.type, ev.kv!, prev, true),
         };
       });
@@ -254,13 +285,21 @@ async function runScenario(make: () => Promise<Subject>, ops: Op[], small: boole
       replies.forEach((r, i) => {
         if (r.events.length > 0 || r.created || r.canceled) return;
         // A stream-wide reply speaks for the watchers created before it.
-        const existing = new Set(replies.slice(0, i).filter((x) => x.created && !x.canceled).map((x) => x.watchId));
-        const about = (x: WatchReply) => (r.watchId === -1 ? existing.has(x.watchId) : x.watchId === r.watchId);
+        const existing = new Set(
+          replies
+            .slice(0, i)
+            .filter((x) => x.created && !x.canceled)
+            .map((x) => x.watchId),
+        );
+        const about = (x: WatchReply) =>
+          r.watchId === -1 ? existing.has(x.watchId) : x.watchId === r.watchId;
         for (const before of replies.slice(0, i).filter(about)) {
-          for (const ev of before.events) expect(ev.kv!.modRevision, `stream ${si}`).toBeLessThanOrEqual(r.revision);
+          for (const ev of before.events)
+            expect(ev.kv!.modRevision, `stream ${si}`).toBeLessThanOrEqual(r.revision);
         }
         for (const after of replies.slice(i + 1).filter(about)) {
-          for (const ev of after.events) expect(ev.kv!.modRevision, `stream ${si}`).toBeGreaterThan(r.revision);
+          for (const ev of after.events)
+            expect(ev.kv!.modRevision, `stream ${si}`).toBeGreaterThan(r.revision);
         }
       });
     });
@@ -282,7 +321,11 @@ function fakeSubject(): Promise<Subject> {
       if (end === undefined) kv.del(k);
       else kv.txn([...KEYS].filter((x) => x >= k && x < end).map((x) => ({ del: x })));
     },
-    txn: async (puts, dels) => void kv.txn([...dels.map((d) => ({ del: d })), ...puts.map((p) => ({ put: p, value: `t${kv.currentRevision}` }))]),
+    txn: async (puts, dels) =>
+      void kv.txn([
+        ...dels.map((d) => ({ del: d })),
+        ...puts.map((p) => ({ put: p, value: `t${kv.currentRevision}` })),
+      ]),
     compact: async (rev) => kv.compact(rev),
     close: async () => undefined,
   });
@@ -296,7 +339,11 @@ afterAll(async () => {
 async function realSubject(): Promise<Subject> {
   const dir = await makeTempDir('xetcd-watch-');
   dirs.push(dir);
-  const kv = await KvStore.open(dir.path, { logger: pino({ level: 'silent' }), compactionBatchLimit: 3, compactionBatchIntervalMs: 0 });
+  const kv = await KvStore.open(dir.path, {
+    logger: pino({ level: 'silent' }),
+    compactionBatchLimit: 3,
+    compactionBatchIntervalMs: 0,
+  });
   let applied = 0;
   // Commit now and then so that history reads merge disk and pending records, and physical compaction runs.
   const maybeCommit = async () => {
@@ -331,21 +378,27 @@ async function realSubject(): Promise<Subject> {
 describe('watchers against the full history (random)', () => {
   it('fake store, tight limits (small buffers, chunks and memory)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 80 }), (ops) => runScenario(fakeSubject, ops, true)),
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 80 }), (ops) =>
+        runScenario(fakeSubject, ops, true),
+      ),
       { numRuns: 300 },
     );
   });
 
   it('real KvStore on classic-level, tight limits', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), (ops) => runScenario(realSubject, ops, true)),
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), (ops) =>
+        runScenario(realSubject, ops, true),
+      ),
       { numRuns: 40 },
     );
   });
 
   it('real KvStore on classic-level, default limits', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), (ops) => runScenario(realSubject, ops, false)),
+      fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 60 }), (ops) =>
+        runScenario(realSubject, ops, false),
+      ),
       { numRuns: 15 },
     );
   });

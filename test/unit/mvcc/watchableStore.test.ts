@@ -45,7 +45,12 @@ describe('watch from now and from history', () => {
   it('scenario 38: a prefix watch from rev 5 gets exactly the matching changes >= 5, txn ops in order', async () => {
     const { kv, ws } = setup();
     for (let i = 2; i <= 20; i++) {
-      if (i === 12) kv.txn([{ put: 'p/z', value: 'x' }, { put: 'q', value: 'y' }, { put: 'p/a', value: 'x' }]);
+      if (i === 12)
+        kv.txn([
+          { put: 'p/z', value: 'x' },
+          { put: 'q', value: 'y' },
+          { put: 'p/a', value: 'x' },
+        ]);
       else if (i === 15) kv.del('p/3');
       else kv.put(i % 2 === 0 ? `p/${i % 5}` : `other${i}`, `v${i}`);
     }
@@ -82,7 +87,11 @@ describe('guarantees', () => {
     const { kv, ws } = setup();
     const w = ws.watch({ key: bytes('k'), rangeEnd: bytes('l') })!;
     const replies = record(w.events$);
-    kv.txn([{ put: 'k1', value: 'a' }, { put: 'k2', value: 'b' }, { put: 'k3', value: 'c' }]);
+    kv.txn([
+      { put: 'k1', value: 'a' },
+      { put: 'k2', value: 'b' },
+      { put: 'k3', value: 'c' },
+    ]);
     await settle();
     expect(replies).toHaveLength(1);
     expect(summary(replies[0]!.events)).toEqual(['PUT k1@2', 'PUT k2@2', 'PUT k3@2']);
@@ -100,7 +109,10 @@ describe('guarantees', () => {
     await settle();
     const got1 = eventsOf(first);
     expect(first.at(-1)!.canceled).toBe(true);
-    const x = first.filter((r) => r.events.length > 0).at(-1)!.events.at(-1)!.kv!.modRevision;
+    const x = first
+      .filter((r) => r.events.length > 0)
+      .at(-1)!
+      .events.at(-1)!.kv!.modRevision;
     const w2 = ws.watch({ key: bytes('k'), startRevision: x + 1 })!;
     const second = record(w2.events$);
     kv.put('k', 'last');
@@ -141,7 +153,9 @@ describe('guarantees', () => {
     kv.compact(25);
     stream.resume();
     await settle();
-    const got = replies.filter((r) => r.events.length > 0).flatMap((r) => r.events.map((e) => e.kv!.modRevision));
+    const got = replies
+      .filter((r) => r.events.length > 0)
+      .flatMap((r) => r.events.map((e) => e.kv!.modRevision));
     // Contiguous from the first revision up to where it stopped, then a compaction cancel.
     expect(got).toEqual(got.map((_, i) => i + 2));
     const last = replies.at(-1)!;
@@ -218,11 +232,16 @@ describe('scenario 46: no time travel when the store jumps (snapshot install)', 
     installSnapshot(kv, 20, 15);
     ws.resync();
     await settle(20);
-    expect(replies.filter((r) => r.watchId === behind.id).at(-1)).toMatchObject({ canceled: true, compactRevision: 15 });
+    expect(replies.filter((r) => r.watchId === behind.id).at(-1)).toMatchObject({
+      canceled: true,
+      compactRevision: 15,
+    });
     expect(future.minRev).toBe(40);
     for (let i = 0; i < 30; i++) kv.put('snap2', `later${i}`);
     await settle();
-    const got = replies.filter((r) => r.watchId === future.id).flatMap((r) => r.events.map((e) => e.kv!.modRevision));
+    const got = replies
+      .filter((r) => r.watchId === future.id)
+      .flatMap((r) => r.events.map((e) => e.kv!.modRevision));
     expect(got[0]).toBe(40);
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i + 40));
   });
@@ -295,15 +314,25 @@ describe('prev_kv and filters (scenario 47)', () => {
       kv.put('k', 'b');
       kv.del('k');
       kv.put('k', 'c');
-      kv.txn([{ put: 'k', value: 'd' }, { put: 'z', value: '1' }]);
+      kv.txn([
+        { put: 'k', value: 'd' },
+        { put: 'z', value: '1' },
+      ]);
       const hist = ws.watch({ key: bytes('k'), prevKv: true, startRevision: 1 })!;
       const histReplies = record(hist.events$);
       const plain = ws.watch({ key: bytes('k'), startRevision: 1 })!;
       const plainReplies = record(plain.events$);
       await settle(20);
       const shape = (rs: WatchReply[]) =>
-        rs.flatMap((r) => r.events.map((e) => `${summary([e])[0]} prev=${e.prevKv ? str(e.prevKv.value) : '-'}`));
-      expect(shape(liveReplies)).toEqual(['PUT k@3 prev=a', 'DEL k@4 prev=b', 'PUT k@5 prev=-', 'PUT k@6 prev=c']);
+        rs.flatMap((r) =>
+          r.events.map((e) => `${summary([e])[0]} prev=${e.prevKv ? str(e.prevKv.value) : '-'}`),
+        );
+      expect(shape(liveReplies)).toEqual([
+        'PUT k@3 prev=a',
+        'DEL k@4 prev=b',
+        'PUT k@5 prev=-',
+        'PUT k@6 prev=c',
+      ]);
       expect(shape(histReplies)).toEqual(['PUT k@2 prev=-', ...shape(liveReplies)]);
       expect(plainReplies.flatMap((r) => r.events).every((e) => e.prevKv === undefined)).toBe(true);
       for (const e of liveReplies.flatMap((r) => r.events)) {
@@ -315,8 +344,12 @@ describe('prev_kv and filters (scenario 47)', () => {
   it('NOPUT yields only deletes, NODELETE only puts, all inside the range; an empty result sends nothing', async () => {
     const { kv, ws } = setup();
     const stream = ws.newStream();
-    const noPut = record(stream.watch({ key: bytes('a'), rangeEnd: bytes('c'), filters: { noPut: true } })!.events$);
-    const noDel = record(stream.watch({ key: bytes('a'), rangeEnd: bytes('c'), filters: { noDelete: true } })!.events$);
+    const noPut = record(
+      stream.watch({ key: bytes('a'), rangeEnd: bytes('c'), filters: { noPut: true } })!.events$,
+    );
+    const noDel = record(
+      stream.watch({ key: bytes('a'), rangeEnd: bytes('c'), filters: { noDelete: true } })!.events$,
+    );
     kv.put('a1', '1');
     kv.put('b1', '1');
     kv.put('c1', '1');
@@ -349,7 +382,8 @@ describe('slow consumers and catch-up', () => {
     await settle(50);
     kv.put('k5', 'end');
     await settle();
-    const byWatcher = (id: number) => replies.filter((r) => r.watchId === id).flatMap((r) => summary(r.events));
+    const byWatcher = (id: number) =>
+      replies.filter((r) => r.watchId === id).flatMap((r) => summary(r.events));
     const want = (pred: (k: string) => boolean) =>
       kv.history.flatMap((rc) => summary(rc.events.filter((e) => pred(str(e.kv!.key)))));
     expect(byWatcher(0)).toEqual(want((k) => k >= 'k' && k < 'l'));
@@ -402,7 +436,10 @@ describe('fragments', () => {
     const frag = record(stream.watch({ key: bytes('k'), rangeEnd: bytes('l'), fragment: true })!.events$);
     const whole = record(stream.watch({ key: bytes('k'), rangeEnd: bytes('l') })!.events$);
     kv.txn(Array.from({ length: 10 }, (_, i) => ({ put: `k${i}`, value: big(3000) })));
-    kv.txn([{ put: 'k0', value: big(20_000) }, { put: 'k1', value: 'small' }]);
+    kv.txn([
+      { put: 'k0', value: big(20_000) },
+      { put: 'k1', value: 'small' },
+    ]);
     await settle();
     expect(whole).toHaveLength(2);
     const firstRev = frag.filter((r) => r.revision === 2);
@@ -431,8 +468,22 @@ describe('stream protocol', () => {
     expect([a.id, b.id, c.id]).toEqual([0, 7, 1]);
     await settle();
     expect(replies.slice(2, 4)).toEqual([
-      { watchId: -1, revision: 1, events: [], created: true, canceled: true, cancelReason: ERR_DUPLICATE_WATCH_ID },
-      { watchId: -1, revision: 1, events: [], created: true, canceled: true, cancelReason: ERR_EMPTY_WATCHER_RANGE },
+      {
+        watchId: -1,
+        revision: 1,
+        events: [],
+        created: true,
+        canceled: true,
+        cancelReason: ERR_DUPLICATE_WATCH_ID,
+      },
+      {
+        watchId: -1,
+        revision: 1,
+        events: [],
+        created: true,
+        canceled: true,
+        cancelReason: ERR_EMPTY_WATCHER_RANGE,
+      },
     ]);
     expect(stream.cancel(99)).toBe(false);
     a.cancel();
