@@ -32,7 +32,14 @@ export class App {
   /** The configuration as of the last applied (or re-applied) configuration entry; derived, not on disk. */
   confState: ConfState;
 
-  constructor(applied: number, appliedTerm: number, chain: number, values: string[], removed: Iterable<number>, confState: ConfState) {
+  constructor(
+    applied: number,
+    appliedTerm: number,
+    chain: number,
+    values: string[],
+    removed: Iterable<number>,
+    confState: ConfState,
+  ) {
     this.applied = applied;
     this.appliedTerm = appliedTerm;
     this.chain = chain;

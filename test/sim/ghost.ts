@@ -41,7 +41,7 @@ export class Ghost {
   commitIndex: number;
   /** (index, term) -> chain value of every entry any log ever held (Log Matching). */
   private readonly seen = new Map<number, number>();
-  /** node -> term -> the vote it persisted for that term, over all incarnations. */
+  /** node -> term -> the vote it persisted (or sent) for that term, over all incarnations. */
   private readonly votes = new Map<number, Map<number, bigint>>();
   /** The highest persisted term and commit per node, over all incarnations. */
   readonly persistedTerm = new Map<number, number>();
@@ -69,7 +69,10 @@ export class Ghost {
       const prev = this.seen.get(k);
       if (prev === undefined) this.seen.set(k, c);
       else if (prev !== c)
-        violation('log-matching', `node ${node} holds entry (index ${i}, term ${t}) with a different history than another log had`);
+        violation(
+          'log-matching',
+          `node ${node} holds entry (index ${i}, term ${t}) with a different history than another log had`,
+        );
     }
   }
 
@@ -85,16 +88,23 @@ export class Ghost {
    */
   observeCommit(node: number, view: LogView, commit: number): void {
     if (commit > view.lastIndex)
-      violation('monotonic-commit', `node ${node} has commit ${commit} beyond its last index ${view.lastIndex}`);
+      violation(
+        'monotonic-commit',
+        `node ${node} has commit ${commit} beyond its last index ${view.lastIndex}`,
+      );
     const common = Math.min(commit, this.commitIndex);
     const at = Math.max(common, view.snapIndex);
     if (at <= commit && at <= this.commitIndex) {
       if (view.chain(at) !== this.committedChains[at])
-        violation('state-machine-safety', `node ${node} committed a different entry at or before index ${at} than the cluster did`);
+        violation(
+          'state-machine-safety',
+          `node ${node} committed a different entry at or before index ${at} than the cluster did`,
+        );
     }
     for (let i = this.commitIndex + 1; i <= commit; i++) {
       const c = view.chain(i);
-      if (c === undefined) violation('state-machine-safety', `node ${node} committed index ${i} that it does not hold`);
+      if (c === undefined)
+        violation('state-machine-safety', `node ${node} committed index ${i} that it does not hold`);
       this.committedTerms.push(view.term(i) as number);
       this.committedChains.push(c);
       this.commitIndex = i;
@@ -120,7 +130,10 @@ export class Ghost {
     if (i === 0) return;
     if (i < view.snapIndex) return; // covered by the snapshot, which is checked on its own
     if (view.chain(i) !== this.committedChains[i])
-      violation('leader-completeness', `leader ${node} of term ${term} lacks committed entry ${i} (its last index is ${view.lastIndex})`);
+      violation(
+        'leader-completeness',
+        `leader ${node} of term ${term} lacks committed entry ${i} (its last index is ${view.lastIndex})`,
+      );
   }
 
   /** Election Safety over the whole run: one leader per term, ever. */
@@ -134,7 +147,7 @@ export class Ghost {
     return false;
   }
 
-  /** The nodes whose persisted vote in `term` went to `candidate`. */
+  /** The nodes whose vote in `term` (persisted or sent) went to `candidate`. */
   votesFor(term: number, candidate: bigint): Set<bigint> {
     const out = new Set<bigint>();
     for (const [n, byTerm] of this.votes) if (byTerm.get(term) === candidate) out.add(BigInt(n));
@@ -147,9 +160,14 @@ export class Ghost {
     if (term < pt) violation('monotonic-term', `node ${node} persisted term ${term} after term ${pt}`);
     this.persistedTerm.set(node, term);
     const pc = this.persistedCommit.get(node) ?? 0;
-    if (commit < pc) violation('monotonic-commit', `node ${node} persisted commit ${commit} after commit ${pc}`);
+    if (commit < pc)
+      violation('monotonic-commit', `node ${node} persisted commit ${commit} after commit ${pc}`);
     this.persistedCommit.set(node, commit);
-    if (vote === 0n) return;
+    if (vote !== 0n) this.recordVote(node, term, vote);
+  }
+
+  /** A vote of `node` in `term`, persisted or sent: there may be only one per term, ever. */
+  recordVote(node: number, term: number, vote: bigint): void {
     let byTerm = this.votes.get(node);
     if (byTerm === undefined) {
       byTerm = new Map();
@@ -163,7 +181,8 @@ export class Ghost {
 
   recordApplied(node: number, applied: number): void {
     const prev = this.maxApplied.get(node) ?? 0;
-    if (applied < prev) violation('monotonic-applied', `node ${node} applied index went from ${prev} back to ${applied}`);
+    if (applied < prev)
+      violation('monotonic-applied', `node ${node} applied index went from ${prev} back to ${applied}`);
     this.maxApplied.set(node, applied);
   }
 
@@ -176,6 +195,9 @@ export class Ghost {
     const floor = this.reads.get(ctx);
     if (floor === undefined) return; // a context the schedule never issued (cannot happen unless a core invents one)
     if (index < floor)
-      violation('read-index-safety', `node ${node} released read ${ctx} at index ${index}, below commit ${floor} acknowledged before the read was issued`);
+      violation(
+        'read-index-safety',
+        `node ${node} released read ${ctx} at index ${index}, below commit ${floor} acknowledged before the read was issued`,
+      );
   }
 }

@@ -105,8 +105,10 @@ export class LogView {
     if (entries.length === 0) return undefined;
     const first = (entries[0] as Entry).index;
     let removedFrom: number | undefined;
-    if (first <= this.snapIndex) throw new RangeError(`append at ${first} at or below the snapshot ${this.snapIndex}`);
-    if (first > this.lastIndex + 1) throw new RangeError(`append at ${first} leaves a gap after ${this.lastIndex}`);
+    if (first <= this.snapIndex)
+      throw new RangeError(`append at ${first} at or below the snapshot ${this.snapIndex}`);
+    if (first > this.lastIndex + 1)
+      throw new RangeError(`append at ${first} leaves a gap after ${this.lastIndex}`);
     let replaced: number[] = [];
     if (first <= this.lastIndex) {
       const keep = first - this.snapIndex - 1;

@@ -20,6 +20,8 @@
  *   transfer 1 3              node 1 is asked to hand leadership to 3
  *   read 2 r5                 node 2 gets a ReadIndex request with context "r5"
  *   compact 2 keep 3          node 2 snapshots its applied state and compacts its log, keeping 3 entries
+ *   ticks 12                  twelve global ticks in a row (scripts)
+ *   stabilize                 deliver every message and run every Ready to completion until quiet (scripts)
  *   settle                    heal every fault and require liveness (one leader, progress, convergence)
  *   expect 1 role leader      (regression scripts) assert something of node 1: role, term, commit, applied
  *
@@ -39,6 +41,8 @@ export type ExpectField = (typeof EXPECT_FIELDS)[number];
 
 export type SimEvent =
   | { kind: 'tick'; node?: number }
+  | { kind: 'ticks'; count: number }
+  | { kind: 'stabilize' }
   | { kind: 'ready' | 'persist' | 'apply'; node: number }
   | { kind: 'deliver' | 'drop' | 'dup'; from: number; to: number; type: string; nth: number }
   | { kind: 'propose'; node: number; data: string }
@@ -120,7 +124,10 @@ export function formatEvent(e: SimEvent): string {
       return `cut ${e.from}->${e.to}`;
     case 'heal':
     case 'settle':
+    case 'stabilize':
       return e.kind;
+    case 'ticks':
+      return `ticks ${e.count}`;
     case 'conf':
       if (e.joint === 'none') return `conf ${e.node} ${confOpsText(e.ops)}`;
       return `conf ${e.node} joint ${confOpsText(e.ops)}${e.joint === 'explicit' ? ' explicit' : ''}`;
@@ -287,7 +294,11 @@ export function parseSchedule(text: string): Schedule {
       }
       case 'heal':
       case 'settle':
+      case 'stabilize':
         events.push({ kind: cmd });
+        break;
+      case 'ticks':
+        events.push({ kind: 'ticks', count: num(1) });
         break;
       case 'conf': {
         const node = num(1);
@@ -311,7 +322,9 @@ export function parseSchedule(text: string): Schedule {
         events.push({ kind: 'compact', node: num(1), keep: num(3) });
         break;
       case 'expect': {
-        const field = EXPECT_FIELDS.find((f) => f === w[2]) ?? fail('expect field must be role, term, commit, applied or lead');
+        const field =
+          EXPECT_FIELDS.find((f) => f === w[2]) ??
+          fail('expect field must be role, term, commit, applied or lead');
         events.push({ kind: 'expect', node: num(1), field, value: w[3] ?? fail('expect needs a value') });
         break;
       }

@@ -1,0 +1,34 @@
+import { RaftState } from '../../src/raft/raftState.js';
+
+/**
+ * Known-bad changes to the core, to show that the simulation catches them.
+ * Each is installed for the duration of one run by swapping one method of
+ * the core's RaftState (the code behind the role chart's actions), and
+ * removed afterwards; src/ carries no test-only switch for it.
+ */
+export const BUGS: Readonly<Record<string, string>> = {
+  'commit-previous-term':
+    'the leader commits an entry of an earlier term by counting its replicas (Raft paper §5.4.2, Figure 8: a committed entry can then be overwritten)',
+};
+
+/** Installs the named bug; returns the function that removes it. */
+export function injectBug(bug: string | undefined): () => void {
+  switch (bug) {
+    case undefined:
+      return () => {};
+    case 'commit-previous-term': {
+      const proto = RaftState.prototype;
+      const correct = proto.maybeCommit;
+      proto.maybeCommit = function (this: RaftState): boolean {
+        // The broken rule: whatever a quorum holds is committed, whatever its term.
+        const index = this.prs.committed();
+        return this.log.maybeCommit(index, this.log.termOrZero(index));
+      };
+      return () => {
+        proto.maybeCommit = correct;
+      };
+    }
+    default:
+      throw new RangeError(`unknown injected bug "${bug}"`);
+  }
+}

@@ -1,0 +1,889 @@
+import {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeTransition,
+  ConfChangeType,
+  ConfChangeV2,
+  ConfState,
+  type Entry,
+  EntryType,
+  Message,
+  MessageType,
+  Snapshot,
+  SnapshotMetadata,
+} from '../../src/proto/raftpb.js';
+import { MemoryStorage } from '../../src/raft/memoryStorage.js';
+import {
+  ConfChangeError,
+  ProposalDroppedError,
+  RaftInvariantError,
+  StepPeerNotFoundError,
+} from '../../src/raft/errors.js';
+import type { Ready } from '../../src/raft/ready.js';
+import { App } from './app.js';
+import { Ghost, hasQuorum, isMember, isVoter } from './ghost.js';
+import { chainNext, entryHash, LogView } from './logView.js';
+import { type Envelope, Network, typeName } from './network.js';
+import { bootstrapDisk, SimNode } from './node.js';
+import type { ConfOp, SimConfig, SimEvent } from './schedule.js';
+import { formatEvent } from './schedule.js';
+import { SimViolation, violation } from './violation.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Message types a node may send before persisting anything (they promise nothing durable). */
+const UNPERSISTED_TERM_OK = new Set<MessageType>([MessageType.MsgPreVote, MessageType.MsgPreVoteResp]);
+
+/** How long `settle` may take, in election timeouts, before liveness is declared lost. */
+const SETTLE_ELECTIONS = 30;
+
+export interface SimStats {
+  events: number;
+  ticks: number;
+  delivered: number;
+  lost: number;
+  crashes: number;
+  snapshotsSent: number;
+  confApplied: number;
+  leaderTerms: number;
+  maxCommit: number;
+}
+
+/**
+ * Runs one cluster through events, checking every property after every event.
+ * A property that fails throws a SimViolation; so does an exception escaping
+ * the core (etcd's raft would have panicked).
+ */
+export class Simulator {
+  readonly config: SimConfig;
+  readonly nodes = new Map<number, SimNode>();
+  readonly network = new Network();
+  readonly ghost: Ghost;
+  readonly stats: SimStats = {
+    events: 0,
+    ticks: 0,
+    delivered: 0,
+    lost: 0,
+    crashes: 0,
+    snapshotsSent: 0,
+    confApplied: 0,
+    leaderTerms: 0,
+    maxCommit: 0,
+  };
+  /** Virtual time: global ticks so far. */
+  time = 0;
+  /** When set, every executed event (and settle's inner steps) is reported here. */
+  trace: ((line: string) => void) | undefined;
+  private proposals = 0;
+
+  constructor(config: SimConfig) {
+    this.config = config;
+    const voters: bigint[] = [];
+    const learners: bigint[] = [];
+    for (let i = 1; i <= config.voters; i++) voters.push(BigInt(i));
+    for (let i = 1; i <= config.learners; i++) learners.push(BigInt(config.voters + i));
+    const bootApp = new App(1, 1, 0, [], [], ConfState.create({ voters, learners }));
+    // The bootstrap snapshot is the first committed "entry": give it a chain value like any other.
+    bootApp.chain = chainNext(0, entryHash(1, 0, encoder.encode('bootstrap')));
+    const bootData = bootApp.snapshotData();
+    this.ghost = new Ghost(1, 1, bootApp.chain);
+    const total = config.voters + config.learners + config.spare;
+    for (let id = 1; id <= total; id++) {
+      const member = id <= config.voters + config.learners;
+      const disk = member ? bootstrapDisk(voters, learners, bootData) : new MemoryStorage();
+      const app = member
+        ? App.fromSnapshot(bootData, ConfState.create({ voters, learners }))
+        : new App(0, 0, 0, [], [], ConfState.create());
+      const view = member ? new LogView(1, 1, bootApp.chain) : new LogView();
+      const node = new SimNode(id, disk, app, view);
+      this.nodes.set(id, node);
+      if (member) node.boot(config);
+    }
+    this.observeAll();
+  }
+
+  node(id: number): SimNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  /** The running node that leads the highest term, if any. */
+  leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (!n.up || n.observed?.role !== 'leader') continue;
+      if (best === undefined || n.observed.term > (best.observed?.term ?? 0)) best = n;
+    }
+    return best;
+  }
+
+  /** Runs one event and checks every property; throws SimViolation. */
+  run(e: SimEvent, index: number): void {
+    this.stats.events++;
+    this.trace?.(formatEvent(e));
+    try {
+      this.execute(e);
+      this.observeAll();
+    } catch (err) {
+      throw this.asViolation(err, index);
+    }
+  }
+
+  private asViolation(err: unknown, index: number): SimViolation {
+    if (err instanceof SimViolation) {
+      if (err.eventIndex < 0) err.eventIndex = index;
+      return err;
+    }
+    const what = err instanceof RaftInvariantError ? 'the core panicked' : 'an exception escaped';
+    const v = new SimViolation(
+      'core-error',
+      `${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
+    v.eventIndex = index;
+    return v;
+  }
+
+  private execute(e: SimEvent): void {
+    switch (e.kind) {
+      case 'tick':
+        if (e.node === undefined) {
+          this.time++;
+          this.stats.ticks++;
+          for (const n of this.nodes.values()) if (n.running) n.core.tick();
+        } else {
+          const n = this.nodes.get(e.node);
+          if (n?.running) n.core.tick();
+        }
+        return;
+      case 'ticks':
+        for (let i = 0; i < e.count; i++) {
+          this.time++;
+          this.stats.ticks++;
+          for (const n of this.nodes.values()) if (n.running) n.core.tick();
+          this.observeAll();
+        }
+        return;
+      case 'stabilize':
+        return this.drain();
+      case 'ready':
+        return this.handOut(e.node);
+      case 'persist':
+        return this.persist(e.node);
+      case 'apply':
+        return this.apply(e.node);
+      case 'deliver':
+      case 'drop':
+      case 'dup':
+        return this.network_(e);
+      case 'propose': {
+        const n = this.nodes.get(e.node);
+        if (!n?.running) return;
+        this.propose(() => n.core.propose(encoder.encode(e.data)));
+        return;
+      }
+      case 'campaign': {
+        const n = this.nodes.get(e.node);
+        if (n?.running) n.core.campaign();
+        return;
+      }
+      case 'crash': {
+        const n = this.nodes.get(e.node);
+        if (!n?.up) return;
+        n.crash();
+        this.stats.crashes++;
+        return;
+      }
+      case 'restart': {
+        const n = this.nodes.get(e.node);
+        if (n === undefined || n.up || !this.restartable(n)) return;
+        n.boot(this.config);
+        return;
+      }
+      case 'pause': {
+        const n = this.nodes.get(e.node);
+        if (n?.up) n.paused = true;
+        return;
+      }
+      case 'resume': {
+        const n = this.nodes.get(e.node);
+        if (n?.up) n.paused = false;
+        return;
+      }
+      case 'partition':
+        this.network.partition(e.groups);
+        return;
+      case 'cut':
+        this.network.cut(e.from, e.to);
+        return;
+      case 'heal':
+        this.network.heal();
+        return;
+      case 'conf':
+        return this.proposeConf(e.node, e.ops, e.joint);
+      case 'leave': {
+        const n = this.nodes.get(e.node);
+        if (!n?.running || n.app.confState.votersOutgoing.length === 0) return;
+        this.propose(() => n.core.proposeConfChange(ConfChangeV2.create({ context: this.context('leave') })));
+        return;
+      }
+      case 'transfer': {
+        const n = this.nodes.get(e.node);
+        if (n?.running) n.core.transferLeadership(BigInt(e.target));
+        return;
+      }
+      case 'read': {
+        const n = this.nodes.get(e.node);
+        if (!n?.running) return;
+        this.ghost.recordRead(e.ctx);
+        n.core.readIndex(encoder.encode(e.ctx));
+        return;
+      }
+      case 'compact':
+        return this.compact(e.node, e.keep);
+      case 'settle':
+        return this.settle();
+      case 'expect':
+        return this.expect(e.node, e.field, e.value);
+    }
+  }
+
+  /** A node may be restarted unless it applied its own removal (etcd refuses to start a removed member). */
+  restartable(n: SimNode): boolean {
+    return n.started && !this.ghost.removedSelf.has(n.id);
+  }
+
+  private context(tag: string): Uint8Array {
+    this.proposals++;
+    return encoder.encode(`${tag}${this.proposals}`);
+  }
+
+  private propose(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+    }
+  }
+
+  // ---- Ready cycle -------------------------------------------------------
+
+  /** `ready N`: the node hands out a Ready; nothing of it is durable yet. */
+  private handOut(id: number): void {
+    const n = this.nodes.get(id);
+    if (!n?.running || n.outstanding !== undefined || !n.core.hasReady()) return;
+    const rd = n.core.ready();
+    n.outstanding = { rd, persisted: false };
+    this.checkReady(n, rd);
+  }
+
+  private checkReady(n: SimNode, rd: Ready): void {
+    const st = n.core.status();
+    const wasLeader = n.observed?.role === 'leader' && n.observed.term === st.term;
+    if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
+      const meta = rd.snapshot.metadata!;
+      const body = App.snapshotChain(rd.snapshot.data);
+      if (body.applied !== meta.index)
+        violation(
+          'snapshot-safety',
+          `node ${n.id} got a snapshot at ${meta.index} holding state applied to ${body.applied}`,
+        );
+      const committed = this.ghost.committedChain(meta.index);
+      if (committed === undefined || committed !== body.chain)
+        violation(
+          'snapshot-safety',
+          `node ${n.id} got a snapshot at ${meta.index} that is not the committed state there`,
+        );
+      if (meta.index < n.knownCommit)
+        violation(
+          'snapshot-safety',
+          `node ${n.id} got a snapshot at ${meta.index} below its commit ${n.knownCommit}`,
+        );
+      n.memView.resetTo(meta.index, meta.term, body.chain);
+    }
+    if (rd.entries.length > 0) {
+      let removedFrom: number | undefined;
+      try {
+        removedFrom = n.memView.append(rd.entries);
+      } catch (err) {
+        violation(
+          'log-matching',
+          `node ${n.id} handed out entries that do not fit its log: ${(err as Error).message}`,
+        );
+      }
+      if (removedFrom !== undefined) {
+        if (removedFrom <= n.knownCommit)
+          violation(
+            'state-machine-safety',
+            `node ${n.id} overwrote committed entry ${removedFrom} (commit ${n.knownCommit})`,
+          );
+        if (wasLeader)
+          violation(
+            'leader-append-only',
+            `leader ${n.id} of term ${st.term} rewrote its log from index ${removedFrom}`,
+          );
+      }
+      this.ghost.recordEntries(n.id, n.memView, (rd.entries[0] as Entry).index);
+    }
+    if (rd.hardState !== undefined) {
+      const hs = rd.hardState;
+      if (hs.commit < n.knownCommit)
+        violation('monotonic-commit', `node ${n.id} handed out commit ${hs.commit} after ${n.knownCommit}`);
+      this.ghost.observeCommit(n.id, n.memView, hs.commit);
+      n.knownCommit = hs.commit;
+      if (hs.commit > this.stats.maxCommit) this.stats.maxCommit = hs.commit;
+    }
+    let next = n.appliedCursor + 1;
+    for (const e of rd.committedEntries) {
+      if (e.index !== next)
+        violation(
+          'state-machine-safety',
+          `node ${n.id} handed out committed entry ${e.index}, expected ${next}`,
+        );
+      if (e.index > n.knownCommit)
+        violation(
+          'state-machine-safety',
+          `node ${n.id} handed out entry ${e.index} to apply beyond its commit ${n.knownCommit}`,
+        );
+      if (n.memView.chain(e.index) !== this.ghost.committedChain(e.index))
+        violation(
+          'state-machine-safety',
+          `node ${n.id} would apply an entry at ${e.index} that differs from the committed one`,
+        );
+      next++;
+    }
+    if (st.role === 'leader') {
+      this.ghost.checkLeaderCompleteness(n.id, st.term, n.memView);
+      this.checkConfEntries(n, rd.entries, st.term);
+    }
+    for (const rs of rd.readStates) {
+      const ctx = decoder.decode(rs.requestCtx);
+      this.ghost.checkReadState(n.id, ctx, rs.index);
+      if (wasLeader && n.memView.term(st.commit) !== st.term)
+        violation(
+          'read-index-safety',
+          `leader ${n.id} released a read before committing an entry of its term ${st.term}`,
+        );
+    }
+  }
+
+  /**
+   * One configuration change pending at a time, and a new leader proposes
+   * none before everything from earlier terms in its log is applied (etcd's
+   * pendingConfIndex, set to the last index when a leader takes over).
+   */
+  private checkConfEntries(n: SimNode, entries: readonly Entry[], term: number): void {
+    for (const e of entries) {
+      if (e.term !== term || (e.type !== EntryType.EntryConfChange && e.type !== EntryType.EntryConfChangeV2))
+        continue;
+      for (let i = e.index - 1; i > n.appliedCursor; i--) {
+        const t = n.memView.type(i);
+        if (t === EntryType.EntryConfChange || t === EntryType.EntryConfChangeV2)
+          violation(
+            'config-one-pending',
+            `leader ${n.id} appended a configuration change at ${e.index} while the one at ${i} is not applied`,
+          );
+        if ((n.memView.term(i) as number) < term)
+          violation(
+            'config-new-leader',
+            `leader ${n.id} of term ${term} appended a configuration change at ${e.index} before applying entry ${i} of an earlier term`,
+          );
+      }
+    }
+  }
+
+  /** `persist N`: the Ready's snapshot, entries and hard state are durable; then its messages leave. */
+  private persist(id: number): void {
+    const n = this.nodes.get(id);
+    const out = n?.outstanding;
+    if (n === undefined || !n.running || out === undefined || out.persisted) return;
+    const rd = out.rd;
+    if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
+      const meta = rd.snapshot.metadata!;
+      n.disk.applySnapshot(rd.snapshot);
+      n.diskView.resetTo(meta.index, meta.term, App.snapshotChain(rd.snapshot.data).chain);
+    }
+    if (rd.entries.length > 0) {
+      n.disk.append(rd.entries);
+      n.diskView.append(rd.entries);
+    }
+    if (rd.hardState !== undefined) {
+      n.disk.setHardState(rd.hardState);
+      n.diskHard = rd.hardState;
+      this.ghost.recordPersistedHardState(n.id, rd.hardState.term, rd.hardState.vote, rd.hardState.commit);
+    }
+    out.persisted = true;
+    for (const m of rd.messages) this.send(n, m);
+  }
+
+  /** Nothing a message promises may be missing from the sender's disk. */
+  private checkSendable(n: SimNode, m: Message): void {
+    const what = `node ${n.id} sent ${typeName(m.type)} (term ${m.term})`;
+    if (!UNPERSISTED_TERM_OK.has(m.type) && m.term > n.diskHard.term)
+      violation(
+        'persist-before-send',
+        `${what} before persisting term ${m.term} (disk has ${n.diskHard.term})`,
+      );
+    if (m.type === MessageType.MsgVoteResp && !m.reject) {
+      // The grant must be durable, or made moot by a later term on disk (the node can no longer vote in m.term).
+      if (n.diskHard.term < m.term || (n.diskHard.term === m.term && n.diskHard.vote !== m.to))
+        violation(
+          'persist-before-send',
+          `${what} granting a vote to ${m.to} not on disk (disk: term ${n.diskHard.term}, vote ${n.diskHard.vote})`,
+        );
+      this.ghost.recordVote(n.id, m.term, m.to);
+    }
+    if (m.type === MessageType.MsgAppResp && !m.reject && m.index > n.diskView.lastIndex)
+      violation(
+        'persist-before-send',
+        `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`,
+      );
+  }
+
+  private send(n: SimNode, m: Message): void {
+    this.checkSendable(n, m);
+    const to = Number(m.to);
+    // On the wire as bytes, as over NATS: nothing is shared between sender and receiver.
+    const wire = Message.decode(Message.encode(m));
+    if (m.type === MessageType.MsgSnap && n.appliedCursor >= n.app.applied) {
+      // As etcd's server does (createMergedSnapshotMessage): the snapshot that
+      // goes out is the application's state now, at its applied index and
+      // configuration, not the older one in raft's storage. A member added
+      // after that older snapshot would refuse it, not being in its ConfState.
+      wire.snapshot = Snapshot.create({
+        data: n.app.snapshotData(),
+        metadata: SnapshotMetadata.create({
+          index: n.app.applied,
+          term: n.app.appliedTerm,
+          confState: n.app.confState,
+        }),
+      });
+    }
+    const env: Envelope = {
+      from: n.id,
+      to,
+      type: typeName(m.type),
+      msg: wire,
+      senderIncarnation: n.incarnation,
+    };
+    if (m.type === MessageType.MsgSnap) this.stats.snapshotsSent++;
+    const lost = this.network.send(env);
+    if (lost !== undefined) {
+      this.stats.lost++;
+      // etcd's transport tells raft when a peer cannot be reached or a snapshot failed to go out.
+      n.core.reportUnreachable(m.to);
+      if (m.type === MessageType.MsgSnap) n.core.reportSnapshot(m.to, 'failure');
+    }
+  }
+
+  /** `apply N`: the application applies the Ready's snapshot and committed entries, then the node advances. */
+  private apply(id: number): void {
+    const n = this.nodes.get(id);
+    const out = n?.outstanding;
+    if (n === undefined || !n.running || out === undefined || !out.persisted) return;
+    const rd = out.rd;
+    if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
+      const meta = rd.snapshot.metadata!;
+      n.app.restore(rd.snapshot.data, meta.confState ?? ConfState.create());
+      n.appliedCursor = meta.index;
+      this.ghost.recordApplied(n.id, n.app.applied);
+    }
+    for (const e of rd.committedEntries) {
+      const fresh = e.index > n.app.applied;
+      if (fresh) {
+        n.app.apply(e);
+        if (n.app.chain !== this.ghost.committedChain(e.index))
+          violation(
+            'state-machine-safety',
+            `node ${n.id} applied an entry at ${e.index} that differs from the committed one`,
+          );
+        this.ghost.recordApplied(n.id, n.app.applied);
+      }
+      if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2)
+        this.applyConf(n, e);
+      n.appliedCursor = e.index;
+    }
+    n.outstanding = undefined;
+    n.core.advance(rd);
+  }
+
+  private applyConf(n: SimNode, e: Entry): void {
+    const cc = e.type === EntryType.EntryConfChange ? ConfChange.decode(e.data) : ConfChangeV2.decode(e.data);
+    const before = n.app.confState;
+    try {
+      n.app.confState = n.core.applyConfChange(cc);
+    } catch (err) {
+      // The core refused a change it cannot apply; every member refuses it alike.
+      if (!(err instanceof ConfChangeError)) throw err;
+      return;
+    }
+    this.stats.confApplied++;
+    for (const id of [
+      ...before.voters,
+      ...before.votersOutgoing,
+      ...before.learners,
+      ...before.learnersNext,
+    ]) {
+      if (!isMember(n.app.confState, id)) n.app.removed.add(Number(id));
+    }
+    if (isMember(before, n.bid) && !isMember(n.app.confState, n.bid)) this.ghost.removedSelf.add(n.id);
+  }
+
+  // ---- network -------------------------------------------------------------
+
+  private network_(e: Extract<SimEvent, { kind: 'deliver' | 'drop' | 'dup' }>): void {
+    const idx = this.network.find(e.from, e.to, e.type, e.nth);
+    if (idx < 0) return;
+    if (e.kind === 'dup') {
+      const env = this.network.inFlight[idx] as Envelope;
+      this.network.inFlight.push({ ...env, msg: Message.decode(Message.encode(env.msg)) });
+      return;
+    }
+    // A stopped process reads nothing: the message waits on the wire.
+    if (e.kind === 'deliver' && this.nodes.get(e.to)?.paused === true) return;
+    const env = this.network.take(idx);
+    if (e.kind === 'drop') this.lose(env);
+    else this.deliver(env);
+  }
+
+  private lose(env: Envelope): void {
+    this.stats.lost++;
+    this.reportSnapshot(env, 'failure');
+  }
+
+  private deliver(env: Envelope): void {
+    const target = this.nodes.get(env.to);
+    // Refused: the receiver is down, the link is cut, or the sender was removed (etcd's ErrIDRemoved).
+    if (
+      target === undefined ||
+      !target.up ||
+      this.network.isCut(env.from, env.to) ||
+      target.app.removed.has(env.from)
+    ) {
+      this.lose(env);
+      return;
+    }
+    this.stats.delivered++;
+    try {
+      target.core.step(env.msg);
+    } catch (err) {
+      // A response from a node the receiver no longer tracks is ignored, as etcd's node does.
+      if (!(err instanceof StepPeerNotFoundError)) throw err;
+    }
+    this.reportSnapshot(env, 'finish');
+  }
+
+  private reportSnapshot(env: Envelope, status: 'finish' | 'failure'): void {
+    if (env.msg.type !== MessageType.MsgSnap) return;
+    const sender = this.nodes.get(env.from);
+    if (sender?.running && sender.incarnation === env.senderIncarnation)
+      sender.core.reportSnapshot(BigInt(env.to), status);
+  }
+
+  // ---- configuration and compaction -----------------------------------
+
+  /**
+   * Proposes a membership change after the checks etcd's server makes first
+   * (ValidateConfigurationChange): IDs are never reused, the change must make
+   * sense in the proposer's configuration, and a node being added is started.
+   */
+  private proposeConf(id: number, ops: ConfOp[], joint: 'none' | 'auto' | 'explicit'): void {
+    const n = this.nodes.get(id);
+    if (!n?.running) return;
+    const cs = n.app.confState;
+    const isJoint = cs.votersOutgoing.length > 0;
+    if (isJoint || (joint === 'none' && ops.length !== 1)) return;
+    const voters = new Set(cs.voters);
+    const changes: ConfChangeSingle[] = [];
+    for (const op of ops) {
+      const target = this.nodes.get(op.id);
+      const bid = BigInt(op.id);
+      if (target === undefined || this.ghost.removedSelf.has(op.id) || n.app.removed.has(op.id)) return;
+      switch (op.op) {
+        case 'add':
+          if (voters.has(bid) || cs.learners.includes(bid)) return;
+          voters.add(bid);
+          changes.push(ConfChangeSingle.create({ type: ConfChangeType.ConfChangeAddNode, nodeId: bid }));
+          break;
+        case 'promote':
+          if (!cs.learners.includes(bid)) return;
+          voters.add(bid);
+          changes.push(ConfChangeSingle.create({ type: ConfChangeType.ConfChangeAddNode, nodeId: bid }));
+          break;
+        case 'learner':
+          if (isMember(cs, bid)) return;
+          changes.push(
+            ConfChangeSingle.create({ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: bid }),
+          );
+          break;
+        case 'remove':
+          if (!isMember(cs, bid)) return;
+          voters.delete(bid);
+          changes.push(ConfChangeSingle.create({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: bid }));
+          break;
+      }
+    }
+    if (voters.size === 0) return;
+    for (const op of ops) {
+      const target = this.nodes.get(op.id);
+      if ((op.op === 'add' || op.op === 'learner') && target !== undefined && !target.started)
+        target.boot(this.config);
+    }
+    const context = this.context('c');
+    if (joint === 'none') {
+      const c = changes[0] as ConfChangeSingle;
+      this.propose(() =>
+        n.core.proposeConfChange(ConfChange.create({ type: c.type, nodeId: c.nodeId, context })),
+      );
+    } else {
+      const transition =
+        joint === 'explicit'
+          ? ConfChangeTransition.ConfChangeTransitionJointExplicit
+          : ConfChangeTransition.ConfChangeTransitionJointImplicit;
+      this.propose(() => n.core.proposeConfChange(ConfChangeV2.create({ transition, changes, context })));
+    }
+  }
+
+  /** `compact N keep K`: snapshot the applied state, then drop the log up to K entries before it. */
+  private compact(id: number, keep: number): void {
+    const n = this.nodes.get(id);
+    if (n === undefined || !n.up) return;
+    // Only once the configuration is known at the applied index (not while re-applying after a restart).
+    if (n.appliedCursor < n.app.applied) return;
+    if (n.app.applied > (n.disk.snapshot().metadata?.index ?? 0)) {
+      n.disk.createSnapshot(n.app.applied, n.app.confState, n.app.snapshotData());
+    }
+    const upTo = n.app.applied - keep;
+    if (upTo > n.disk.firstIndex() - 1) n.disk.compact(upTo);
+  }
+
+  // ---- observation after every event --------------------------------------
+
+  observeAll(): void {
+    for (const n of this.nodes.values()) if (n.up) this.observe(n);
+  }
+
+  private observe(n: SimNode): void {
+    const st = n.core.status();
+    const prev = n.observed;
+    if (prev === undefined) {
+      const pt = this.ghost.persistedTerm.get(n.id) ?? 0;
+      if (st.term < pt)
+        violation(
+          'monotonic-term',
+          `node ${n.id} restarted at term ${st.term}, below its persisted term ${pt}`,
+        );
+    } else {
+      if (st.term < prev.term)
+        violation('monotonic-term', `node ${n.id} went from term ${prev.term} back to ${st.term}`);
+      if (st.commit < prev.commit)
+        violation('monotonic-commit', `node ${n.id} went from commit ${prev.commit} back to ${st.commit}`);
+      if (st.term === prev.term && prev.vote !== 0n && st.vote !== prev.vote)
+        violation(
+          'vote-durability',
+          `node ${n.id} changed its vote in term ${st.term} from ${prev.vote} to ${st.vote}`,
+        );
+    }
+    if (st.role === 'leader') {
+      // Leadership counts once it can be seen outside the node: its term is on disk.
+      if (n.diskHard.term === st.term && this.ghost.recordLeader(n.id, st.term)) this.onNewLeader(n, st.term);
+      if (prev !== undefined && prev.role === 'leader' && prev.term === st.term && st.commit > prev.commit)
+        this.checkCommitRule(n, st.term, st.commit);
+    }
+    n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote };
+  }
+
+  private onNewLeader(n: SimNode, term: number): void {
+    this.stats.leaderTerms++;
+    const cs = n.app.confState;
+    if (this.ghost.removedSelf.has(n.id) || !isVoter(cs, n.bid))
+      violation(
+        'removed-never-leads',
+        `node ${n.id} became leader of term ${term} but is not a voter in its configuration`,
+      );
+    const votes = this.ghost.votesFor(term, n.bid);
+    votes.add(n.bid);
+    if (!hasQuorum(cs, (id) => votes.has(id)))
+      violation(
+        'vote-quorum',
+        `node ${n.id} leads term ${term} with votes from ${[...votes].join(',')} only, no quorum of its configuration`,
+      );
+  }
+
+  /**
+   * The commit rule: a leader moves its commit to c only for an entry of its
+   * own term that a quorum of its configuration holds on disk (its own disk
+   * included, so an entry it has not persisted cannot count for it).
+   */
+  private checkCommitRule(n: SimNode, term: number, c: number): void {
+    const t = n.memView.term(c);
+    if (t !== term)
+      violation(
+        'commit-rule',
+        `leader ${n.id} of term ${term} advanced its commit to ${c}, an entry of term ${t ?? 'unknown'} (not its own)`,
+      );
+    const chain = n.memView.chain(c);
+    const holds = (id: bigint): boolean => {
+      const peer = this.nodes.get(Number(id));
+      if (peer === undefined) return false;
+      if (peer.diskView.snapIndex >= c) return true;
+      return peer.diskView.chain(c) === chain;
+    };
+    if (!hasQuorum(n.app.confState, holds))
+      violation(
+        'commit-rule',
+        `leader ${n.id} of term ${term} committed ${c} without a quorum holding it on disk`,
+      );
+  }
+
+  // ---- liveness ------------------------------------------------------------
+
+  /**
+   * `settle`: every fault heals (links, pauses, crashed members restart) and
+   * the cluster must then, within a bounded number of election timeouts,
+   * agree on one leader, commit and apply a new proposal everywhere, and
+   * converge to identical logs and applied indexes.
+   */
+  private settle(): void {
+    this.network.heal();
+    for (const n of this.nodes.values()) {
+      n.paused = false;
+      if (!n.up && this.restartable(n)) n.boot(this.config);
+    }
+    this.observeAll();
+    const budget = SETTLE_ELECTIONS * this.config.electionTick;
+    let marker: string | undefined;
+    let stage = 'electing a leader';
+    for (let round = 0; round <= budget; round++) {
+      this.drain();
+      const leader = this.stableLeader();
+      if (leader !== undefined) {
+        if (marker === undefined) {
+          stage = 'committing a proposal';
+          const data = `settle${this.time}`;
+          try {
+            leader.core.propose(encoder.encode(data));
+            marker = data;
+          } catch (err) {
+            if (!(err instanceof ProposalDroppedError)) throw err;
+          }
+          if (marker !== undefined) {
+            this.drain();
+          }
+        }
+        if (marker !== undefined) {
+          stage = 'converging';
+          if (this.converged(leader, marker)) return;
+        }
+      }
+      this.time++;
+      this.stats.ticks++;
+      for (const n of this.nodes.values()) if (n.running) n.core.tick();
+      this.observeAll();
+    }
+    violation(
+      'liveness',
+      `no convergence within ${SETTLE_ELECTIONS} election timeouts after healing (stuck ${stage}): ${this.describe()}`,
+    );
+  }
+
+  /** Delivers every message and runs every Ready to completion, until quiet (bounded). */
+  private drain(): void {
+    for (let guard = 0; guard < 200; guard++) {
+      let busy = false;
+      for (const n of this.nodes.values()) {
+        if (!n.running) continue;
+        while (n.outstanding !== undefined || n.core.hasReady()) {
+          busy = true;
+          if (n.outstanding === undefined) this.handOut(n.id);
+          this.persist(n.id);
+          this.apply(n.id);
+          this.observeAll();
+        }
+      }
+      // Everything on the wire now arrives, oldest first; what it provokes waits for the next pass.
+      let batch = this.network.inFlight.length;
+      while (batch-- > 0) {
+        const env = this.network.take(0);
+        if (this.nodes.get(env.to)?.paused === true) {
+          this.network.inFlight.push(env);
+          continue;
+        }
+        busy = true;
+        this.deliver(env);
+        this.observeAll();
+      }
+      if (!busy) return;
+    }
+  }
+
+  /** The leader every running member of its configuration follows, in one term. */
+  private stableLeader(): SimNode | undefined {
+    const leader = this.leader();
+    if (leader === undefined) return undefined;
+    const term = leader.observed!.term;
+    for (const id of this.members(leader)) {
+      const m = this.nodes.get(id);
+      if (m === undefined || !m.up) return undefined;
+      const st = m.core.status();
+      if (st.term !== term || st.lead !== leader.bid) return undefined;
+    }
+    return leader;
+  }
+
+  private members(leader: SimNode): number[] {
+    const cs = leader.app.confState;
+    const ids = new Set<bigint>([...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext]);
+    return [...ids].map(Number).filter((id) => !this.ghost.removedSelf.has(id));
+  }
+
+  private converged(leader: SimNode, marker: string): boolean {
+    if (!leader.app.values.includes(marker)) return false;
+    const last = leader.memView.lastIndex;
+    const chain = leader.memView.chain(last);
+    for (const id of this.members(leader)) {
+      const m = this.nodes.get(id)!;
+      if (m.outstanding !== undefined || m.memView.lastIndex !== last || m.memView.chain(last) !== chain)
+        return false;
+      if (m.app.applied !== leader.app.applied) return false;
+    }
+    return this.network.inFlight.length === 0;
+  }
+
+  describe(): string {
+    const parts: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.started) continue;
+      if (!n.up) {
+        parts.push(`${n.id}:down`);
+        continue;
+      }
+      const st = n.core.status();
+      parts.push(
+        `${n.id}:${st.role}${n.paused ? '(paused)' : ''} t${st.term} lead ${st.lead} commit ${st.commit} last ${n.memView.lastIndex} applied ${n.app.applied}`,
+      );
+    }
+    return parts.join('; ');
+  }
+
+  // ---- regression-script expectations --------------------------------------
+
+  private expect(id: number, field: string, value: string): void {
+    const n = this.nodes.get(id);
+    let actual: string;
+    if (n === undefined || !n.up) actual = 'down';
+    else {
+      const st = n.core.status();
+      actual =
+        field === 'role'
+          ? st.role
+          : field === 'term'
+            ? String(st.term)
+            : field === 'commit'
+              ? String(st.commit)
+              : field === 'lead'
+                ? String(st.lead)
+                : String(n.app.applied);
+    }
+    if (actual !== value) violation('expectation', `expected node ${id} ${field} ${value}, got ${actual}`);
+  }
+}
