@@ -98,7 +98,7 @@ export class Cluster {
 
   constructor(
     ids: bigint[],
-    opts: NodeOptions = {},
+    readonly opts: NodeOptions = {},
     learners: bigint[] = [],
     perNode: Map<bigint, MemoryStorage> = new Map(),
   ) {
