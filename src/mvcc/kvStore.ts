@@ -19,7 +19,7 @@ import {
 import { crc32c } from './crc32c.js';
 import { CorruptDataError, ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
 import type { KeyIndex, KeyState } from './keyIndex.js';
-import { KeyIndexTree } from './keyIndexTree.js';
+import { KeyIndexTree, keyName } from './keyIndexTree.js';
 import { LeaseTable, type LeaseRecord } from './leaseTable.js';
 import { normalizeRange, planRange, sortByValue, type RangeOptions } from './rangeQuery.js';
 import { compareRevisions, revisionId, type Revision } from './revision.js';
@@ -214,8 +214,8 @@ export class KvStore {
       for (const { key, payload } of page) {
         const { rev, tombstone } = parseRevisionKey(key);
         const kv = this.decodeRecord(key, payload, rev);
-        const ki = this.tree.getOrCreate(kv.key);
-        const name = latin1(kv.key);
+        const name = keyName(kv.key);
+        const ki = this.tree.getOrCreate(name);
         const oldLease = keyLease.get(name);
         if (oldLease !== undefined) keyLease.delete(name);
         if (tombstone) {
@@ -234,7 +234,7 @@ export class KvStore {
         this.leaseTable.restore(parseLeaseKey(key), payload, () => new CorruptDataError(this.backend.dir, describeBackendKey(key), 'bad lease record'));
       }
     }
-    for (const [name, lease] of keyLease) this.leaseTable.attach(lease, Buffer.from(name, 'latin1'));
+    for (const [name, lease] of keyLease) this.leaseTable.attach(lease, name);
 
     this._currentRevision = Math.max(1, metaRevision, maxMain);
     this._compactRevision = Math.max(scheduled, finished);
@@ -304,12 +304,12 @@ export class KvStore {
     const r = normalizeRange(key, rangeEnd);
     const out: KeyState[] = [];
     if (r.kind === 'single') {
-      const s = this.tree.get(key)?.get(atRev);
+      const s = this.tree.get(keyName(key))?.get(atRev);
       if (s !== undefined) out.push(s);
       return out;
     }
     if (r.kind === 'empty') return out;
-    this.tree.forRange(r.start, r.end, (ki) => {
+    this.tree.forRange(r.start.toString('latin1'), r.end?.toString('latin1'), (ki) => {
       const s = ki.get(atRev);
       if (s !== undefined) out.push(s);
     });
@@ -325,10 +325,10 @@ export class KvStore {
       if (state !== undefined) out.push({ ki, state });
     };
     if (r.kind === 'single') {
-      const ki = this.tree.get(key);
+      const ki = this.tree.get(keyName(key));
       if (ki !== undefined) visit(ki);
     } else if (r.kind === 'range') {
-      this.tree.forRange(r.start, r.end, visit);
+      this.tree.forRange(r.start.toString('latin1'), r.end?.toString('latin1'), visit);
     }
     return out;
   }
@@ -406,11 +406,12 @@ export class KvStore {
   async _put(txn: StoreWriteTxn, key: Uint8Array, value: Uint8Array, opts: PutOptions): Promise<PutResult> {
     if (key.length === 0) throw new Error('mvcc: empty key');
     const viewRev = txn.revision;
-    const ki = this.tree.get(key);
+    const name = keyName(key);
+    const ki = this.tree.get(name);
     const prev = ki?.get(viewRev);
     if ((opts.ignoreValue || opts.ignoreLease) && prev === undefined) throw new MvccError('keyNotFound');
     const needPrevKv = prev !== undefined && (opts.prevKv || opts.ignoreValue);
-    const lease = opts.ignoreLease ? this.leaseTable.leaseOfKey(key) : (opts.lease ?? 0n);
+    const lease = opts.ignoreLease ? this.leaseTable.leaseOfKey(name) : (opts.lease ?? 0n);
     if (!opts.ignoreLease && lease !== 0n && !this.leaseTable.has(lease)) throw new MvccError('leaseNotFound');
     const prevKv = needPrevKv ? (await this.fetch([prev.modified]))[0] : undefined;
     // Everything that can fail has been checked: from here on the change is applied synchronously.
@@ -423,20 +424,20 @@ export class KvStore {
       version: prev ? prev.version + 1 : 1,
       lease,
     });
-    const target = ki ?? this.tree.getOrCreate(key);
+    const target = ki ?? this.tree.getOrCreate(name);
     target.put(rev);
-    const oldLease = this.leaseTable.leaseOfKey(key);
-    this.leaseTable.detach(key);
-    if (lease !== 0n) this.leaseTable.attach(lease, target.key);
+    const oldLease = this.leaseTable.leaseOfKey(name);
+    this.leaseTable.detach(name);
+    if (lease !== 0n) this.leaseTable.attach(lease, name);
     this.stage(rev, false, kv);
     txn.record(
       { type: 0, kv: KeyValue.create(kv) } as Event,
       () => {
         undoPut(target);
-        if (!target.live && target.lastRevision === undefined) this.tree.delete(target.key);
+        if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
         this.pending.delete(revisionId(rev));
-        this.leaseTable.detach(target.key);
-        if (oldLease !== 0n) this.leaseTable.attach(oldLease, target.key);
+        this.leaseTable.detach(name);
+        if (oldLease !== 0n) this.leaseTable.attach(oldLease, name);
       },
     );
     const result: PutResult = { revision: rev.main };
@@ -453,7 +454,7 @@ export class KvStore {
     const prevKvs = prevKv && targets.length > 0 ? await this.fetch(targets.map((t) => t.state.modified)) : [];
     for (const { ki } of targets) {
       const rev: Revision = { main: txn.beginRevision + 1, sub: txn.nextSub() };
-      const tomb = KeyValue.create({ key: ki.key, modRevision: rev.main });
+      const tomb = KeyValue.create({ key: ki.keyBytes(), modRevision: rev.main });
       ki.tombstone(rev);
       const oldLease = this.leaseTable.leaseOfKey(ki.key);
       this.leaseTable.detach(ki.key);
@@ -544,7 +545,7 @@ export class KvStore {
   private compactIndex(revision: number): CompactionJob {
     this._compactRevision = revision;
     const keep = new Set<string>();
-    const emptied: Buffer[] = [];
+    const emptied: string[] = [];
     for (const ki of this.tree.all()) {
       if (ki.compact(revision, keep, revisionId)) emptied.push(ki.key);
     }
@@ -722,9 +723,8 @@ export class KvStore {
   leaseRevoke(id: bigint): Promise<{ revision: number; deleted: number }> {
     return this.write(async (txn) => {
       if (!this.leaseTable.has(id)) throw new MvccError('leaseNotFound');
-      const keys = this.leaseTable.keysOf(id).sort(Buffer.compare);
       let deleted = 0;
-      for (const key of keys) deleted += (await txn.deleteRange(key)).deleted;
+      for (const name of this.leaseTable.keysOf(id)) deleted += (await txn.deleteRange(Buffer.from(name, 'latin1'))).deleted;
       // Removed when the txn ends, so no commit can persist the removal without the deletes.
       (txn as StoreWriteTxn).onFinish(() => this.leaseTable.remove(id));
       return { revision: txn.revision, deleted };
@@ -741,7 +741,7 @@ export class KvStore {
 
   /** Keys attached to the lease, in byte order. */
   keysOfLease(id: bigint): Uint8Array[] {
-    return this.leaseTable.keysOf(id).sort(Buffer.compare);
+    return this.leaseTable.keysOf(id).map((name) => Buffer.from(name, 'latin1'));
   }
 
   // ------------------------------------------------------------------- size
@@ -767,6 +767,18 @@ export class KvStore {
    * Waits for running writes and commits, stops a running physical compaction
    * (it resumes on the next open) and closes the backend. Uncommitted changes are dropped.
    */
+  /** Gives the space of deleted and compacted records back to the file system (etcd's defragment). */
+  async defragment(): Promise<void> {
+    this.assertOpen();
+    await this.backend.compactAll();
+  }
+
+  /** The whole key space, raw and consistent, for a snapshot that can restore a member. */
+  snapshotRecords(): AsyncGenerator<Array<[Buffer, Buffer]>> {
+    this.assertOpen();
+    return this.backend.records();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     await this.writeChain;
@@ -857,10 +869,6 @@ function undoPut(ki: KeyIndex): void {
     g.created = 0;
     g.ver = 0;
   }
-}
-
-function latin1(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
 function inRange(r: ReturnType<typeof normalizeRange>, key: Uint8Array): boolean {

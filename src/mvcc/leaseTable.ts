@@ -15,7 +15,7 @@ export interface LeaseRecord {
  */
 export class LeaseTable {
   private readonly leases = new Map<bigint, LeaseRecord>();
-  private readonly keysByLease = new Map<bigint, Map<string, Buffer>>();
+  private readonly keysByLease = new Map<bigint, Set<string>>();
   private readonly leaseByKey = new Map<string, bigint>();
   private dirty = new Map<bigint, LeaseRecord | undefined>();
 
@@ -65,28 +65,28 @@ export class LeaseTable {
     this.dirty.set(id, undefined);
   }
 
-  attach(id: bigint, key: Buffer): void {
-    const name = key.toString('latin1');
+  /** Keys are latin1 names (see KeyIndex.key). */
+  attach(id: bigint, name: string): void {
     this.leaseByKey.set(name, id);
     let keys = this.keysByLease.get(id);
-    if (keys === undefined) this.keysByLease.set(id, (keys = new Map()));
-    keys.set(name, key);
+    if (keys === undefined) this.keysByLease.set(id, (keys = new Set()));
+    keys.add(name);
   }
 
-  detach(key: Uint8Array): void {
-    const name = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  detach(name: string): void {
     const id = this.leaseByKey.get(name);
     if (id === undefined) return;
     this.leaseByKey.delete(name);
     this.keysByLease.get(id)?.delete(name);
   }
 
-  leaseOfKey(key: Uint8Array): bigint {
-    return this.leaseByKey.get(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')) ?? 0n;
+  leaseOfKey(name: string): bigint {
+    return this.leaseByKey.get(name) ?? 0n;
   }
 
-  keysOf(id: bigint): Buffer[] {
-    return [...(this.keysByLease.get(id)?.values() ?? [])];
+  /** Names of the keys attached to the lease, in byte order. */
+  keysOf(id: bigint): string[] {
+    return [...(this.keysByLease.get(id) ?? [])].sort();
   }
 
   /** The changes since the last call, for the commit batch (undefined = deleted). */
