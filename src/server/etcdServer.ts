@@ -1,0 +1,780 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import {
+  AlarmRequest,
+  AlarmRequest_AlarmAction as AlarmAction,
+  AlarmType,
+  CompactionResponse,
+  InternalRaftRequest,
+  LeaseGrantResponse,
+  LeaseLeasesResponse,
+  MemberAddResponse,
+  MemberPromoteResponse,
+  MemberRemoveResponse,
+  MemberUpdateResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
+  ResponseHeader,
+  type AlarmResponse,
+  type CompactionRequest,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseTimeToLiveRequest,
+  type Member,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from '../proto/etcdserverpb.js';
+import { ConfChange, ConfChangeType, type ConfState } from '../proto/raftpb.js';
+import { memberId as deriveMemberId } from '../embed/ids.js';
+import type { MemoryStorage } from '../raft/memoryStorage.js';
+import { restoreMemoryStorage } from '../storage/raftLogRestore.js';
+import { RaftNode } from '../raft/raftNode.js';
+import type { SoftState } from '../raft/ready.js';
+import { ProposalDroppedError } from '../raft/errors.js';
+import { RaftLogStore } from '../storage/raftLogStore.js';
+import { KvStore } from '../mvcc/kvStore.js';
+import { WatchableStore } from '../mvcc/watchableStore.js';
+import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
+import { Lessor, MAX_LEASE_TTL, minLeaseTtl } from '../lease/lessor.js';
+import {
+  ErrLeaderChanged,
+  ErrLeaseNotFound,
+  ErrLeaseTTLTooLarge,
+  ErrNoLeader,
+  ErrNoSpace,
+  ErrNotLeader,
+  ErrStopped,
+  ErrTimeout,
+  ErrCorrupt,
+  ErrLearnerNotReady,
+  ErrMemberBadURLs,
+  ErrMemberNotEnoughStarted,
+  ErrMemberNotFound,
+  ErrMemberNotLearner,
+  ErrPeerURLExist,
+  ErrRequestTooLarge,
+} from '../api/rpcErrors.js';
+import { Alarms } from './alarms.js';
+import { Applier, type ApplyResult } from './applier.js';
+import { createCompactor, type CompactionPolicy } from './compactor.js';
+import { Membership } from './membership.js';
+import { RaftLoop, type PeerSender } from './raftLoop.js';
+import { LinearizableReadLoop } from './readLoop.js';
+import { RequestIdGenerator } from './requestId.js';
+import { WaitRegistry } from './wait.js';
+import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
+import type { EtcdMetrics } from '../api/metrics.js';
+
+export interface ServerConfig {
+  name: string;
+  dataDir: string;
+  memberId: bigint;
+  clusterId: bigint;
+  /** Every member of the initial cluster, this one included. */
+  initialMembers: Member[];
+  clientUrls: string[];
+  heartbeatMs: number;
+  electionMs: number;
+  snapshotCount: number;
+  /** Entries kept in the log behind a snapshot for slow followers (etcd: 5000). */
+  snapshotCatchUpEntries: number;
+  quotaBackendBytes: number;
+  /** Largest encoded request that may be proposed (--max-request-bytes). */
+  maxRequestBytes: number;
+  compaction?: CompactionPolicy;
+  preVote: boolean;
+  /** Seed of the election-timeout randomness; anything is fine in production. */
+  seed?: number;
+}
+
+/** etcd's request timeout: 5 s plus twice the election timeout. */
+function requestTimeoutMs(cfg: ServerConfig): number {
+  return 5_000 + 2 * cfg.electionMs;
+}
+
+const LEASE_REVOKE_RATE_PER_TICK = 1000;
+const LEASE_CHECK_MS = 500;
+
+/**
+ * One member (etcd's EtcdServer): it owns the Raft node and its loop, the
+ * storage, the key space, the lessor and the read loop, and answers the
+ * client API. Writes go through Raft and are answered once applied; reads are
+ * linearizable through ReadIndex unless asked to be serializable.
+ */
+export class EtcdServer {
+  readonly applied$: BehaviorSubject<number>;
+  readonly leaderChanged$ = new Subject<bigint>();
+  readonly stopping$ = new Subject<void>();
+  private readonly fatalSubject = new Subject<Error>();
+  /** The member cannot go on (its log could not be made durable); the lifecycle stops it. */
+  readonly fatal$: Observable<Error> = this.fatalSubject.asObservable();
+  readonly alarms = new Alarms();
+  readonly watchable: WatchableStore;
+  readonly lessor: Lessor;
+  readonly membership: Membership;
+  private readonly waits = new WaitRegistry<ApplyResult>();
+  private readonly ids: RequestIdGenerator;
+  private readonly applier: Applier;
+  private raft!: RaftNode;
+  private loop!: RaftLoop;
+  private readLoop!: LinearizableReadLoop;
+  private lead = 0n;
+  private term = 0;
+  private confState: ConfState;
+  private snapshotIndex: number;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly subscriptions: Subscription[] = [];
+  private stopped = false;
+  readonly started: Date = new Date();
+
+  private constructor(
+    readonly config: ServerConfig,
+    private readonly raftLog: RaftLogStore,
+    private readonly memory: MemoryStorage,
+    readonly kv: KvStore,
+    private readonly logger: Logger,
+    private readonly peers: PeerSender,
+    readonly isNewCluster: boolean,
+    readonly metrics: EtcdMetrics,
+  ) {
+    this.ids = new RequestIdGenerator(config.memberId);
+    this.applied$ = new BehaviorSubject(kv.consistentIndex);
+    this.watchable = new WatchableStore(kv, { logger });
+    this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
+    for (const lease of kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
+    this.membership = new Membership(config.clusterId, config.initialMembers);
+    this.confState = memory.initialState().confState;
+    this.snapshotIndex = memory.firstIndex() - 1;
+    this.applier = new Applier({
+      kv,
+      lessor: this.lessor,
+      alarms: this.alarms,
+      membership: this.membership,
+      waits: this.waits,
+      applyConfChange: (cc) => this.raft.applyConfChange(cc),
+      logger,
+      onApplied: (index, confState) => this.onApplied(index, confState),
+    });
+  }
+
+  /**
+   * Opens the member's storage (raft log and key space) under dataDir, decides
+   * between a new member and a restart, and checks that the two agree. Throws
+   * with a clear reason when the data cannot be trusted.
+   */
+  static async open(
+    config: ServerConfig,
+    logger: Logger,
+    peers: PeerSender,
+    metrics: EtcdMetrics,
+  ): Promise<EtcdServer> {
+    const memberDir = join(config.dataDir, 'member');
+    await mkdir(memberDir, { recursive: true });
+    const { store: raftLog, state } = await RaftLogStore.open(join(memberDir, 'raft'), { logger });
+    let kv: KvStore;
+    try {
+      kv = await KvStore.open(join(memberDir, 'kv'), { logger });
+    } catch (err) {
+      await raftLog.close();
+      throw err;
+    }
+    try {
+      const fresh = state.entries.length === 0 && !state.snapshotMetadata && state.hardState.term === 0;
+      const memory = restoreMemoryStorage(state);
+      if (fresh) {
+        if (kv.consistentIndex > 0) {
+          throw new Error(
+            `data dir ${config.dataDir}: the key space has applied index ${kv.consistentIndex} but the raft log is empty; the raft log was lost or deleted. Restore from a snapshot or remove the data dir and re-add the member.`,
+          );
+        }
+        RaftNode.bootstrap(memory, config.initialMembers.map((m) => m.id));
+        // The initial configuration is snapshot 0: persisted so that a restart knows the voters.
+        await raftLog.saveSnapshot(memory.snapshot().metadata!);
+      } else {
+        checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
+      }
+      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics);
+      logger.info(
+        {
+          name: config.name,
+          memberId: config.memberId.toString(16),
+          clusterId: config.clusterId.toString(16),
+          dataDir: config.dataDir,
+          appliedIndex: kv.consistentIndex,
+          revision: kv.currentRevision,
+          fresh,
+        },
+        fresh ? 'starting a new member' : 'restarting member from existing data',
+      );
+      return server;
+    } catch (err) {
+      await kv.close().catch(() => undefined);
+      await raftLog.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Starts Raft, the apply and read loops, the lessor and the compactor. */
+  start(): void {
+    const { config } = this;
+    this.raft = new RaftNode({
+      id: config.memberId,
+      storage: this.memory,
+      electionTick: Math.max(2, Math.round(config.electionMs / config.heartbeatMs)),
+      heartbeatTick: 1,
+      // Raft hands out everything after the snapshot again on restart: conf changes
+      // must reach the Raft configuration anew, while the key space skips what it has.
+      applied: this.memory.firstIndex() - 1,
+      preVote: config.preVote,
+      checkQuorum: true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      random: seededRandom(config.seed ?? Number(config.memberId & 0xffffffffn) ^ Date.now()),
+      logger: this.logger.child({ component: 'raft' }),
+    });
+    this.loop = new RaftLoop(
+      this.raft,
+      this.memory,
+      this.raftLog,
+      this.peers,
+      this.applier,
+      { tickMs: config.heartbeatMs },
+      this.logger,
+      (ms) => this.metrics.walFsyncDuration.observe(ms / 1000),
+    );
+    this.subscriptions.push(
+      this.loop.softState$.subscribe((s) => this.onSoftState(s)),
+      this.loop.fatal$.subscribe((err) => this.fatalSubject.next(err)),
+    );
+    this.readLoop = new LinearizableReadLoop({
+      requestReadIndex: (ctx) => {
+        this.raft.readIndex(ctx);
+        this.loop.kick();
+      },
+      nextRequestId: () => this.ids.next(),
+      readState$: this.loop.readState$,
+      leaderChanged$: this.leaderChanged$,
+      applied$: this.applied$,
+      stopping$: this.stopping$,
+      timeoutMs: requestTimeoutMs(config),
+      errors: { leaderChanged: () => ErrLeaderChanged, timeout: () => ErrTimeout, stopped: () => ErrStopped },
+    });
+    this.loop.start();
+    // A member that is the only voter elects itself at once instead of waiting an election timeout.
+    if (this.membership.votingMembers().length === 1 && this.membership.has(config.memberId)) {
+      this.raft.campaign();
+      this.loop.kick();
+    }
+    this.timers.push(setInterval(() => this.revokeExpiredLeases(), LEASE_CHECK_MS));
+    const compactor = config.compaction && createCompactor(config.compaction, Date.now());
+    if (compactor) {
+      this.timers.push(
+        setInterval(() => {
+          const target = compactor.observe(Date.now(), this.kv.currentRevision);
+          if (target !== undefined && this.isLeader()) {
+            this.logger.info({ revision: target, mode: config.compaction?.mode }, 'auto compaction');
+            this.compact({ revision: target, physical: false }).catch((err: unknown) =>
+              this.logger.warn({ err, revision: target }, 'auto compaction failed'),
+            );
+          }
+        }, compactor.pollMs),
+      );
+    }
+    this.timers.push(setInterval(() => this.checkQuota(), 1_000));
+  }
+
+  /** Publishes this member's name and client URLs through Raft (etcd's publish), retrying until it lands. */
+  async publish(): Promise<void> {
+    const { config } = this;
+    for (;;) {
+      try {
+        await this.propose({
+          clusterMemberAttrSet: {
+            memberId: config.memberId,
+            memberAttributes: { name: config.name, clientUrls: config.clientUrls },
+          },
+        });
+        this.logger.info({ name: config.name, clientUrls: config.clientUrls }, 'published member attributes');
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        this.logger.warn({ err: (err as Error).message }, 'publishing member attributes failed; retrying');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopping$.next();
+    for (const t of this.timers) clearInterval(t);
+    this.readLoop?.stop();
+    await this.loop?.stop();
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.waits.failAll(ErrStopped);
+    this.watchable.close();
+    await this.kv.close();
+    await this.raftLog.close();
+    this.stopping$.complete();
+    this.leaderChanged$.complete();
+    this.logger.info({ name: this.config.name }, 'member stopped');
+  }
+
+  // ------------------------------------------------------------------ state
+
+  get memberId(): bigint {
+    return this.config.memberId;
+  }
+
+  get clusterId(): bigint {
+    return this.config.clusterId;
+  }
+
+  get leader(): bigint {
+    return this.lead;
+  }
+
+  get raftTerm(): number {
+    return this.term;
+  }
+
+  isLeader(): boolean {
+    return this.lead === this.config.memberId;
+  }
+
+  get appliedIndex(): number {
+    return this.applier.applied;
+  }
+
+  get committedIndex(): number {
+    return this.raft?.status().commit ?? 0;
+  }
+
+  header(revision = this.kv.currentRevision): ResponseHeader {
+    return ResponseHeader.create({
+      clusterId: this.config.clusterId,
+      memberId: this.config.memberId,
+      revision,
+      raftTerm: this.term,
+    });
+  }
+
+  // ------------------------------------------------------------------ KV
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    if (!req.serializable) await this.linearizableRead();
+    const resp = await applyRange(this.kv, req);
+    resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
+    return resp;
+  }
+
+  put(req: PutRequest): Promise<PutResponse> {
+    return this.proposeWrite<PutResponse>({ put: req });
+  }
+
+  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    return this.proposeWrite<DeleteRangeResponse>({ deleteRange: req });
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    if (isTxnReadOnly(req)) {
+      if (!isTxnSerializable(req)) await this.linearizableRead();
+      const resp = await applyTxn(this.kv, req);
+      resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
+      return resp;
+    }
+    return this.proposeWrite<TxnResponse>({ txn: req });
+  }
+
+  async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    const result = await this.propose({ compaction: req });
+    if (req.physical && result.physicalDone) await result.physicalDone;
+    const resp = (result.response as CompactionResponse | undefined) ?? CompactionResponse.create();
+    resp.header = this.header();
+    return resp;
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    if (req.ttl > MAX_LEASE_TTL) throw ErrLeaseTTLTooLarge;
+    // etcd makes an ID when the client leaves it 0: positive, so clients never see it negative.
+    const id = req.id !== 0n ? req.id : BigInt.asIntN(64, this.ids.next() & 0x7fff_ffff_ffff_ffffn);
+    const resp = await this.proposeWrite<LeaseGrantResponse>({ leaseGrant: { id, ttl: req.ttl } });
+    return resp;
+  }
+
+  async leaseRevoke(id: bigint): Promise<LeaseRevokeResponse> {
+    return this.proposeWrite<LeaseRevokeResponse>({ leaseRevoke: { id } });
+  }
+
+  /**
+   * Keep-alive: only the leader renews, after it has applied everything it
+   * committed so that a revoke already agreed on is seen (etcd #13675).
+   * Returns the TTL, or throws ErrLeaseNotFound.
+   */
+  async leaseRenew(id: bigint): Promise<number> {
+    await this.waitForLeader();
+    if (!this.isLeader()) throw ErrNotLeader;
+    await this.waitApplied(this.committedIndex);
+    const ttl = this.lessor.renew(id);
+    if (ttl === undefined) throw ErrLeaseNotFound;
+    return ttl;
+  }
+
+  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    await this.linearizableRead();
+    const ttl = this.lessor.timeToLive(req.id);
+    if (!ttl) return LeaseTimeToLiveResponse.create({ header: this.header(), id: req.id, ttl: -1 });
+    return LeaseTimeToLiveResponse.create({
+      header: this.header(),
+      id: req.id,
+      ttl: ttl.remainingTtl,
+      grantedTtl: ttl.grantedTtl,
+      keys: req.keys ? this.kv.keysOfLease(req.id) : [],
+    });
+  }
+
+  async leaseLeases(): Promise<LeaseLeasesResponse> {
+    await this.linearizableRead();
+    return LeaseLeasesResponse.create({ header: this.header(), leases: this.kv.leases().map((l) => ({ id: l.id })) });
+  }
+
+  // ------------------------------------------------------------------ alarms
+
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+    if (req.action === AlarmAction.GET) {
+      return { header: this.header(), alarms: this.alarms.list(req.alarm) };
+    }
+    const result = await this.propose({ alarm: req });
+    const resp = result.response as AlarmResponse;
+    resp.header = this.header();
+    return resp;
+  }
+
+  // ------------------------------------------------------------------ membership
+
+  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<MemberAddResponse> {
+    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
+    const taken = new Set(this.membership.list().flatMap((m) => m.peerUrls));
+    if (peerUrls.some((u) => taken.has(u))) throw ErrPeerURLExist;
+    // etcd's MemberAdd: no name, no cluster token, the time of adding.
+    const id = deriveMemberId(peerUrls, '', Date.now() / 1000);
+    if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
+    await this.proposeConfChange(
+      isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
+      id,
+      { id: id.toString(), peerURLs: peerUrls, isLearner },
+    );
+    return MemberAddResponse.create({
+      header: this.header(),
+      member: this.membership.get(id),
+      members: this.membership.list(),
+    });
+  }
+
+  async memberRemove(id: bigint): Promise<MemberRemoveResponse> {
+    const member = this.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
+    await this.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined);
+    return MemberRemoveResponse.create({ header: this.header(), members: this.membership.list() });
+  }
+
+  async memberUpdate(id: bigint, peerUrls: string[]): Promise<MemberUpdateResponse> {
+    const member = this.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
+    await this.proposeConfChange(ConfChangeType.ConfChangeUpdateNode, id, {
+      id: id.toString(),
+      peerURLs: peerUrls,
+      isLearner: member.isLearner,
+    });
+    return MemberUpdateResponse.create({ header: this.header(), members: this.membership.list() });
+  }
+
+  async memberPromote(id: bigint): Promise<MemberPromoteResponse> {
+    const member = this.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (!member.isLearner) throw ErrMemberNotLearner;
+    // A learner is in sync when the leader's progress shows it near the commit
+    // index; with no such progress (it never connected) it cannot be promoted.
+    const progress = this.raft.status().progress?.get(id);
+    if (!progress || progress.match < this.committedIndex * 0.9) throw ErrLearnerNotReady;
+    await this.proposeConfChange(ConfChangeType.ConfChangeAddNode, id, {
+      id: id.toString(),
+      peerURLs: member.peerUrls,
+      isLearner: false,
+    });
+    return MemberPromoteResponse.create({ header: this.header(), members: this.membership.list() });
+  }
+
+  /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */
+  private readyToAddVoter(): boolean {
+    const voters = this.membership.votingMembers();
+    const started = voters.filter((m) => m.name !== '').length;
+    const total = voters.length + 1;
+    // Adding a second member to a one-member cluster is how a cluster grows from a restored snapshot.
+    if (started === 1 && total === 2) return true;
+    return started >= Math.floor(total / 2) + 1;
+  }
+
+  /** etcd's IsReadyToRemoveVotingMember: removing one must leave a quorum of started voters. */
+  private readyToRemoveVoter(id: bigint): boolean {
+    const voters = this.membership.votingMembers();
+    const remaining = voters.filter((m) => m.id !== id);
+    const started = remaining.filter((m) => m.name !== '').length;
+    return started >= Math.floor(remaining.length / 2) + 1;
+  }
+
+  private async proposeConfChange(type: ConfChangeType, nodeId: bigint, member: object | undefined): Promise<void> {
+    if (this.stopped) throw ErrStopped;
+    const id = this.ids.next();
+    const cc = ConfChange.create({
+      type,
+      nodeId,
+      id: Number(id & 0x1f_ffff_ffff_ffffn),
+      context: member ? Buffer.from(JSON.stringify(member)) : new Uint8Array(0),
+    });
+    const done = this.waits.register(BigInt(cc.id));
+    try {
+      this.raft.proposeConfChange(cc);
+    } catch (err) {
+      this.waits.fail(BigInt(cc.id), err instanceof ProposalDroppedError ? ErrTimeout : (err as Error));
+    }
+    this.loop.kick();
+    const timer = setTimeout(() => this.waits.fail(BigInt(cc.id), ErrTimeout), requestTimeoutMs(this.config));
+    try {
+      const result = await done;
+      if (result.error) throw result.error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ------------------------------------------------------------------ raft-level
+
+  /** Hands a leadership transfer to Raft and waits until someone else leads (etcd's MoveLeader). */
+  async moveLeader(target: bigint): Promise<void> {
+    if (!this.isLeader()) throw ErrNotLeader;
+    if (target === this.config.memberId) return;
+    this.raft.transferLeadership(target);
+    this.loop.kick();
+    await this.waitFor(
+      this.leaderChanged$.pipe(filter((lead) => lead === target)),
+      requestTimeoutMs(this.config),
+      () => new Error('etcdserver: request timed out, leader transfer took too long'),
+    );
+  }
+
+  /** The key space as etcd's Snapshot RPC streams it (see snapshotFile.ts). */
+  snapshotStream(): AsyncGenerator<SnapshotChunk> {
+    const path = join(this.config.dataDir, 'member', `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`);
+    return streamSnapshot(this.kv.snapshotRecords(), path);
+  }
+
+  async defragment(): Promise<void> {
+    const started = performance.now();
+    const before = await this.kv.dbSize();
+    await this.kv.defragment();
+    const after = await this.kv.dbSize();
+    this.logger.info({ dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) }, 'defragmented');
+  }
+
+  /** Applied entries, Raft progress and storage sizes for Status. */
+  async statusFigures(): Promise<{ dbSize: number; raftIndex: number; raftApplied: number }> {
+    return { dbSize: await this.kv.dbSize(), raftIndex: this.committedIndex, raftApplied: this.appliedIndex };
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private async proposeWrite<T extends { header?: ResponseHeader }>(req: Partial<InternalRaftRequest>): Promise<T> {
+    const result = await this.propose(req);
+    const resp = result.response as T;
+    resp.header = this.header(resp.header?.revision || this.kv.currentRevision);
+    return resp;
+  }
+
+  /** Proposes a request and waits for its result from the applier (etcd's processInternalRaftRequestOnce). */
+  async propose(req: Partial<InternalRaftRequest>): Promise<ApplyResult & { response?: unknown }> {
+    if (this.stopped) throw ErrStopped;
+    const id = this.ids.next();
+    const full = InternalRaftRequest.create({ ...req, id, header: { id, username: '', authRevision: 0 } });
+    const data = InternalRaftRequest.encode(full);
+    if (data.length > this.config.maxRequestBytes) throw ErrRequestTooLarge;
+    const done = this.waits.register(id);
+    try {
+      this.raft.propose(data);
+    } catch (err) {
+      this.waits.fail(id, err instanceof ProposalDroppedError ? (this.lead === 0n ? ErrNoLeader : ErrTimeout) : (err as Error));
+      return done;
+    }
+    this.metrics.proposalsPending.inc();
+    this.loop.kick();
+    const timer = setTimeout(() => this.waits.fail(id, ErrTimeout), requestTimeoutMs(this.config));
+    try {
+      const result = await done;
+      if (result.error) {
+        this.metrics.proposalsFailed.inc();
+        throw result.error;
+      }
+      return result;
+    } finally {
+      clearTimeout(timer);
+      this.metrics.proposalsPending.dec();
+    }
+  }
+
+  private linearizableRead(): Promise<void> {
+    return this.readLoop.waitLinearizable();
+  }
+
+  /** Resolves when a read served now from local state is linearizable. */
+  waitLinearizable(): Promise<void> {
+    return this.readLoop.waitLinearizable();
+  }
+
+  private waitApplied(index: number): Promise<unknown> {
+    return this.waitFor(this.applied$.pipe(filter((a) => a >= index)), requestTimeoutMs(this.config), () => ErrTimeout);
+  }
+
+  private async waitForLeader(): Promise<void> {
+    if (this.lead !== 0n) return;
+    await this.waitFor(this.leaderChanged$.pipe(filter((l) => l !== 0n)), requestTimeoutMs(this.config), () => ErrNoLeader);
+  }
+
+  private async waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+    });
+    const stop = firstValueFrom(this.stopping$).then(() => Promise.reject(ErrStopped));
+    try {
+      return await Promise.race([firstValueFrom(source), timeout, stop]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private onSoftState(s: SoftState): void {
+    const status = this.raft.status();
+    this.term = status.term;
+    if (s.lead === this.lead) return;
+    const wasLeader = this.isLeader();
+    this.lead = s.lead;
+    this.metrics.hasLeader.set(s.lead === 0n ? 0 : 1);
+    if (s.lead !== 0n) this.metrics.leaderChangesSeen.inc();
+    if (this.isLeader()) {
+      this.lessor.promote(this.config.electionMs);
+      this.metrics.isLeader.set(1);
+    } else if (wasLeader) {
+      this.lessor.demote();
+      this.metrics.isLeader.set(0);
+    }
+    this.logger.info({ lead: s.lead.toString(16), role: s.role, term: this.term }, 'leader changed');
+    this.leaderChanged$.next(s.lead);
+  }
+
+  private onApplied(index: number, confState: ConfState | undefined): void {
+    if (confState) this.confState = confState;
+    this.metrics.proposalsApplied.set(index);
+    this.metrics.proposalsCommitted.set(this.committedIndex);
+    this.applied$.next(index);
+    if (index - this.snapshotIndex >= this.config.snapshotCount) this.snapshot(index);
+  }
+
+  /**
+   * Takes a Raft snapshot at the applied index and compacts the log behind it,
+   * keeping catch-up entries (etcd's triggerSnapshot). The key space itself is
+   * the snapshot's state: it is already durable up to its applied index.
+   */
+  private snapshot(index: number): void {
+    const snap = this.memory.createSnapshot(index, this.confState, new Uint8Array(0));
+    this.snapshotIndex = index;
+    const compactTo = index - this.config.snapshotCatchUpEntries;
+    void this.raftLog
+      .saveSnapshot(snap.metadata!)
+      .then(async () => {
+        if (compactTo > this.memory.firstIndex()) {
+          this.memory.compact(compactTo);
+          await this.raftLog.compact(compactTo);
+        }
+        this.logger.info({ index, compactedTo: Math.max(0, compactTo) }, 'saved raft snapshot and compacted the log');
+      })
+      .catch((err: unknown) => this.logger.error({ err, index }, 'saving the raft snapshot failed'));
+  }
+
+  private revokeExpiredLeases(): void {
+    if (!this.isLeader() || this.stopped) return;
+    for (const id of this.lessor.expired(LEASE_REVOKE_RATE_PER_TICK)) {
+      this.logger.info({ lease: id.toString(16) }, 'lease expired; revoking');
+      this.leaseRevoke(id).catch((err: unknown) => {
+        if (err !== ErrLeaseNotFound) this.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');
+      });
+    }
+  }
+
+  /** Raises NOSPACE once the key space outgrows the quota (etcd's backend quota). */
+  private async checkQuota(): Promise<void> {
+    if (!this.isLeader() || this.stopped || this.config.quotaBackendBytes <= 0) return;
+    if (this.alarms.has(AlarmType.NOSPACE)) return;
+    const size = await this.kv.dbSize();
+    this.metrics.dbTotalSize.set(size);
+    if (size <= this.config.quotaBackendBytes) return;
+    this.logger.warn({ dbSize: size, quota: this.config.quotaBackendBytes }, 'database space exceeded; raising NOSPACE');
+    await this.propose({
+      alarm: AlarmRequest.create({ action: AlarmAction.ACTIVATE, memberId: this.config.memberId, alarm: AlarmType.NOSPACE }),
+    }).catch(() => undefined);
+  }
+
+  /** Rejects writes that would grow the key space while NOSPACE is raised (checked again at apply). */
+  assertSpace(): void {
+    if (this.alarms.has(AlarmType.NOSPACE)) throw ErrNoSpace;
+  }
+
+  assertNotCorrupt(): void {
+    if (this.alarms.has(AlarmType.CORRUPT)) throw ErrCorrupt;
+  }
+}
+
+function isValidPeerUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.port !== '';
+  } catch {
+    return false;
+  }
+}
+
+function isTxnSerializable(req: TxnRequest): boolean {
+  return [...req.success, ...req.failure].every((op) => op.requestRange?.serializable ?? true);
+}
+
+/** The key space must not be ahead of the raft log, and the log must reach what was applied. */
+function checkIntegrity(dataDir: string, applied: number, lastIndex: number, snapIndex: number): void {
+  if (applied > lastIndex && applied > snapIndex) {
+    throw new Error(
+      `data dir ${dataDir}: the key space has applied index ${applied} but the raft log ends at ${lastIndex}; the raft log lost entries. Restore from a snapshot or remove the member and re-add it.`,
+    );
+  }
+}
+
+/** A small seeded generator (mulberry32) for the randomized election timeout. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
