@@ -395,7 +395,7 @@ class ModuleEmitter {
     // An empty message still checks that it was given an object.
     this.line(`    ${fields.length > 0 ? 'const o = ' : ''}${jo}(j, '${t.fullName.slice(1)}');`);
     this.line(`    const m: ${name} = ${this.defaultsLiteral(fields)};`);
-    for (const f of fields) this.emitFromJSON(t, f);
+    for (const f of fields) this.emitFromJSON(f);
     this.line('    return m;');
     this.line('  },');
     this.line('};');
@@ -659,7 +659,7 @@ class ModuleEmitter {
     }
   }
 
-  private emitFromJSON(_t: protobuf.Type, f: FieldDesc): void {
+  private emitFromJSON(f: FieldDesc): void {
     const acc = `m.${f.ts}`;
     const lookup = f.jsonNames.map((n) => `o[${JSON.stringify(n)}]`).join(' ?? ');
     this.line('    {');
@@ -795,7 +795,7 @@ export function loadRoot(): { root: protobuf.Root; files: string[] } {
 }
 
 /** Source files of each package (for the header). */
-function packageFiles(root: protobuf.Root, files: string[]): Map<string, string[]> {
+function packageFiles(files: string[]): Map<string, string[]> {
   const byPkg = new Map<string, string[]>();
   for (const file of files) {
     const text = readFileSync(join(protoDir, file), 'utf8');
@@ -807,7 +807,6 @@ function packageFiles(root: protobuf.Root, files: string[]): Map<string, string[
     list.push(`proto/${file}`);
     byPkg.set(pkg, list);
   }
-  void root;
   return byPkg;
 }
 
@@ -822,7 +821,7 @@ export async function generate(): Promise<Map<string, string>> {
   const { root, files } = loadRoot();
   const prettierConfig = (await prettier.resolveConfig(join(outDir, 'x.ts'))) ?? {};
   const out = new Map<string, string>();
-  for (const [pkg, pkgFiles] of [...packageFiles(root, files).entries()].sort()) {
+  for (const [pkg, pkgFiles] of [...packageFiles(files).entries()].sort()) {
     const ns = lookupNamespace(root, pkg);
     const em = new ModuleEmitter(pkg, pkgFiles);
     for (const obj of ns.nestedArray) {
