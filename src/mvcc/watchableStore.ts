@@ -117,11 +117,19 @@ export class WatchableStore implements WatchHub {
   /** Times a synced watcher fell behind because its stream was full (etcd's slow watchers). */
   slowEvents = 0;
 
+  private readonly prevKvLookup: PrevKvLookup | undefined;
+
+  /**
+   * prevKvLookup defaults to point reads on the source when it has a
+   * readView() (the KvStore does); without any, prev_kv comes only from the
+   * remembered recent changes and from the history window being replayed.
+   */
   constructor(
     private readonly source: WatchSource,
     opts: WatchableStoreOptions = {},
-    private readonly prevKvLookup?: PrevKvLookup,
+    prevKvLookup?: PrevKvLookup,
   ) {
+    this.prevKvLookup = prevKvLookup ?? (hasReadView(source) ? prevKvFromStore(source) : undefined);
     this.progressIntervalMs = opts.progressIntervalMs ?? 10 * 60 * 1000;
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.catchUpRevisions = Math.max(1, opts.catchUpRevisions ?? 1000);
@@ -194,8 +202,7 @@ export class WatchableStore implements WatchHub {
     this.subscription.unsubscribe();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     for (const s of [...this.streams]) s.close();
-    this.recent = [];
-    this.recentHead = 0;
+    this.forgetRecent();
   }
 
   // ---- WatchHub ----
@@ -535,6 +542,10 @@ function singleRange(batch: Watcher[]): { key: Uint8Array; rangeEnd?: Uint8Array
     if (w.keyString !== first.keyString || w.endString !== first.endString) return undefined;
   }
   return first.rangeEnd === undefined ? { key: first.key } : { key: first.key, rangeEnd: first.rangeEnd };
+}
+
+function hasReadView(source: object): source is { readView(): ReadView } {
+  return typeof (source as { readView?: unknown }).readView === 'function';
 }
 
 /** A prev_kv the event should carry but does not: deletes, and puts that are not creations. */

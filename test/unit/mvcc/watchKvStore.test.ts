@@ -111,4 +111,19 @@ describe('watching a KvStore', () => {
     const got = replies.flatMap((r) => r.events.map((e) => e.kv!.modRevision));
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i + 2));
   });
+
+  it('looks prev_kv up in the KvStore by default when nothing in memory has it', async () => {
+    const { kv } = await openStore();
+    cleanup.push(() => kv.close());
+    await put(kv, 'k', 'old');
+    const ws = new WatchableStore(kv, { recentKeys: 0, recentEvents: 0 });
+    cleanup.push(async () => ws.close());
+    const replies: WatchReply[] = [];
+    ws.watch({ key: bytes('k'), prevKv: true })!.events$.subscribe((r) => replies.push(r));
+    await put(kv, 'k', 'new');
+    await kv.deleteRange(bytes('k'));
+    await vi.waitFor(() => expect(replies.flatMap((r) => r.events)).toHaveLength(2));
+    const prevs = replies.flatMap((r) => r.events.map((e) => str(e.prevKv!.value)));
+    expect(prevs).toEqual(['old', 'new']);
+  });
 });
