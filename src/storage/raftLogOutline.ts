@@ -174,7 +174,8 @@ export class RaftLogOutline {
       }
     }
     const hs = this.hardState;
-    if (hs === undefined && (this.terms.length > 0 || this.snapshot !== undefined)) {
+    // A snapshot at index 0 is a new member's initial configuration (RaftNode.bootstrap), stored before any term.
+    if (hs === undefined && (this.terms.length > 0 || this.snapshotIndex > 0)) {
       return { detail: 'entries or a snapshot are stored but the hard state is missing' };
     }
     if (hs !== undefined) {

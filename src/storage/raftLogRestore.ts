@@ -16,8 +16,13 @@ export function restoreMemoryStorage(
   snapshotData: Uint8Array = new Uint8Array(0),
 ): MemoryStorage {
   const storage = new MemoryStorage();
-  if (state.snapshotMetadata !== undefined) {
-    storage.applySnapshot(Snapshot.create({ data: snapshotData, metadata: state.snapshotMetadata }));
+  const meta = state.snapshotMetadata;
+  if (meta !== undefined && meta.index > 0) {
+    storage.applySnapshot(Snapshot.create({ data: snapshotData, metadata: meta }));
+  } else if (meta !== undefined) {
+    // Index 0: the initial configuration of a new member, which RaftNode.bootstrap
+    // also writes into the storage's snapshot in place (there is nothing to apply).
+    storage.snapshot().metadata = meta;
   }
   storage.setHardState(state.hardState);
   // Entries at or below the snapshot (kept for slow followers before a restart) are skipped by append.

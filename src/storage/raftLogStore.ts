@@ -2,7 +2,7 @@ import { access, mkdir, open as openFile, readdir, rename, rm, rmdir } from 'nod
 import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
-import { ConfState, Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
+import { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
 import type { Snapshot } from '../proto/raftpb.js';
 import { CorruptDataError } from './corruptDataError.js';
 import { RaftLogOutline, RaftLogWriteError } from './raftLogOutline.js';
@@ -189,13 +189,15 @@ export class RaftLogStore {
   save(write: RaftLogWrite, opts: { sync: boolean } = { sync: true }): Promise<void> {
     const usable = this.usable();
     if (usable) return Promise.reject(usable);
-    const meta = write.snapshot === undefined ? undefined : snapshotMetadataOf(write.snapshot);
-    const checked = { hardState: write.hardState, entries: write.entries, snapshot: meta };
+    let checked: { hardState?: HardState; entries: readonly Entry[]; snapshot?: SnapshotMetadata };
     try {
+      const meta = write.snapshot === undefined ? undefined : snapshotMetadataOf(write.snapshot);
+      checked = { hardState: write.hardState, entries: write.entries, snapshot: meta };
       this.outline.checkWrite(checked);
     } catch (err) {
       return Promise.reject(err);
     }
+    const meta = checked.snapshot;
     const ops: Op[] = [];
     const before = { offset: this.outline.offset, lastEntry: this.outline.lastEntryIndex };
     if (meta !== undefined) {
@@ -231,6 +233,10 @@ export class RaftLogStore {
    * `metadata.index` (etcd's SaveSnap for a local snapshot). Unlike a snapshot
    * in a Ready, it keeps the entries: the index must be committed and the term
    * must match the stored entry there. Replay after a restart starts here.
+   *
+   * A new member persists its initial configuration the same way, before its
+   * first Ready: `saveSnapshot({ index: 0, term: 0, confState })`, the
+   * metadata RaftNode.bootstrap put into its MemoryStorage.
    */
   saveSnapshot(metadata: SnapshotMetadata): Promise<void> {
     const usable = this.usable();
@@ -336,7 +342,11 @@ export class RaftLogStore {
 }
 
 function snapshotMetadataOf(s: Snapshot): SnapshotMetadata {
-  return s.metadata ?? SnapshotMetadata.create({ confState: ConfState.create() });
+  // A Ready carries a snapshot only when there is one to install; without metadata it is meaningless.
+  if (s.metadata === undefined || s.metadata.index === 0) {
+    throw new RaftLogWriteError('a snapshot to install needs metadata with an index above 0');
+  }
+  return s.metadata;
 }
 
 function encodeSnapshotMetadata(meta: SnapshotMetadata): Uint8Array {
