@@ -163,7 +163,8 @@ function describeDifferential(target: TargetName): void {
       const p = pair!;
       const hash = async (ep: string): Promise<string> => {
         const r = await runEtcdctl(['endpoint', 'hashkv', '--rev=10', '-w', 'json'], { endpoints: ep });
-        return normalize(r.stdout, []).replace(/"Endpoint":"[^"]*"/, '');
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('Error:'));
+        return normalize(r.stdout, []).replace(/"Endpoint":"[^"]*"/, '') + errors.join('\n');
       };
       const [want, got] = await Promise.all([hash(p.reference.endpoint), hash(p.target.endpoint)]);
       expect(got).toBe(want);
