@@ -193,6 +193,7 @@ describe('RaftLogStore: snapshots and compaction', () => {
     await expect(s.save({ snapshot: snap(9, 2), entries: [], hardState: hs(2, 0n, 10) })).rejects.toThrow(
       /older/,
     );
+    await expect(s.save({ snapshot: Snapshot.create(), entries: [] })).rejects.toThrow(/needs metadata/);
     await expect(s.save({ snapshot: snap(15, 2), entries: [], hardState: hs(2, 0n, 14) })).rejects.toThrow(
       /behind the snapshot index 15/,
     );
