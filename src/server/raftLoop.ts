@@ -97,18 +97,33 @@ export class RaftLoop {
 
   private async handle(rd: Ready): Promise<void> {
     if (rd.softState) this.softStates.next(rd.softState);
-    if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
-      const started = performance.now();
-      await this.log.save(rd, { sync: rd.mustSync });
-      if (rd.mustSync) this.onPersisted(performance.now() - started);
-      if (rd.snapshot) this.memory.applySnapshot(rd.snapshot);
-      if (rd.hardState) this.memory.setHardState(rd.hardState);
-      if (rd.entries.length > 0) this.memory.append(rd.entries);
+    // Committed entries are durable already, so applying them need not wait for
+    // this Ready's own write: the two overlap (etcd applies on its own goroutine
+    // too). A snapshot replaces the state machine, so it goes strictly in order.
+    const applying = rd.snapshot ? undefined : this.applyCommitted(rd);
+    try {
+      await this.persist(rd);
+    } finally {
+      await applying?.catch(() => undefined);
     }
     if (rd.messages.length > 0) this.peers.send(rd.messages);
     for (const rs of rd.readStates) this.readStates.next(rs);
+    await (applying ?? this.applyCommitted(rd));
+    this.raft.advance(rd);
+  }
+
+  private async persist(rd: Ready): Promise<void> {
+    if (!rd.hardState && rd.entries.length === 0 && !rd.snapshot) return;
+    const started = performance.now();
+    await this.log.save(rd, { sync: rd.mustSync });
+    if (rd.mustSync) this.onPersisted(performance.now() - started);
+    if (rd.snapshot) this.memory.applySnapshot(rd.snapshot);
+    if (rd.hardState) this.memory.setHardState(rd.hardState);
+    if (rd.entries.length > 0) this.memory.append(rd.entries);
+  }
+
+  private async applyCommitted(rd: Ready): Promise<void> {
     if (rd.snapshot) await this.applier.applySnapshot(rd.snapshot);
     if (rd.committedEntries.length > 0) await this.applier.applyEntries(rd.committedEntries);
-    this.raft.advance(rd);
   }
 }
