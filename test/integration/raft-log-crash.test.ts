@@ -101,6 +101,7 @@ describe('raft log store under SIGKILL', () => {
       let model: RaftLogState = { hardState: hs(0, 0n, 0), entries: [] };
       let totalAcked = 0;
       let inFlightAtKill = 0;
+      let landedUnacked = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const proc = await startProcess({
           name: `raft-log-child-${round}`,
@@ -144,6 +145,7 @@ describe('raft log store under SIGKILL', () => {
           for (let k = 0; k < acked; k++) expected = apply(expected, issued[k]!);
           expect(found, `round ${round}: store differs from every admissible state`).toEqual(expected);
         }
+        if (matched > acked) landedUnacked++;
         model = found;
         totalAcked += acked;
         inFlightAtKill += issued.length - acked;
@@ -151,6 +153,7 @@ describe('raft log store under SIGKILL', () => {
       // Visible in the test output: how much the rounds exercised.
       console.log(
         `raft log crash test: ${ROUNDS} rounds, ${totalAcked} acknowledged writes, ${inFlightAtKill} in flight at a kill, ` +
+          `${landedUnacked} rounds where an unacknowledged write had landed, ` +
           `final log ${model.entries[0]?.index ?? 0}..${model.entries.at(-1)?.index ?? 0} (snapshot ${model.snapshotMetadata?.index ?? 0})`,
       );
       expect(totalAcked).toBeGreaterThan(ROUNDS);
