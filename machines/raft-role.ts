@@ -120,6 +120,8 @@ export const raftRoleMachine = setup({
     becomeFollowerOfSender: ({ context, event }) =>
       context.raft.becomeFollower(context.raft.term, msg(event).from),
     becomePreCandidate: ({ context }) => context.raft.becomePreCandidate(),
+    enterLearnerRole: ({ context }) => context.raft.changeFollowerRole('learner'),
+    enterFollowerRole: ({ context }) => context.raft.changeFollowerRole('follower'),
     becomeCandidate: ({ context }) => context.raft.becomeCandidate(),
     becomeLeader: ({ context }) => context.raft.becomeLeader(),
     requestVotes: ({ context, event }) =>
@@ -244,7 +246,7 @@ export const raftRoleMachine = setup({
         READ_INDEX: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
         MsgReadIndex: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
         MsgReadIndexResp: { actions: 'acceptReadState' },
-        CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner' },
+        CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner', actions: 'enterLearnerRole' },
       },
     },
     // A learner receives the log like a follower, but never campaigns (CAMPAIGN
@@ -277,7 +279,7 @@ export const raftRoleMachine = setup({
         MsgReadIndex: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
         MsgReadIndexResp: { actions: 'acceptReadState' },
         // Promotion: a learner that became a voter is a follower.
-        CONFIG_CHANGED: { guard: 'isSelfVoter', target: 'follower' },
+        CONFIG_CHANGED: { guard: 'isSelfVoter', target: 'follower', actions: 'enterFollowerRole' },
       },
     },
     preCandidate: {

@@ -189,6 +189,15 @@ export class RaftState {
     this.becomeFollower(m.term, fromLeader ? m.from : NONE);
   }
 
+  /** Demotion to learner or promotion to voter while following: nothing changes but the role. */
+  changeFollowerRole(role: 'follower' | 'learner'): void {
+    this.role = role;
+    this.logger.info(
+      { id: hex(this.id), term: this.term, role },
+      role === 'learner' ? 'became learner' : 'promoted to follower',
+    );
+  }
+
   becomePreCandidate(): void {
     // A pre-candidate changes neither term nor vote: it only asks whether it could win.
     this.prs.resetVotes();
