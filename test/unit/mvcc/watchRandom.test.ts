@@ -41,7 +41,8 @@ type Op =
   | { t: 'pause'; stream: number }
   | { t: 'resume'; stream: number }
   | { t: 'progress'; stream: number }
-  | { t: 'settle' };
+  | { t: 'settle' }
+  | { t: 'sleep' };
 
 const KEYS = ['a', 'a1', 'a2', 'b', 'b1', 'c', 'c9', 'd'];
 const RANGES: { key: string; end?: string }[] = [
@@ -95,6 +96,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('resume' as const), stream }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('progress' as const), stream }) },
   { weight: 2, arbitrary: fc.constant({ t: 'settle' as const }) },
+  // Long enough for periodic progress (every 3 ms under tight limits) to fire.
+  { weight: 1, arbitrary: fc.constant({ t: 'sleep' as const }) },
 );
 
 /** What a test needs from a store: writes, compaction, and what to hand the watchable store. */
@@ -139,7 +142,14 @@ async function runScenario(make: () => Promise<Subject>, ops: Op[], small: boole
   const ws = new WatchableStore(
     subject.source,
     small
-      ? { recentEvents: 6, recentKeys: 3, catchUpRevisions: 4, maxWatchersPerSync: 2, streamBufferSize: 3 }
+      ? {
+          progressIntervalMs: 3,
+          recentEvents: 6,
+          recentKeys: 3,
+          catchUpRevisions: 4,
+          maxWatchersPerSync: 2,
+          streamBufferSize: 3,
+        }
       : {},
     subject.lookup,
   );
@@ -203,6 +213,9 @@ async function runScenario(make: () => Promise<Subject>, ops: Op[], small: boole
           break;
         case 'settle':
           await settle(3);
+          break;
+        case 'sleep':
+          await new Promise((r) => setTimeout(r, 4));
           break;
       }
     }

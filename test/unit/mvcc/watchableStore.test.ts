@@ -289,9 +289,8 @@ describe('progress notifications (scenario 44)', () => {
     const quiet = stream.watch({ key: bytes('quiet'), progressNotify: true })!;
     const plain = stream.watch({ key: bytes('other') })!;
     kv.put('x', '1');
-    await new Promise((r) => setTimeout(r, 80));
+    await vi.waitFor(() => expect(replies.filter(isProgress).length).toBeGreaterThanOrEqual(2));
     const progress = replies.filter(isProgress);
-    expect(progress.length).toBeGreaterThanOrEqual(1);
     expect(progress.every((r) => r.watchId === quiet.id && r.revision === 2)).toBe(true);
     expect(replies.some((r) => r.watchId === plain.id && isProgress(r))).toBe(false);
     stream.close();
