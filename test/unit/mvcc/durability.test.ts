@@ -202,3 +202,59 @@ describe('corrupt data', () => {
     }
   });
 });
+
+describe('snapshots and defragment', () => {
+  it('restores a member from snapshotRecords() with the same revision, applied index, leases and hash', async () => {
+    const { store } = await fx.open();
+    store.leaseGrant(42n, 30);
+    for (let i = 1; i <= 30; i++) await applyEntry(store, i);
+    await store.put(b('leased'), b('x'), { lease: 42n });
+    const c = await store.compact(10);
+    await store.commit({ consistentIndex: 31 });
+    await c.physicalDone;
+    await store.put(b('uncommitted'), b('y'));
+    const target = join(await fx.dir(), 'restored');
+    const restored = await KvStore.restoreFromRecords(target, store.snapshotRecords(), { logger: pino({ level: 'silent' }) });
+    try {
+      expect([restored.consistentIndex, restored.currentRevision, restored.compactRevision]).toEqual([31, store.currentRevision - 1, 10]);
+      expect(restored.keysOfLease(42n).map(str)).toEqual(['leased']);
+      await store.deleteRange(b('uncommitted'));
+      expect((await restored.hashKV(restored.currentRevision)).hash).toBe((await store.hashKV(restored.currentRevision)).hash);
+      await expect(KvStore.restoreFromRecords(target, store.snapshotRecords(), { logger: pino({ level: 'silent' }) })).rejects.toThrow('exists');
+    } finally {
+      await restored.close();
+    }
+  });
+
+  it('refuses a damaged snapshot', async () => {
+    const { store } = await fx.open();
+    await store.put(b('a'), b('1'));
+    await store.commit({ consistentIndex: 1 });
+    async function* damaged(): AsyncGenerator<Array<[Buffer, Buffer]>> {
+      for await (const page of store.snapshotRecords()) {
+        yield page.map(([k, v]) => {
+          const copy = Buffer.from(v);
+          if (k[0] === 0x6b) copy[copy.length - 1]! ^= 1;
+          return [k, copy] as [Buffer, Buffer];
+        });
+      }
+    }
+    const target = join(await fx.dir(), 'restored');
+    await expect(KvStore.restoreFromRecords(target, damaged(), { logger: pino({ level: 'silent' }) })).rejects.toThrow('checksum mismatch');
+  });
+
+  it('defragment keeps the data and the applied index', async () => {
+    const { store, dir } = await fx.open();
+    for (let i = 0; i < 200; i++) await store.put(b(`k${i % 10}`), Buffer.alloc(200, i));
+    await store.commit({ consistentIndex: 200 });
+    const c = await store.compact(190);
+    await store.commit({ consistentIndex: 201 });
+    await c.physicalDone;
+    const before = await dump(store);
+    await store.defragment();
+    expect(await dump(store)).toEqual(before);
+    await store.close();
+    const { store: again } = await fx.open(dir);
+    expect([again.consistentIndex, again.currentRevision]).toEqual([201, 201]);
+  });
+});
