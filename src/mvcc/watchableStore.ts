@@ -1,18 +1,16 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
-import { Event_EventType, type Event, type KeyValue } from '../proto/mvccpb.js';
-import { MvccError } from './errors.js';
-import type { ReadView } from './kvStore.js';
+import { Event_EventType, type Event } from '../proto/mvccpb.js';
+import type { RevisionChanges } from './kvStore.js';
 import type { Watcher, WatchOptions } from './watcher.js';
 import { WatcherGroup } from './watcherGroup.js';
+import { fillPrevKv, hasReadView, missingPrev, prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
 import { keyString } from './watcherRanges.js';
+import { RecentChanges } from './watcherRecent.js';
 import { WatcherStream, type WatchHub, type WatcherStreamOptions } from './watcherStream.js';
 
-/** All events of one main revision, in sub-revision order (what the store emits per write). */
-export interface RevisionChanges {
-  revision: number;
-  events: Event[];
-}
+export type { RevisionChanges } from './kvStore.js';
+export { prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
 
 /** What the watchable store needs of the key-value store (KvStore satisfies it). */
 export interface WatchSource {
@@ -20,32 +18,12 @@ export interface WatchSource {
   readonly compactRevision: number;
   /** One emission per write that changed something, after it is visible to reads. */
   readonly changes$: Observable<RevisionChanges>;
-  /** History of [fromRev, toRev], both inclusive, oldest first. */
+  /** History of [fromRev, toRev], both inclusive, oldest first; throws when fromRev is compacted. */
   eventsBetween(
     fromRev: number,
     toRev: number,
     opts?: { key?: Uint8Array; rangeEnd?: Uint8Array; limit?: number },
   ): Promise<RevisionChanges[]>;
-}
-
-/**
- * Looks up the pair of key as it was at revision rev (undefined when absent or
- * compacted). Used only for prev_kv watchers when an event arrives without
- * prevKv; a store that fills prevKv in its events never needs it.
- */
-export type PrevKvLookup = (key: Uint8Array, rev: number) => Promise<KeyValue | undefined>;
-
-/** The prev_kv lookup over a KvStore: a point read at rev, nothing when compacted. */
-export function prevKvFromStore(store: { readView(): ReadView }): PrevKvLookup {
-  return async (key, rev) => {
-    try {
-      const r = await store.readView().range(key, undefined, { revision: rev });
-      return r.kvs[0];
-    } catch (err) {
-      if (err instanceof MvccError && err.kind === 'compacted') return undefined;
-      throw err;
-    }
-  };
 }
 
 export interface WatchableStoreOptions {
@@ -89,7 +67,6 @@ export class WatchableStore implements WatchHub {
   readonly maxResponseBytes: number;
   private readonly catchUpRevisions: number;
   private readonly maxWatchersPerSync: number;
-  private readonly recentLimit: number;
   private readonly streamBufferSize: number;
   private readonly retryMs: number;
   private readonly logger: Logger | undefined;
@@ -97,17 +74,8 @@ export class WatchableStore implements WatchHub {
   private readonly unsynced = new WatcherGroup();
   private readonly streams = new Set<WatcherStream>();
   private readonly progressWaiters = new Set<WatcherStream>();
-  /** Recent revisions, contiguous and ending at `revision`; `recentHead` is the first live slot. */
-  private recent: RevisionChanges[] = [];
-  private recentHead = 0;
-  private recentEventCount = 0;
-  /**
-   * The latest pair (null: deleted) of recently changed keys, in least recently
-   * changed order. Exact for every key it holds, because it has seen every
-   * revision since (it is cleared on a gap), so it is the prev_kv of the next change.
-   */
-  private latest = new Map<string, KeyValue | null>();
-  private readonly recentKeys: number;
+  /** The latest revisions (ending at `current`) and the latest pairs of recently changed keys. */
+  private readonly recent: RecentChanges;
   private current: number;
   private readonly subscription: Subscription;
   private syncing = false;
@@ -134,8 +102,10 @@ export class WatchableStore implements WatchHub {
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.catchUpRevisions = Math.max(1, opts.catchUpRevisions ?? 1000);
     this.maxWatchersPerSync = Math.max(1, opts.maxWatchersPerSync ?? 512);
-    this.recentLimit = Math.max(0, opts.recentEvents ?? 8192);
-    this.recentKeys = Math.max(0, opts.recentKeys ?? 65536);
+    this.recent = new RecentChanges(
+      Math.max(0, opts.recentEvents ?? 8192),
+      Math.max(0, opts.recentKeys ?? 65536),
+    );
     this.streamBufferSize = opts.streamBufferSize ?? 128;
     this.retryMs = opts.retryMs ?? 100;
     this.logger = opts.logger;
@@ -185,7 +155,7 @@ export class WatchableStore implements WatchHub {
     if (this.closed) return;
     const known = this.current;
     this.current = Math.max(this.current, this.source.currentRevision);
-    this.forgetRecent();
+    this.recent.clear();
     for (const w of [...this.synced.watchers()]) {
       this.synced.delete(w);
       w.minRev = Math.max(w.minRev, known + 1);
@@ -202,7 +172,7 @@ export class WatchableStore implements WatchHub {
     this.subscription.unsubscribe();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     for (const s of [...this.streams]) s.close();
-    this.forgetRecent();
+    this.recent.clear();
   }
 
   // ---- WatchHub ----
@@ -259,8 +229,7 @@ export class WatchableStore implements WatchHub {
       this.resync();
     }
     this.current = rc.revision;
-    rc = this.withPrevKv(rc);
-    this.remember(rc);
+    rc = this.recent.add(rc);
     if (this.synced.size > 0) this.fanOut(rc);
     if (this.progressWaiters.size > 0) {
       const waiting = [...this.progressWaiters];
@@ -308,75 +277,9 @@ export class WatchableStore implements WatchHub {
     this.kickSync();
   }
 
-  /**
-   * Gives events their prev_kv from the remembered latest pairs (the store
-   * emits none), and remembers this revision's pairs for the next changes.
-   */
-  private withPrevKv(rc: RevisionChanges): RevisionChanges {
-    if (this.recentKeys === 0) return rc;
-    let events = rc.events;
-    for (let i = 0; i < rc.events.length; i++) {
-      const ev = rc.events[i]!;
-      if (ev.kv === undefined) continue;
-      const k = keyString(ev.kv.key);
-      if (missingPrev(ev)) {
-        const prev = this.latest.get(k);
-        if (prev !== undefined) {
-          if (events === rc.events) events = rc.events.slice();
-          events[i] = prev === null ? ev : { type: ev.type, kv: ev.kv, prevKv: prev };
-        }
-      }
-      this.latest.delete(k);
-      this.latest.set(k, ev.type === Event_EventType.PUT ? ev.kv : null);
-    }
-    if (this.latest.size > this.recentKeys) {
-      let excess = this.latest.size - this.recentKeys;
-      for (const k of this.latest.keys()) {
-        if (excess-- <= 0) break;
-        this.latest.delete(k);
-      }
-    }
-    return events === rc.events ? rc : { revision: rc.revision, events };
-  }
-
-  private forgetRecent(): void {
-    this.recent = [];
-    this.recentHead = 0;
-    this.recentEventCount = 0;
-    this.latest.clear();
-  }
-
-  private remember(rc: RevisionChanges): void {
-    if (this.recentLimit === 0) return;
-    const live = this.recent.length - this.recentHead;
-    if (live > 0 && this.recent[this.recent.length - 1]!.revision + 1 !== rc.revision) {
-      // Only contiguous history may be served from memory.
-      this.recent = [];
-      this.recentHead = 0;
-      this.recentEventCount = 0;
-    }
-    this.recent.push(rc);
-    this.recentEventCount += rc.events.length;
-    // Keep at least the newest revision, however large.
-    while (this.recentEventCount > this.recentLimit && this.recent.length - this.recentHead > 1) {
-      this.recentEventCount -= this.recent[this.recentHead]!.events.length;
-      this.recent[this.recentHead] = undefined as unknown as RevisionChanges;
-      this.recentHead++;
-    }
-    if (this.recentHead > 1024 && this.recentHead * 2 > this.recent.length) {
-      this.recent = this.recent.slice(this.recentHead);
-      this.recentHead = 0;
-    }
-  }
-
   /** The oldest revision held in memory (current + 1 when none). */
   private recentOldest(): number {
-    return this.recentHead < this.recent.length ? this.recent[this.recentHead]!.revision : this.current + 1;
-  }
-
-  private recentRange(from: number, to: number): RevisionChanges[] {
-    const base = this.recentOldest();
-    return this.recent.slice(this.recentHead + (from - base), this.recentHead + (to - base) + 1);
+    return this.recent.oldest(this.current + 1);
   }
 
   // ---- catch-up ----
@@ -448,7 +351,7 @@ export class WatchableStore implements WatchHub {
     const inMemory = from >= this.recentOldest();
     const to = inMemory ? this.current : Math.min(this.current, from + this.catchUpRevisions - 1);
     let changes: RevisionChanges[];
-    if (inMemory) changes = this.recentRange(from, to);
+    if (inMemory) changes = this.recent.range(from, to);
     else {
       try {
         changes = await this.source.eventsBetween(from, to, singleRange(batch));
@@ -542,54 +445,4 @@ function singleRange(batch: Watcher[]): { key: Uint8Array; rangeEnd?: Uint8Array
     if (w.keyString !== first.keyString || w.endString !== first.endString) return undefined;
   }
   return first.rangeEnd === undefined ? { key: first.key } : { key: first.key, rangeEnd: first.rangeEnd };
-}
-
-function hasReadView(source: object): source is { readView(): ReadView } {
-  return typeof (source as { readView?: unknown }).readView === 'function';
-}
-
-/** A prev_kv the event should carry but does not: deletes, and puts that are not creations. */
-function missingPrev(ev: Event): boolean {
-  if (ev.prevKv !== undefined || ev.kv === undefined) return false;
-  return ev.type === Event_EventType.DELETE || ev.kv.version > 1;
-}
-
-/**
- * Fills prevKv where it is missing: from earlier events of the same key in
- * this window when there are some, else with one lookup per key at the
- * revision before its first event here (the lookups run concurrently).
- */
-async function fillPrevKv(
-  changes: RevisionChanges[],
-  lookup: PrevKvLookup | undefined,
-): Promise<RevisionChanges[]> {
-  const seen = new Set<string>();
-  const firstLookups = new Map<string, Promise<KeyValue | undefined>>();
-  for (const rc of changes) {
-    for (const ev of rc.events) {
-      if (ev.kv === undefined) continue;
-      const k = keyString(ev.kv.key);
-      if (!seen.has(k)) {
-        seen.add(k);
-        if (missingPrev(ev) && lookup !== undefined) firstLookups.set(k, lookup(ev.kv.key, rc.revision - 1));
-      }
-    }
-  }
-  const found = new Map<string, KeyValue | undefined>();
-  await Promise.all([...firstLookups].map(async ([k, p]) => found.set(k, await p)));
-  const latest = new Map<string, KeyValue | undefined>();
-  return changes.map((rc) => ({
-    revision: rc.revision,
-    events: rc.events.map((ev) => {
-      if (ev.kv === undefined) return ev;
-      const k = keyString(ev.kv.key);
-      let out = ev;
-      if (missingPrev(ev)) {
-        const prev = latest.has(k) ? latest.get(k) : found.get(k);
-        if (prev !== undefined) out = { type: ev.type, kv: ev.kv, prevKv: prev };
-      }
-      latest.set(k, ev.type === Event_EventType.PUT ? ev.kv : undefined);
-      return out;
-    }),
-  }));
 }
