@@ -150,6 +150,8 @@ export class KvStore {
   private _currentRevision = 1;
   private _compactRevision = 0;
   private _consistentIndex = 0;
+  /** The consistent index of the newest commit() call (written or not yet). */
+  private lastCommitIndex = 0;
   private readonly batchLimit: number;
   private readonly batchIntervalMs: number;
 
@@ -204,6 +206,7 @@ export class KvStore {
       throw new Error(`xetcd: ${this.backend.dir} has backend format ${format}, this version reads ${DB_FORMAT}`);
     }
     this._consistentIndex = await this.readMeta('consistentIndex');
+    this.lastCommitIndex = this._consistentIndex;
     const metaRevision = await this.readMeta('currentRevision');
     const scheduled = await this.readMeta('scheduledCompact');
     const finished = await this.readMeta('finishedCompact');
@@ -499,9 +502,10 @@ export class KvStore {
     for (const [id, rec] of this.leaseTable.takeDirty()) {
       ops.push(rec === undefined ? { type: 'del', key: leaseKey(id) } : { type: 'put', key: leaseKey(id), value: LeaseTable.encode(rec) });
     }
-    if (opts.consistentIndex < this._consistentIndex) {
-      throw new Error(`mvcc: consistent index going backwards (${opts.consistentIndex} < ${this._consistentIndex})`);
+    if (opts.consistentIndex < this.lastCommitIndex) {
+      return Promise.reject(new Error(`mvcc: consistent index going backwards (${opts.consistentIndex} < ${this.lastCommitIndex})`));
     }
+    this.lastCommitIndex = opts.consistentIndex;
     this.pendingMeta.set('consistentIndex', opts.consistentIndex);
     this.pendingMeta.set('currentRevision', revision);
     this.pendingMeta.set('format', DB_FORMAT);

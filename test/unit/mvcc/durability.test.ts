@@ -55,7 +55,7 @@ describe('20 applied index persisted atomically with the effects', () => {
     await store.put(b('a'), b('2'));
     const c2 = store.commit({ consistentIndex: 2, sync: true });
     await Promise.all([c1, c2]);
-    expect(() => store.commit({ consistentIndex: 1 })).toThrow('going backwards');
+    await expect(store.commit({ consistentIndex: 1 })).rejects.toThrow('going backwards');
     await store.close();
     const { store: again } = await fx.open(dir);
     expect([again.consistentIndex, again.currentRevision]).toEqual([2, 3]);
@@ -256,5 +256,30 @@ describe('snapshots and defragment', () => {
     await store.close();
     const { store: again } = await fx.open(dir);
     expect([again.consistentIndex, again.currentRevision]).toEqual([201, 201]);
+  });
+});
+
+describe('physical compaction does not stall writes', () => {
+  it('writes and reads complete while the batches of a large compaction are still running', async () => {
+    const { store } = await fx.open(undefined, { compactionBatchLimit: 50, compactionBatchIntervalMs: 2 });
+    for (let n = 0; n < 3000; n += 500) {
+      await store.write(async (txn) => {
+        for (let i = n; i < n + 500; i++) await txn.put(b(`k${i % 20}`), b(`v${i}`));
+      });
+    }
+    await store.commit({ consistentIndex: 1 });
+    const rev = store.currentRevision;
+    const { physicalDone } = await store.compact(rev - 1);
+    await store.commit({ consistentIndex: 2 });
+    let finished = false;
+    void physicalDone.then(() => (finished = true));
+    for (let i = 0; i < 20; i++) {
+      await store.put(b(`new${i}`), b('x'));
+      expect((await store.range(b(`k${i}`))).kvs.length).toBe(1);
+    }
+    expect(finished).toBe(false);
+    expect(store.currentRevision).toBe(rev + 20);
+    await physicalDone;
+    expect((await store.eventsBetween(rev - 1, rev + 20)).length).toBe(22);
   });
 });
