@@ -48,7 +48,10 @@ async function phase(store: RaftLogStore, depth: number): Promise<string> {
     while (performance.now() < deadline) {
       const t = performance.now();
       const entries = batch(1);
-      await store.save({ entries, hardState: HardState.create({ term: 1, vote: 1n, commit: next - 1 - perBatch }) });
+      await store.save({
+        entries,
+        hardState: HardState.create({ term: 1, vote: 1n, commit: next - 1 - perBatch }),
+      });
       latencies.push(performance.now() - t);
       batches++;
     }
@@ -68,7 +71,9 @@ try {
   const dir = join(base, 'member', 'raft');
   const { store } = await RaftLogStore.open(dir, { logger });
   await store.save({ entries: [], hardState: HardState.create({ term: 1, vote: 1n, commit: 0 }) });
-  console.log(`raft log store, ${perBatch} entries x ${bytes} B per synced batch, ${seconds} s per phase, in ${dir}`);
+  console.log(
+    `raft log store, ${perBatch} entries x ${bytes} B per synced batch, ${seconds} s per phase, in ${dir}`,
+  );
   console.log(`  ${await phase(store, 1)}`);
   console.log(`  ${await phase(store, 4)}`);
   await store.close();

@@ -138,6 +138,13 @@ export class RaftLogOutline {
     this.terms = [];
   }
 
+  /** A log that is only the snapshot. */
+  static ofSnapshot(meta: SnapshotMetadata): RaftLogOutline {
+    const o = new RaftLogOutline();
+    o.installSnapshot(meta);
+    return o;
+  }
+
   /** Drops the terms of entries <= index. */
   compact(index: number): void {
     if (index < this.offset) return;
@@ -211,17 +218,13 @@ export class RaftLogOutline {
    * when it is refused.
    */
   checkWrite(w: { hardState?: HardState; entries: readonly Entry[]; snapshot?: SnapshotMetadata }): void {
-    let base: RaftLogOutline = this;
-    if (w.snapshot !== undefined) {
-      if (w.snapshot.index < this.snapshotIndex) {
-        throw new RaftLogWriteError(
-          `snapshot ${w.snapshot.index} is older than the stored snapshot ${this.snapshotIndex}`,
-        );
-      }
-      // Entries that come with a snapshot continue it: check them against a log that is just the snapshot.
-      base = new RaftLogOutline();
-      base.installSnapshot(w.snapshot);
+    if (w.snapshot !== undefined && w.snapshot.index < this.snapshotIndex) {
+      throw new RaftLogWriteError(
+        `snapshot ${w.snapshot.index} is older than the stored snapshot ${this.snapshotIndex}`,
+      );
     }
+    // Entries that come with a snapshot continue it: check them against a log that is just the snapshot.
+    const base = w.snapshot === undefined ? this : RaftLogOutline.ofSnapshot(w.snapshot);
     base.checkAppend(w.entries);
     const commit = this.hardState?.commit ?? 0;
     if (w.snapshot === undefined && w.entries.length > 0 && w.entries[0]!.index <= commit) {

@@ -327,3 +327,25 @@ describe('RaftLogStore: creation and failure', () => {
     store = undefined;
   });
 });
+
+describe('RaftLogStore: durability contract', () => {
+  it('hands every Ready write to LevelDB as one batch, fsynced when asked (and by default)', async () => {
+    const s = await open();
+    const db = (s as unknown as { db: ClassicLevel<Uint8Array, Uint8Array> }).db;
+    const calls: { ops: number; sync: boolean | undefined }[] = [];
+    const batch = db.batch.bind(db) as (ops: unknown[], o: { sync?: boolean }) => Promise<void>;
+    (db as unknown as { batch: typeof batch }).batch = (ops, o) => {
+      calls.push({ ops: ops.length, sync: o.sync });
+      return batch(ops, o);
+    };
+    await s.save({ entries: ents(1, 3, 1), hardState: hs(1, 1n, 0) });
+    await s.save({ entries: [], hardState: hs(1, 1n, 2) }, { sync: false });
+    await s.save({ entries: ents(4, 4, 1) }, { sync: true });
+    // 3 entries + hard state + bounds; hard state + bounds; 1 entry + bounds.
+    expect(calls).toEqual([
+      { ops: 5, sync: true },
+      { ops: 2, sync: false },
+      { ops: 2, sync: true },
+    ]);
+  });
+});
