@@ -109,10 +109,20 @@ const seeds =
 const started = Date.now();
 let events = 0;
 let lastPrint = 0;
+const totals = {
+  ticks: 0,
+  delivered: 0,
+  lost: 0,
+  crashes: 0,
+  snapshotsSent: 0,
+  confApplied: 0,
+  leaderTerms: 0,
+};
 for (let i = 0; i < seeds.length; i++) {
   const seed = seeds[i] as number;
   const r = runSeed(seed, runOpts);
   events += r.stats.events;
+  for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
   if (r.violation !== undefined) {
     if (opts.trace) replay(r.schedule, (line) => console.log(line));
     report(seed, r.schedule, r.violation);
@@ -128,5 +138,9 @@ for (let i = 0; i < seeds.length; i++) {
 }
 const secs = (Date.now() - started) / 1000;
 console.log(
-  `\nok: ${seeds.length} schedules, ${events} events, no violation (${secs.toFixed(1)} s, ${Math.round(events / Math.max(secs, 0.001))} events/s)`,
+  `\nin all: ${totals.ticks} ticks, ${totals.delivered} messages delivered, ${totals.lost} lost, ${totals.crashes} crashes, ` +
+    `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied`,
+);
+console.log(
+  `ok: ${seeds.length} schedules, ${events} events, no violation (${secs.toFixed(1)} s, ${Math.round(events / Math.max(secs, 0.001))} events/s)`,
 );

@@ -11,6 +11,7 @@ export interface RunOptions {
   /** Events before the final `settle`. */
   steps: number;
   injectBug?: string;
+  unchecked?: string;
 }
 
 export interface RunResult {
@@ -33,6 +34,7 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
   c.maxInflightMsgs = rng.pick([1, 2, 4, 16]);
   c.maxSizePerMsg = rng.pick([64, 256, 4096]);
   if (opts.injectBug !== undefined) c.injectBug = opts.injectBug;
+  if (opts.unchecked !== undefined) c.unchecked = opts.unchecked;
   return c;
 }
 

@@ -22,6 +22,7 @@
  *   compact 2 keep 3          node 2 snapshots its applied state and compacts its log, keeping 3 entries
  *   ticks 12                  twelve global ticks in a row (scripts)
  *   stabilize                 deliver every message and run every Ready to completion until quiet (scripts)
+ *   elapse 12                 twelve times: a global tick, then stabilize (scripts: time passing in a healthy network)
  *   settle                    heal every fault and require liveness (one leader, progress, convergence)
  *   expect 1 role leader      (regression scripts) assert something of node 1: role, term, commit, applied
  *
@@ -41,7 +42,7 @@ export type ExpectField = (typeof EXPECT_FIELDS)[number];
 
 export type SimEvent =
   | { kind: 'tick'; node?: number }
-  | { kind: 'ticks'; count: number }
+  | { kind: 'ticks' | 'elapse'; count: number }
   | { kind: 'stabilize' }
   | { kind: 'ready' | 'persist' | 'apply'; node: number }
   | { kind: 'deliver' | 'drop' | 'dup'; from: number; to: number; type: string; nth: number }
@@ -74,6 +75,11 @@ export interface SimConfig {
   maxSizePerMsg: number;
   /** A deliberately broken core, to show the simulation notices (see bugs.ts). */
   injectBug?: string;
+  /**
+   * A property not to check (only `commit-rule`): with a broken commit rule,
+   * shows that the damage it does is caught further down (state machine safety).
+   */
+  unchecked?: string;
 }
 
 export interface Schedule {
@@ -127,7 +133,8 @@ export function formatEvent(e: SimEvent): string {
     case 'stabilize':
       return e.kind;
     case 'ticks':
-      return `ticks ${e.count}`;
+    case 'elapse':
+      return `${e.kind} ${e.count}`;
     case 'conf':
       if (e.joint === 'none') return `conf ${e.node} ${confOpsText(e.ops)}`;
       return `conf ${e.node} joint ${confOpsText(e.ops)}${e.joint === 'explicit' ? ' explicit' : ''}`;
@@ -154,6 +161,7 @@ const CONFIG_KEYS: Record<string, 'number' | 'boolean' | 'string'> = {
   maxInflightMsgs: 'number',
   maxSizePerMsg: 'number',
   injectBug: 'string',
+  unchecked: 'string',
 };
 
 export function formatConfig(c: SimConfig): string {
@@ -165,10 +173,25 @@ export function formatConfig(c: SimConfig): string {
   return `config ${parts.join(' ')}`;
 }
 
+/** The transcript of a schedule; runs of global ticks read as `ticks K` (which replays identically). */
 export function formatSchedule(s: Schedule, comments: string[] = []): string {
   const lines = comments.map((c) => `# ${c}`);
   lines.push(formatConfig(s.config));
-  for (const e of s.events) lines.push(formatEvent(e));
+  let ticks = 0;
+  const flush = (): void => {
+    if (ticks === 1) lines.push('tick');
+    else if (ticks > 1) lines.push(`ticks ${ticks}`);
+    ticks = 0;
+  };
+  for (const e of s.events) {
+    if (e.kind === 'tick' && e.node === undefined) {
+      ticks++;
+      continue;
+    }
+    flush();
+    lines.push(formatEvent(e));
+  }
+  flush();
   return lines.join('\n') + '\n';
 }
 
@@ -298,7 +321,8 @@ export function parseSchedule(text: string): Schedule {
         events.push({ kind: cmd });
         break;
       case 'ticks':
-        events.push({ kind: 'ticks', count: num(1) });
+      case 'elapse':
+        events.push({ kind: cmd, count: num(1) });
         break;
       case 'conf': {
         const node = num(1);

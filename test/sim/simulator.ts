@@ -156,11 +156,13 @@ export class Simulator {
         }
         return;
       case 'ticks':
+      case 'elapse':
         for (let i = 0; i < e.count; i++) {
           this.time++;
           this.stats.ticks++;
           for (const n of this.nodes.values()) if (n.running) n.core.tick();
           this.observeAll();
+          if (e.kind === 'elapse') this.drain();
         }
         return;
       case 'stabilize':
@@ -664,6 +666,9 @@ export class Simulator {
 
   private observe(n: SimNode): void {
     const st = n.core.status();
+    const chart = n.core.chartState();
+    if (chart !== st.role)
+      violation('role-consistency', `node ${n.id}'s role chart is in ${chart} but its state says ${st.role}`);
     const prev = n.observed;
     if (prev === undefined) {
       const pt = this.ghost.persistedTerm.get(n.id) ?? 0;
@@ -686,7 +691,13 @@ export class Simulator {
     if (st.role === 'leader') {
       // Leadership counts once it can be seen outside the node: its term is on disk.
       if (n.diskHard.term === st.term && this.ghost.recordLeader(n.id, st.term)) this.onNewLeader(n, st.term);
-      if (prev !== undefined && prev.role === 'leader' && prev.term === st.term && st.commit > prev.commit)
+      if (
+        this.config.unchecked !== 'commit-rule' &&
+        prev !== undefined &&
+        prev.role === 'leader' &&
+        prev.term === st.term &&
+        st.commit > prev.commit
+      )
         this.checkCommitRule(n, st.term, st.commit);
     }
     n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote };

@@ -17,6 +17,7 @@ export type Property =
   | 'removed-never-leads'
   | 'vote-quorum'
   | 'snapshot-safety'
+  | 'role-consistency'
   | 'core-error'
   | 'liveness'
   | 'expectation';
