@@ -224,12 +224,13 @@ async function checkPuts(store: KvStore, view: ReadView, r: TxnRequest, path: bo
   forOpsOnPath(r, path, (op) => {
     if (op.requestPut !== undefined) puts.push(op.requestPut);
   });
+  // etcd's checkRequestPut order inside a txn: the missing key, then the lease.
   for (const p of puts) {
-    if (p.lease !== 0n && store.lease(p.lease) === undefined) throw new MvccError('leaseNotFound');
     if (p.ignoreValue || p.ignoreLease) {
       const { count } = await view.range(p.key, undefined, { countOnly: true });
       if (count === 0) throw new MvccError('keyNotFound');
     }
+    if (p.lease !== 0n && store.lease(p.lease) === undefined) throw new MvccError('leaseNotFound');
   }
 }
 

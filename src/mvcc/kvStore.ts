@@ -414,10 +414,11 @@ export class KvStore {
     const name = keyName(key);
     const ki = this.tree.get(name);
     const prev = ki?.get(viewRev);
+    // etcd's order: an unknown lease first, then a missing key for ignore_*.
+    if (!opts.ignoreLease && (opts.lease ?? 0n) !== 0n && !this.leaseTable.has(opts.lease!)) throw new MvccError('leaseNotFound');
     if ((opts.ignoreValue || opts.ignoreLease) && prev === undefined) throw new MvccError('keyNotFound');
     const needPrevKv = prev !== undefined && (opts.prevKv || opts.ignoreValue);
     const lease = opts.ignoreLease ? this.leaseTable.leaseOfKey(name) : (opts.lease ?? 0n);
-    if (!opts.ignoreLease && lease !== 0n && !this.leaseTable.has(lease)) throw new MvccError('leaseNotFound');
     const prevKv = needPrevKv ? (await this.fetch([prev.modified]))[0] : undefined;
     // Everything that can fail has been checked: from here on the change is applied synchronously.
     const rev: Revision = { main: txn.beginRevision + 1, sub: txn.nextSub() };
