@@ -48,7 +48,16 @@ export interface RaftLogWrite {
 
 export interface RaftLogStoreOptions {
   logger: Logger;
+  /**
+   * Observes the seconds each synced batch took (write + fsync): hand it
+   * etcd_disk_wal_fsync_duration_seconds (src/api/metrics.ts), the metric etcd
+   * operators watch for a disk too slow for Raft.
+   */
+  fsyncDuration?: { observe(seconds: number): void };
 }
+
+/** etcd warns when one WAL sync takes longer than this (wal.warnSyncDuration). */
+const WARN_SYNC_SECONDS = 1;
 
 /** The store failed a write earlier; nothing after that write can be made durable in order. */
 export class RaftLogFailedError extends Error {
@@ -114,6 +123,7 @@ export class RaftLogStore {
     private readonly db: ClassicLevel<Uint8Array, Uint8Array>,
     private readonly outline: RaftLogOutline,
     private readonly logger: Logger,
+    private readonly fsyncDuration: { observe(seconds: number): void } | undefined,
   ) {}
 
   /**
@@ -136,7 +146,7 @@ export class RaftLogStore {
     }
     try {
       const { outline, state } = await load(dir, db);
-      const store = new RaftLogStore(dir, db, outline, logger);
+      const store = new RaftLogStore(dir, db, outline, logger, opts.fsyncDuration);
       logger.info(
         {
           dir,
@@ -301,6 +311,16 @@ export class RaftLogStore {
     await this.db.close();
   }
 
+  private observeSync(seconds: number, writes: number): void {
+    this.fsyncDuration?.observe(seconds);
+    if (seconds > WARN_SYNC_SECONDS) {
+      this.logger.warn(
+        { dir: this.dir, tookMs: Math.round(seconds * 1000), expectedMs: WARN_SYNC_SECONDS * 1000, writes },
+        'slow raft log sync: the disk is too slow for Raft (elections may time out)',
+      );
+    }
+  }
+
   private boundsOp(): Op {
     return { type: 'put', key: boundsKey, value: encodeBounds(this.outline.bounds()) };
   }
@@ -329,7 +349,11 @@ export class RaftLogStore {
       const ops = group.length === 1 ? group[0]!.ops : group.flatMap((w) => w.ops);
       const sync = group.some((w) => w.sync);
       try {
-        if (ops.length > 0) await this.db.batch(ops, { sync });
+        if (ops.length > 0) {
+          const started = performance.now();
+          await this.db.batch(ops, { sync });
+          if (sync) this.observeSync((performance.now() - started) / 1000, group.length);
+        }
         for (const w of group) w.resolve();
       } catch (err) {
         this.failure = err;

@@ -5,11 +5,11 @@ import type { ClassicLevel } from 'classic-level';
 import {
   RaftLogClosedError,
   RaftLogFailedError,
+  RaftLogStore,
   RaftLogWriteError,
-  type RaftLogStore,
 } from '../../../src/storage/raftLogStore.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
-import { ent, entryData, ents, hs, openStore, reopenState, shape } from './raftLogFixtures.js';
+import { ent, entryData, ents, hs, openStore, reopenState, shape, silent } from './raftLogFixtures.js';
 
 let tmp: TempDir;
 let dir: string;
@@ -347,5 +347,19 @@ describe('RaftLogStore: durability contract', () => {
       { ops: 2, sync: false },
       { ops: 2, sync: true },
     ]);
+  });
+
+  it('reports how long each synced batch took', async () => {
+    const observed: number[] = [];
+    const opened = await RaftLogStore.open(dir, {
+      logger: silent,
+      fsyncDuration: { observe: (v) => observed.push(v) },
+    });
+    store = opened.store;
+    await store.save({ entries: ents(1, 1, 1), hardState: hs(1, 1n, 0) });
+    await store.save({ entries: [], hardState: hs(1, 1n, 1) }, { sync: false });
+    expect(observed.length).toBe(1);
+    expect(observed[0]).toBeGreaterThan(0);
+    expect(observed[0]).toBeLessThan(30);
   });
 });
