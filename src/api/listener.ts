@@ -11,6 +11,7 @@
 //
 // Shutdown: stop accepting, close idle HTTP connections and send GOAWAY to gRPC
 // sessions, then destroy whatever is still open after the grace period.
+import { routeH2Connection } from './h2Authority.js';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -20,6 +21,9 @@ import type { Logger } from 'pino';
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /** etcd adds this much to --max-request-bytes for gRPC framing (grpcOverheadBytes). */
+/** How long an HTTP/2 connection may stay silent before it is handed over unexamined (h2Authority.ts). */
+const H2_FIRST_REQUEST_WAIT_MS = 200;
+
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 export interface ClientTlsMaterial {
@@ -210,8 +214,19 @@ export class ClientListeners {
       socket.destroy();
       return;
     }
-    if (route === 'h2') this.injector.injectConnection(socket);
-    else this.httpServer.emit('connection', socket);
+    if (route === 'h2') {
+      void routeH2Connection(socket, H2_FIRST_REQUEST_WAIT_MS).then((connection) => {
+        if (connection === undefined) return;
+        if (this.closing !== undefined) {
+          connection.destroy();
+          return;
+        }
+        this.injector.injectConnection(connection);
+        socket.resume();
+      });
+      return;
+    }
+    this.httpServer.emit('connection', socket);
     socket.resume();
   }
 
