@@ -90,7 +90,7 @@ export const serverLifecycleMachine = setup({
   },
   actions: {
     // Implemented by the runner (logging); named here so the chart shows where they happen.
-    logStep: () => undefined,
+    logStep: (_, _params: { state: string }) => undefined,
     logFailure: () => undefined,
     logStopped: () => undefined,
     recordFailure: assign((args, params: { step: LifecycleStep }) => ({
@@ -114,7 +114,7 @@ export const serverLifecycleMachine = setup({
   },
   states: {
     validatingConfig: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'validatingConfig' } },
       invoke: {
         src: 'validateConfig',
         onDone: {
@@ -125,7 +125,7 @@ export const serverLifecycleMachine = setup({
       },
     },
     openingStorage: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'openingStorage' } },
       invoke: {
         src: 'openStorage',
         onDone: {
@@ -146,7 +146,10 @@ export const serverLifecycleMachine = setup({
           ],
         },
         new: {
-          entry: [assign({ bootMode: 'new' as const }), 'logStep'],
+          entry: [
+            assign({ bootMode: 'new' as const }),
+            { type: 'logStep', params: { state: 'bootstrapping (new)' } },
+          ],
           invoke: {
             src: 'bootstrap',
             input: { mode: 'new' as const },
@@ -155,7 +158,10 @@ export const serverLifecycleMachine = setup({
           },
         },
         joining: {
-          entry: [assign({ bootMode: 'joining' as const }), 'logStep'],
+          entry: [
+            assign({ bootMode: 'joining' as const }),
+            { type: 'logStep', params: { state: 'bootstrapping (joining)' } },
+          ],
           invoke: {
             src: 'bootstrap',
             input: { mode: 'joining' as const },
@@ -164,7 +170,10 @@ export const serverLifecycleMachine = setup({
           },
         },
         restarting: {
-          entry: [assign({ bootMode: 'restarting' as const }), 'logStep'],
+          entry: [
+            assign({ bootMode: 'restarting' as const }),
+            { type: 'logStep', params: { state: 'bootstrapping (restarting)' } },
+          ],
           invoke: {
             src: 'bootstrap',
             input: { mode: 'restarting' as const },
@@ -175,7 +184,7 @@ export const serverLifecycleMachine = setup({
       },
     },
     checkingIntegrity: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'checkingIntegrity' } },
       invoke: {
         src: 'checkIntegrity',
         onDone: 'startingRaft',
@@ -183,7 +192,7 @@ export const serverLifecycleMachine = setup({
       },
     },
     startingRaft: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'startingRaft' } },
       invoke: {
         src: 'startRaft',
         onDone: 'publishing',
@@ -191,7 +200,7 @@ export const serverLifecycleMachine = setup({
       },
     },
     publishing: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'publishing' } },
       invoke: {
         src: 'publish',
         onDone: 'serving',
@@ -211,11 +220,11 @@ export const serverLifecycleMachine = setup({
             onError: { target: '#server.releasing', actions: failAt('serving') },
           },
         },
-        ready: { entry: 'logStep' },
+        ready: { entry: { type: 'logStep', params: { state: 'serving' } } },
       },
     },
     stopping: {
-      entry: 'logStep',
+      entry: { type: 'logStep', params: { state: 'stopping' } },
       on: { STOP: {} },
       invoke: {
         src: 'stopMember',

@@ -9,7 +9,6 @@ import {
   type BootMode,
   type LifecycleStep,
   type OpenStorageOutput,
-  type ServerLifecycleContext,
 } from '../../machines/server.js';
 import type { Config, ConfigResult } from './config.js';
 
@@ -67,12 +66,6 @@ export interface Member {
   fatal(reason: string): void;
 }
 
-function stateName(ctx: ServerLifecycleContext, value: unknown): string {
-  if (typeof value === 'string') return value;
-  const [outer, inner] = Object.entries(value as Record<string, string>)[0] ?? ['?', '?'];
-  return outer === 'bootstrapping' ? `bootstrapping (${ctx.bootMode ?? inner})` : `${outer}.${inner}`;
-}
-
 export function runMember(options: RunMemberOptions): Member {
   const { logger } = options;
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -109,9 +102,11 @@ export function runMember(options: RunMemberOptions): Member {
       }),
     },
     actions: {
-      logStep: ({ context, self }) => {
-        const state = stateName(context, self.getSnapshot().value);
-        logger.info({ state }, state === 'serving.ready' ? 'member is serving' : `member ${state}`);
+      logStep: (_, params: { state: string }) => {
+        logger.info(
+          { state: params.state },
+          params.state === 'serving' ? 'member is serving' : `member ${params.state}`,
+        );
       },
       logFailure: ({ context }) => {
         const f = context.failure;

@@ -1,0 +1,143 @@
+// The `xetcd` command: etcd's flags (each also XETCD_<FLAG> and a YAML key),
+// a refusal with one line per problem before anything starts, then the member
+// lifecycle until a signal stops it. Returns the exit code instead of exiting,
+// so tests can run it in-process or in a child process with a fake server.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ETCD_SERVER_VERSION } from '../api/http-version.js';
+import { loadConfig } from '../embed/config.js';
+import { startEtcd } from '../embed/etcd.js';
+import { runMember, type Member } from '../embed/member.js';
+import type { ServerLayer } from '../embed/server-link.js';
+import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
+import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
+import { handleStopSignals } from '../embed/signals.js';
+import { createLogger } from '../logging.js';
+
+export interface CliDeps {
+  /** The server layer; by default looked up at run time (see embed/server-link.ts). */
+  readonly server?: () => Promise<ServerLayer | undefined>;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly stdout?: (text: string) => void;
+  readonly stderr?: (text: string) => void;
+  /** Used by a second signal to exit at once. */
+  readonly exit?: (code: number) => void;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function versionText(): string {
+  return [
+    `xetcd Version: ${packageVersion()}`,
+    `etcd API Version: ${ETCD_SERVER_VERSION.split('.').slice(0, 2).join('.')} (wire-compatible with etcd ${ETCD_SERVER_VERSION})`,
+    `Node Version: ${process.version}`,
+    `Node OS/Arch: ${process.platform}/${process.arch}`,
+  ].join('\n');
+}
+
+function optionFor(spec: FlagSpec): Option {
+  const flag = spec.kind === 'bool' ? `--${spec.name} [bool]` : `--${spec.name} <value>`;
+  const shown = spec.default === '' ? '' : ` (default: ${spec.default})`;
+  return new Option(flag, `${spec.description}${shown} [env ${envName(spec.name)}]`);
+}
+
+export function buildProgram(out: (t: string) => void, err: (t: string) => void): Command {
+  const program = new Command('xetcd')
+    .description(
+      'A distributed, reliable key-value store speaking etcd v3 (gRPC and HTTP on one client port).\n' +
+        'Every flag can also be set as XETCD_<FLAG> in the environment or as a key in --config-file;\n' +
+        'precedence: flag > environment > config file > default.',
+    )
+    .usage('[flags]')
+    .version(versionText(), '--version', 'Print the version and exit.')
+    .helpOption('-h, --help', 'Show this help and exit.')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: out,
+      writeErr: err,
+      outputError: (text, write) => write(`xetcd: ${text.replace(/^error: /, '')}`),
+    });
+  for (const spec of FLAGS) program.addOption(optionFor(spec));
+  program.addOption(
+    new Option(
+      `--${CONFIG_FILE_FLAG} <path>`,
+      `Path to a YAML configuration file with etcd's keys (name, data-dir, listen-client-urls, ...). [env ${envName(CONFIG_FILE_FLAG)}]`,
+    ),
+  );
+  return program;
+}
+
+/** Commander's camelCase attribute for a flag: `data-dir` → `dataDir`. */
+function attributeOf(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promise<number> {
+  const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
+  const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
+  const program = buildProgram(out, err);
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with 0; a bad flag with 1, after commander's one-line message.
+      return e.exitCode === 0 ? 0 : 1;
+    }
+    throw e;
+  }
+
+  const flags: Record<string, string | boolean | undefined> = {};
+  for (const name of [...FLAGS.map((f) => f.name), CONFIG_FILE_FLAG]) {
+    const attr = attributeOf(name);
+    if (program.getOptionValueSource(attr) === 'cli')
+      flags[name] = program.getOptionValue(attr) as string | boolean;
+  }
+  const env = deps.env ?? process.env;
+  const result = loadConfig({ flags, env, readFile: (p) => readFileSync(p, 'utf8') });
+  const logger = createLogger({ level: result.ok ? result.config.logLevel : 'info' });
+
+  let inspector: AttachedInspector | undefined;
+  if (result.ok && result.config.inspectUrl !== undefined) {
+    inspector = attachInspector(result.config.inspectUrl);
+    logger.info({ url: result.config.inspectUrl }, 'XState inspector attached');
+  }
+
+  let layer: ServerLayer | undefined;
+  if (result.ok) {
+    try {
+      layer = await (
+        deps.server ?? (async () => (await import('../embed/server-link.js')).loadServerLayer())
+      )();
+    } catch (e) {
+      logger.error({ reason: (e as Error).message }, 'cannot load the server layer');
+      inspector?.stop();
+      return 1;
+    }
+  }
+
+  const common = {
+    config: () => result,
+    logger,
+    report: (line: string) => err(`${line}\n`),
+    ...(inspector !== undefined ? { inspect: inspector.observer } : {}),
+  };
+  const member: Member =
+    layer?.kind === 'steps'
+      ? runMember({ ...common, steps: (config) => layer.factory(config, logger) })
+      : startEtcd({ ...common, server: layer?.factory });
+  const release = handleStopSignals(member, logger, deps.exit);
+  const outcome = await member.done;
+  release();
+  inspector?.stop();
+  return outcome.exitCode;
+}

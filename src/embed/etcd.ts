@@ -1,0 +1,189 @@
+// Start a member from a config (etcd's embed.StartEtcd): the lifecycle chart's
+// steps built from the server layer (storage, Raft, apply, API services) and the
+// client port this folder owns (listeners, /health, /version, /metrics,
+// grpc.health.v1). The server layer plugs in through `MemberServer`.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { InspectionEvent, Observer } from 'xstate';
+import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
+import type { HealthSource } from '../api/http-health.js';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/http-version.js';
+import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
+import { createMetrics, type EtcdMetrics } from '../api/metrics.js';
+import type { BootMode } from '../../machines/server.js';
+import { configLogFields, type Config, type ConfigResult } from './config.js';
+import { GrpcHealth } from './grpc-health.js';
+import { idHex } from './ids.js';
+import { runMember, type Member, type MemberSteps } from './member.js';
+
+/** The client port as the server layer sees it: where to mount its services and routes. */
+export interface ClientApi {
+  readonly grpc: grpc.Server;
+  /** Mount the /v3/ gateway (and anything else) with `http.prefix('/v3/', ...)`. */
+  readonly http: HttpRoutes;
+}
+
+/**
+ * What the server layer (src/server) provides to run a member. Each method is
+ * one step of the lifecycle chart; throwing fails the member with the message.
+ */
+export interface MemberServer {
+  /** Open (creating if needed) the storage under config.dataDir; say whether it already held a member. */
+  openStorage(): Promise<{ hasData: boolean }>;
+  /** Bootstrap a new cluster, join an existing one, or restore from the data. */
+  bootstrap(mode: BootMode): Promise<void>;
+  /** Refuse data that cannot be trusted (applied index ahead of the log, bad checksums, ...). */
+  checkIntegrity(): Promise<void>;
+  startRaft(): Promise<void>;
+  /** Publish the member's name and client URLs through Raft. */
+  publish(): Promise<void>;
+  /** Register the etcd gRPC services (KV, Watch, Lease, Cluster, Maintenance, Auth, ...) and HTTP routes. */
+  mountApi(api: ClientApi): void;
+  /** What /health asks. */
+  readonly health: HealthSource;
+  /** Sync and close everything it opened. Called once, at any point of the start (after openStorage was called). */
+  stop(): Promise<void>;
+}
+
+export interface MemberServerDeps {
+  readonly logger: Logger;
+  /** Shared with /metrics: update the instruments here. */
+  readonly metrics: EtcdMetrics;
+  /** Attach to the server's own actors so --inspect shows them too. */
+  readonly inspect?: Observer<InspectionEvent>;
+  /** Report a failure the member cannot go on after (the chart moves to failed, exit 1). */
+  readonly fatal: (reason: string) => void;
+}
+
+export type MemberServerFactory = (config: Config, deps: MemberServerDeps) => MemberServer;
+
+/** How long in-flight client requests get to finish on stop (etcd gives gRPC GracefulStop about 2 s). */
+export const CLIENT_DRAIN_MS = 2000;
+
+export interface ServingMember extends Member {
+  /** The client listeners, once serving (their bound addresses, e.g. for port 0). */
+  listeners(): ClientListeners | undefined;
+  metrics(): EtcdMetrics | undefined;
+}
+
+export interface StartEtcdOptions {
+  readonly config: () => ConfigResult;
+  /** The server layer; undefined when this build has none (the member then fails to start, saying so). */
+  readonly server: MemberServerFactory | undefined;
+  readonly logger: Logger;
+  readonly report?: (line: string) => void;
+  readonly inspect?: Observer<InspectionEvent>;
+  readonly drainMs?: number;
+}
+
+function tlsMaterial(config: Config): ClientTlsMaterial | undefined {
+  const t = config.clientTls;
+  if (t === undefined) return undefined;
+  const read = (flag: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`--${flag}: cannot read '${path}' (${(err as Error).message})`);
+    }
+  };
+  return {
+    cert: read('cert-file', t.certFile),
+    key: read('key-file', t.keyFile),
+    ...(t.trustedCaFile !== undefined ? { ca: read('trusted-ca-file', t.trustedCaFile) } : {}),
+    requireClientCert: t.clientCertAuth,
+  };
+}
+
+export function startEtcd(options: StartEtcdOptions): ServingMember {
+  const { logger } = options;
+  let listeners: ClientListeners | undefined;
+  let metrics: EtcdMetrics | undefined;
+  // The chart's FATAL needs the member, which exists only after runMember returns.
+  let member: Member | undefined;
+
+  const steps = (config: Config): MemberSteps => {
+    const m = createMetrics({
+      memberIdHex: idHex(config.memberId),
+      serverVersion: ETCD_SERVER_VERSION,
+      clusterVersion: ETCD_CLUSTER_VERSION.split('.').slice(0, 2).join('.'),
+      quotaBackendBytes: config.quotaBackendBytes,
+    });
+    metrics = m;
+    const health = new GrpcHealth();
+    let server: MemberServer | undefined;
+    const need = (): MemberServer => {
+      if (server === undefined) throw new Error('the server layer was not created');
+      return server;
+    };
+    return {
+      openStorage: async () => {
+        logger.info(
+          {
+            ...configLogFields(config),
+            'local-member-id': idHex(config.memberId),
+            'cluster-id': idHex(config.clusterId),
+          },
+          'starting an etcd server',
+        );
+        if (options.server === undefined) {
+          throw new Error(
+            'this build has no server layer: src/server/member.ts must export createMemberServer (see src/embed/etcd.ts MemberServer)',
+          );
+        }
+        server = options.server(config, {
+          logger,
+          metrics: m,
+          ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
+          fatal: (reason) => member?.fatal(reason),
+        });
+        return server.openStorage();
+      },
+      bootstrap: (mode) => need().bootstrap(mode),
+      checkIntegrity: () => need().checkIntegrity(),
+      startRaft: () => need().startRaft(),
+      publish: () => need().publish(),
+      serve: async () => {
+        const grpcServer = new grpc.Server(grpcServerOptions(config.maxRequestBytes));
+        health.register(grpcServer);
+        const http = createHttpRoutes({ metrics: m, health: () => server?.health, logger });
+        need().mountApi({ grpc: grpcServer, http });
+        listeners = await ClientListeners.listen({
+          urls: config.listenClientUrls,
+          grpcServer,
+          httpHandler: http.listener(),
+          ...(config.clientTls !== undefined ? { tls: tlsMaterial(config) } : {}),
+          logger,
+        });
+        for (const l of listeners.addresses()) {
+          logger.info(
+            { address: `${l.host}:${l.port}`, url: l.boundUrl },
+            'serving client traffic (gRPC and HTTP)',
+          );
+        }
+      },
+      stop: async () => {
+        health.shutdown();
+        const errors: string[] = [];
+        if (listeners !== undefined) {
+          await listeners
+            .close(options.drainMs ?? CLIENT_DRAIN_MS)
+            .catch((err: unknown) => errors.push((err as Error).message));
+        }
+        if (server !== undefined)
+          await server.stop().catch((err: unknown) => errors.push((err as Error).message));
+        if (errors.length > 0) throw new Error(errors.join('; '));
+      },
+    };
+  };
+
+  member = runMember({
+    config: options.config,
+    steps,
+    logger,
+    ...(options.report !== undefined ? { report: options.report } : {}),
+    ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
+  });
+  const running = member;
+  return { ...running, listeners: () => listeners, metrics: () => metrics };
+}
