@@ -194,7 +194,8 @@ export class RaftLogStore {
    * any stored suffix from the first of them), stores the hard state, and
    * installs the snapshot's metadata (a snapshot from the leader replaces the
    * whole log, so every stored entry goes). One atomic batch, fsynced when
-   * `sync` (a Ready's mustSync). Resolves once written.
+   * `sync` (a Ready's mustSync) and always when it holds entries or a
+   * snapshot. Resolves once written.
    */
   save(write: RaftLogWrite, opts: { sync: boolean } = { sync: true }): Promise<void> {
     const usable = this.usable();
@@ -235,7 +236,11 @@ export class RaftLogStore {
     if (ops.length === 0) return this.enqueue([], false);
     this.outline.applyWrite(checked);
     ops.push(this.boundsOp());
-    return this.enqueue(ops, opts.sync);
+    // Entries and snapshots are always synced, whatever the caller says: an unsynced batch can be
+    // lost on power failure while a later synced one (in LevelDB's next log file) survives, and a
+    // hole in the log is corruption. Only a hard-state-only write may skip the sync (Raft's mustSync).
+    const sync = opts.sync || write.entries.length > 0 || meta !== undefined;
+    return this.enqueue(ops, sync);
   }
 
   /**
@@ -299,8 +304,9 @@ export class RaftLogStore {
       ops.push({ type: 'del', key: entryKey(i) });
     o.compact(index);
     ops.push(this.boundsOp());
-    // Not fsynced: losing a compaction to a power cut only brings back entries a snapshot already covers.
-    return this.enqueue(ops, false);
+    // Synced although losing it would only bring entries back: see save() on unsynced batches
+    // lost behind synced ones; the bounds record of a later write would then not match.
+    return this.enqueue(ops, true);
   }
 
   /** Waits for every issued write, then closes the database. Idempotent. */

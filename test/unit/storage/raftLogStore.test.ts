@@ -341,10 +341,13 @@ describe('RaftLogStore: durability contract', () => {
     await s.save({ entries: ents(1, 3, 1), hardState: hs(1, 1n, 0) });
     await s.save({ entries: [], hardState: hs(1, 1n, 2) }, { sync: false });
     await s.save({ entries: ents(4, 4, 1) }, { sync: true });
-    // 3 entries + hard state + bounds; hard state + bounds; 1 entry + bounds.
+    // Entries are synced even when the caller says otherwise.
+    await s.save({ entries: ents(5, 5, 1) }, { sync: false });
+    // 3 entries + hard state + bounds; hard state + bounds; 1 entry + bounds; 1 entry + bounds.
     expect(calls).toEqual([
       { ops: 5, sync: true },
       { ops: 2, sync: false },
+      { ops: 2, sync: true },
       { ops: 2, sync: true },
     ]);
   });
