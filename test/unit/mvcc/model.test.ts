@@ -26,6 +26,7 @@ interface MKv {
   create: number;
   mod: number;
   version: number;
+  lease: bigint;
 }
 type State = Map<string, MKv>;
 type MEvent = [type: number, key: string];
@@ -36,21 +37,22 @@ class Model {
   compactRev = 0;
   states = new Map<number, State>([[1, new Map()]]);
   events = new Map<number, MEvent[]>();
-  private committed = { rev: 1, compactRev: 0 };
+  leases = new Set<bigint>();
+  private committed = { rev: 1, compactRev: 0, leases: new Set<bigint>() };
 
   get current(): State {
     return this.states.get(this.rev)!;
   }
 
   /** Applies a list of changes as one write txn; returns true if the revision moved. */
-  write(ops: ({ t: 'put'; k: string; v: string } | { t: 'del'; k: string; end?: string })[]): boolean {
+  write(ops: ({ t: 'put'; k: string; v: string; lease?: bigint } | { t: 'del'; k: string; end?: string })[]): boolean {
     const next = new Map(this.current);
     const evs: MEvent[] = [];
     const rev = this.rev + 1;
     for (const op of ops) {
       if (op.t === 'put') {
         const prev = next.get(op.k);
-        next.set(op.k, { value: op.v, create: prev ? prev.create : rev, mod: rev, version: prev ? prev.version + 1 : 1 });
+        next.set(op.k, { value: op.v, create: prev ? prev.create : rev, mod: rev, version: prev ? prev.version + 1 : 1, lease: op.lease ?? 0n });
         evs.push([0, op.k]);
       } else {
         for (const k of [...next.keys()].sort()) {
@@ -69,7 +71,11 @@ class Model {
   }
 
   commit(): void {
-    this.committed = { rev: this.rev, compactRev: this.compactRev };
+    this.committed = { rev: this.rev, compactRev: this.compactRev, leases: new Set(this.leases) };
+  }
+
+  keysOfLease(id: bigint): string[] {
+    return [...this.current].filter(([, kv]) => kv.lease === id).map(([k]) => k).sort();
   }
 
   crash(): void {
@@ -79,6 +85,7 @@ class Model {
     }
     this.rev = this.committed.rev;
     this.compactRev = this.committed.compactRev;
+    this.leases = new Set(this.committed.leases);
   }
 }
 
@@ -92,8 +99,11 @@ function inRange(k: string, start: string, end: string | undefined): boolean {
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const keyArb = fc.constantFrom(...KEYS);
 const endArb = fc.constantFrom(undefined, '\0', 'c', 'e', 'f');
+const leaseArb = fc.constantFrom(1n, 2n, 3n);
 type Cmd =
-  | { t: 'put'; k: string; v: string }
+  | { t: 'put'; k: string; v: string; lease: bigint | null }
+  | { t: 'grant'; id: bigint }
+  | { t: 'revoke'; id: bigint }
   | { t: 'del'; k: string; end: string | undefined }
   | { t: 'txn'; ck: string; version: number; then: [string, string]; otherwise: string }
   | { t: 'compact'; at: number }
@@ -103,7 +113,9 @@ type Cmd =
   | { t: 'restart'; clean: boolean };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), k: keyArb, v: fc.string({ maxLength: 4 }) }) },
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), k: keyArb, v: fc.string({ maxLength: 4 }), lease: fc.option(leaseArb, { freq: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('grant' as const), id: leaseArb }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), id: leaseArb }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('del' as const), k: keyArb, end: endArb }) },
   {
     weight: 3,
@@ -153,12 +165,37 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
   try {
     for (const [i, cmd] of cmds.entries()) {
       steps++;
-      const where = `step ${i} ${JSON.stringify(cmd)}`;
+      const where = `step ${i} ${JSON.stringify(cmd, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v))}`;
       switch (cmd.t) {
         case 'put': {
-          const r = await applyPut(store, PutRequest.create({ key: b(cmd.k), value: b(cmd.v) }));
-          model.write([{ t: 'put', k: cmd.k, v: cmd.v }]);
-          expect(r.header?.revision, where).toBe(model.rev);
+          const lease = cmd.lease ?? 0n;
+          const r = await outcome(applyPut(store, PutRequest.create({ key: b(cmd.k), value: b(cmd.v), lease })));
+          if (lease !== 0n && !model.leases.has(lease)) {
+            expect(r, where).toEqual({ err: 'etcdserver: requested lease not found' });
+          } else {
+            model.write([{ t: 'put', k: cmd.k, v: cmd.v, lease }]);
+            expect('ok' in r && r.ok.header?.revision, where).toBe(model.rev);
+          }
+          break;
+        }
+        case 'grant': {
+          const r = await outcome(Promise.resolve().then(() => store.leaseGrant(cmd.id, 10)));
+          if (model.leases.has(cmd.id)) expect(r, where).toEqual({ err: 'etcdserver: lease already exists' });
+          else {
+            expect('ok' in r, where).toBe(true);
+            model.leases.add(cmd.id);
+          }
+          break;
+        }
+        case 'revoke': {
+          const r = await outcome(store.leaseRevoke(cmd.id));
+          if (!model.leases.has(cmd.id)) expect(r, where).toEqual({ err: 'etcdserver: requested lease not found' });
+          else {
+            const keys = model.keysOfLease(cmd.id);
+            model.write(keys.map((k) => ({ t: 'del' as const, k })));
+            model.leases.delete(cmd.id);
+            expect(r, where).toEqual({ ok: { revision: model.rev, deleted: keys.length } });
+          }
           break;
         }
         case 'del': {
@@ -213,9 +250,9 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
           else {
             const state = model.states.get(readRev)!;
             const all = [...state.entries()].filter(([k]) => inRange(k, cmd.k, cmd.end)).sort(([x], [y]) => (x < y ? -1 : 1));
-            const want = (cmd.limit > 0 ? all.slice(0, cmd.limit) : all).map(([k, v]) => [k, v.value, v.create, v.mod, v.version]);
+            const want = (cmd.limit > 0 ? all.slice(0, cmd.limit) : all).map(([k, v]) => [k, v.value, v.create, v.mod, v.version, v.lease]);
             if (!('ok' in r)) throw new Error(`${where}: unexpected ${r.err}`);
-            expect(r.ok.kvs.map((kv) => [str(kv.key), str(kv.value), kv.createRevision, kv.modRevision, kv.version]), where).toEqual(want);
+            expect(r.ok.kvs.map((kv) => [str(kv.key), str(kv.value), kv.createRevision, kv.modRevision, kv.version, kv.lease]), where).toEqual(want);
             expect([r.ok.count, r.ok.more, r.ok.header?.revision], where).toEqual([all.length, cmd.limit > 0 && all.length > cmd.limit, model.rev]);
           }
           break;
@@ -247,6 +284,8 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
           await store.close();
           store = await open();
           expect([store.currentRevision, store.compactRevision], where).toEqual([model.rev, model.compactRev]);
+          expect(store.leases().map((l) => l.id).sort(), where).toEqual([...model.leases].sort());
+          for (const id of model.leases) expect(store.keysOfLease(id).map(str), where).toEqual(model.keysOfLease(id));
           break;
         }
       }
