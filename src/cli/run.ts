@@ -6,9 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ETCD_SERVER_VERSION } from '../api/http-version.js';
 import { loadConfig } from '../embed/config.js';
-import { startEtcd } from '../embed/etcd.js';
-import { runMember, type Member } from '../embed/member.js';
-import type { ServerLayer } from '../embed/server-link.js';
+import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
 import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
 import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
 import { handleStopSignals } from '../embed/signals.js';
@@ -16,7 +14,7 @@ import { createLogger } from '../logging.js';
 
 export interface CliDeps {
   /** The server layer; by default looked up at run time (see embed/server-link.ts). */
-  readonly server?: () => Promise<ServerLayer | undefined>;
+  readonly server?: () => Promise<MemberServerFactory | undefined>;
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly stdout?: (text: string) => void;
   readonly stderr?: (text: string) => void;
@@ -112,11 +110,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     logger.info({ url: result.config.inspectUrl }, 'XState inspector attached');
   }
 
-  let layer: ServerLayer | undefined;
+  let server: MemberServerFactory | undefined;
   if (result.ok) {
     try {
-      layer = await (
-        deps.server ?? (async () => (await import('../embed/server-link.js')).loadServerLayer())
+      server = await (
+        deps.server ?? (async () => (await import('../embed/server-link.js')).loadMemberServerFactory())
       )();
     } catch (e) {
       logger.error({ reason: (e as Error).message }, 'cannot load the server layer');
@@ -125,16 +123,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     }
   }
 
-  const common = {
+  const member = startEtcd({
     config: () => result,
+    server,
     logger,
-    report: (line: string) => err(`${line}\n`),
+    report: (line) => err(`${line}\n`),
     ...(inspector !== undefined ? { inspect: inspector.observer } : {}),
-  };
-  const member: Member =
-    layer?.kind === 'steps'
-      ? runMember({ ...common, steps: (config) => layer.factory(config, logger) })
-      : startEtcd({ ...common, server: layer?.factory });
+  });
   const release = handleStopSignals(member, logger, deps.exit);
   const outcome = await member.done;
   release();
