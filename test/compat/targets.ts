@@ -6,6 +6,7 @@ import { startEtcd, type ServerInstance } from '../helpers/etcd.js';
 import { startXetcd, xetcdServerExists } from '../helpers/xetcd.js';
 import { makeTempDir } from '../helpers/tempdir.js';
 import { ResourceScope } from '../helpers/scope.js';
+import { makeTestPki, type TestPki } from '../helpers/tls.js';
 
 export type TargetName = 'etcd' | 'xetcd';
 
@@ -30,8 +31,10 @@ export async function startTarget(
   name: TargetName,
   dataDir: string,
   args: readonly string[] = [],
+  tls?: { pki: TestPki; clientCertAuth: boolean },
 ): Promise<ServerInstance> {
-  return name === 'etcd' ? startEtcd({ dataDir, args }) : startXetcd({ dataDir, args });
+  const opts = { dataDir, args, ...(tls ? { tls } : {}) };
+  return name === 'etcd' ? startEtcd(opts) : startXetcd(opts);
 }
 
 /** What a suite body sees: the target's name, and (inside tests) its running server. */
@@ -40,15 +43,19 @@ export interface TargetContext {
   /** The server, valid inside tests (started in beforeAll). */
   server(): ServerInstance;
   endpoint(): string;
-  /** Resources the suite adds are released after the server is stopped... in reverse order. */
+  /** Resources the suite adds; released in reverse order in afterAll (before the server stops). */
   readonly scope: ResourceScope;
   /** A fresh temp dir, removed in afterAll. */
   tempDir(): Promise<string>;
+  /** The test PKI, when the suite asked for TLS. */
+  pki(): TestPki;
 }
 
 export interface TargetSuiteOptions {
   /** Extra server flags, passed the same to etcd and xetcd (etcd's flag names). */
   readonly serverArgs?: Partial<Record<TargetName, readonly string[]>>;
+  /** Serve clients over TLS: `server` (clients verify the server) or `mutual` (--client-cert-auth too). */
+  readonly tls?: 'server' | 'mutual';
 }
 
 /**
@@ -65,6 +72,7 @@ export function describeTargets(
     describe.skipIf(!available)(`${title} [${target}]`, () => {
       const scope = new ResourceScope();
       let server: ServerInstance | null = null;
+      let pki: TestPki | null = null;
       const ctx: TargetContext = {
         target,
         scope,
@@ -73,6 +81,10 @@ export function describeTargets(
           return server;
         },
         endpoint: () => ctx.server().endpoint,
+        pki: () => {
+          if (pki === null) throw new Error('this suite did not ask for TLS');
+          return pki;
+        },
         tempDir: async () => {
           const d = await makeTempDir(`xetcd-compat-${target}-`);
           scope.defer(`remove ${d.path}`, () => d.remove());
@@ -81,7 +93,9 @@ export function describeTargets(
       };
       beforeAll(async () => {
         const dataDir = await ctx.tempDir();
-        server = await startTarget(target, dataDir, opts.serverArgs?.[target] ?? []);
+        if (opts.tls) pki = await makeTestPki(await ctx.tempDir());
+        const tls = pki ? { pki, clientCertAuth: opts.tls === 'mutual' } : undefined;
+        server = await startTarget(target, dataDir, opts.serverArgs?.[target] ?? [], tls);
         const s = server;
         scope.defer(`stop ${target}`, () => s.stop());
       });

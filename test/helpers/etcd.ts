@@ -3,7 +3,8 @@
 import type { ManagedProcess } from './process.js';
 import { startProcess } from './process.js';
 import { freePorts } from './ports.js';
-import { httpOk } from './probes.js';
+import { httpOk, httpsOk } from './probes.js';
+import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
 
 export const ETCD_BIN = process.env['ETCD_BIN'] ?? '/usr/bin/etcd';
 
@@ -29,6 +30,8 @@ export interface EtcdOptions {
   /** Extra etcd flags, e.g. `--auto-compaction-retention=1`. */
   readonly args?: readonly string[];
   readonly readyTimeoutMs?: number;
+  /** Serve clients over TLS with the test PKI (https:// client URLs, etcd's TLS flags). */
+  readonly tls?: { readonly pki: TestPki; readonly clientCertAuth: boolean };
 }
 
 export async function startEtcd(opts: EtcdOptions): Promise<ServerInstance> {
@@ -36,7 +39,7 @@ export async function startEtcd(opts: EtcdOptions): Promise<ServerInstance> {
   const port = opts.port ?? p1!;
   const peerPort = opts.peerPort ?? (p2 === port ? p1! : p2!);
   const name = opts.name ?? 'default';
-  const client = `http://127.0.0.1:${port}`;
+  const client = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const proc = await startProcess({
     name: `etcd:${port}`,
@@ -62,11 +65,12 @@ export async function startEtcd(opts: EtcdOptions): Promise<ServerInstance> {
       'zap',
       '--log-outputs',
       'stderr',
+      ...(opts.tls ? serverTlsFlags(opts.tls) : []),
       ...(opts.args ?? []),
     ],
     // etcd reads ETCD_* variables as flags; keep the caller's environment out of it.
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' },
-    ready: httpOk(`${client}/health`),
+    ready: opts.tls ? httpsOk(`${client}/health`, probeFiles(opts.tls)) : httpOk(`${client}/health`),
     readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
   });
   return {

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { startProcess } from './process.js';
 import { freePorts } from './ports.js';
-import { anyOf, httpOk } from './probes.js';
+import { anyOf, httpOk, httpsOk } from './probes.js';
+import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
 import { rangeSucceeds } from './etcd-rpc.js';
 import type { ServerInstance } from './etcd.js';
 
@@ -26,6 +27,8 @@ export interface XetcdOptions {
   readonly args?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   readonly readyTimeoutMs?: number;
+  /** Serve clients over TLS with the test PKI (https:// client URLs, etcd's TLS flags). */
+  readonly tls?: { readonly pki: TestPki; readonly clientCertAuth: boolean };
 }
 
 export async function startXetcd(opts: XetcdOptions): Promise<ServerInstance> {
@@ -33,7 +36,7 @@ export async function startXetcd(opts: XetcdOptions): Promise<ServerInstance> {
   const port = opts.port ?? p1!;
   const peerPort = opts.peerPort ?? (p2 === port ? p1! : p2!);
   const name = opts.name ?? 'default';
-  const client = `http://127.0.0.1:${port}`;
+  const client = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const proc = await startProcess({
     name: `xetcd:${port}`,
@@ -55,11 +58,14 @@ export async function startXetcd(opts: XetcdOptions): Promise<ServerInstance> {
       peer,
       '--initial-cluster',
       `${name}=${peer}`,
+      ...(opts.tls ? serverTlsFlags(opts.tls) : []),
       ...(opts.args ?? []),
     ],
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
-    ready: anyOf(httpOk(`${client}/health`), () => rangeSucceeds(client, 1_000)),
+    ready: opts.tls
+      ? httpsOk(`${client}/health`, probeFiles(opts.tls))
+      : anyOf(httpOk(`${client}/health`), () => rangeSucceeds(client, 1_000)),
     readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
     pollMs: 200,
   });
