@@ -140,8 +140,9 @@ export class RaftLog {
     return { index: 0, term: 0 };
   }
 
+  /** Unstable entries not yet handed out for writing. */
   unstableEntries(): Entry[] {
-    return this.unstable.entries.length === 0 ? [] : this.unstable.entries.slice();
+    return this.unstable.nextEntries();
   }
 
   hasPendingSnapshot(): boolean {

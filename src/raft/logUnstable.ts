@@ -11,9 +11,36 @@ export class UnstableLog {
   snapshot: Snapshot | undefined = undefined;
   entries: Entry[] = [];
   offset: number;
+  /**
+   * Entries below this index were handed out in a Ready and are being
+   * written: a second ready() before advance() must not hand them out again.
+   */
+  offsetInProgress: number;
+  snapshotInProgress = false;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.offsetInProgress = offset;
+  }
+
+  /** Entries not yet handed out for writing. */
+  nextEntries(): Entry[] {
+    const from = this.offsetInProgress - this.offset;
+    return from >= this.entries.length ? [] : this.entries.slice(from);
+  }
+
+  hasNextEntries(): boolean {
+    return this.offsetInProgress < this.offset + this.entries.length;
+  }
+
+  nextSnapshot(): Snapshot | undefined {
+    return this.snapshotInProgress ? undefined : this.snapshot;
+  }
+
+  /** Everything unstable now is being written. */
+  acceptInProgress(): void {
+    this.offsetInProgress = this.offset + this.entries.length;
+    if (this.snapshot) this.snapshotInProgress = true;
   }
 
   /** Index of the first entry, known only when a snapshot is pending. */
@@ -46,20 +73,28 @@ export class UnstableLog {
     if (gt === undefined || gt !== t || i < this.offset) return;
     this.entries = this.entries.slice(i + 1 - this.offset);
     this.offset = i + 1;
+    if (this.offsetInProgress < this.offset) this.offsetInProgress = this.offset;
   }
 
   stableSnapTo(i: number): void {
-    if (this.snapshot && this.snapshot.metadata!.index === i) this.snapshot = undefined;
+    if (this.snapshot && this.snapshot.metadata!.index === i) {
+      this.snapshot = undefined;
+      this.snapshotInProgress = false;
+    }
   }
 
   restore(s: Snapshot): void {
     this.offset = s.metadata!.index + 1;
+    this.offsetInProgress = this.offset;
     this.entries = [];
     this.snapshot = s;
+    this.snapshotInProgress = false;
   }
 
   truncateAndAppend(ents: readonly Entry[]): void {
     const after = ents[0]!.index;
+    // Whatever is replaced must be written again, even if it was handed out before.
+    if (after < this.offsetInProgress) this.offsetInProgress = after;
     if (after === this.offset + this.entries.length) {
       for (const e of ents) this.entries.push(e);
     } else if (after <= this.offset) {

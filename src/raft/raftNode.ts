@@ -259,22 +259,32 @@ export class RaftNode {
       r.log.committed !== this.prevHard.commit
     )
       return true;
-    if (r.log.unstable.entries.length > 0 || r.log.hasPendingSnapshot()) return true;
+    if (r.log.unstable.hasNextEntries() || r.log.unstable.nextSnapshot() !== undefined) return true;
     return r.log.hasNextCommittedEnts();
   }
 
-  /** The next batch of work. Call advance(rd) once it is done before asking again. */
+  /**
+   * The next batch of work. Each entry, snapshot and committed entry is
+   * handed out once: calling ready() again before advance() returns only
+   * what is new since (writes may be pipelined), and advance() must then be
+   * called for each Ready, in order.
+   */
   ready(): Ready {
     const r = this.raft;
     const entries = r.log.unstableEntries();
     const committedEntries = r.log.nextCommittedEnts();
     const hard: HardState = { term: r.term, vote: r.vote, commit: r.log.committed };
+    const snapshot = r.log.unstable.nextSnapshot();
     const rd: Ready = {
       readStates: r.readStates,
       entries,
       committedEntries,
       messages: r.msgs,
-      mustSync: entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+      mustSync:
+        entries.length > 0 ||
+        snapshot !== undefined ||
+        hard.term !== this.prevHard.term ||
+        hard.vote !== this.prevHard.vote,
     };
     if (r.lead !== this.prevSoft.lead || r.role !== this.prevSoft.role) {
       rd.softState = { lead: r.lead, role: r.role };
@@ -284,7 +294,8 @@ export class RaftNode {
       rd.hardState = hard;
       this.prevHard = hard;
     }
-    if (r.log.unstable.snapshot) rd.snapshot = r.log.unstable.snapshot;
+    if (snapshot) rd.snapshot = snapshot;
+    r.log.unstable.acceptInProgress();
     r.msgs = [];
     r.readStates = [];
     if (committedEntries.length > 0)
