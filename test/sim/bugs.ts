@@ -11,7 +11,7 @@ export const BUGS: Readonly<Record<string, string>> = {
   'commit-previous-term':
     'the leader commits an entry of an earlier term by counting its replicas (Raft paper §5.4.2, Figure 8: a committed entry can then be overwritten)',
   'vote-ignores-log':
-    'a voter grants its vote without checking that the candidate\'s log is at least as up to date as its own (§5.4.1)',
+    "a voter grants its vote without checking that the candidate's log is at least as up to date as its own (§5.4.1)",
 };
 
 /** Installs the named bug; returns the function that removes it. */
@@ -35,7 +35,11 @@ export function injectBug(bug: string | undefined): () => void {
       const proto = RaftState.prototype;
       const correct = proto.canGrantVote;
       proto.canGrantVote = function (this: RaftState, m: Message): boolean {
-        return this.vote === m.from || this.vote === NONE || (m.type === MessageType.MsgPreVote && m.term > this.term);
+        return (
+          this.vote === m.from ||
+          this.vote === NONE ||
+          (m.type === MessageType.MsgPreVote && m.term > this.term)
+        );
       };
       return () => {
         proto.canGrantVote = correct;

@@ -139,7 +139,7 @@ for (let i = 0; i < seeds.length; i++) {
 const secs = (Date.now() - started) / 1000;
 console.log(
   `\nin all: ${totals.ticks} ticks, ${totals.delivered} messages delivered, ${totals.lost} lost, ${totals.crashes} crashes, ` +
-    `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied`,
+    `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied, ${totals.readsReleased} reads released`,
 );
 console.log(
   `ok: ${seeds.length} schedules, ${events} events, no violation (${secs.toFixed(1)} s, ${Math.round(events / Math.max(secs, 0.001))} events/s)`,

@@ -82,6 +82,18 @@ describe('a known-bad core is caught', () => {
     expect(healthy.violation?.message).toBeUndefined();
   });
 
+  it('vote-ignores-log: a voter that ignores log up-to-dateness lets a leader without committed entries win', () => {
+    let found: ReturnType<typeof runSeed> | undefined;
+    for (let seed = 1; seed <= 50 && found === undefined; seed++) {
+      const r = runSeed(seed, { steps: 1500, injectBug: 'vote-ignores-log' });
+      if (r.violation !== undefined) found = r;
+    }
+    expect(found, 'no seed in 1..50 caught the broken vote rule').toBeDefined();
+    expect(['leader-completeness', 'state-machine-safety', 'commit-rule']).toContain(
+      found!.violation!.property,
+    );
+  });
+
   for (const file of readdirSync(bugs).filter((f) => f.endsWith('.txt'))) {
     it(`${file}: fails on the commit rule with the bug injected, passes without`, () => {
       const s = parseSchedule(readFileSync(join(bugs, file), 'utf8'));

@@ -48,6 +48,8 @@ export interface SimStats {
   confApplied: number;
   leaderTerms: number;
   maxCommit: number;
+  readsReleased: number;
+  proposalsDropped: number;
 }
 
 /**
@@ -70,6 +72,8 @@ export class Simulator {
     confApplied: 0,
     leaderTerms: 0,
     maxCommit: 0,
+    readsReleased: 0,
+    proposalsDropped: 0,
   };
   /** Virtual time: global ticks so far. */
   time = 0;
@@ -264,6 +268,7 @@ export class Simulator {
       f();
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
+      this.stats.proposalsDropped++;
     }
   }
 
@@ -358,6 +363,7 @@ export class Simulator {
       this.checkConfEntries(n, rd.entries, st.term);
     }
     for (const rs of rd.readStates) {
+      this.stats.readsReleased++;
       const ctx = decoder.decode(rs.requestCtx);
       this.ghost.checkReadState(n.id, ctx, rs.index);
       if (wasLeader && n.memView.term(st.commit) !== st.term)
