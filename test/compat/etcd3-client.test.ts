@@ -438,6 +438,74 @@ describeTargets('etcd3 client', (ctx) => {
     await observer.cancel();
   });
 
+  it('errors carry etcd’s gRPC codes and exact messages', async () => {
+    const c = etcd();
+    await c.put('/e3err/k').value('v');
+    const rev = await revisionOf(c);
+    const cases: [string, () => Promise<unknown>, new (...args: never[]) => Error, string][] = [
+      [
+        'future revision',
+        () =>
+          c
+            .get('/e3err/k')
+            .revision(rev + 1000)
+            .string(),
+        GRPCOutOfRangeError,
+        'etcdserver: mvcc: required revision is a future revision',
+      ],
+      [
+        'empty key',
+        () => c.put('').value('x').exec(),
+        GRPCInvalidArgumentError,
+        'etcdserver: key is not provided',
+      ],
+      [
+        'request too large',
+        () => c.put('/e3err/big').value(Buffer.alloc(1_600_000, 0x61)).exec(),
+        GRPCInvalidArgumentError,
+        'etcdserver: request is too large',
+      ],
+      [
+        'too many txn ops',
+        () =>
+          c
+            .if('/e3err/k', 'Version', '>', 0)
+            .then(...Array.from({ length: 129 }, (_, i) => c.put(`/e3err/op${i}`).value('x')))
+            .commit(),
+        GRPCInvalidArgumentError,
+        'etcdserver: too many operations in txn request',
+      ],
+      [
+        'lease TTL too large',
+        () => c.leaseClient.leaseGrant({ TTL: 9_000_000_001 }),
+        GRPCOutOfRangeError,
+        'etcdserver: too large lease TTL',
+      ],
+      [
+        'ignore_value with a value',
+        () => c.kv.put({ key: Buffer.from('/e3err/k'), value: Buffer.from('x'), ignore_value: true }),
+        GRPCInvalidArgumentError,
+        'etcdserver: value is provided',
+      ],
+      [
+        'ignore_value on a missing key',
+        () => c.kv.put({ key: Buffer.from('/e3err/none'), ignore_value: true }),
+        GRPCInvalidArgumentError,
+        'etcdserver: key not found',
+      ],
+    ];
+    for (const [what, call, type, message] of cases) {
+      const err = await call().then(
+        () => new Error(`${what}: no error`),
+        (e: unknown) => e as Error,
+      );
+      expect(err, what).toBeInstanceOf(type);
+      expect(err.message, what).toContain(message);
+    }
+    // None of the refused writes made a revision.
+    expect(await revisionOf(c)).toBe(rev);
+  });
+
   it('namespace: keys are prefixed on the wire and stripped in answers', async () => {
     const c = etcd();
     const ns = c.namespace('/e3ns/');

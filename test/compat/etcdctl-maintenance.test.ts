@@ -107,6 +107,14 @@ describeTargets('etcdctl maintenance', (ctx) => {
     );
   });
 
+  it('endpoint health/status --cluster reach the member through the client URLs member list gives', async () => {
+    const h = await ctl.run(['endpoint', 'health', '--cluster']);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stderr).toContain(`${ctx.endpoint()} is healthy: successfully committed proposal`);
+    const [st] = await ctl.json<JsonStatus[]>(['endpoint', 'status', '--cluster']);
+    expect(st!.Endpoint).toBe(ctx.endpoint());
+  });
+
   it('snapshot save writes a file that etcdctl snapshot status reads (revision, keys)', async () => {
     await ctl.ok(['put', '/snap/k', 'v']);
     const rev = await ctl.revision();
