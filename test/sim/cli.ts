@@ -117,6 +117,7 @@ const totals = {
   snapshotsSent: 0,
   confApplied: 0,
   leaderTerms: 0,
+  readsReleased: 0,
 };
 for (let i = 0; i < seeds.length; i++) {
   const seed = seeds[i] as number;
