@@ -4,11 +4,12 @@
 // after a sequence of synced writes: the store must open every time, every
 // batch that lies wholly before the cut must be there, and nothing after it:
 // what opens is exactly the state after some prefix of the writes.
-import { cp, readdir, stat, truncate } from 'node:fs/promises';
+import { cp, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, HardState } from '../../../src/proto/raftpb.js';
 import type { RaftLogState } from '../../../src/storage/raftLogStore.js';
+import { CorruptDataError } from '../../../src/storage/corruptDataError.js';
 import { Rng } from '../../sim/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ents, hs, openStore, reopenState } from './raftLogFixtures.js';
@@ -105,5 +106,30 @@ describe('RaftLogStore: torn tail of the LevelDB log', () => {
       }
     }
     expect(trial).toBeGreaterThan(80);
+  });
+
+  it('a flipped bit before the end of the log is a startup error, and stays one', async () => {
+    // LevelDB would skip the damaged record and the rest of its block, report it only in its
+    // info log, and fold the remains into a table: the second open must refuse as well.
+    const rng = new Rng(222);
+    for (const write of [3, 20, boundaries.length - 1]) {
+      const dir = join(tmp.path, `flip-${write}`);
+      await cp(source, dir, { recursive: true });
+      const path = join(dir, logFile);
+      const bytes = await readFile(path);
+      const lo = boundaries[write - 1]!;
+      const at = lo + 8 + (rng.u32() % (boundaries[write]! - lo - 8));
+      bytes[at]! ^= 0x10;
+      await writeFile(path, bytes);
+      for (const attempt of [1, 2]) {
+        const err = await reopenState(dir).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err, `write ${write}, attempt ${attempt}`).toBeInstanceOf(CorruptDataError);
+        expect((err as CorruptDataError).record).toBe('log');
+        expect((err as CorruptDataError).message).toMatch(/dropping \d+ bytes/);
+      }
+    }
   });
 });
