@@ -93,6 +93,8 @@ export class Cluster {
   inflight: Message[] = [];
   /** Links that drop everything: "from->to". */
   cut = new Set<string>();
+  /** Nodes whose disk is stalled: their Readies are not processed (nothing persisted, nothing sent). */
+  stalled = new Set<bigint>();
   /** Message types dropped everywhere. */
   dropTypes = new Set<MessageType>();
 
@@ -132,7 +134,7 @@ export class Cluster {
   /** Processes one node's Ready: persist, queue messages, apply, advance. Returns it. */
   processReady(id: bigint): Ready | undefined {
     const n = this.node(id);
-    if (!n.raft.hasReady()) return undefined;
+    if (this.stalled.has(id) || !n.raft.hasReady()) return undefined;
     const rd = n.raft.ready();
     if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) n.storage.append(rd.entries);

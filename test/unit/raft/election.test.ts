@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/proto/raftpb.js';
 import { Cluster } from './cluster.js';
-import { msg, singleNode } from './single.js';
+import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
+import { RaftNode } from '../../../src/raft/raftNode.js';
+import { entriesOfTerms, msg, singleNode } from './single.js';
 
 const { MsgVote, MsgVoteResp, MsgApp, MsgHeartbeat, MsgPreVote, MsgPreVoteResp, MsgAppResp } = MessageType;
 
@@ -315,5 +317,54 @@ describe('B26 term and vote survive restart', () => {
     expect(n.raft.hasReady()).toBe(true);
     n.restart(); // crash before the Ready was persisted
     expect(n.raft.status()).toMatchObject({ term: 4, vote: 0n });
+  });
+});
+
+describe('A8 (pre-vote variant) a new leader may erase newer-term entries that were never committed', () => {
+  it('with pre-vote n1 also ends as leader of term 3 and every log is [(1,t1),(2,t3)]', () => {
+    const ids = [1n, 2n, 3n, 4n, 5n];
+    const mk = (terms: number[], term: number, vote: bigint) => {
+      const s = new MemoryStorage();
+      RaftNode.bootstrap(s, ids);
+      if (terms.length) s.append(entriesOfTerms(terms));
+      s.setHardState({ term, vote, commit: 0 });
+      return s;
+    };
+    const per = new Map([
+      [1n, mk([1], 1, 0n)],
+      [2n, mk([1], 1, 0n)],
+      [3n, mk([2], 2, 3n)],
+      [4n, mk([], 2, 3n)],
+      [5n, mk([], 2, 3n)],
+    ]);
+    const c = new Cluster(ids, { preVote: true }, [], per);
+    c.elect(1n);
+    expect(c.raft(1n).status()).toMatchObject({ role: 'follower', term: 2 });
+    c.elect(1n);
+    expect(c.raft(1n).status()).toMatchObject({ role: 'leader', term: 3 });
+    for (const id of ids)
+      expect(c.logOf(id)).toEqual([
+        [1, 1],
+        [2, 3],
+      ]);
+  });
+});
+
+describe('A13 (liveness) a node rejoining with a smaller term while the leader is partitioned', () => {
+  it('still lets the remaining majority elect a leader', () => {
+    const c = new Cluster([1n, 2n, 3n], { preVote: true, checkQuorum: true });
+    c.elect(1n);
+    c.isolate(3n);
+    c.raft(1n).transferLeadership(2n);
+    c.stabilize();
+    expect(c.raft(2n).status()).toMatchObject({ role: 'leader', term: 2 });
+    expect(c.raft(3n).status().term).toBe(1);
+    c.heal();
+    c.isolate(2n);
+    for (let i = 0; i < 80 && ![1n, 3n].some((id) => c.raft(id).status().role === 'leader'); i++) {
+      for (const id of [1n, 3n]) c.raft(id).tick();
+      c.stabilize();
+    }
+    expect([1n, 3n].some((id) => c.raft(id).status().role === 'leader')).toBe(true);
   });
 });

@@ -228,3 +228,58 @@ describe('G73 nothing depends on clocks: nodes with different tick rates', () =>
     expect(MessageType.MsgApp).toBe(3);
   });
 });
+
+describe('G64/G67 a follower killed or cut off until it needs a snapshot', () => {
+  for (const how of ['killed', 'cut off'] as const) {
+    it(`${how}: it comes back, receives a snapshot and catches up`, () => {
+      const c = new Cluster([1n, 2n, 3n]);
+      c.elect(1n);
+      c.isolate(3n);
+      for (let i = 0; i < 20; i++) c.raft(1n).propose(enc(`w${i}`));
+      c.stabilize();
+      const n1 = c.node(1n);
+      const applied = c.raft(1n).status().applied;
+      n1.storage.createSnapshot(
+        applied,
+        n1.confState.voters.length > 0 ? n1.confState : undefined,
+        enc('state'),
+      );
+      n1.storage.compact(applied);
+      if (how === 'killed') c.node(3n).restart();
+      let snaps = 0;
+      c.heal();
+      for (let i = 0; i < 5; i++) {
+        c.raft(1n).tick();
+        c.stabilize((m) => {
+          if (m.type === MessageType.MsgSnap) snaps++;
+          return true;
+        });
+      }
+      expect(snaps).toBe(1);
+      expect(c.raft(3n).status()).toMatchObject({ commit: applied, applied });
+      expect(c.node(3n).storage.snapshot().data).toEqual(enc('state'));
+    });
+  }
+});
+
+describe('G71 slow disk', () => {
+  it('a leader whose writes stall loses leadership; what it never persisted is never acknowledged and is overwritten', () => {
+    const c = new Cluster([1n, 2n, 3n], { checkQuorum: true, preVote: true });
+    c.elect(1n);
+    c.stalled.add(1n);
+    c.raft(1n).propose(enc('unsynced'));
+    tickAll(c, 30, [2n, 3n]);
+    const lead = leaderAmong(c, [2n, 3n]);
+    expect(lead).toBeDefined();
+    c.raft(lead!).propose(enc('new leader write'));
+    c.stabilize();
+    c.stalled.clear();
+    tickAll(c, 5);
+    expect(c.raft(1n).status().role).toBe('follower');
+    for (const id of [1n, 2n, 3n]) {
+      const data = c.node(id).applied.map((e) => new TextDecoder().decode(e.data));
+      expect(data).toContain('new leader write');
+      expect(data).not.toContain('unsynced');
+    }
+  });
+});
