@@ -99,8 +99,6 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
   const { logger } = options;
   let listeners: ClientListeners | undefined;
   let metrics: EtcdMetrics | undefined;
-  // The chart's FATAL needs the member, which exists only after runMember returns.
-  let member: Member | undefined;
 
   const steps = (config: Config): MemberSteps => {
     const m = createMetrics({
@@ -135,7 +133,8 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           logger,
           metrics: m,
           ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
-          fatal: (reason) => member?.fatal(reason),
+          // Only called once serving, long after runMember below has returned.
+          fatal: (reason) => member.fatal(reason),
         });
         return server.openStorage();
       },
@@ -177,13 +176,12 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
     };
   };
 
-  member = runMember({
+  const member: Member = runMember({
     config: options.config,
     steps,
     logger,
     ...(options.report !== undefined ? { report: options.report } : {}),
     ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
   });
-  const running = member;
-  return { ...running, listeners: () => listeners, metrics: () => metrics };
+  return { ...member, listeners: () => listeners, metrics: () => metrics };
 }

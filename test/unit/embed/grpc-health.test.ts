@@ -18,7 +18,7 @@ const Client = grpc.makeGenericClientConstructor(HealthService, 'Health') as unk
   creds: grpc.ChannelCredentials,
 ) => HealthClient;
 
-let cleanup: (() => void)[] = [];
+const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanup.splice(0)) c();
 });
