@@ -63,13 +63,13 @@ const SCRIPT: readonly Step[] = [
   s('del', 'nothing'),
   s('del', 'a', '--from-key'),
   s('get', '', '--prefix', '-w', 'json'),
-  { args: ['watch', '', '--prefix', '--prev-kv', '--rev=1'], stopAfterMs: 1_500 },
+  { args: ['watch', '', '--prefix', '--prev-kv', '--rev=1'], stopAfterMs: 3_000 },
   s('compaction', '5'),
   s('get', 'a', '--rev=4'),
   s('get', 'a', '--rev=5', '-w', 'json'),
   s('compaction', '5'),
   s('compaction', '1000'),
-  { args: ['watch', 'a', '--rev=3'], stopAfterMs: 1_500 },
+  { args: ['watch', 'a', '--rev=3'], stopAfterMs: 3_000 },
   s('put', 'end', 'end', '-w', 'json'),
 ];
 
