@@ -559,8 +559,9 @@ export class KvStore {
     for (const key of emptied) this.tree.delete(key);
     this.keep = keep;
     this.runningCompactions++;
-    // Superseded records still waiting for a commit need not reach the disk.
-    for (const [id, p] of this.pending) if (p.rev.main <= revision && !keep.has(id)) this.pending.delete(id);
+    // Superseded records still waiting for a commit are written anyway and removed
+    // by the physical pass: until it is done, older records on disk need them (a
+    // tombstone that ends a life must stay while the life's puts are there).
     return { revision, keep, done: () => undefined, failed: () => undefined };
   }
 
