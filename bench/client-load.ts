@@ -35,6 +35,7 @@ interface Options {
   xetcdArgs: string[];
   etcdArgs: string[];
   servers: ('etcd' | 'xetcd')[];
+  rounds: number;
 }
 
 interface LatencySummary {
@@ -415,41 +416,66 @@ async function withServer<T>(
   }
 }
 
+/** The run with the median throughput: one noisy round on a shared machine does not decide the table. */
+function median(results: Result[]): Result | undefined {
+  if (results.length === 0) return undefined;
+  const sorted = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 async function compare(opts: Options): Promise<void> {
-  const rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[] =
-    opts.workloads.map((workload) => ({ workload }));
+  type Row = { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string };
+  const rows: Row[] = opts.workloads.map((workload) => ({ workload }));
+  const runs: Record<'etcd' | 'xetcd', Map<Workload, Result[]>> = { etcd: new Map(), xetcd: new Map() };
   const all: Result[] = [];
-  if (opts.servers.includes('etcd'))
-    await withServer('etcd', opts, async (s) => {
-      for (const row of rows) {
-        row.etcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'etcd');
-        all.push(row.etcd);
-        if (!opts.json) printResult(row.etcd);
-      }
-    });
-  if (opts.servers.includes('xetcd'))
-    try {
-      await withServer('xetcd', opts, async (s) => {
-        for (const row of rows) {
-          try {
-            row.xetcd = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, 'xetcd');
-            all.push(row.xetcd);
-            if (!opts.json) printResult(row.xetcd);
-          } catch (err) {
-            row.xetcdError = err instanceof Error ? err.message : String(err);
+  // Rounds alternate the servers (etcd, xetcd, etcd, xetcd, ...) so that a change in the
+  // machine's background load hits both; each server runs alone on a fresh data dir.
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const kind of opts.servers) {
+      const label = opts.rounds > 1 ? `${kind}#${round}` : kind;
+      try {
+        await withServer(kind, opts, async (s) => {
+          for (const row of rows) {
+            try {
+              const r = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, label);
+              all.push(r);
+              runs[kind].set(row.workload, [...(runs[kind].get(row.workload) ?? []), r]);
+              if (!opts.json) printResult(r);
+            } catch (err) {
+              if (kind === 'xetcd') row.xetcdError = err instanceof Error ? err.message : String(err);
+              else throw err;
+            }
           }
-        }
-      });
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
-      for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
+        });
+      } catch (err) {
+        if (kind === 'etcd') throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
+        for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
+      }
     }
-  if (opts.json)
-    process.stdout.write(
-      `${JSON.stringify({ results: all, comparison: rows.map((r) => ({ workload: r.workload, ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null, xetcdError: r.xetcdError ?? null })) }, null, 2)}\n`,
-    );
-  else printComparison(rows);
+  }
+  for (const row of rows) {
+    const e = median(runs.etcd.get(row.workload) ?? []);
+    const x = median(runs.xetcd.get(row.workload) ?? []);
+    if (e) row.etcd = e;
+    if (x) row.xetcd = x;
+  }
+  if (opts.json) {
+    const comparison = rows.map((r) => ({
+      workload: r.workload,
+      etcdOpsPerSec: r.etcd?.opsPerSec ?? null,
+      xetcdOpsPerSec: r.xetcd?.opsPerSec ?? null,
+      ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null,
+      ratioP99: r.etcd && r.xetcd ? r.xetcd.latencyMs.p99 / r.etcd.latencyMs.p99 : null,
+      xetcdError: r.xetcdError ?? null,
+    }));
+    process.stdout.write(`${JSON.stringify({ rounds: opts.rounds, results: all, comparison }, null, 2)}\n`);
+  } else {
+    if (opts.rounds > 1)
+      process.stdout.write(`\nMedian of ${opts.rounds} alternating rounds per server (by ops/s):`);
+    printComparison(rows);
+  }
 }
 
 async function direct(opts: Options): Promise<void> {
@@ -548,6 +574,12 @@ async function main(argv: string[]): Promise<void> {
       splitArgs,
       [] as string[],
     )
+    .option(
+      '--rounds <n>',
+      '--compare: alternate the servers this many times, table shows the median',
+      positiveInt('--rounds'),
+      1,
+    )
     .option('--servers <list>', 'which servers --compare starts, in this order (etcd, xetcd)', parseServers, [
       'etcd',
       'xetcd',
@@ -573,6 +605,7 @@ async function main(argv: string[]): Promise<void> {
     etcdArgs: string[];
     xetcdArgs: string[];
     servers: ('etcd' | 'xetcd')[];
+    rounds: number;
   }>();
   const opts: Options = { ...o, workloads: o.workload };
   if (opts.compare) {
