@@ -69,6 +69,7 @@ import { RaftLoop, type PeerSender } from './raftLoop.js';
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
 import { WaitRegistry } from './wait.js';
+import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
 import type { EtcdMetrics } from '../api/metrics.js';
 
@@ -194,10 +195,29 @@ export class EtcdServer {
             `data dir ${config.dataDir}: the key space has applied index ${kv.consistentIndex} but the raft log is empty; the raft log was lost or deleted. Restore from a snapshot or remove the data dir and re-add the member.`,
           );
         }
+        // Identity first: a log without it could not be restarted, an identity without a log is a fresh member.
+        await writeClusterRecord(memberDir, {
+          memberId: config.memberId,
+          clusterId: config.clusterId,
+          members: config.initialMembers,
+        });
         RaftNode.bootstrap(memory, config.initialMembers.map((m) => m.id));
         // The initial configuration is snapshot 0: persisted so that a restart knows the voters.
         await raftLog.saveSnapshot(memory.snapshot().metadata!);
       } else {
+        const record = await readClusterRecord(memberDir);
+        if (!record) {
+          throw new Error(
+            `data dir ${config.dataDir} holds a raft log but no member/cluster.json: the member's identity is lost. Restore the data dir from a snapshot or remove the member and re-add it.`,
+          );
+        }
+        if (record.memberId !== config.memberId) {
+          logger.warn(
+            { storedMemberId: record.memberId.toString(16), flagsMemberId: config.memberId.toString(16) },
+            'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
+          );
+        }
+        config = { ...config, memberId: record.memberId, clusterId: record.clusterId, initialMembers: record.members };
         checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
       }
       const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics);
@@ -293,7 +313,7 @@ export class EtcdServer {
   /** Publishes this member's name and client URLs through Raft (etcd's publish), retrying until it lands. */
   async publish(): Promise<void> {
     const { config } = this;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         await this.propose({
           clusterMemberAttrSet: {
@@ -305,7 +325,11 @@ export class EtcdServer {
         return;
       } catch (err) {
         if (this.stopped) throw err;
-        this.logger.warn({ err: (err as Error).message }, 'publishing member attributes failed; retrying');
+        // The first failure is worth a warning; repeating it every retry would bury everything else.
+        const log = attempt === 1 || attempt % 50 === 0 ? 'warn' : 'debug';
+        this.logger[log]({ err: (err as Error).message, attempt }, 'publishing member attributes failed; retrying');
+        // etcd retries publish after a request timeout; a short pause is enough not to spin.
+        await new Promise((resolve) => setTimeout(resolve, config.heartbeatMs));
       }
     }
   }

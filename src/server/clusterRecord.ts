@@ -1,0 +1,79 @@
+import { open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Member } from '../proto/etcdserverpb.js';
+
+/**
+ * Who this member is and which cluster it was born into, written once when a
+ * member is bootstrapped (etcd keeps the same in its WAL metadata). A restart
+ * takes its identity from here, never from the flags: --initial-cluster and
+ * the peer URLs matter only to a new member, as in etcd.
+ */
+export interface ClusterRecord {
+  memberId: bigint;
+  clusterId: bigint;
+  members: Member[];
+}
+
+const FILE = 'cluster.json';
+
+interface StoredRecord {
+  version: 1;
+  memberId: string;
+  clusterId: string;
+  members: Array<{ id: string; name: string; peerUrls: string[]; isLearner: boolean }>;
+}
+
+export async function writeClusterRecord(memberDir: string, record: ClusterRecord): Promise<void> {
+  const stored: StoredRecord = {
+    version: 1,
+    memberId: record.memberId.toString(16),
+    clusterId: record.clusterId.toString(16),
+    members: record.members.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: m.peerUrls, isLearner: m.isLearner })),
+  };
+  // Written beside its place, synced, then renamed in: a crash leaves the old state or the new, never half.
+  const tmp = join(memberDir, `${FILE}.tmp`);
+  const file = await open(tmp, 'w');
+  try {
+    await file.writeFile(JSON.stringify(stored, null, 2));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, join(memberDir, FILE));
+  const dir = await open(memberDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** The record, or undefined when the member was never bootstrapped. Throws on a record that cannot be read. */
+export async function readClusterRecord(memberDir: string): Promise<ClusterRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(memberDir, FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const path = join(memberDir, FILE);
+  let stored: StoredRecord;
+  try {
+    stored = JSON.parse(text) as StoredRecord;
+    if (stored.version !== 1 || !/^[0-9a-f]+$/.test(stored.memberId) || !Array.isArray(stored.members)) throw new Error('bad shape');
+  } catch {
+    throw new Error(`${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`);
+  }
+  return {
+    memberId: BigInt(`0x${stored.memberId}`),
+    clusterId: BigInt(`0x${stored.clusterId}`),
+    members: stored.members.map((m) => ({
+      id: BigInt(`0x${m.id}`),
+      name: m.name,
+      peerUrls: m.peerUrls,
+      clientUrls: [],
+      isLearner: m.isLearner,
+    })),
+  };
+}
