@@ -1,15 +1,5 @@
 import type { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
-
-/**
- * The shape of the log after a batch: first and last stored entry, the last
- * entry's term, the snapshot index. Written in the same batch as the entries.
- */
-export interface LogBounds {
-  first: number;
-  last: number;
-  lastTerm: number;
-  snapshotIndex: number;
-}
+import type { LogBounds } from './raftLogRecords.js';
 
 /** A write the store refuses because applying it would break an invariant of the Raft log. */
 export class RaftLogWriteError extends Error {
@@ -209,6 +199,8 @@ export class RaftLogOutline {
       last: this.lastEntryIndex,
       lastTerm: this.terms.length > 0 ? this.terms[this.terms.length - 1]! : 0,
       snapshotIndex: this.snapshotIndex,
+      term: this.hardState?.term ?? 0,
+      vote: this.hardState?.vote ?? 0n,
     };
   }
 

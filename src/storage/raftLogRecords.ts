@@ -7,11 +7,12 @@ import { crc32 } from 'node:zlib';
  * big-endian, so LevelDB's byte order is log order and a range delete of a
  * suffix is a contiguous key range:
  *
- *   'e' + u64be(index)   one Raft entry (raftpb.Entry)
+ *   'e' + u64be(index)   one Raft entry: u64be(term of the entry before it) + raftpb.Entry
  *   'h'                  the hard state (raftpb.HardState)
  *   's'                  the metadata of the newest snapshot (raftpb.SnapshotMetadata)
  *   'm'                  the store's format marker
- *   'b'                  the log's bounds after the last batch (first, last, last term, snapshot index)
+ *   'b'                  the log's bounds after the last batch (first, last, last term, snapshot index,
+ *                        hard state term and vote)
  *
  * Every value is framed so that damage is detectable on its own:
  *
@@ -146,39 +147,68 @@ function readIndex(bytes: Uint8Array, offset: number): number {
 }
 
 /**
+ * The payload of an entry record: the term of the entry before it, as it was
+ * when this entry was written, then the entry. Raft replaces a log only from
+ * some index to its end, so in an intact store every entry's predecessor is
+ * the one it was written after. A stale record (an older version of an entry
+ * that LevelDB shows because the newer one was lost in a damaged table) then
+ * breaks the chain at its successor instead of passing for valid history.
+ */
+export function encodeEntryPayload(prevTerm: number, entry: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + entry.length);
+  writeIndex(new DataView(out.buffer), 0, prevTerm);
+  out.set(entry, 8);
+  return out;
+}
+
+export function decodeEntryPayload(
+  index: number,
+  payload: Uint8Array,
+): { prevTerm: number; entry: Uint8Array } {
+  if (payload.length < 8) throw new RecordError('entry', index, `payload of ${payload.length} bytes`);
+  return { prevTerm: readIndex(payload, 0), entry: payload.subarray(8) };
+}
+
+/** The bounds record's contents: see encodeBounds. */
+export interface LogBounds {
+  first: number;
+  last: number;
+  lastTerm: number;
+  snapshotIndex: number;
+  /** The hard state's term and vote (not its commit, which may be written unsynced). */
+  term: number;
+  vote: bigint;
+}
+
+/**
  * The bounds record. LevelDB (as classic-level builds it) does not verify its
  * block checksums on reads, and a damaged table block can end an iteration
  * early without an error: records would vanish silently. The bounds written
  * in every batch say what a read must find, so a vanished entry is caught even
  * when it was past the commit index (an entry this member acknowledged to a
- * leader, and therefore must not lose).
+ * leader, and therefore must not lose), and so is a hard state that went back
+ * to an older term or vote.
  */
-export function encodeBounds(b: {
-  first: number;
-  last: number;
-  lastTerm: number;
-  snapshotIndex: number;
-}): Uint8Array {
-  const payload = new Uint8Array(32);
+export function encodeBounds(b: LogBounds): Uint8Array {
+  const payload = new Uint8Array(48);
   const view = new DataView(payload.buffer);
   writeIndex(view, 0, b.first);
   writeIndex(view, 8, b.last);
   writeIndex(view, 16, b.lastTerm);
   writeIndex(view, 24, b.snapshotIndex);
+  writeIndex(view, 32, b.term);
+  view.setBigUint64(40, b.vote);
   return encodeRecord(RecordKind.Bounds, 0, payload);
 }
 
-export function decodeBounds(payload: Uint8Array): {
-  first: number;
-  last: number;
-  lastTerm: number;
-  snapshotIndex: number;
-} {
-  if (payload.length !== 32) throw new RecordError('bounds', undefined, `payload of ${payload.length} bytes`);
+export function decodeBounds(payload: Uint8Array): LogBounds {
+  if (payload.length !== 48) throw new RecordError('bounds', undefined, `payload of ${payload.length} bytes`);
   return {
     first: readIndex(payload, 0),
     last: readIndex(payload, 8),
     lastTerm: readIndex(payload, 16),
     snapshotIndex: readIndex(payload, 24),
+    term: readIndex(payload, 32),
+    vote: new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getBigUint64(40),
   };
 }

@@ -11,8 +11,10 @@ import {
   RecordKind,
   boundsKey,
   decodeBounds,
+  decodeEntryPayload,
   decodeRecord,
   encodeBounds,
+  encodeEntryPayload,
   encodeRecord,
   entryKey,
   hardStateKey,
@@ -221,12 +223,15 @@ export class RaftLogStore {
       const from = write.entries[write.entries.length - 1]!.index + 1;
       for (let i = from; i <= before.lastEntry; i++) ops.push({ type: 'del', key: entryKey(i) });
     }
+    const first = write.entries[0]?.index ?? 0;
+    let prevTerm = meta !== undefined ? meta.term : (this.outline.term(first - 1) ?? 0);
     for (const e of write.entries) {
       ops.push({
         type: 'put',
         key: entryKey(e.index),
-        value: encodeRecord(RecordKind.Entry, e.index, Entry.encode(e)),
+        value: encodeRecord(RecordKind.Entry, e.index, encodeEntryPayload(prevTerm, Entry.encode(e))),
       });
+      prevTerm = e.term;
     }
     if (write.hardState !== undefined) {
       ops.push({
@@ -508,6 +513,7 @@ async function load(
   let snapshot: SnapshotMetadata | undefined;
   let meta = false;
   let bounds: ReturnType<typeof decodeBounds> | undefined;
+  let firstPrevTerm = 0;
   let records = 0;
   const corrupt = (
     record: string,
@@ -522,9 +528,21 @@ async function load(
     const payload = decodeRecord(kind, index, value);
     switch (kind) {
       case RecordKind.Entry: {
-        const e = decodePayload('entry', index, () => Entry.decode(payload));
+        const { prevTerm, entry } = decodeEntryPayload(index, payload);
+        const e = decodePayload('entry', index, () => Entry.decode(entry));
         if (e.index !== index) throw new RecordError('entry', index, `holds entry ${e.index}`);
         const prev = entries[entries.length - 1];
+        if (prev !== undefined) {
+          if (prevTerm !== prev.term) {
+            throw new RecordError(
+              'entry',
+              prev.index,
+              `holds term ${prev.term}, but entry ${index} was written after a term-${prevTerm} entry there: a newer write of entry ${prev.index} is missing`,
+            );
+          }
+        } else {
+          firstPrevTerm = prevTerm;
+        }
         if (prev !== undefined && index !== prev.index + 1) {
           throw new RecordError(
             'entry',
@@ -601,8 +619,25 @@ async function load(
   if (snapshot === undefined && entries.length > 0 && entries[0]!.index !== 1) {
     throw corrupt('entry', 1, `missing: the log starts at ${entries[0]!.index} and there is no snapshot`);
   }
+  // The first entry's predecessor is known when it is the snapshot (or nothing, at index 1).
+  const first = entries[0];
+  const snapIndex = snapshot?.index ?? 0;
+  if (first !== undefined && first.index === snapIndex + 1 && firstPrevTerm !== (snapshot?.term ?? 0)) {
+    throw corrupt(
+      'entry',
+      first.index,
+      `was written after a term-${firstPrevTerm} entry ${snapIndex} but the snapshot there has term ${snapshot?.term ?? 0}`,
+    );
+  }
   if (bounds !== undefined) {
     const found = outline.bounds();
+    if (found.term !== bounds.term || found.vote !== bounds.vote) {
+      throw corrupt(
+        'hardState',
+        undefined,
+        `holds term ${found.term} and vote ${found.vote.toString(16)} but the last write left term ${bounds.term} and vote ${bounds.vote.toString(16)}`,
+      );
+    }
     if (found.last < bounds.last) {
       throw corrupt(
         'entry',

@@ -4,10 +4,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HardState } from '../../../src/proto/raftpb.js';
+import { Entry, HardState } from '../../../src/proto/raftpb.js';
 import { CorruptDataError } from '../../../src/storage/corruptDataError.js';
 import {
   RecordKind,
+  encodeEntryPayload,
   encodeRecord,
   entryKey,
   hardStateKey,
@@ -15,7 +16,7 @@ import {
 } from '../../../src/storage/raftLogRecords.js';
 import { Rng } from '../../sim/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
-import { ents, hs, openStore, reopenState } from './raftLogFixtures.js';
+import { ent, ents, hs, openStore, reopenState } from './raftLogFixtures.js';
 
 let tmp: TempDir;
 let dir: string;
@@ -97,6 +98,30 @@ describe('RaftLogStore: corrupt records are a startup error', () => {
     const err = await openError();
     expect(err.index).toBe(4);
     expect(err.detail).toMatch(/belongs to index 3/);
+  });
+
+  it('an older, well-formed version of an overwritten entry is caught (a lost newer write)', async () => {
+    const { store } = await openStore(dir);
+    await store.save({ entries: ents(9, 12, 2, 64), hardState: hs(2, 2n, 8) });
+    await store.close();
+    // What LevelDB would show if the table holding the term-2 entry 9 were lost: the term-1 one.
+    const stale = encodeRecord(RecordKind.Entry, 9, encodeEntryPayload(1, Entry.encode(ent(9, 1, 64))));
+    await raw((db) => db.put(entryKey(9), stale));
+    const err = await openError();
+    expect(err.index).toBe(9);
+    expect(err.detail).toMatch(/entry 10 was written after a term-2 entry there/);
+  });
+
+  it('an older, well-formed hard state is caught (a lost vote)', async () => {
+    const { store } = await openStore(dir);
+    await store.save({ entries: [], hardState: hs(3, 2n, 8) });
+    await store.close();
+    await raw((db) =>
+      db.put(hardStateKey, encodeRecord(RecordKind.HardState, 0, HardState.encode(hs(1, 1n, 8)))),
+    );
+    const err = await openError();
+    expect(err.record).toBe('hardState');
+    expect(err.detail).toMatch(/the last write left term 3 and vote 2/);
   });
 
   it('a bit flipped in the hard state is caught', async () => {
