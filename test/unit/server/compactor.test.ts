@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createCompactor, parseCompactionPolicy, parseGoDuration } from '../../../src/server/compactor.js';
+import { createCompactor } from '../../../src/server/compactor.js';
 
-describe('auto-compaction retention parsing', () => {
-  it('reads Go durations and bare hours as etcd does', () => {
-    expect(parseGoDuration('1h30m')).toBe(5_400_000);
-    expect(parseGoDuration('10s')).toBe(10_000);
-    expect(parseGoDuration('1x')).toBeUndefined();
-    expect(parseCompactionPolicy('periodic', '2')).toEqual({ mode: 'periodic', retentionMs: 7_200_000 });
-    expect(parseCompactionPolicy('periodic', '30m')).toEqual({ mode: 'periodic', retentionMs: 1_800_000 });
-    expect(parseCompactionPolicy('revision', '1000')).toEqual({ mode: 'revision', retention: 1000 });
-  });
-
-  it('refuses bad values with the flag named', () => {
-    expect(() => parseCompactionPolicy('revision', '1h')).toThrow('--auto-compaction-retention');
-    expect(() => parseCompactionPolicy('daily', '1')).toThrow('--auto-compaction-mode');
-    expect(() => parseCompactionPolicy('periodic', 'soon')).toThrow('not a duration');
-  });
-
+describe('auto-compaction off', () => {
   it('is off with a zero retention', () => {
     expect(createCompactor({ mode: 'periodic', retentionMs: 0 }, 0)).toBeUndefined();
     expect(createCompactor({ mode: 'revision', retention: 0 }, 0)).toBeUndefined();
