@@ -172,7 +172,10 @@ export class RaftState {
     this.prs.progress = fresh;
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    // Reads waiting on this node as leader are abandoned with its leadership;
+    // the server times them out and retries against the new leader.
     this.readOnly = new ReadOnly(this.cfg.readOnlyOption);
+    this.pendingReadIndexMessages = [];
   }
 
   becomeFollower(term: number, lead: bigint): void {
@@ -413,15 +416,21 @@ export class RaftState {
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i]!;
       if (e.type === EntryType.EntryNormal) continue;
-      const cc =
-        e.type === EntryType.EntryConfChange
-          ? toConfChangeV2(ConfChange.decode(e.data))
-          : ConfChangeV2.decode(e.data);
+      let cc: ConfChangeV2 | undefined;
+      try {
+        cc =
+          e.type === EntryType.EntryConfChange
+            ? toConfChangeV2(ConfChange.decode(e.data))
+            : ConfChangeV2.decode(e.data);
+      } catch {
+        cc = undefined; // a malformed change is refused, never allowed to take the leader down
+      }
       const alreadyPending = this.pendingConfIndex > this.log.applied;
       const alreadyJoint = this.prs.isJoint();
-      const wantsLeaveJoint = isLeaveJoint(cc);
+      const wantsLeaveJoint = cc !== undefined && isLeaveJoint(cc);
       let refused: string | undefined;
-      if (alreadyPending)
+      if (cc === undefined) refused = 'malformed conf change';
+      else if (alreadyPending)
         refused = `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.log.applied})`;
       else if (alreadyJoint && !wantsLeaveJoint) refused = 'must transition out of joint config first';
       else if (!alreadyJoint && wantsLeaveJoint) refused = 'not in joint state; refusing empty conf change';

@@ -182,6 +182,24 @@ describe('F58 one change at a time; legal change shapes', () => {
     expect(c.raft(1n).status().config.learners).toEqual([4n, 5n]);
   });
 
+  it('a malformed conf change proposal becomes an empty entry instead of failing the leader', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.elect(1n);
+    c.raft(1n).step(
+      msg({
+        type: MessageType.MsgProp,
+        from: 2n,
+        to: 1n,
+        entries: [
+          { term: 0, index: 0, type: EntryType.EntryConfChange, data: new Uint8Array([0xff, 0xff, 0xff]) },
+        ],
+      }),
+    );
+    c.stabilize();
+    expect(c.node(1n).storage.entries(2, 3, Infinity)[0]!.type).toBe(EntryType.EntryNormal);
+    expect(c.raft(1n).status().role).toBe('leader');
+  });
+
   function changer(voters: bigint[], outgoing: bigint[] = []): ConfChanger {
     const t = new ProgressTracker(10, Infinity);
     const r = restoreConfState(
