@@ -310,11 +310,13 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
   }
 }
 
+const RUNS = Number(process.env.MVCC_MODEL_RUNS ?? 40);
+
 describe('KvStore against a reference model', () => {
   it('agrees step by step over random sequences, including restarts and crashes', async () => {
     await fc.assert(fc.asyncProperty(fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'large' }), runSequence), {
-      numRuns: Number(process.env.MVCC_MODEL_RUNS ?? 40),
+      numRuns: RUNS,
       seed: process.env.MVCC_MODEL_SEED !== undefined ? Number(process.env.MVCC_MODEL_SEED) : undefined,
     });
-  }, 120_000);
+  }, Math.max(120_000, RUNS * 500));
 });
