@@ -1,3 +1,4 @@
+import type { InspectionEvent } from 'xstate';
 import type { RaftStorage } from './storage.js';
 import { RaftConfigError } from './errors.js';
 
@@ -41,6 +42,8 @@ export interface RaftConfig {
   /** Seeded source in [0, 1) for the randomized election timeout: the only nondeterminism. */
   random: () => number;
   logger?: RaftLogger;
+  /** Receives the role machine's inspection events (e.g. @statelyai/inspect's `inspect`, for --inspect). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export interface ResolvedRaftConfig {

@@ -105,7 +105,10 @@ export class RaftNode {
 
   constructor(config: RaftConfig) {
     this.raft = new RaftState(resolveConfig(config));
-    this.actor = createActor(raftRoleMachine, { input: { raft: this.raft } });
+    this.actor = createActor(raftRoleMachine, {
+      input: { raft: this.raft },
+      ...(config.inspect ? { inspect: config.inspect } : {}),
+    });
     this.actor.subscribe({
       error: (err: unknown) => {
         this.failure = err;

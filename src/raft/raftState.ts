@@ -740,8 +740,11 @@ export class RaftState {
       this.send({ to: m.from, type: MessageType.MsgAppResp, index: this.log.committed });
       return;
     }
+    const lastBefore = this.log.lastIndex();
+    const conflict = this.log.matchTerm(m.index, m.logTerm) ? this.log.findConflict(m.entries) : 0;
     const last = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (last !== undefined) {
+      if (conflict !== 0 && conflict <= lastBefore) this.dropAcksFrom(conflict);
       this.send({ to: m.from, type: MessageType.MsgAppResp, index: last });
       return;
     }
@@ -764,6 +767,17 @@ export class RaftState {
       rejectHint: hint.index,
       logTerm: hint.term,
     });
+  }
+
+  /**
+   * Forgets queued acknowledgements of entries from `index` on, which are being
+   * replaced before they were ever handed out to be made durable: sent later,
+   * an ack would tell the leader of its term that we hold entries we never
+   * will, and that leader would count them towards commit. (Found by the
+   * deterministic simulation: test/sim/regressions/stale-ack-after-truncation.txt.)
+   */
+  private dropAcksFrom(index: number): void {
+    this.msgs = this.msgs.filter((x) => x.type !== MessageType.MsgAppResp || x.reject || x.index < index);
   }
 
   handleHeartbeat(m: Message): void {
@@ -809,6 +823,7 @@ export class RaftState {
       this.log.commitTo(meta.index);
       return false;
     }
+    this.dropAcksFrom(this.log.committed + 1);
     this.log.restore(s);
     const restored = restoreConfState(this.prs, cs, this.log.lastIndex());
     this.prs.switchTo(restored.config, restored.progress);

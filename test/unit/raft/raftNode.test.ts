@@ -118,4 +118,23 @@ describe('RaftNode', () => {
     expect(c.raft(2n).status().progress).toBeUndefined();
     for (const id of [1n, 2n, 3n]) expect(c.raft(id).chartState()).toBe(c.raft(id).status().role);
   });
+
+  it('exposes the role machine to an inspector', () => {
+    const seen: string[] = [];
+    const storage = new MemoryStorage();
+    RaftNode.bootstrap(storage, [1n]);
+    const n = new RaftNode({
+      id: 1n,
+      storage,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seeded(3),
+      inspect: (ev) => {
+        if (ev.type === '@xstate.event') seen.push((ev as { event: { type: string } }).event.type);
+      },
+    });
+    n.campaign();
+    expect(seen).toContain('CAMPAIGN');
+    expect(n.chartState()).toBe('leader');
+  });
 });
