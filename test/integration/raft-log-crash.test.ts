@@ -19,6 +19,8 @@ import { CRASH_ENTRY_BYTES, ents, hs, reopenState } from '../unit/storage/raftLo
 
 const ROUNDS = Number(process.env.XETCD_CRASH_ROUNDS ?? 20);
 const child = fileURLToPath(new URL('./raft-log-crash-child.ts', import.meta.url));
+// `--import tsx` resolves from the working directory: the repository root.
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 type Write =
   | { kind: 'save'; from: number; to: number; term: number; vote: bigint; commit: number }
@@ -107,6 +109,7 @@ describe('raft log store under SIGKILL', () => {
           name: `raft-log-child-${round}`,
           command: process.execPath,
           args: ['--import', 'tsx', child, dir, String(round + 1)],
+          cwd: root,
         });
         running = proc;
         await proc.waitForOutput(/^open .*$/m, 20_000, 'stdout');
