@@ -77,6 +77,11 @@ function report(seed: number | undefined, schedule: Schedule, v: SimViolation): 
     `xetcd raft simulation: ${finalViolation.property} violated at event ${finalViolation.eventIndex + 1}`,
     finalViolation.detail.split('\n')[0] as string,
     `replay: npm run sim -- --replay ${file} --trace`,
+    ...(seed === undefined
+      ? []
+      : [
+          `regenerate: npm run sim -- --seed ${seed} --steps ${opts.steps}${opts.nodes === undefined ? '' : ` --nodes ${opts.nodes}`}${opts.injectBug === undefined ? '' : ` --inject-bug ${opts.injectBug}`}`,
+        ]),
   ]);
   writeFileSync(file, text);
   console.error(`\n--- schedule (${file}) ---\n${text}--- end ---`);
@@ -118,6 +123,7 @@ const totals = {
   confApplied: 0,
   leaderTerms: 0,
   readsReleased: 0,
+  truncations: 0,
 };
 for (let i = 0; i < seeds.length; i++) {
   const seed = seeds[i] as number;
@@ -140,7 +146,7 @@ for (let i = 0; i < seeds.length; i++) {
 const secs = (Date.now() - started) / 1000;
 console.log(
   `\nin all: ${totals.ticks} ticks, ${totals.delivered} messages delivered, ${totals.lost} lost, ${totals.crashes} crashes, ` +
-    `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied, ${totals.readsReleased} reads released`,
+    `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied, ${totals.readsReleased} reads released, ${totals.truncations} log truncations`,
 );
 console.log(
   `ok: ${seeds.length} schedules, ${events} events, no violation (${secs.toFixed(1)} s, ${Math.round(events / Math.max(secs, 0.001))} events/s)`,

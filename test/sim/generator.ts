@@ -19,6 +19,8 @@ export interface Profile {
   skew: number;
   campaign: number;
   propose: number;
+  /** Scales message delivery against time: below 1, messages wait for many ticks (delay) and elections race them. */
+  deliver: number;
 }
 
 export const PROFILES: readonly Profile[] = [
@@ -36,6 +38,7 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.2,
     campaign: 0.05,
     propose: 4,
+    deliver: 1,
   },
   {
     name: 'lossy',
@@ -51,6 +54,7 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.5,
     campaign: 0.1,
     propose: 4,
+    deliver: 1,
   },
   {
     name: 'crashy',
@@ -66,6 +70,7 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.1,
     propose: 4,
+    deliver: 1,
   },
   {
     name: 'partitions',
@@ -81,6 +86,7 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.2,
     propose: 4,
+    deliver: 1,
   },
   {
     name: 'reconfig',
@@ -96,10 +102,44 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.1,
     propose: 4,
+    deliver: 1,
+  },
+  {
+    name: 'slow-network',
+    drop: 1,
+    dup: 0.5,
+    crash: 0.3,
+    pause: 0.2,
+    partition: 0.3,
+    conf: 0.5,
+    transfer: 0.3,
+    read: 1,
+    compact: 0.5,
+    skew: 0.5,
+    campaign: 0.2,
+    propose: 8,
+    deliver: 0.12,
+  },
+  {
+    name: 'storm',
+    drop: 3,
+    dup: 1,
+    crash: 0.6,
+    pause: 0.3,
+    partition: 0.6,
+    conf: 0.6,
+    transfer: 0.4,
+    read: 1,
+    compact: 0.6,
+    skew: 1,
+    campaign: 0.5,
+    propose: 8,
+    deliver: 0.3,
   },
 ];
 
 type Kind =
+  | 'process'
   | 'deliver'
   | 'drop'
   | 'dup'
@@ -150,10 +190,12 @@ export class Generator {
     const p = this.profile;
     const leader = sim.leader();
     const weights: Record<Kind, number> = {
-      deliver: inFlight === 0 ? 0 : Math.min(80, 8 + 6 * inFlight),
+      deliver: inFlight === 0 ? 0 : p.deliver * Math.min(80, 8 + 6 * inFlight),
       drop: inFlight === 0 ? 0 : p.drop,
       dup: inFlight === 0 ? 0 : p.dup,
-      ready: canReady.length === 0 ? 0 : 30,
+      // Mostly a whole Ready cycle at once; sometimes its steps apart, so that crashes and other events fall in between.
+      process: canReady.length === 0 ? 0 : 30,
+      ready: canReady.length === 0 ? 0 : 8,
       persist: canPersist.length === 0 ? 0 : 30,
       apply: canApply.length === 0 ? 0 : 30,
       tick: 6,
@@ -193,6 +235,8 @@ export class Generator {
           nth: sim.network.rank(idx),
         };
       }
+      case 'process':
+        return { kind: 'process', node: rng.pick(canReady).id };
       case 'ready':
         return { kind: 'ready', node: rng.pick(canReady).id };
       case 'persist':
@@ -208,7 +252,11 @@ export class Generator {
         return { kind: 'propose', node: n.id, data: `p${++this.counter}` };
       }
       case 'crash':
-        return { kind: 'crash', node: rng.pick(running).id };
+        // Leaders crash more often than their share: that is where histories get interesting (Figure 8).
+        return {
+          kind: 'crash',
+          node: leader !== undefined && rng.chance(0.4) ? leader.id : rng.pick(running).id,
+        };
       case 'restart':
         return { kind: 'restart', node: rng.pick(down).id };
       case 'pause':

@@ -33,6 +33,8 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
   c.checkQuorum = rng.chance(0.7);
   c.maxInflightMsgs = rng.pick([1, 2, 4, 16]);
   c.maxSizePerMsg = rng.pick([64, 256, 4096]);
+  c.electionTick = rng.pick([5, 10, 10]);
+  c.heartbeatTick = rng.pick([1, 1, 2]);
   if (opts.injectBug !== undefined) c.injectBug = opts.injectBug;
   if (opts.unchecked !== undefined) c.unchecked = opts.unchecked;
   return c;

@@ -8,6 +8,7 @@
  *   ready 2                   node 2 hands out a Ready (nothing durable yet)
  *   persist 2                 node 2's Ready is durable; its messages leave
  *   apply 2                   node 2 applies the Ready's committed entries and advances
+ *   process 2                 ready, persist and apply of node 2 in one go (no crash can fall in between)
  *   deliver 1->3 MsgApp       the oldest in-flight MsgApp from 1 to 3 arrives (`#k`: the k-th oldest)
  *   drop 1->3 MsgApp          ... is lost
  *   dup 1->3 MsgApp           ... is duplicated
@@ -44,7 +45,7 @@ export type SimEvent =
   | { kind: 'tick'; node?: number }
   | { kind: 'ticks' | 'elapse'; count: number }
   | { kind: 'stabilize' }
-  | { kind: 'ready' | 'persist' | 'apply'; node: number }
+  | { kind: 'ready' | 'persist' | 'apply' | 'process'; node: number }
   | { kind: 'deliver' | 'drop' | 'dup'; from: number; to: number; type: string; nth: number }
   | { kind: 'propose'; node: number; data: string }
   | { kind: 'campaign' | 'crash' | 'restart' | 'pause' | 'resume'; node: number }
@@ -111,6 +112,7 @@ export function formatEvent(e: SimEvent): string {
     case 'ready':
     case 'persist':
     case 'apply':
+    case 'process':
     case 'campaign':
     case 'crash':
     case 'restart':
@@ -273,6 +275,7 @@ export function parseSchedule(text: string): Schedule {
       case 'ready':
       case 'persist':
       case 'apply':
+      case 'process':
         events.push({ kind: cmd, node: num(1) });
         break;
       case 'campaign':

@@ -50,6 +50,8 @@ export interface SimStats {
   maxCommit: number;
   readsReleased: number;
   proposalsDropped: number;
+  /** Uncommitted suffixes replaced by a new leader's entries (log repair). */
+  truncations: number;
 }
 
 /**
@@ -74,6 +76,7 @@ export class Simulator {
     maxCommit: 0,
     readsReleased: 0,
     proposalsDropped: 0,
+    truncations: 0,
   };
   /** Virtual time: global ticks so far. */
   time = 0;
@@ -171,6 +174,13 @@ export class Simulator {
         return;
       case 'stabilize':
         return this.drain();
+      case 'process':
+        // Each step is observed on its own, exactly as if written as three events.
+        this.handOut(e.node);
+        this.observeAll();
+        this.persist(e.node);
+        this.observeAll();
+        return this.apply(e.node);
       case 'ready':
         return this.handOut(e.node);
       case 'persist':
@@ -318,6 +328,7 @@ export class Simulator {
         );
       }
       if (removedFrom !== undefined) {
+        this.stats.truncations++;
         if (removedFrom <= n.knownCommit)
           violation(
             'state-machine-safety',
@@ -440,11 +451,15 @@ export class Simulator {
         );
       this.ghost.recordVote(n.id, m.term, m.to);
     }
-    if (m.type === MessageType.MsgAppResp && !m.reject && m.index > n.diskView.lastIndex)
-      violation(
-        'persist-before-send',
-        `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`,
-      );
+    if (m.type === MessageType.MsgAppResp && !m.reject && m.index > n.diskView.snapIndex) {
+      // An ack in term t says "my disk holds the log of t's leader up to index": so the entry there
+      // must be on disk, and cannot come from a later term than t.
+      const t = n.diskView.term(m.index);
+      if (t === undefined)
+        violation('persist-before-send', `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`);
+      if (t > m.term)
+        violation('persist-before-send', `${what} acknowledging index ${m.index}, but its disk holds an entry of term ${t} there`);
+    }
   }
 
   private send(n: SimNode, m: Message): void {
