@@ -212,6 +212,7 @@ export class KvStore {
     const finished = await this.readMeta('finishedCompact');
 
     let maxMain = 0;
+    const contiguousFrom = Math.max(scheduled, finished, 1);
     const keyLease = new Map<string, bigint>();
     const { gte, lte } = revisionKeyBounds(0, 2 ** 48 - 1);
     for await (const page of this.backend.scan(gte, lte)) {
@@ -230,8 +231,19 @@ export class KvStore {
           ki.restorePut(rev, kv.createRevision, kv.version);
           if (kv.lease !== 0n) keyLease.set(name, kv.lease);
         }
-        if (rev.main > maxMain) maxMain = rev.main;
+        if (rev.main > maxMain) {
+          // Every write creates at least one record, and compaction removes none
+          // above the compact revision: a hole there means LevelDB lost a whole
+          // batch (it skips a damaged log record and carries on).
+          if (rev.main > contiguousFrom && rev.main !== Math.max(maxMain, contiguousFrom) + 1) {
+            throw new CorruptDataError(this.backend.dir, `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`, `missing (next record is at revision ${rev.main})`);
+          }
+          maxMain = rev.main;
+        }
       }
+    }
+    if (metaRevision > Math.max(maxMain, contiguousFrom)) {
+      throw new CorruptDataError(this.backend.dir, `key-space revision ${metaRevision}`, `missing (the newest record is at revision ${maxMain})`);
     }
     for await (const page of this.backend.scan(Buffer.of(LEASE_PREFIX), Buffer.of(LEASE_PREFIX, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))) {
       for (const { key, payload } of page) {
