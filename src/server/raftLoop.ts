@@ -21,11 +21,17 @@ export interface RaftLoopTimings {
   tickMs: number;
 }
 
+/** Readies in flight at once: enough to keep the disk busy, few enough to bound memory. */
+const MAX_READIES_IN_FLIGHT = 8;
+
 /**
  * Drives the Raft core (etcd's raftNode.start goroutine): ticks it on a timer
- * and works off its Ready batches one at a time, in the only safe order:
- * persist (synced) → send → apply → advance. Nothing a message depends on
- * leaves before it is durable; nothing is applied before it is durable here.
+ * and works off its Ready batches. Each Ready goes through, in this order:
+ * persist (synced) → send → apply → advance, so nothing a message depends on
+ * leaves before it is durable. Readies are pipelined: while one is being
+ * written the next is taken and queued behind it (the log store writes in
+ * call order and groups queued writes into one sync), its committed entries
+ * are applied in order, and advance() is called for each Ready in order.
  */
 export class RaftLoop {
   readonly readState$: Observable<ReadState>;
@@ -37,8 +43,13 @@ export class RaftLoop {
   private readonly fatals = new Subject<Error>();
   private timer: NodeJS.Timeout | undefined;
   private readySub: Subscription | undefined;
-  private running: Promise<void> | undefined;
+  private inFlight = 0;
+  /** Tails of the three ordered chains every Ready joins. */
+  private persisted: Promise<void> = Promise.resolve();
+  private applied: Promise<void> = Promise.resolve();
+  private advanced: Promise<void> = Promise.resolve();
   private stopped = false;
+  private failed = false;
 
   constructor(
     private readonly raft: RaftNode,
@@ -64,55 +75,56 @@ export class RaftLoop {
     this.kick();
   }
 
-  /** Processes Readies until there are none; safe to call at any time. */
+  /** Takes every Ready there is, up to the pipeline's depth; safe to call at any time. */
   kick(): void {
-    if (this.running || this.stopped) return;
-    this.running = this.drain().finally(() => {
-      this.running = undefined;
-      if (!this.stopped && this.raft.hasReady()) this.kick();
-    });
+    while (!this.stopped && this.inFlight < MAX_READIES_IN_FLIGHT && this.raft.hasReady()) {
+      const rd = this.raft.ready();
+      this.inFlight++;
+      this.launch(rd);
+      // A snapshot replaces the state machine: nothing may overtake it.
+      if (rd.snapshot) break;
+    }
   }
 
-  /** Stops ticking and waits for the Ready in progress to finish. */
+  /** Stops ticking and waits for the Readies in flight to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.readySub?.unsubscribe();
-    await this.running;
+    await this.advanced;
     this.readStates.complete();
     this.softStates.complete();
     this.fatals.complete();
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (!this.stopped && this.raft.hasReady()) await this.handle(this.raft.ready());
-    } catch (err) {
-      this.stopped = true;
-      if (this.timer) clearInterval(this.timer);
-      this.logger.fatal({ err }, 'raft loop failed; the member stops');
-      this.fatals.next(err instanceof Error ? err : new Error(String(err)));
-    }
-  }
-
-  private async handle(rd: Ready): Promise<void> {
+  private launch(rd: Ready): void {
     if (rd.softState) this.softStates.next(rd.softState);
-    // Committed entries are durable already, so applying them need not wait for
-    // this Ready's own write: the two overlap (etcd applies on its own goroutine
-    // too). A snapshot replaces the state machine, so it goes strictly in order.
-    const applying = rd.snapshot ? undefined : this.applyCommitted(rd);
-    try {
-      await this.persist(rd);
-    } finally {
-      await applying?.catch(() => undefined);
-    }
-    if (rd.messages.length > 0) this.peers.send(rd.messages);
-    for (const rs of rd.readStates) this.readStates.next(rs);
-    await (applying ?? this.applyCommitted(rd));
-    this.raft.advance(rd);
+    const barrier = rd.snapshot ? this.advanced : Promise.resolve();
+    const persisted = Promise.all([barrier, this.persisted]).then(() => this.persist(rd));
+    this.persisted = persisted.catch(() => undefined);
+    const sent = persisted.then(() => {
+      if (rd.messages.length > 0) this.peers.send(rd.messages);
+      for (const rs of rd.readStates) this.readStates.next(rs);
+    });
+    // Committed entries are durable already: applying them need not wait for
+    // this Ready's own write. A snapshot is applied only once it is persisted.
+    const applyAfter = rd.snapshot ? Promise.all([this.applied, persisted]) : this.applied;
+    const applied = applyAfter.then(() => this.applyCommitted(rd));
+    this.applied = applied.catch(() => undefined);
+    const done = Promise.all([sent, applied, this.advanced]).then(() => {
+      if (!this.failed) this.raft.advance(rd);
+    });
+    this.advanced = done.then(
+      () => {
+        this.inFlight--;
+        this.kick();
+      },
+      (err: unknown) => this.fail(err),
+    );
   }
 
   private async persist(rd: Ready): Promise<void> {
+    if (this.failed) throw new Error('raft loop stopped after a failure');
     if (!rd.hardState && rd.entries.length === 0 && !rd.snapshot) return;
     const started = performance.now();
     await this.log.save(rd, { sync: rd.mustSync });
@@ -123,7 +135,18 @@ export class RaftLoop {
   }
 
   private async applyCommitted(rd: Ready): Promise<void> {
+    if (this.failed) throw new Error('raft loop stopped after a failure');
     if (rd.snapshot) await this.applier.applySnapshot(rd.snapshot);
     if (rd.committedEntries.length > 0) await this.applier.applyEntries(rd.committedEntries);
+  }
+
+  private fail(err: unknown): void {
+    this.inFlight--;
+    if (this.failed) return;
+    this.failed = true;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.logger.fatal({ err }, 'raft loop failed; the member stops');
+    this.fatals.next(err instanceof Error ? err : new Error(String(err)));
   }
 }
