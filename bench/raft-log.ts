@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { Entry, EntryType, HardState } from '../src/proto/raftpb.js';
@@ -67,6 +68,33 @@ async function phase(store: RaftLogStore, depth: number): Promise<string> {
   );
 }
 
+/** The same batches written straight to classic-level (no framing, checks or queue): the floor. */
+async function rawPhase(dir: string): Promise<string> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  const key = (i: number): Uint8Array => {
+    const k = new Uint8Array(9);
+    k[0] = 0x65;
+    new DataView(k.buffer).setUint32(5, i);
+    return k;
+  };
+  let batches = 0;
+  let index = 1;
+  const started = performance.now();
+  while (performance.now() < started + seconds * 1000) {
+    const ops: { type: 'put'; key: Uint8Array; value: Uint8Array }[] = [];
+    for (let k = 0; k < perBatch; k++) {
+      const e = Entry.create({ index, term: 1, type: EntryType.EntryNormal, data: payload });
+      ops.push({ type: 'put', key: key(index++), value: Entry.encode(e) });
+    }
+    await db.batch(ops, { sync: true });
+    batches++;
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  await db.close();
+  return `raw classic-level, 1 in flight: ${(batches / elapsed).toFixed(0)} synced batches/s, ${((batches * perBatch) / elapsed).toFixed(0)} entries/s`;
+}
+
 try {
   const dir = join(base, 'member', 'raft');
   const { store } = await RaftLogStore.open(dir, { logger });
@@ -82,6 +110,7 @@ try {
   const openMs = performance.now() - t;
   await reopened.close();
   console.log(`  open (verify every record) of ${state.entries.length} entries: ${openMs.toFixed(0)} ms`);
+  console.log(`  ${await rawPhase(join(base, 'raw'))}`);
 } finally {
   if (opts.dir === undefined) await rm(base, { recursive: true, force: true });
 }
