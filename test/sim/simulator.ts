@@ -456,9 +456,15 @@ export class Simulator {
       // must be on disk, and cannot come from a later term than t.
       const t = n.diskView.term(m.index);
       if (t === undefined)
-        violation('persist-before-send', `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`);
+        violation(
+          'persist-before-send',
+          `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`,
+        );
       if (t > m.term)
-        violation('persist-before-send', `${what} acknowledging index ${m.index}, but its disk holds an entry of term ${t} there`);
+        violation(
+          'persist-before-send',
+          `${what} acknowledging index ${m.index}, but its disk holds an entry of term ${t} there`,
+        );
     }
   }
 
