@@ -151,6 +151,33 @@ describe('31 transactions are atomic and use one revision', () => {
   });
 });
 
+describe('txn checks before anything is written', () => {
+  it('a range at a compacted or future revision, or an ignore_value put of a missing key, fails the whole txn', async () => {
+    const { store } = await fx.open();
+    for (let i = 0; i < 5; i++) await put(store, 'k', `${i}`);
+    await applyCompaction(store, CompactionRequest.create({ revision: 4 }));
+    const withRange = (revision: number) =>
+      applyTxn(store, TxnRequest.create({ success: [opPut('w', '1'), RequestOp.create({ requestRange: RangeRequest.create({ key: b('k'), revision }) })] }));
+    expect(await rpcMessage(withRange(3))).toBe('etcdserver: mvcc: required revision has been compacted');
+    expect(await rpcMessage(withRange(7))).toBe('etcdserver: mvcc: required revision is a future revision');
+    const ignoreValue = RequestOp.create({ requestPut: PutRequest.create({ key: b('missing'), ignoreValue: true }) });
+    expect(await rpcMessage(applyTxn(store, TxnRequest.create({ success: [opPut('w', '1'), ignoreValue] })))).toBe('etcdserver: key not found');
+    expect(store.currentRevision).toBe(6);
+    expect((await get(store, 'w')).kvs).toEqual([]);
+    // The same range in the branch that does not run is not checked.
+    const r = await applyTxn(
+      store,
+      TxnRequest.create({
+        compare: [Compare.create({ key: b('k'), target: T.VERSION, result: R.EQUAL, version: 99 })],
+        success: [RequestOp.create({ requestRange: RangeRequest.create({ key: b('k'), revision: 3 }) })],
+        failure: [opPut('w', '1')],
+      }),
+    );
+    expect([r.succeeded, r.header?.revision]).toEqual([false, 7]);
+    expect(r.responses[0]!.responsePut!.header?.revision).toBe(7);
+  });
+});
+
 describe('32 compare targets', () => {
   it('evaluates VALUE, VERSION, CREATE, MOD and LEASE against the current state', async () => {
     const { store } = await fx.open();
