@@ -66,6 +66,16 @@ export class ConfChanger {
 
   /** Applies cc as etcd does: leave joint, enter joint, or a simple (one voter) change. */
   apply(cc: ConfChangeV2): ConfChangeResult {
+    // The initial configuration is not in the log (RaftNode.bootstrap keeps it
+    // as snapshot 0), so a node that starts with none and replays the log
+    // would build a configuration of only the members added later: adding
+    // itself, it could become a single-voter cluster of its own. It must
+    // learn the configuration from a snapshot or start from one instead.
+    if (this.tracker.config.voters.incoming.size === 0 && this.tracker.config.voters.outgoing.size === 0) {
+      throw new ConfChangeError(
+        'cannot change an empty configuration: start from the cluster ConfState or a snapshot',
+      );
+    }
     if (isLeaveJoint(cc)) return this.leaveJoint();
     const { enter, autoLeave } = enterJointMode(cc);
     if (enter) return this.enterJoint(autoLeave, cc.changes);

@@ -200,6 +200,21 @@ describe('F58 one change at a time; legal change shapes', () => {
     expect(c.raft(1n).status().role).toBe('leader');
   });
 
+  it('a node started without a configuration refuses to build one from conf changes (it needs a snapshot)', () => {
+    const n = new RaftNode({
+      id: 4n,
+      storage: new MemoryStorage(),
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seeded(4),
+    });
+    expect(() => n.applyConfChange(cc(ConfChangeAddNode, 4n))).toThrow(
+      'cannot change an empty configuration',
+    );
+    for (let i = 0; i < 50; i++) n.tick();
+    expect(n.status().role).toBe('follower');
+  });
+
   function changer(voters: bigint[], outgoing: bigint[] = []): ConfChanger {
     const t = new ProgressTracker(10, Infinity);
     const r = restoreConfState(
