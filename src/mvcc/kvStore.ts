@@ -449,7 +449,7 @@ export class KvStore {
     if (lease !== 0n) this.leaseTable.attach(lease, name);
     this.stage(rev, false, kv);
     txn.record(
-      { type: 0, kv: KeyValue.create(kv) } as Event,
+      Event.create({ type: 0, kv: KeyValue.create(kv) }),
       () => {
         undoPut(target);
         if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
@@ -459,10 +459,7 @@ export class KvStore {
       },
     );
     const result: PutResult = { revision: rev.main };
-    if (opts.prevKv && prevKv !== undefined) {
-      if (opts.ignoreValue) prevKv.value = Buffer.from(prevKv.value);
-      result.prevKv = prevKv;
-    }
+    if (opts.prevKv && prevKv !== undefined) result.prevKv = prevKv;
     return result;
   }
 
@@ -477,7 +474,7 @@ export class KvStore {
       const oldLease = this.leaseTable.leaseOfKey(ki.key);
       this.leaseTable.detach(ki.key);
       this.stage(rev, true, tomb);
-      txn.record({ type: 1, kv: KeyValue.create(tomb) } as Event, () => {
+      txn.record(Event.create({ type: 1, kv: KeyValue.create(tomb) }), () => {
         ki.generations.pop();
         undoPut(ki);
         this.pending.delete(revisionId(rev));
