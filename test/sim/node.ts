@@ -100,7 +100,7 @@ export class SimNode {
       maxInflightMsgs: cfg.maxInflightMsgs,
       checkQuorum: cfg.checkQuorum,
       preVote: cfg.preVote,
-      readOnlyOption: 'safe',
+      readOnlyOption: cfg.leaseReads === true ? 'leaseBased' : 'safe',
       random: () => random.next(),
     });
     this.started = true;

@@ -74,6 +74,11 @@ export interface SimConfig {
   checkQuorum: boolean;
   maxInflightMsgs: number;
   maxSizePerMsg: number;
+  /**
+   * Lease-based ReadIndex instead of the safe one: only correct when clocks
+   * stay in step, which pauses and skewed ticks break (known-bad/lease-read-after-pause.txt).
+   */
+  leaseReads?: boolean;
   /** A deliberately broken core, to show the simulation notices (see bugs.ts). */
   injectBug?: string;
   /**
@@ -162,6 +167,7 @@ const CONFIG_KEYS: Record<string, 'number' | 'boolean' | 'string'> = {
   checkQuorum: 'boolean',
   maxInflightMsgs: 'number',
   maxSizePerMsg: 'number',
+  leaseReads: 'boolean',
   injectBug: 'string',
   unchecked: 'string',
 };
