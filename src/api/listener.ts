@@ -17,6 +17,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { grpcMetricsInterceptor, type EtcdMetrics, type GrpcByteSource } from './metrics.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -64,9 +65,13 @@ function listenHost(hostname: string): string {
   return hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
-/** gRPC server options that follow etcd's server: request size limit plus framing overhead, unlimited sends. */
-export function grpcServerOptions(maxRequestBytes: number): grpc.ServerOptions {
+/**
+ * gRPC server options that follow etcd's server: request size limit plus framing
+ * overhead, unlimited sends, and (given metrics) the grpc_server_* counters.
+ */
+export function grpcServerOptions(maxRequestBytes: number, metrics?: EtcdMetrics): grpc.ServerOptions {
   return {
+    ...(metrics !== undefined ? { interceptors: [grpcMetricsInterceptor(metrics)] } : {}),
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': -1,
     // etcd's default --grpc-keepalive-interval / --grpc-keepalive-timeout.
@@ -113,8 +118,11 @@ function sniff(socket: net.Socket, timeoutMs: number): Promise<Route | undefined
   });
 }
 
-export class ClientListeners {
+export class ClientListeners implements GrpcByteSource {
   private readonly servers: net.Server[] = [];
+  /** gRPC connections and the byte counts already reported for each. */
+  private readonly grpcSockets = new Map<net.Socket, { read: number; written: number }>();
+  private closedBytes = { received: 0, sent: 0 };
   private readonly sockets = new Set<net.Socket>();
   private readonly httpServer: http.Server;
   private readonly injector: grpc.ConnectionInjector;
@@ -215,6 +223,7 @@ export class ClientListeners {
       return;
     }
     if (route === 'h2') {
+      this.trackGrpcBytes(socket);
       void routeH2Connection(socket, H2_FIRST_REQUEST_WAIT_MS).then((connection) => {
         if (connection === undefined) return;
         if (this.closing !== undefined) {
@@ -228,6 +237,30 @@ export class ClientListeners {
     }
     this.httpServer.emit('connection', socket);
     socket.resume();
+  }
+
+  private trackGrpcBytes(socket: net.Socket): void {
+    this.grpcSockets.set(socket, { read: 0, written: 0 });
+    socket.once('close', () => {
+      const seen = this.grpcSockets.get(socket);
+      if (seen === undefined) return;
+      this.closedBytes.received += socket.bytesRead - seen.read;
+      this.closedBytes.sent += socket.bytesWritten - seen.written;
+      this.grpcSockets.delete(socket);
+    });
+  }
+
+  /** Bytes read from and written to gRPC connections since the last call (HTTP/2 framing included). */
+  takeGrpcBytes(): { received: number; sent: number } {
+    const out = this.closedBytes;
+    this.closedBytes = { received: 0, sent: 0 };
+    for (const [socket, seen] of this.grpcSockets) {
+      out.received += socket.bytesRead - seen.read;
+      out.sent += socket.bytesWritten - seen.written;
+      seen.read = socket.bytesRead;
+      seen.written = socket.bytesWritten;
+    }
+    return out;
   }
 
   /**

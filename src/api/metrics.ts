@@ -3,6 +3,7 @@
 // exists, so dashboards and alerts written for etcd work on xetcd. Each member
 // owns its registry (tests run several members in one process); the server and
 // API layers update the instruments they are handed.
+import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** prometheus.ExponentialBuckets(start, factor, count). */
@@ -16,6 +17,11 @@ export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_strea
 
 export interface EtcdMetrics {
   readonly registry: Registry;
+  /**
+   * Set by whoever owns the gRPC connections (the client port); the two
+   * etcd_network_client_grpc_*_bytes_total counters pull from it at each scrape.
+   */
+  grpcBytes?: GrpcByteSource;
   // etcdserver
   readonly hasLeader: Gauge;
   readonly isLeader: Gauge;
@@ -92,6 +98,13 @@ export function createMetrics(
   const histogram = (name: string, help: string, buckets: number[]): Histogram =>
     new Histogram({ name, help, buckets, registers });
 
+  // Both byte counters call this at a scrape; the source hands out deltas, so the second call adds nothing.
+  const pullBytes = (): void => {
+    const taken = m.grpcBytes?.takeGrpcBytes();
+    if (taken === undefined) return;
+    if (taken.received > 0) m.grpcReceivedBytes.inc(taken.received);
+    if (taken.sent > 0) m.grpcSentBytes.inc(taken.sent);
+  };
   const m: EtcdMetrics = {
     registry,
     hasLeader: gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.'),
@@ -196,14 +209,19 @@ export function createMetrics(
       'etcd_debugging_lease_renewed_total',
       'The number of renewed leases seen by the leader.',
     ),
-    grpcReceivedBytes: counter(
-      'etcd_network_client_grpc_received_bytes_total',
-      'The total number of bytes received from grpc clients.',
-    ),
-    grpcSentBytes: counter(
-      'etcd_network_client_grpc_sent_bytes_total',
-      'The total number of bytes sent to grpc clients.',
-    ),
+    // Pulled at scrape time: counting per message would cost a serialization per call.
+    grpcReceivedBytes: new Counter({
+      name: 'etcd_network_client_grpc_received_bytes_total',
+      help: 'The total number of bytes received from grpc clients.',
+      registers,
+      collect: () => pullBytes(),
+    }),
+    grpcSentBytes: new Counter({
+      name: 'etcd_network_client_grpc_sent_bytes_total',
+      help: 'The total number of bytes sent to grpc clients.',
+      registers,
+      collect: () => pullBytes(),
+    }),
     grpcStarted: counter(
       'grpc_server_started_total',
       'Total number of RPCs started on the server.',
@@ -241,4 +259,100 @@ export function createMetrics(
 export function grpcLabels(path: string, type: GrpcType): Record<(typeof GRPC_LABELS)[number], string> {
   const [, service = '', method = ''] = path.split('/');
   return { grpc_type: type, grpc_service: service, grpc_method: method };
+}
+
+/** go-grpc-prometheus's grpc_type label from a method's streaming shape. */
+export function grpcType(requestStream: boolean, responseStream: boolean): GrpcType {
+  if (requestStream && responseStream) return 'bidi_stream';
+  if (requestStream) return 'client_stream';
+  return responseStream ? 'server_stream' : 'unary';
+}
+
+/** The gRPC status code's name as go-grpc-prometheus labels it (`OK`, `NotFound`, ...). */
+const CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
+export function grpcCodeName(code: number): string {
+  return CODE_NAMES[code] ?? String(code);
+}
+
+/**
+ * A grpc-js server interceptor that keeps grpc_server_started_total,
+ * grpc_server_handled_total and the message counters, as etcd's
+ * go-grpc-prometheus interceptors do, for every service on the server.
+ * The labelled children are made once per method: this runs on every request.
+ */
+export function grpcMetricsInterceptor(metrics: EtcdMetrics): ServerInterceptor {
+  interface MethodCounters {
+    readonly labels: Record<(typeof GRPC_LABELS)[number], string>;
+    readonly started: { inc(): void };
+    readonly received: { inc(): void };
+    readonly sent: { inc(): void };
+    readonly handled: Map<number, { inc(): void }>;
+  }
+  const byPath = new Map<string, MethodCounters>();
+  const countersFor = (path: string, requestStream: boolean, responseStream: boolean): MethodCounters => {
+    let c = byPath.get(path);
+    if (c === undefined) {
+      const labels = grpcLabels(path, grpcType(requestStream, responseStream));
+      c = {
+        labels,
+        started: metrics.grpcStarted.labels(labels),
+        received: metrics.grpcMsgReceived.labels(labels),
+        sent: metrics.grpcMsgSent.labels(labels),
+        handled: new Map(),
+      };
+      byPath.set(path, c);
+    }
+    return c;
+  };
+  return (method, call) => {
+    const c = countersFor(method.path, method.requestStream, method.responseStream);
+    c.started.inc();
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMessage: (message, nextMessage) => {
+            c.received.inc();
+            nextMessage(message);
+          },
+        }),
+      sendMessage: (message, next) => {
+        c.sent.inc();
+        next(message);
+      },
+      sendStatus: (status, next) => {
+        const code = status.code ?? 0;
+        let handled = c.handled.get(code);
+        if (handled === undefined) {
+          handled = metrics.grpcHandled.labels({ ...c.labels, grpc_code: grpcCodeName(code) });
+          c.handled.set(code, handled);
+        }
+        handled.inc();
+        next(status);
+      },
+    });
+  };
+}
+
+/** Where the byte counters read from at scrape time (the client listeners' gRPC connections). */
+export interface GrpcByteSource {
+  takeGrpcBytes(): { received: number; sent: number };
 }

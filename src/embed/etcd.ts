@@ -143,7 +143,7 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
       startRaft: () => need().startRaft(),
       publish: () => need().publish(),
       serve: async () => {
-        const grpcServer = new grpc.Server(grpcServerOptions(config.maxRequestBytes));
+        const grpcServer = new grpc.Server(grpcServerOptions(config.maxRequestBytes, m));
         health.register(grpcServer);
         const http = createHttpRoutes({ metrics: m, health: () => server?.health, logger });
         need().mountApi({ grpc: grpcServer, http });
@@ -154,6 +154,7 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           ...(config.clientTls !== undefined ? { tls: tlsMaterial(config) } : {}),
           logger,
         });
+        m.grpcBytes = listeners;
         for (const l of listeners.addresses()) {
           logger.info(
             { address: `${l.host}:${l.port}`, url: l.boundUrl },

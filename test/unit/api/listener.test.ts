@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../../../src/api/listener.js';
 import { createHttpRoutes } from '../../../src/api/http.js';
-import { createMetrics } from '../../../src/api/metrics.js';
+import { createMetrics, type EtcdMetrics } from '../../../src/api/metrics.js';
 import type { HealthSource } from '../../../src/api/http-health.js';
 import {
   HealthCheckRequest,
@@ -23,8 +23,8 @@ import {
 
 const HealthClient = grpc.makeGenericClientConstructor(HealthService, 'Health');
 
-function grpcServer(): grpc.Server {
-  const server = new grpc.Server(grpcServerOptions(1.5 * 1024 * 1024));
+function grpcServer(metrics?: EtcdMetrics): grpc.Server {
+  const server = new grpc.Server(grpcServerOptions(1.5 * 1024 * 1024, metrics));
   server.addService(HealthService, {
     Check: (
       call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>,
@@ -231,6 +231,31 @@ describe('plaintext: gRPC and HTTP/1.1 on one port', () => {
     expect(await ended).toMatch(/end|error/);
     await expect(get(`http://127.0.0.1:${port}/version`)).rejects.toThrow(/ECONNREFUSED/);
     agent.destroy();
+  });
+});
+
+describe('gRPC metrics on the client port', () => {
+  it('counts RPCs started/handled/messages (go-grpc-prometheus names) and bytes on gRPC connections', async () => {
+    const metrics = createMetrics(undefined, { processMetrics: false });
+    const l = await ClientListeners.listen({
+      urls: ['http://127.0.0.1:0'],
+      grpcServer: grpcServer(metrics),
+      httpHandler: createHttpRoutes({ metrics, health: () => healthy }).listener(),
+    });
+    open.push(l);
+    metrics.grpcBytes = l;
+    const { port } = l.addresses()[0]!;
+    const c = client(`127.0.0.1:${port}`);
+    for (let i = 0; i < 3; i++) await check(c);
+    const text = (await get(`http://127.0.0.1:${port}/metrics`)).body;
+    const labels = 'grpc_type="unary",grpc_service="grpc.health.v1.Health",grpc_method="Check"';
+    expect(text).toContain(`grpc_server_started_total{${labels}} 3`);
+    expect(text).toContain(`grpc_server_handled_total{${labels},grpc_code="OK"} 3`);
+    expect(text).toContain(`grpc_server_msg_received_total{${labels}} 3`);
+    expect(text).toContain(`grpc_server_msg_sent_total{${labels}} 3`);
+    const bytes = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    expect(bytes('etcd_network_client_grpc_received_bytes_total')).toBeGreaterThan(24);
+    expect(bytes('etcd_network_client_grpc_sent_bytes_total')).toBeGreaterThan(0);
   });
 });
 
