@@ -60,7 +60,11 @@ async function load(store: KvStore): Promise<void> {
   }
 }
 
-async function readsPerSecond(count: number, inFlight: number, read: (i: number) => Promise<unknown>): Promise<number> {
+async function readsPerSecond(
+  count: number,
+  inFlight: number,
+  read: (i: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
@@ -127,12 +131,18 @@ async function main(): Promise<void> {
   const total = Number(process.env.MVCC_BENCH_PUTS ?? 20_000);
   console.log(`xetcd mvcc benchmark (node ${process.version}, 256-byte values)`);
   const puts = await syncedPuts(total);
-  console.log(`  puts, batches of 100, sync:true  ${fmt(puts.putsPerSecond)} puts/s  (${puts.batchMs.toFixed(2)} ms per batch, ${fmt(total)} puts)`);
+  console.log(
+    `  puts, batches of 100, sync:true  ${fmt(puts.putsPerSecond)} puts/s  (${puts.batchMs.toFixed(2)} ms per batch, ${fmt(total)} puts)`,
+  );
   const r = await reads();
-  console.log(`  point reads, 100k keys          ${fmt(r.point)} reads/s (32 in flight), ${fmt(r.pointSerial)} reads/s one at a time`);
+  console.log(
+    `  point reads, 100k keys          ${fmt(r.point)} reads/s (32 in flight), ${fmt(r.pointSerial)} reads/s one at a time`,
+  );
   console.log(`  prefix reads (10 keys), 100k    ${fmt(r.prefix)} reads/s (32 in flight)`);
   const m = await memory();
-  console.log(`  memory per 100,000 keys         ${mb(m.bytesPer100k)} (heap ${mb(m.heapPer100k)}; RSS grew ${mb(m.rssPer100k)} incl. LevelDB)`);
+  console.log(
+    `  memory per 100,000 keys         ${mb(m.bytesPer100k)} (heap ${mb(m.heapPer100k)}; RSS grew ${mb(m.rssPer100k)} incl. LevelDB)`,
+  );
 
   // ---- watch fan-out (bench/mvccWatch.ts, owned by the watch helper) ----
   printWatchFanOut(await benchWatchFanOut());

@@ -4,7 +4,8 @@
  * statuses (src/api/rpcErrors.ts `toRpcError`), as etcd's v3rpc/util.go does:
  * mvcc does not know about gRPC.
  */
-export type MvccErrorKind = 'compacted' | 'futureRev' | 'keyNotFound' | 'leaseNotFound' | 'leaseExists' | 'closed';
+export type MvccErrorKind =
+  'compacted' | 'futureRev' | 'keyNotFound' | 'leaseNotFound' | 'leaseExists' | 'closed';
 
 const MESSAGES: Record<MvccErrorKind, string> = {
   compacted: 'mvcc: required revision has been compacted',

@@ -65,7 +65,12 @@ export function rangeOptionsOf(r: RangeRequest): RangeOptions {
 
 async function rangeIn(view: ReadView, r: RangeRequest): Promise<RangeResponse> {
   const res = await view.range(r.key, r.rangeEnd, rangeOptionsOf(r));
-  return RangeResponse.create({ header: header(res.revision), kvs: res.kvs, more: res.more, count: res.count });
+  return RangeResponse.create({
+    header: header(res.revision),
+    kvs: res.kvs,
+    more: res.more,
+    count: res.count,
+  });
 }
 
 /** A Range outside a txn, at the store's current revision. */
@@ -74,7 +79,12 @@ export function applyRange(store: KvStore, r: RangeRequest): Promise<RangeRespon
 }
 
 async function putIn(txn: WriteTxn, r: PutRequest): Promise<PutResponse> {
-  const res = await txn.put(r.key, r.value, { lease: r.lease, prevKv: r.prevKv, ignoreValue: r.ignoreValue, ignoreLease: r.ignoreLease });
+  const res = await txn.put(r.key, r.value, {
+    lease: r.lease,
+    prevKv: r.prevKv,
+    ignoreValue: r.ignoreValue,
+    ignoreLease: r.ignoreLease,
+  });
   const resp = PutResponse.create({ header: header(res.revision) });
   if (res.prevKv !== undefined) resp.prevKv = res.prevKv;
   return resp;
@@ -86,7 +96,11 @@ export function applyPut(store: KvStore, r: PutRequest): Promise<PutResponse> {
 
 async function deleteIn(txn: WriteTxn, r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
   const res = await txn.deleteRange(r.key, r.rangeEnd, { prevKv: r.prevKv });
-  return DeleteRangeResponse.create({ header: header(res.revision), deleted: res.deleted, prevKvs: res.prevKvs });
+  return DeleteRangeResponse.create({
+    header: header(res.revision),
+    deleted: res.deleted,
+    prevKvs: res.prevKvs,
+  });
 }
 
 export function applyDeleteRange(store: KvStore, r: DeleteRangeRequest): Promise<DeleteRangeResponse> {
@@ -94,7 +108,10 @@ export function applyDeleteRange(store: KvStore, r: DeleteRangeRequest): Promise
 }
 
 /** Logical compaction now; `physicalDone` resolves when the disk is compacted (await it for `physical`). */
-export async function applyCompaction(store: KvStore, r: CompactionRequest): Promise<{ response: CompactionResponse; physicalDone: Promise<void> }> {
+export async function applyCompaction(
+  store: KvStore,
+  r: CompactionRequest,
+): Promise<{ response: CompactionResponse; physicalDone: Promise<void> }> {
   const { physicalDone } = await store.compact(r.revision);
   return { response: CompactionResponse.create({ header: header(store.currentRevision) }), physicalDone };
 }
@@ -102,7 +119,9 @@ export async function applyCompaction(store: KvStore, r: CompactionRequest): Pro
 /** True when neither branch (nor any nested txn) writes: etcd serves such a txn as a read. */
 export function isTxnReadOnly(r: TxnRequest): boolean {
   const readOnly = (ops: RequestOp[]): boolean =>
-    ops.every((op) => op.requestRange !== undefined || (op.requestTxn !== undefined && isTxnReadOnly(op.requestTxn)));
+    ops.every(
+      (op) => op.requestRange !== undefined || (op.requestTxn !== undefined && isTxnReadOnly(op.requestTxn)),
+    );
   return readOnly(r.success) && readOnly(r.failure);
 }
 
@@ -172,7 +191,10 @@ function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
   let result: number;
   switch (c.target) {
     case Compare_CompareTarget.VALUE:
-      result = Buffer.compare(asBuffer(kv?.value ?? new Uint8Array(0)), asBuffer(c.value ?? new Uint8Array(0)));
+      result = Buffer.compare(
+        asBuffer(kv?.value ?? new Uint8Array(0)),
+        asBuffer(c.value ?? new Uint8Array(0)),
+      );
       break;
     case Compare_CompareTarget.CREATE:
       result = Math.sign((kv?.createRevision ?? 0) - (c.createRevision ?? 0));
@@ -248,7 +270,13 @@ function newTxnResponse(path: boolean[]): TxnResponse {
 }
 
 /** Runs the chosen branches; returns how many path entries it consumed. */
-async function runTxn(view: ReadView | WriteTxn, r: TxnRequest, path: boolean[], resp: TxnResponse, writable: boolean): Promise<number> {
+async function runTxn(
+  view: ReadView | WriteTxn,
+  r: TxnRequest,
+  path: boolean[],
+  resp: TxnResponse,
+  writable: boolean,
+): Promise<number> {
   let used = 1;
   const ops = path[0]! ? r.success : r.failure;
   resp.succeeded = path[0]!;

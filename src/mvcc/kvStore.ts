@@ -203,7 +203,9 @@ export class KvStore {
   private async restore(): Promise<void> {
     const format = await this.readMeta('format');
     if (format !== 0 && format !== DB_FORMAT) {
-      throw new Error(`xetcd: ${this.backend.dir} has backend format ${format}, this version reads ${DB_FORMAT}`);
+      throw new Error(
+        `xetcd: ${this.backend.dir} has backend format ${format}, this version reads ${DB_FORMAT}`,
+      );
     }
     this._consistentIndex = await this.readMeta('consistentIndex');
     this.lastCommitIndex = this._consistentIndex;
@@ -227,7 +229,8 @@ export class KvStore {
           ki.restoreTombstone(rev);
         } else {
           // A new life although the previous one has no tombstone on disk: close it.
-          if (kv.createRevision === rev.main && ki.live) ki.generations.push({ ver: 0, created: 0, revs: [] });
+          if (kv.createRevision === rev.main && ki.live)
+            ki.generations.push({ ver: 0, created: 0, revs: [] });
           ki.restorePut(rev, kv.createRevision, kv.version);
           if (kv.lease !== 0n) keyLease.set(name, kv.lease);
         }
@@ -236,18 +239,33 @@ export class KvStore {
           // above the compact revision: a hole there means LevelDB lost a whole
           // batch (it skips a damaged log record and carries on).
           if (rev.main > contiguousFrom && rev.main !== Math.max(maxMain, contiguousFrom) + 1) {
-            throw new CorruptDataError(this.backend.dir, `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`, `missing (next record is at revision ${rev.main})`);
+            throw new CorruptDataError(
+              this.backend.dir,
+              `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`,
+              `missing (next record is at revision ${rev.main})`,
+            );
           }
           maxMain = rev.main;
         }
       }
     }
     if (metaRevision > Math.max(maxMain, contiguousFrom)) {
-      throw new CorruptDataError(this.backend.dir, `key-space revision ${metaRevision}`, `missing (the newest record is at revision ${maxMain})`);
+      throw new CorruptDataError(
+        this.backend.dir,
+        `key-space revision ${metaRevision}`,
+        `missing (the newest record is at revision ${maxMain})`,
+      );
     }
-    for await (const page of this.backend.scan(Buffer.of(LEASE_PREFIX), Buffer.of(LEASE_PREFIX, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))) {
+    for await (const page of this.backend.scan(
+      Buffer.of(LEASE_PREFIX),
+      Buffer.of(LEASE_PREFIX, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+    )) {
       for (const { key, payload } of page) {
-        this.leaseTable.restore(parseLeaseKey(key), payload, () => new CorruptDataError(this.backend.dir, describeBackendKey(key), 'bad lease record'));
+        this.leaseTable.restore(
+          parseLeaseKey(key),
+          payload,
+          () => new CorruptDataError(this.backend.dir, describeBackendKey(key), 'bad lease record'),
+        );
       }
     }
     for (const [name, lease] of keyLease) this.leaseTable.attach(lease, name);
@@ -255,10 +273,20 @@ export class KvStore {
     this._currentRevision = Math.max(1, metaRevision, maxMain);
     this._compactRevision = Math.max(scheduled, finished);
     if (this._compactRevision > this._currentRevision) {
-      throw new CorruptDataError(this.backend.dir, 'meta record scheduledCompact', 'compact revision above the current revision');
+      throw new CorruptDataError(
+        this.backend.dir,
+        'meta record scheduledCompact',
+        'compact revision above the current revision',
+      );
     }
     this.logger.info(
-      { dir: this.backend.dir, revision: this._currentRevision, compactRevision: this._compactRevision, consistentIndex: this._consistentIndex, keys: this.tree.size },
+      {
+        dir: this.backend.dir,
+        revision: this._currentRevision,
+        compactRevision: this._compactRevision,
+        consistentIndex: this._consistentIndex,
+        keys: this.tree.size,
+      },
       'mvcc: key space restored',
     );
     if (scheduled > finished) {
@@ -275,10 +303,18 @@ export class KvStore {
     try {
       kv = KeyValue.decode(payload);
     } catch (e) {
-      throw new CorruptDataError(this.backend.dir, describeBackendKey(key), `undecodable KeyValue (${(e as Error).message})`);
+      throw new CorruptDataError(
+        this.backend.dir,
+        describeBackendKey(key),
+        `undecodable KeyValue (${(e as Error).message})`,
+      );
     }
     if (kv.modRevision !== rev.main || kv.key.length === 0) {
-      throw new CorruptDataError(this.backend.dir, describeBackendKey(key), 'KeyValue does not match its revision');
+      throw new CorruptDataError(
+        this.backend.dir,
+        describeBackendKey(key),
+        'KeyValue does not match its revision',
+      );
     }
     return kv;
   }
@@ -297,7 +333,12 @@ export class KvStore {
     return { revision, range: (key, rangeEnd, opts) => this.rangeAt(key, rangeEnd, opts ?? {}, revision) };
   }
 
-  private async rangeAt(key: Uint8Array, rangeEnd: Uint8Array | undefined, opts: RangeOptions, viewRevision: number): Promise<RangeResult> {
+  private async rangeAt(
+    key: Uint8Array,
+    rangeEnd: Uint8Array | undefined,
+    opts: RangeOptions,
+    viewRevision: number,
+  ): Promise<RangeResult> {
     let atRev = viewRevision;
     const asked = opts.revision ?? 0;
     if (asked > viewRevision) throw ErrFutureRev();
@@ -333,7 +374,11 @@ export class KvStore {
   }
 
   /** The live KeyIndexes of a range at atRev (for deletes). */
-  private indexesInRange(key: Uint8Array, rangeEnd: Uint8Array | undefined, atRev: number): { ki: KeyIndex; state: KeyState }[] {
+  private indexesInRange(
+    key: Uint8Array,
+    rangeEnd: Uint8Array | undefined,
+    atRev: number,
+  ): { ki: KeyIndex; state: KeyState }[] {
     const r = normalizeRange(key, rangeEnd);
     const out: { ki: KeyIndex; state: KeyState }[] = [];
     const visit = (ki: KeyIndex): void => {
@@ -415,7 +460,12 @@ export class KvStore {
   }
 
   /** @internal used by StoreWriteTxn */
-  _rangeIn(txn: StoreWriteTxn, key: Uint8Array, rangeEnd: Uint8Array | undefined, opts: RangeOptions): Promise<RangeResult> {
+  _rangeIn(
+    txn: StoreWriteTxn,
+    key: Uint8Array,
+    rangeEnd: Uint8Array | undefined,
+    opts: RangeOptions,
+  ): Promise<RangeResult> {
     return this.rangeAt(key, rangeEnd, opts, txn.revision);
   }
 
@@ -427,7 +477,8 @@ export class KvStore {
     const ki = this.tree.get(name);
     const prev = ki?.get(viewRev);
     // etcd's order: an unknown lease first, then a missing key for ignore_*.
-    if (!opts.ignoreLease && (opts.lease ?? 0n) !== 0n && !this.leaseTable.has(opts.lease!)) throw new MvccError('leaseNotFound');
+    if (!opts.ignoreLease && (opts.lease ?? 0n) !== 0n && !this.leaseTable.has(opts.lease!))
+      throw new MvccError('leaseNotFound');
     if ((opts.ignoreValue || opts.ignoreLease) && prev === undefined) throw new MvccError('keyNotFound');
     const needPrevKv = prev !== undefined && (opts.prevKv || opts.ignoreValue);
     const lease = opts.ignoreLease ? this.leaseTable.leaseOfKey(name) : (opts.lease ?? 0n);
@@ -448,25 +499,28 @@ export class KvStore {
     this.leaseTable.detach(name);
     if (lease !== 0n) this.leaseTable.attach(lease, name);
     this.stage(rev, false, kv);
-    txn.record(
-      Event.create({ type: 0, kv: KeyValue.create(kv) }),
-      () => {
-        undoPut(target);
-        if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
-        this.pending.delete(revisionId(rev));
-        this.leaseTable.detach(name);
-        if (oldLease !== 0n) this.leaseTable.attach(oldLease, name);
-      },
-    );
+    txn.record(Event.create({ type: 0, kv: KeyValue.create(kv) }), () => {
+      undoPut(target);
+      if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
+      this.pending.delete(revisionId(rev));
+      this.leaseTable.detach(name);
+      if (oldLease !== 0n) this.leaseTable.attach(oldLease, name);
+    });
     const result: PutResult = { revision: rev.main };
     if (opts.prevKv && prevKv !== undefined) result.prevKv = prevKv;
     return result;
   }
 
   /** @internal */
-  async _deleteRange(txn: StoreWriteTxn, key: Uint8Array, rangeEnd: Uint8Array | undefined, prevKv: boolean): Promise<DeleteResult> {
+  async _deleteRange(
+    txn: StoreWriteTxn,
+    key: Uint8Array,
+    rangeEnd: Uint8Array | undefined,
+    prevKv: boolean,
+  ): Promise<DeleteResult> {
     const targets = this.indexesInRange(key, rangeEnd, txn.revision);
-    const prevKvs = prevKv && targets.length > 0 ? await this.fetch(targets.map((t) => t.state.modified)) : [];
+    const prevKvs =
+      prevKv && targets.length > 0 ? await this.fetch(targets.map((t) => t.state.modified)) : [];
     for (const { ki } of targets) {
       const rev: Revision = { main: txn.beginRevision + 1, sub: txn.nextSub() };
       const tomb = KeyValue.create({ key: ki.keyBytes(), modRevision: rev.main });
@@ -485,7 +539,11 @@ export class KvStore {
   }
 
   private stage(rev: Revision, tombstone: boolean, kv: KeyValue): void {
-    this.pending.set(revisionId(rev), { rev, dbKey: revisionKey(rev, tombstone), payload: KeyValue.encode(kv) });
+    this.pending.set(revisionId(rev), {
+      rev,
+      dbKey: revisionKey(rev, tombstone),
+      payload: KeyValue.encode(kv),
+    });
   }
 
   /** @internal a txn ended: make it visible and announce it. */
@@ -510,22 +568,32 @@ export class KvStore {
     for (const p of this.pending.values()) if (p.rev.main <= revision) records.push(p);
     const ops: BackendOp[] = records.map((p) => ({ type: 'put', key: p.dbKey, value: p.payload }));
     for (const [id, rec] of this.leaseTable.takeDirty()) {
-      ops.push(rec === undefined ? { type: 'del', key: leaseKey(id) } : { type: 'put', key: leaseKey(id), value: LeaseTable.encode(rec) });
+      ops.push(
+        rec === undefined
+          ? { type: 'del', key: leaseKey(id) }
+          : { type: 'put', key: leaseKey(id), value: LeaseTable.encode(rec) },
+      );
     }
     if (opts.consistentIndex < this.lastCommitIndex) {
-      return Promise.reject(new Error(`mvcc: consistent index going backwards (${opts.consistentIndex} < ${this.lastCommitIndex})`));
+      return Promise.reject(
+        new Error(
+          `mvcc: consistent index going backwards (${opts.consistentIndex} < ${this.lastCommitIndex})`,
+        ),
+      );
     }
     this.lastCommitIndex = opts.consistentIndex;
     this.pendingMeta.set('consistentIndex', opts.consistentIndex);
     this.pendingMeta.set('currentRevision', revision);
     this.pendingMeta.set('format', DB_FORMAT);
-    for (const [name, n] of this.pendingMeta) ops.push({ type: 'put', key: metaKey(name), value: encodeCounter(n) });
+    for (const [name, n] of this.pendingMeta)
+      ops.push({ type: 'put', key: metaKey(name), value: encodeCounter(n) });
     this.pendingMeta.clear();
     const jobs = this.awaitingCommit;
     this.awaitingCommit = [];
     const write = async (): Promise<void> => {
       await this.backend.write(ops, opts.sync ?? false);
-      for (const p of records) if (this.pending.get(revisionId(p.rev)) === p) this.pending.delete(revisionId(p.rev));
+      for (const p of records)
+        if (this.pending.get(revisionId(p.rev)) === p) this.pending.delete(revisionId(p.rev));
       this._consistentIndex = Math.max(this._consistentIndex, opts.consistentIndex);
       for (const job of jobs) this.startPhysical(job);
     };
@@ -593,7 +661,10 @@ export class KvStore {
         if (keys.length < this.batchLimit) break;
         await new Promise((r) => setTimeout(r, this.batchIntervalMs));
       }
-      await this.backend.write([{ type: 'put', key: metaKey('finishedCompact'), value: encodeCounter(job.revision) }], false);
+      await this.backend.write(
+        [{ type: 'put', key: metaKey('finishedCompact'), value: encodeCounter(job.revision) }],
+        false,
+      );
       this.logger.info({ revision: job.revision, removed }, 'mvcc: compaction finished');
     };
     const p = this.compactionChain.then(run);
@@ -605,7 +676,8 @@ export class KvStore {
       },
       (e: unknown) => {
         this.endCompaction();
-        if (!this.closed) this.logger.error({ err: e, revision: job.revision }, 'mvcc: physical compaction failed');
+        if (!this.closed)
+          this.logger.error({ err: e, revision: job.revision }, 'mvcc: physical compaction failed');
         job.failed(e);
       },
     );
@@ -624,7 +696,11 @@ export class KvStore {
    * error when fromRev < compactRevision (also if a compaction passed fromRev
    * while reading). Events carry no prevKv: read it with range(key, {revision: rev - 1}).
    */
-  async eventsBetween(fromRev: number, toRev: number, opts?: { key?: Uint8Array; rangeEnd?: Uint8Array; limit?: number }): Promise<RevisionChanges[]> {
+  async eventsBetween(
+    fromRev: number,
+    toRev: number,
+    opts?: { key?: Uint8Array; rangeEnd?: Uint8Array; limit?: number },
+  ): Promise<RevisionChanges[]> {
     this.assertOpen();
     if (fromRev < this._compactRevision) throw ErrCompacted();
     const to = Math.min(toRev, this._currentRevision);
@@ -655,7 +731,11 @@ export class KvStore {
    * order, merging the disk with the pending (uncommitted) records. Records of
    * an unfinished txn (main > currentRevision) are never visited.
    */
-  private async forRecords(fromMain: number, toMain: number, visit: (rev: Revision, tombstone: boolean, kv: KeyValue, dbKey: Buffer, payload: Uint8Array) => boolean): Promise<void> {
+  private async forRecords(
+    fromMain: number,
+    toMain: number,
+    visit: (rev: Revision, tombstone: boolean, kv: KeyValue, dbKey: Buffer, payload: Uint8Array) => boolean,
+  ): Promise<void> {
     const bound = Math.min(toMain, this._currentRevision);
     const pend = [...this.pending.values()]
       .filter((p) => p.rev.main >= fromMain && p.rev.main <= bound)
@@ -711,7 +791,10 @@ export class KvStore {
     const revision = this._currentRevision;
     let h = 0;
     for (const prefix of [KEY_PREFIX, LEASE_PREFIX]) {
-      for await (const page of this.backend.scan(Buffer.of(prefix), Buffer.of(prefix, ...new Array<number>(20).fill(0xff)))) {
+      for await (const page of this.backend.scan(
+        Buffer.of(prefix),
+        Buffer.of(prefix, ...new Array<number>(20).fill(0xff)),
+      )) {
         for (const { key, payload } of page) h = crc32c(payload, crc32c(key, h));
       }
     }
@@ -741,7 +824,8 @@ export class KvStore {
     return this.write(async (txn) => {
       if (!this.leaseTable.has(id)) throw new MvccError('leaseNotFound');
       let deleted = 0;
-      for (const name of this.leaseTable.keysOf(id)) deleted += (await txn.deleteRange(Buffer.from(name, 'latin1'))).deleted;
+      for (const name of this.leaseTable.keysOf(id))
+        deleted += (await txn.deleteRange(Buffer.from(name, 'latin1'))).deleted;
       // Removed when the txn ends, so no commit can persist the removal without the deletes.
       (txn as StoreWriteTxn).onFinish(() => this.leaseTable.remove(id));
       return { revision: txn.revision, deleted };
@@ -803,7 +887,11 @@ export class KvStore {
    * is written and synced in a sibling directory and renamed into place, so a
    * crash leaves either no store or the whole one.
    */
-  static async restoreFromRecords(dir: string, records: AsyncIterable<Array<[Buffer, Buffer]>>, opts: KvStoreOptions): Promise<KvStore> {
+  static async restoreFromRecords(
+    dir: string,
+    records: AsyncIterable<Array<[Buffer, Buffer]>>,
+    opts: KvStoreOptions,
+  ): Promise<KvStore> {
     if (await exists(dir)) throw new Error(`mvcc: cannot restore into ${dir}: it exists`);
     const staging = `${dir}.restoring`;
     await rm(staging, { recursive: true, force: true });

@@ -28,7 +28,11 @@ export class LeaseTable {
 
   restore(id: bigint, payload: Buffer, corrupt: () => Error): void {
     if (payload.length !== 16) throw corrupt();
-    this.leases.set(id, { id, ttl: Number(payload.readBigInt64BE(0)), remainingTtl: Number(payload.readBigInt64BE(8)) });
+    this.leases.set(id, {
+      id,
+      ttl: Number(payload.readBigInt64BE(0)),
+      remainingTtl: Number(payload.readBigInt64BE(8)),
+    });
   }
 
   has(id: bigint): boolean {

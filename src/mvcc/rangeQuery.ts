@@ -60,7 +60,12 @@ function effectiveOrder(opts: RangeOptions): SortOrder {
  */
 export function planRange(states: KeyState[], opts: RangeOptions): RangePlan {
   let list = states;
-  const { minModRevision: minMod = 0, maxModRevision: maxMod = 0, minCreateRevision: minCreate = 0, maxCreateRevision: maxCreate = 0 } = opts;
+  const {
+    minModRevision: minMod = 0,
+    maxModRevision: maxMod = 0,
+    minCreateRevision: minCreate = 0,
+    maxCreateRevision: maxCreate = 0,
+  } = opts;
   if (minMod > 0 || maxMod > 0 || minCreate > 0 || maxCreate > 0) {
     list = list.filter(
       (s) =>
@@ -75,7 +80,13 @@ export function planRange(states: KeyState[], opts: RangeOptions): RangePlan {
   if (order !== 'none') {
     if (target === 'value') return { selected: list, more: false, sortByValue: true };
     const field = (s: KeyState): number =>
-      target === 'version' ? s.version : target === 'create' ? s.createRevision : target === 'mod' ? s.modified.main : 0;
+      target === 'version'
+        ? s.version
+        : target === 'create'
+          ? s.createRevision
+          : target === 'mod'
+            ? s.modified.main
+            : 0;
     if (target === 'key') {
       if (order === 'descend') list = list === states ? [...list].reverse() : list.reverse();
     } else {
@@ -84,7 +95,8 @@ export function planRange(states: KeyState[], opts: RangeOptions): RangePlan {
     }
   }
   const limit = opts.limit ?? 0;
-  if (limit > 0 && list.length > limit) return { selected: list.slice(0, limit), more: true, sortByValue: false };
+  if (limit > 0 && list.length > limit)
+    return { selected: list.slice(0, limit), more: true, sortByValue: false };
   return { selected: list, more: false, sortByValue: false };
 }
 

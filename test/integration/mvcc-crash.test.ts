@@ -57,7 +57,9 @@ describe('mvcc crash recovery', () => {
       await proc.exited;
 
       const lines = proc.stdout().split('\n');
-      const acks = lines.filter((l) => l.startsWith('ack ')).map((l) => l.split(' ').map(Number) as [number, number, number]);
+      const acks = lines
+        .filter((l) => l.startsWith('ack '))
+        .map((l) => l.split(' ').map(Number) as [number, number, number]);
       const lastAck = acks[acks.length - 1]!;
       acked += acks.length;
       const started = lines.filter((l) => l.startsWith('compacting ')).map((l) => l.split(' ')[1]);
@@ -71,9 +73,14 @@ describe('mvcc crash recovery', () => {
         expect(store.currentRevision, where).toBeGreaterThanOrEqual(lastAck[2]);
         expect(store.currentRevision, where).toBeGreaterThanOrEqual(lastVerifiedRevision);
         const want = expectedState(ci);
-        expect([store.currentRevision, store.compactRevision], where).toEqual([want.revision, want.compactRevision]);
+        expect([store.currentRevision, store.compactRevision], where).toEqual([
+          want.revision,
+          want.compactRevision,
+        ]);
         const all = await store.range(Buffer.of(0), Buffer.of(0));
-        const got = new Map(all.kvs.map((kv) => [Buffer.from(kv.key).toString(), Buffer.from(kv.value).toString()]));
+        const got = new Map(
+          all.kvs.map((kv) => [Buffer.from(kv.key).toString(), Buffer.from(kv.value).toString()]),
+        );
         expect(got, where).toEqual(want.kvs);
         lastVerifiedRevision = store.currentRevision;
       } finally {

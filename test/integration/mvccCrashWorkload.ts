@@ -6,7 +6,8 @@ import type { KvStore } from '../../src/mvcc/kvStore.js';
 export const KEYS = 40;
 const COMPACT_LAG = 25;
 
-export type WorkloadOp = { t: 'put'; key: string; value: string } | { t: 'del'; key: string } | { t: 'compact' };
+export type WorkloadOp =
+  { t: 'put'; key: string; value: string } | { t: 'del'; key: string } | { t: 'compact' };
 
 export function entryOp(i: number): WorkloadOp {
   if (i % 10 === 0) return { t: 'del', key: `k${(i / 10) % KEYS}` };
@@ -20,7 +21,10 @@ export function entryOp(i: number): WorkloadOp {
  * function returning the bare promise would wait for it, and the physical pass
  * only starts after the next commit.
  */
-export async function applyEntry(store: KvStore, i: number): Promise<{ physicalDone: Promise<void> } | undefined> {
+export async function applyEntry(
+  store: KvStore,
+  i: number,
+): Promise<{ physicalDone: Promise<void> } | undefined> {
   const op = entryOp(i);
   if (op.t === 'put') await store.put(Buffer.from(op.key), Buffer.from(op.value));
   else if (op.t === 'del') await store.deleteRange(Buffer.from(op.key));
@@ -32,7 +36,11 @@ export async function applyEntry(store: KvStore, i: number): Promise<{ physicalD
 }
 
 /** The state after entries 1..n: keys with values, the revision and the compact revision. */
-export function expectedState(n: number): { kvs: Map<string, string>; revision: number; compactRevision: number } {
+export function expectedState(n: number): {
+  kvs: Map<string, string>;
+  revision: number;
+  compactRevision: number;
+} {
   const kvs = new Map<string, string>();
   let revision = 1;
   let compactRevision = 0;

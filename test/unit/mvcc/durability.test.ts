@@ -22,7 +22,9 @@ async function applyEntry(store: KvStore, i: number): Promise<void> {
 
 async function dump(store: KvStore): Promise<string[]> {
   const r = await store.range(b('\0'), b('\0'));
-  return r.kvs.map((kv) => `${str(kv.key)}=${str(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}`);
+  return r.kvs.map(
+    (kv) => `${str(kv.key)}=${str(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}`,
+  );
 }
 
 describe('20 applied index persisted atomically with the effects', () => {
@@ -91,7 +93,10 @@ describe('restart with more data than one iterator page', () => {
 
 describe('23/25 crash in the middle of compaction', () => {
   it('resumes the compaction on open, keeps the revision (even when the newest change is a tombstone) and the applied index', async () => {
-    const { store, dir } = await fx.open(undefined, { compactionBatchLimit: 4, compactionBatchIntervalMs: 20 });
+    const { store, dir } = await fx.open(undefined, {
+      compactionBatchLimit: 4,
+      compactionBatchIntervalMs: 20,
+    });
     for (let i = 0; i < 60; i++) await store.put(b(`k${i % 6}`), b(`v${i}`));
     await store.deleteRange(b('k0')); // the newest revision is a tombstone
     const rev = store.currentRevision;
@@ -164,7 +169,9 @@ describe('corrupt data', () => {
     const v2 = (await raw.get(revisionKey({ main: 2, sub: 0 }, false)))!;
     await raw.put(revisionKey({ main: 3, sub: 0 }, false), v2);
     await raw.close();
-    await expect(KvStore.open(dir, { logger: pino({ level: 'silent' }) })).rejects.toThrow(/revision 3\.0.*checksum mismatch/);
+    await expect(KvStore.open(dir, { logger: pino({ level: 'silent' }) })).rejects.toThrow(
+      /revision 3\.0.*checksum mismatch/,
+    );
   });
 
   it('a bit flipped inside the LevelDB files is never served', async () => {
@@ -214,13 +221,23 @@ describe('snapshots and defragment', () => {
     await c.physicalDone;
     await store.put(b('uncommitted'), b('y'));
     const target = join(await fx.dir(), 'restored');
-    const restored = await KvStore.restoreFromRecords(target, store.snapshotRecords(), { logger: pino({ level: 'silent' }) });
+    const restored = await KvStore.restoreFromRecords(target, store.snapshotRecords(), {
+      logger: pino({ level: 'silent' }),
+    });
     try {
-      expect([restored.consistentIndex, restored.currentRevision, restored.compactRevision]).toEqual([31, store.currentRevision - 1, 10]);
+      expect([restored.consistentIndex, restored.currentRevision, restored.compactRevision]).toEqual([
+        31,
+        store.currentRevision - 1,
+        10,
+      ]);
       expect(restored.keysOfLease(42n).map(str)).toEqual(['leased']);
       await store.deleteRange(b('uncommitted'));
-      expect((await restored.hashKV(restored.currentRevision)).hash).toBe((await store.hashKV(restored.currentRevision)).hash);
-      await expect(KvStore.restoreFromRecords(target, store.snapshotRecords(), { logger: pino({ level: 'silent' }) })).rejects.toThrow('exists');
+      expect((await restored.hashKV(restored.currentRevision)).hash).toBe(
+        (await store.hashKV(restored.currentRevision)).hash,
+      );
+      await expect(
+        KvStore.restoreFromRecords(target, store.snapshotRecords(), { logger: pino({ level: 'silent' }) }),
+      ).rejects.toThrow('exists');
     } finally {
       await restored.close();
     }
@@ -240,7 +257,9 @@ describe('snapshots and defragment', () => {
       }
     }
     const target = join(await fx.dir(), 'restored');
-    await expect(KvStore.restoreFromRecords(target, damaged(), { logger: pino({ level: 'silent' }) })).rejects.toThrow('checksum mismatch');
+    await expect(
+      KvStore.restoreFromRecords(target, damaged(), { logger: pino({ level: 'silent' }) }),
+    ).rejects.toThrow('checksum mismatch');
   });
 
   it('defragment keeps the data and the applied index', async () => {
@@ -319,7 +338,9 @@ describe('lost writes', () => {
     const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await raw.del(revisionKey({ main: 4, sub: 0 }, false));
     await raw.close();
-    await expect(KvStore.open(dir, { logger: pino({ level: 'silent' }) })).rejects.toThrow(/key-space revision 4 .*missing/);
+    await expect(KvStore.open(dir, { logger: pino({ level: 'silent' }) })).rejects.toThrow(
+      /key-space revision 4 .*missing/,
+    );
   });
 
   it('revisions below the compact revision may be gone', async () => {

@@ -14,7 +14,13 @@ import {
   RequestOp,
   TxnRequest,
 } from '../../../src/proto/etcdserverpb.js';
-import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../../../src/mvcc/kvRequests.js';
+import {
+  applyCompaction,
+  applyDeleteRange,
+  applyPut,
+  applyRange,
+  applyTxn,
+} from '../../../src/mvcc/kvRequests.js';
 import type { KvStore } from '../../../src/mvcc/kvStore.js';
 import { MvccError } from '../../../src/mvcc/errors.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
@@ -25,12 +31,23 @@ afterEach(() => fx.cleanup());
 
 const put = (s: KvStore, k: string, v: string, extra: Partial<PutRequest> = {}) =>
   applyPut(s, PutRequest.create({ key: b(k), value: b(v), ...extra }));
-const get = (s: KvStore, k: string, extra: Partial<RangeRequest> = {}) => applyRange(s, RangeRequest.create({ key: b(k), ...extra }));
+const get = (s: KvStore, k: string, extra: Partial<RangeRequest> = {}) =>
+  applyRange(s, RangeRequest.create({ key: b(k), ...extra }));
 const del = (s: KvStore, k: string, end?: string, extra: Partial<DeleteRangeRequest> = {}) =>
-  applyDeleteRange(s, DeleteRangeRequest.create({ key: b(k), rangeEnd: end === undefined ? new Uint8Array(0) : b(end), ...extra }));
-const opPut = (k: string, v: string): RequestOp => RequestOp.create({ requestPut: PutRequest.create({ key: b(k), value: b(v) }) });
-const opGet = (k: string): RequestOp => RequestOp.create({ requestRange: RangeRequest.create({ key: b(k) }) });
-const opDel = (k: string): RequestOp => RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(k) }) });
+  applyDeleteRange(
+    s,
+    DeleteRangeRequest.create({
+      key: b(k),
+      rangeEnd: end === undefined ? new Uint8Array(0) : b(end),
+      ...extra,
+    }),
+  );
+const opPut = (k: string, v: string): RequestOp =>
+  RequestOp.create({ requestPut: PutRequest.create({ key: b(k), value: b(v) }) });
+const opGet = (k: string): RequestOp =>
+  RequestOp.create({ requestRange: RangeRequest.create({ key: b(k) }) });
+const opDel = (k: string): RequestOp =>
+  RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(k) }) });
 const keys = (kvs: { key: Uint8Array }[]) => kvs.map((kv) => str(kv.key));
 
 async function rpcMessage(p: Promise<unknown>): Promise<string> {
@@ -122,7 +139,13 @@ describe('31 transactions are atomic and use one revision', () => {
         success: [
           opPut('x', '1'),
           opGet('x'),
-          RequestOp.create({ requestTxn: TxnRequest.create({ compare: [Compare.create({ key: b('x'), target: T.VERSION, result: R.EQUAL, version: 0 })], success: [opPut('y', 'then')], failure: [opPut('y', 'else')] }) }),
+          RequestOp.create({
+            requestTxn: TxnRequest.create({
+              compare: [Compare.create({ key: b('x'), target: T.VERSION, result: R.EQUAL, version: 0 })],
+              success: [opPut('y', 'then')],
+              failure: [opPut('y', 'else')],
+            }),
+          }),
         ],
       }),
     );
@@ -143,7 +166,12 @@ describe('31 transactions are atomic and use one revision', () => {
     expect(store.currentRevision).toBe(2);
     const failing = applyTxn(
       store,
-      TxnRequest.create({ success: [opPut('z', '1'), RequestOp.create({ requestPut: PutRequest.create({ key: b('q'), value: b('1'), lease: 77n }) })] }),
+      TxnRequest.create({
+        success: [
+          opPut('z', '1'),
+          RequestOp.create({ requestPut: PutRequest.create({ key: b('q'), value: b('1'), lease: 77n }) }),
+        ],
+      }),
     );
     expect(await rpcMessage(failing)).toBe('etcdserver: requested lease not found');
     expect(store.currentRevision).toBe(2);
@@ -157,11 +185,23 @@ describe('txn checks before anything is written', () => {
     for (let i = 0; i < 5; i++) await put(store, 'k', `${i}`);
     await applyCompaction(store, CompactionRequest.create({ revision: 4 }));
     const withRange = (revision: number) =>
-      applyTxn(store, TxnRequest.create({ success: [opPut('w', '1'), RequestOp.create({ requestRange: RangeRequest.create({ key: b('k'), revision }) })] }));
+      applyTxn(
+        store,
+        TxnRequest.create({
+          success: [
+            opPut('w', '1'),
+            RequestOp.create({ requestRange: RangeRequest.create({ key: b('k'), revision }) }),
+          ],
+        }),
+      );
     expect(await rpcMessage(withRange(3))).toBe('etcdserver: mvcc: required revision has been compacted');
     expect(await rpcMessage(withRange(7))).toBe('etcdserver: mvcc: required revision is a future revision');
-    const ignoreValue = RequestOp.create({ requestPut: PutRequest.create({ key: b('missing'), ignoreValue: true }) });
-    expect(await rpcMessage(applyTxn(store, TxnRequest.create({ success: [opPut('w', '1'), ignoreValue] })))).toBe('etcdserver: key not found');
+    const ignoreValue = RequestOp.create({
+      requestPut: PutRequest.create({ key: b('missing'), ignoreValue: true }),
+    });
+    expect(
+      await rpcMessage(applyTxn(store, TxnRequest.create({ success: [opPut('w', '1'), ignoreValue] }))),
+    ).toBe('etcdserver: key not found');
     expect(store.currentRevision).toBe(6);
     expect((await get(store, 'w')).kvs).toEqual([]);
     // The same range in the branch that does not run is not checked.
@@ -184,7 +224,8 @@ describe('32 compare targets', () => {
     store.leaseGrant(5n, 60);
     await put(store, 'k', 'v', { lease: 5n });
     const holds = async (c: Partial<Compare>) =>
-      (await applyTxn(store, TxnRequest.create({ compare: [Compare.create({ key: b('k'), ...c })] }))).succeeded;
+      (await applyTxn(store, TxnRequest.create({ compare: [Compare.create({ key: b('k'), ...c })] })))
+        .succeeded;
     expect(await holds({ target: T.VALUE, result: R.EQUAL, value: b('v') })).toBe(true);
     expect(await holds({ target: T.VALUE, result: R.GREATER, value: b('u') })).toBe(true);
     expect(await holds({ target: T.VALUE, result: R.LESS, value: b('u') })).toBe(false);
@@ -198,7 +239,8 @@ describe('32 compare targets', () => {
   it('a missing key compares as zeros, and VALUE compares on it fail', async () => {
     const { store } = await fx.open();
     const holds = async (c: Partial<Compare>) =>
-      (await applyTxn(store, TxnRequest.create({ compare: [Compare.create({ key: b('missing'), ...c })] }))).succeeded;
+      (await applyTxn(store, TxnRequest.create({ compare: [Compare.create({ key: b('missing'), ...c })] })))
+        .succeeded;
     expect(await holds({ target: T.VERSION, result: R.GREATER, version: 0 })).toBe(false);
     expect(await holds({ target: T.MOD, result: R.EQUAL, modRevision: 0 })).toBe(true);
     expect(await holds({ target: T.CREATE, result: R.EQUAL, createRevision: 0 })).toBe(true);
@@ -212,7 +254,16 @@ describe('32 compare targets', () => {
     await put(store, 'p/2', 'a');
     await put(store, 'p/2', 'b');
     const holds = async (version: number, result: R) =>
-      (await applyTxn(store, TxnRequest.create({ compare: [Compare.create({ key: b('p/'), rangeEnd: b('p0'), target: T.VERSION, result, version })] }))).succeeded;
+      (
+        await applyTxn(
+          store,
+          TxnRequest.create({
+            compare: [
+              Compare.create({ key: b('p/'), rangeEnd: b('p0'), target: T.VERSION, result, version }),
+            ],
+          }),
+        )
+      ).succeeded;
     expect(await holds(0, R.GREATER)).toBe(true);
     expect(await holds(1, R.EQUAL)).toBe(false);
     expect(await holds(3, R.LESS)).toBe(true);
@@ -248,9 +299,17 @@ describe('33 range semantics', () => {
     const A = RangeRequest_SortOrder.ASCEND;
     expect(keys((await r({ sortOrder: D })).kvs)).toEqual(['c', 'b', 'a']);
     expect(keys((await r({ sortTarget: RangeRequest_SortTarget.MOD })).kvs)).toEqual(['b', 'c', 'a']);
-    expect(keys((await r({ sortTarget: RangeRequest_SortTarget.VALUE, sortOrder: A })).kvs)).toEqual(['a', 'c', 'b']);
-    expect(keys((await r({ sortTarget: RangeRequest_SortTarget.CREATE, sortOrder: D, limit: 1 })).kvs)).toEqual(['c']);
-    expect(keys((await r({ sortTarget: RangeRequest_SortTarget.VERSION, sortOrder: D, limit: 1 })).kvs)).toEqual(['a']);
+    expect(keys((await r({ sortTarget: RangeRequest_SortTarget.VALUE, sortOrder: A })).kvs)).toEqual([
+      'a',
+      'c',
+      'b',
+    ]);
+    expect(
+      keys((await r({ sortTarget: RangeRequest_SortTarget.CREATE, sortOrder: D, limit: 1 })).kvs),
+    ).toEqual(['c']);
+    expect(
+      keys((await r({ sortTarget: RangeRequest_SortTarget.VERSION, sortOrder: D, limit: 1 })).kvs),
+    ).toEqual(['a']);
     const filtered = await r({ minModRevision: 3, maxModRevision: 4 });
     expect([keys(filtered.kvs), filtered.count]).toEqual([['b', 'c'], 3]);
     expect(keys((await r({ maxCreateRevision: 3 })).kvs)).toEqual(['a', 'b']);
@@ -261,9 +320,12 @@ describe('33 range semantics', () => {
   it('keys and values are arbitrary bytes, ordered bytewise', async () => {
     const { store } = await fx.open();
     const ks = [Buffer.of(0), Buffer.of(0, 0), Buffer.of(1, 0xff), Buffer.of(0xff), Buffer.of(0xff, 0xff, 0)];
-    for (const k of [...ks].reverse()) await applyPut(store, PutRequest.create({ key: k, value: Buffer.of(0, 0xff, 0x80) }));
+    for (const k of [...ks].reverse())
+      await applyPut(store, PutRequest.create({ key: k, value: Buffer.of(0, 0xff, 0x80) }));
     const all = await applyRange(store, RangeRequest.create({ key: Buffer.of(0), rangeEnd: Buffer.of(0) }));
-    expect(all.kvs.map((kv) => Buffer.from(kv.key).toString('hex'))).toEqual(ks.map((k) => k.toString('hex')));
+    expect(all.kvs.map((kv) => Buffer.from(kv.key).toString('hex'))).toEqual(
+      ks.map((k) => k.toString('hex')),
+    );
     expect(Buffer.from(all.kvs[0]!.value).toString('hex')).toBe('00ff80');
   });
 });
@@ -276,8 +338,12 @@ describe('34 historical reads', () => {
     const at7 = await get(store, 'k', { revision: 7 });
     expect([str(at7.kvs[0]!.value), at7.header?.revision]).toEqual(['v7', 10]);
     expect(str((await get(store, 'k', { revision: 5 })).kvs[0]!.value)).toBe('v5');
-    expect(await rpcMessage(get(store, 'k', { revision: 4 }))).toBe('etcdserver: mvcc: required revision has been compacted');
-    expect(await rpcMessage(get(store, 'k', { revision: 11 }))).toBe('etcdserver: mvcc: required revision is a future revision');
+    expect(await rpcMessage(get(store, 'k', { revision: 4 }))).toBe(
+      'etcdserver: mvcc: required revision has been compacted',
+    );
+    expect(await rpcMessage(get(store, 'k', { revision: 11 }))).toBe(
+      'etcdserver: mvcc: required revision is a future revision',
+    );
   });
 });
 
@@ -313,7 +379,9 @@ describe('35 compaction rules', () => {
     await store.commit({ consistentIndex: 1 });
     await physicalDone;
     const history = await store.eventsBetween(3, 4);
-    expect(history.map((c) => [c.revision, c.events.map((e) => [e.type, str(e.kv!.key), e.kv!.modRevision])])).toEqual([
+    expect(
+      history.map((c) => [c.revision, c.events.map((e) => [e.type, str(e.kv!.key), e.kv!.modRevision])]),
+    ).toEqual([
       [3, [[1, 'k', 3]]],
       [4, [[0, 'other', 4]]],
     ]);
@@ -332,7 +400,9 @@ describe('36 put options', () => {
     expect((await put(store, 'k', 'v1', { prevKv: true })).prevKv).toBeUndefined();
     const p = await put(store, 'k', 'v2', { prevKv: true });
     expect(str(p.prevKv!.value)).toBe('v1');
-    expect(await rpcMessage(put(store, 'missing', '', { ignoreValue: true }))).toBe('etcdserver: key not found');
+    expect(await rpcMessage(put(store, 'missing', '', { ignoreValue: true }))).toBe(
+      'etcdserver: key not found',
+    );
     store.leaseGrant(9n, 30);
     await put(store, 'k', 'v3', { lease: 9n });
     await put(store, 'k', '', { ignoreValue: true, ignoreLease: true });
@@ -342,7 +412,9 @@ describe('36 put options', () => {
     // A put without a lease detaches the key.
     await put(store, 'k', 'v4');
     expect(store.keysOfLease(9n)).toEqual([]);
-    expect(await rpcMessage(put(store, 'k', 'v', { lease: 10n }))).toBe('etcdserver: requested lease not found');
+    expect(await rpcMessage(put(store, 'k', 'v', { lease: 10n }))).toBe(
+      'etcdserver: requested lease not found',
+    );
   });
 });
 
@@ -351,7 +423,10 @@ describe('37 revisions never go backwards', () => {
     const { store, dir } = await fx.open();
     let last = 0;
     for (let i = 0; i < 30; i++) {
-      const r = i % 3 === 2 ? (await get(store, 'k')).header!.revision : (await put(store, `k${i % 5}`, `${i}`)).header!.revision;
+      const r =
+        i % 3 === 2
+          ? (await get(store, 'k')).header!.revision
+          : (await put(store, `k${i % 5}`, `${i}`)).header!.revision;
       expect(r).toBeGreaterThanOrEqual(last);
       last = r;
     }

@@ -15,7 +15,13 @@ import {
   RequestOp,
   TxnRequest,
 } from '../../../src/proto/etcdserverpb.js';
-import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../../../src/mvcc/kvRequests.js';
+import {
+  applyCompaction,
+  applyDeleteRange,
+  applyPut,
+  applyRange,
+  applyTxn,
+} from '../../../src/mvcc/kvRequests.js';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
 import { makeTempDir } from '../../helpers/tempdir.js';
@@ -45,14 +51,22 @@ class Model {
   }
 
   /** Applies a list of changes as one write txn; returns true if the revision moved. */
-  write(ops: ({ t: 'put'; k: string; v: string; lease?: bigint } | { t: 'del'; k: string; end?: string })[]): boolean {
+  write(
+    ops: ({ t: 'put'; k: string; v: string; lease?: bigint } | { t: 'del'; k: string; end?: string })[],
+  ): boolean {
     const next = new Map(this.current);
     const evs: MEvent[] = [];
     const rev = this.rev + 1;
     for (const op of ops) {
       if (op.t === 'put') {
         const prev = next.get(op.k);
-        next.set(op.k, { value: op.v, create: prev ? prev.create : rev, mod: rev, version: prev ? prev.version + 1 : 1, lease: op.lease ?? 0n });
+        next.set(op.k, {
+          value: op.v,
+          create: prev ? prev.create : rev,
+          mod: rev,
+          version: prev ? prev.version + 1 : 1,
+          lease: op.lease ?? 0n,
+        });
         evs.push([0, op.k]);
       } else {
         for (const k of [...next.keys()].sort()) {
@@ -75,7 +89,10 @@ class Model {
   }
 
   keysOfLease(id: bigint): string[] {
-    return [...this.current].filter(([, kv]) => kv.lease === id).map(([k]) => k).sort();
+    return [...this.current]
+      .filter(([, kv]) => kv.lease === id)
+      .map(([k]) => k)
+      .sort();
   }
 
   crash(): void {
@@ -113,7 +130,15 @@ type Cmd =
   | { t: 'restart'; clean: boolean };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), k: keyArb, v: fc.string({ maxLength: 4 }), lease: fc.option(leaseArb, { freq: 3 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('put' as const),
+      k: keyArb,
+      v: fc.string({ maxLength: 4 }),
+      lease: fc.option(leaseArb, { freq: 3 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('grant' as const), id: leaseArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('revoke' as const), id: leaseArb }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('del' as const), k: keyArb, end: endArb }) },
@@ -130,11 +155,20 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   {
     weight: 2,
     // Often exactly the current revision, where a delete's tombstone must survive (etcd #18274).
-    arbitrary: fc.record({ t: fc.constant('compact' as const), at: fc.oneof(fc.constant(-1), fc.double({ min: 0, max: 1.1, noNaN: true })) }),
+    arbitrary: fc.record({
+      t: fc.constant('compact' as const),
+      at: fc.oneof(fc.constant(-1), fc.double({ min: 0, max: 1.1, noNaN: true })),
+    }),
   },
   {
     weight: 4,
-    arbitrary: fc.record({ t: fc.constant('range' as const), k: keyArb, end: endArb, at: fc.double({ min: 0, max: 1.2, noNaN: true }), limit: fc.integer({ min: 0, max: 3 }) }),
+    arbitrary: fc.record({
+      t: fc.constant('range' as const),
+      k: keyArb,
+      end: endArb,
+      at: fc.double({ min: 0, max: 1.2, noNaN: true }),
+      limit: fc.integer({ min: 0, max: 3 }),
+    }),
   },
   { weight: 1, arbitrary: fc.constant({ t: 'history' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'commit' as const }) },
@@ -168,24 +202,30 @@ async function checkHistory(store: KvStore, model: Model, where: string): Promis
     const evs = model.events.get(r);
     if (evs !== undefined) want.push([r, evs]);
   }
-  expect(got.map((c) => [c.revision, c.events.map((e) => [e.type, str(e.kv!.key)])]), where).toEqual(want);
+  expect(
+    got.map((c) => [c.revision, c.events.map((e) => [e.type, str(e.kv!.key)])]),
+    where,
+  ).toEqual(want);
 }
 
 async function runSequence(cmds: Cmd[]): Promise<void> {
   runs++;
   const dir = await makeTempDir('xetcd-model-');
-  const open = () => KvStore.open(dir.path, { logger: silent, compactionBatchLimit: 3, compactionBatchIntervalMs: 0 });
+  const open = () =>
+    KvStore.open(dir.path, { logger: silent, compactionBatchLimit: 3, compactionBatchIntervalMs: 0 });
   let store = await open();
   const model = new Model();
   let ci = 0;
   try {
     for (const [i, cmd] of cmds.entries()) {
       steps++;
-      const where = `step ${i} ${JSON.stringify(cmd, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v))}`;
+      const where = `step ${i} ${JSON.stringify(cmd, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`;
       switch (cmd.t) {
         case 'put': {
           const lease = cmd.lease ?? 0n;
-          const r = await outcome(applyPut(store, PutRequest.create({ key: b(cmd.k), value: b(cmd.v), lease })));
+          const r = await outcome(
+            applyPut(store, PutRequest.create({ key: b(cmd.k), value: b(cmd.v), lease })),
+          );
           if (lease !== 0n && !model.leases.has(lease)) {
             expect(r, where).toEqual({ err: 'etcdserver: requested lease not found' });
           } else {
@@ -205,7 +245,8 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
         }
         case 'revoke': {
           const r = await outcome(store.leaseRevoke(cmd.id));
-          if (!model.leases.has(cmd.id)) expect(r, where).toEqual({ err: 'etcdserver: requested lease not found' });
+          if (!model.leases.has(cmd.id))
+            expect(r, where).toEqual({ err: 'etcdserver: requested lease not found' });
           else {
             const keys = model.keysOfLease(cmd.id);
             model.write(keys.map((k) => ({ t: 'del' as const, k })));
@@ -215,7 +256,10 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
           break;
         }
         case 'del': {
-          const r = await applyDeleteRange(store, DeleteRangeRequest.create({ key: b(cmd.k), rangeEnd: endBytes(cmd.end) }));
+          const r = await applyDeleteRange(
+            store,
+            DeleteRangeRequest.create({ key: b(cmd.k), rangeEnd: endBytes(cmd.end) }),
+          );
           const before = model.current.size;
           model.write([{ t: 'del', k: cmd.k, end: cmd.end }]);
           expect(r.deleted, where).toBe(before - model.current.size);
@@ -225,19 +269,36 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
         case 'txn': {
           const [p, d] = cmd.then;
           const holds = (model.current.get(cmd.ck)?.version ?? 0) === cmd.version;
-          const success = [RequestOp.create({ requestPut: PutRequest.create({ key: b(p), value: b(`t${i}`) }) })];
-          if (d !== p) success.push(RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(d) }) }));
+          const success = [
+            RequestOp.create({ requestPut: PutRequest.create({ key: b(p), value: b(`t${i}`) }) }),
+          ];
+          if (d !== p)
+            success.push(RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(d) }) }));
           const r = await applyTxn(
             store,
             TxnRequest.create({
-              compare: [Compare.create({ key: b(cmd.ck), target: Compare_CompareTarget.VERSION, result: Compare_CompareResult.EQUAL, version: cmd.version })],
+              compare: [
+                Compare.create({
+                  key: b(cmd.ck),
+                  target: Compare_CompareTarget.VERSION,
+                  result: Compare_CompareResult.EQUAL,
+                  version: cmd.version,
+                }),
+              ],
               success,
               failure: [RequestOp.create({ requestRange: RangeRequest.create({ key: b(cmd.otherwise) }) })],
             }),
           );
           expect(r.succeeded, where).toBe(holds);
           if (holds) {
-            model.write(d !== p ? [{ t: 'put', k: p, v: `t${i}` }, { t: 'del', k: d }] : [{ t: 'put', k: p, v: `t${i}` }]);
+            model.write(
+              d !== p
+                ? [
+                    { t: 'put', k: p, v: `t${i}` },
+                    { t: 'del', k: d },
+                  ]
+                : [{ t: 'put', k: p, v: `t${i}` }],
+            );
           } else {
             const got = r.responses[0]!.responseRange!.kvs.map((kv) => str(kv.value));
             const want = model.current.get(cmd.otherwise);
@@ -260,17 +321,50 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
         }
         case 'range': {
           const at = Math.floor(cmd.at * model.rev);
-          const r = await outcome(applyRange(store, RangeRequest.create({ key: b(cmd.k), rangeEnd: endBytes(cmd.end), revision: at, limit: cmd.limit })));
+          const r = await outcome(
+            applyRange(
+              store,
+              RangeRequest.create({
+                key: b(cmd.k),
+                rangeEnd: endBytes(cmd.end),
+                revision: at,
+                limit: cmd.limit,
+              }),
+            ),
+          );
           const readRev = at === 0 ? model.rev : at;
           if (at > model.rev) expect(r, where).toEqual({ err: FUTURE });
           else if (readRev < model.compactRev) expect(r, where).toEqual({ err: COMPACTED });
           else {
             const state = model.states.get(readRev)!;
-            const all = [...state.entries()].filter(([k]) => inRange(k, cmd.k, cmd.end)).sort(([x], [y]) => (x < y ? -1 : 1));
-            const want = (cmd.limit > 0 ? all.slice(0, cmd.limit) : all).map(([k, v]) => [k, v.value, v.create, v.mod, v.version, v.lease]);
+            const all = [...state.entries()]
+              .filter(([k]) => inRange(k, cmd.k, cmd.end))
+              .sort(([x], [y]) => (x < y ? -1 : 1));
+            const want = (cmd.limit > 0 ? all.slice(0, cmd.limit) : all).map(([k, v]) => [
+              k,
+              v.value,
+              v.create,
+              v.mod,
+              v.version,
+              v.lease,
+            ]);
             if (!('ok' in r)) throw new Error(`${where}: unexpected ${r.err}`);
-            expect(r.ok.kvs.map((kv) => [str(kv.key), str(kv.value), kv.createRevision, kv.modRevision, kv.version, kv.lease]), where).toEqual(want);
-            expect([r.ok.count, r.ok.more, r.ok.header?.revision], where).toEqual([all.length, cmd.limit > 0 && all.length > cmd.limit, model.rev]);
+            expect(
+              r.ok.kvs.map((kv) => [
+                str(kv.key),
+                str(kv.value),
+                kv.createRevision,
+                kv.modRevision,
+                kv.version,
+                kv.lease,
+              ]),
+              where,
+            ).toEqual(want);
+            expect([r.ok.count, r.ok.more, r.ok.header?.revision], where).toEqual([
+              all.length,
+              cmd.limit > 0 && all.length > cmd.limit,
+              model.rev,
+            ]);
           }
           break;
         }
@@ -292,9 +386,19 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
           }
           await store.close();
           store = await open();
-          expect([store.currentRevision, store.compactRevision], where).toEqual([model.rev, model.compactRev]);
-          expect(store.leases().map((l) => l.id).sort(), where).toEqual([...model.leases].sort());
-          for (const id of model.leases) expect(store.keysOfLease(id).map(str), where).toEqual(model.keysOfLease(id));
+          expect([store.currentRevision, store.compactRevision], where).toEqual([
+            model.rev,
+            model.compactRev,
+          ]);
+          expect(
+            store
+              .leases()
+              .map((l) => l.id)
+              .sort(),
+            where,
+          ).toEqual([...model.leases].sort());
+          for (const id of model.leases)
+            expect(store.keysOfLease(id).map(str), where).toEqual(model.keysOfLease(id));
           await checkHistory(store, model, where);
           break;
         }
@@ -313,10 +417,17 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
 const RUNS = Number(process.env.MVCC_MODEL_RUNS ?? 40);
 
 describe('KvStore against a reference model', () => {
-  it('agrees step by step over random sequences, including restarts and crashes', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'large' }), runSequence), {
-      numRuns: RUNS,
-      seed: process.env.MVCC_MODEL_SEED !== undefined ? Number(process.env.MVCC_MODEL_SEED) : undefined,
-    });
-  }, Math.max(120_000, RUNS * 500));
+  it(
+    'agrees step by step over random sequences, including restarts and crashes',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(cmdArb, { minLength: 10, maxLength: 80, size: 'large' }), runSequence),
+        {
+          numRuns: RUNS,
+          seed: process.env.MVCC_MODEL_SEED !== undefined ? Number(process.env.MVCC_MODEL_SEED) : undefined,
+        },
+      );
+    },
+    Math.max(120_000, RUNS * 500),
+  );
 });

@@ -15,15 +15,26 @@ import {
   checkRequestSize,
   checkTxnRequest,
 } from '../../../src/api/validate.js';
-import { ALL_RPC_ERRORS, ErrCompacted, GrpcCode, RpcError, rpcErrorByMessage, toRpcError } from '../../../src/api/rpcErrors.js';
+import {
+  ALL_RPC_ERRORS,
+  ErrCompacted,
+  GrpcCode,
+  RpcError,
+  rpcErrorByMessage,
+  toRpcError,
+} from '../../../src/api/rpcErrors.js';
 import { MvccError } from '../../../src/mvcc/errors.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
-const put = (k: string): RequestOp => RequestOp.create({ requestPut: PutRequest.create({ key: b(k), value: b('v') }) });
-const del = (k: string, end = ''): RequestOp => RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(k), rangeEnd: b(end) }) });
+const put = (k: string): RequestOp =>
+  RequestOp.create({ requestPut: PutRequest.create({ key: b(k), value: b('v') }) });
+const del = (k: string, end = ''): RequestOp =>
+  RequestOp.create({ requestDeleteRange: DeleteRangeRequest.create({ key: b(k), rangeEnd: b(end) }) });
 const get = (k: string): RequestOp => RequestOp.create({ requestRange: RangeRequest.create({ key: b(k) }) });
-const txn = (success: RequestOp[], failure: RequestOp[] = [], compare: Compare[] = []): TxnRequest => TxnRequest.create({ success, failure, compare });
-const nested = (success: RequestOp[], failure: RequestOp[] = []): RequestOp => RequestOp.create({ requestTxn: txn(success, failure) });
+const txn = (success: RequestOp[], failure: RequestOp[] = [], compare: Compare[] = []): TxnRequest =>
+  TxnRequest.create({ success, failure, compare });
+const nested = (success: RequestOp[], failure: RequestOp[] = []): RequestOp =>
+  RequestOp.create({ requestTxn: txn(success, failure) });
 
 function error(fn: () => void): string | undefined {
   try {
@@ -38,11 +49,21 @@ function error(fn: () => void): string | undefined {
 describe('single requests', () => {
   it('rejects empty keys, value with ignore_value, lease with ignore_lease', () => {
     expect(error(() => checkRangeRequest(RangeRequest.create()))).toBe('etcdserver: key is not provided');
-    expect(error(() => checkDeleteRangeRequest(DeleteRangeRequest.create()))).toBe('etcdserver: key is not provided');
-    expect(error(() => checkPutRequest(PutRequest.create({ value: b('x') })))).toBe('etcdserver: key is not provided');
-    expect(error(() => checkPutRequest(PutRequest.create({ key: b('k'), value: b('x'), ignoreValue: true })))).toBe('etcdserver: value is provided');
-    expect(error(() => checkPutRequest(PutRequest.create({ key: b('k'), lease: 3n, ignoreLease: true })))).toBe('etcdserver: lease is provided');
-    expect(error(() => checkPutRequest(PutRequest.create({ key: b('k'), ignoreValue: true, ignoreLease: true })))).toBeUndefined();
+    expect(error(() => checkDeleteRangeRequest(DeleteRangeRequest.create()))).toBe(
+      'etcdserver: key is not provided',
+    );
+    expect(error(() => checkPutRequest(PutRequest.create({ value: b('x') })))).toBe(
+      'etcdserver: key is not provided',
+    );
+    expect(
+      error(() => checkPutRequest(PutRequest.create({ key: b('k'), value: b('x'), ignoreValue: true }))),
+    ).toBe('etcdserver: value is provided');
+    expect(
+      error(() => checkPutRequest(PutRequest.create({ key: b('k'), lease: 3n, ignoreLease: true }))),
+    ).toBe('etcdserver: lease is provided');
+    expect(
+      error(() => checkPutRequest(PutRequest.create({ key: b('k'), ignoreValue: true, ignoreLease: true }))),
+    ).toBeUndefined();
   });
 
   it('limits the request size (1.5 MiB by default, configurable)', () => {
@@ -56,14 +77,22 @@ describe('txn requests', () => {
   it('counts ops per list against max-txn-ops (128 by default)', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => put(`k${i}`));
     expect(error(() => checkTxnRequest(txn(many(128))))).toBeUndefined();
-    expect(error(() => checkTxnRequest(txn(many(129))))).toBe('etcdserver: too many operations in txn request');
-    expect(error(() => checkTxnRequest(txn([], many(3)), 2))).toBe('etcdserver: too many operations in txn request');
+    expect(error(() => checkTxnRequest(txn(many(129))))).toBe(
+      'etcdserver: too many operations in txn request',
+    );
+    expect(error(() => checkTxnRequest(txn([], many(3)), 2))).toBe(
+      'etcdserver: too many operations in txn request',
+    );
     // A nested txn gets what its parent left: 2 - 1 = 1 op.
-    expect(error(() => checkTxnRequest(txn([nested([put('a'), put('b')])]), 2))).toBe('etcdserver: too many operations in txn request');
+    expect(error(() => checkTxnRequest(txn([nested([put('a'), put('b')])]), 2))).toBe(
+      'etcdserver: too many operations in txn request',
+    );
   });
 
   it('rejects empty keys in compares and ops, and empty ops', () => {
-    expect(error(() => checkTxnRequest(txn([], [], [Compare.create()])))).toBe('etcdserver: key is not provided');
+    expect(error(() => checkTxnRequest(txn([], [], [Compare.create()])))).toBe(
+      'etcdserver: key is not provided',
+    );
     expect(error(() => checkTxnRequest(txn([get('')])))).toBe('etcdserver: key is not provided');
     expect(error(() => checkTxnRequest(txn([RequestOp.create()])))).toBe('etcdserver: key not found');
   });
@@ -93,9 +122,17 @@ describe('rpc errors', () => {
     for (const e of ALL_RPC_ERRORS) expect(e.message.startsWith('etcdserver: ')).toBe(true);
     expect(ErrCompacted.code).toBe(GrpcCode.OutOfRange);
     expect(toRpcError(new MvccError('compacted'))).toBe(ErrCompacted);
-    expect(toRpcError(new MvccError('futureRev')).message).toBe('etcdserver: mvcc: required revision is a future revision');
-    expect(toRpcError(new MvccError('leaseNotFound'))).toMatchObject({ code: 5, message: 'etcdserver: requested lease not found' });
-    expect(toRpcError(new MvccError('keyNotFound'))).toMatchObject({ code: 3, message: 'etcdserver: key not found' });
+    expect(toRpcError(new MvccError('futureRev')).message).toBe(
+      'etcdserver: mvcc: required revision is a future revision',
+    );
+    expect(toRpcError(new MvccError('leaseNotFound'))).toMatchObject({
+      code: 5,
+      message: 'etcdserver: requested lease not found',
+    });
+    expect(toRpcError(new MvccError('keyNotFound'))).toMatchObject({
+      code: 3,
+      message: 'etcdserver: key not found',
+    });
     expect(toRpcError(new Error('boom'))).toMatchObject({ code: GrpcCode.Unknown, message: 'boom' });
     expect(rpcErrorByMessage('etcdserver: too many requests')?.code).toBe(GrpcCode.Unknown);
     expect(rpcErrorByMessage('etcdserver: no leader')?.code).toBe(GrpcCode.Unavailable);
