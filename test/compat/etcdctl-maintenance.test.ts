@@ -210,3 +210,75 @@ describeTargets(
   },
   { serverArgs: { etcd: ['--quota-backend-bytes=1048576'], xetcd: ['--quota-backend-bytes=1048576'] } },
 );
+
+// Membership changes a one-member cluster can answer: the member's own update, a learner that
+// never starts (it does not count towards quorum, so the member keeps serving), and the errors.
+describeTargets('etcdctl member add/update/promote/remove, move-leader', (ctx) => {
+  const ctl = etcdctl(ctx);
+  const hex = (id: string | number): string => BigInt(String(id)).toString(16);
+
+  it('answers as etcd for one member and an unstarted learner', async () => {
+    const server = ctx.server();
+    const list = await ctl.json<JsonMemberList>(['member', 'list']);
+    const self = hex(list.members[0]!.ID);
+    const cluster = hex(list.header.cluster_id!);
+
+    await ctl.fails(['member', 'promote', self], 'etcdserver: can only promote a learner member', {
+      code: 'FailedPrecondition',
+    });
+    await ctl.fails(['member', 'remove', '1234'], 'etcdserver: member not found', { code: 'NotFound' });
+    expect(await ctl.ok(['member', 'update', self, `--peer-urls=${server.peerUrl}`])).toBe(
+      `Member ${self.padStart(16)} updated in cluster ${cluster.padStart(16)}\n`,
+    );
+
+    const added = await ctl.ok(['member', 'add', 'learner1', '--peer-urls=http://127.0.0.1:1', '--learner']);
+    const m = /^Member ([0-9a-f ]{16}) added to cluster ([0-9a-f ]{16})\n\n/.exec(added);
+    expect(m, added).not.toBeNull();
+    const learner = m![1]!.trim();
+    expect(m![2]!.trim()).toBe(cluster);
+    const env = Object.fromEntries([...added.matchAll(/^(ETCD_\w+)="(.*)"$/gm)].map((x) => [x[1], x[2]]));
+    expect(env['ETCD_NAME']).toBe('learner1');
+    expect(env['ETCD_INITIAL_CLUSTER']?.split(',').sort()).toEqual(
+      [`${server.name}=${server.peerUrl}`, 'learner1=http://127.0.0.1:1'].sort(),
+    );
+    expect(env['ETCD_INITIAL_ADVERTISE_PEER_URLS']).toBe('http://127.0.0.1:1');
+    expect(env['ETCD_INITIAL_CLUSTER_STATE']).toBe('existing');
+
+    const withLearner = (await ctl.ok(['member', 'list'])).split('\n').filter(Boolean).sort();
+    expect(withLearner).toEqual(
+      [
+        `${self}, started, ${server.name}, ${server.peerUrl}, ${server.endpoint}, false`,
+        `${learner}, unstarted, , http://127.0.0.1:1, , true`,
+      ].sort(),
+    );
+    // The learner does not count towards quorum: writes still commit.
+    expect(await ctl.ok(['put', '/member/k', 'v'])).toBe('OK\n');
+    await ctl.fails(
+      ['member', 'promote', learner],
+      'etcdserver: can only promote a learner member which is in sync with leader',
+      {
+        code: 'FailedPrecondition',
+      },
+    );
+    await ctl.fails(
+      ['member', 'add', 'learner2', '--peer-urls=http://127.0.0.1:2', '--learner'],
+      'etcdserver: too many learner members in cluster',
+      {
+        code: 'FailedPrecondition',
+      },
+    );
+
+    expect(await ctl.ok(['member', 'remove', learner])).toBe(
+      `Member ${learner.padStart(16)} removed from cluster ${cluster.padStart(16)}\n`,
+    );
+    expect(await ctl.ok(['member', 'list'])).toBe(
+      `${self}, started, ${server.name}, ${server.peerUrl}, ${server.endpoint}, false\n`,
+    );
+    expect(await ctl.ok(['put', '/member/k', 'w'])).toBe('OK\n');
+  });
+
+  it('move-leader to itself is a no-op transfer', async () => {
+    const self = hex((await ctl.json<JsonMemberList>(['member', 'list'])).members[0]!.ID);
+    expect(await ctl.ok(['move-leader', self])).toBe(`Leadership transferred from ${self} to ${self}\n`);
+  });
+});
