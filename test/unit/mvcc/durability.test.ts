@@ -280,7 +280,7 @@ describe('snapshots and defragment', () => {
 
 describe('physical compaction does not stall writes', () => {
   it('writes and reads complete while the batches of a large compaction are still running', async () => {
-    const { store } = await fx.open(undefined, { compactionBatchLimit: 50, compactionBatchIntervalMs: 2 });
+    const { store } = await fx.open(undefined, { compactionBatchLimit: 20, compactionBatchIntervalMs: 5 });
     for (let n = 0; n < 3000; n += 500) {
       await store.write(async (txn) => {
         for (let i = n; i < n + 500; i++) await txn.put(b(`k${i % 20}`), b(`v${i}`));
