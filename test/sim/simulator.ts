@@ -717,7 +717,8 @@ export class Simulator {
     }
     if (st.role === 'leader') {
       // Leadership counts once it can be seen outside the node: its term is on disk.
-      if (n.diskHard.term === st.term && this.ghost.recordLeader(n.id, st.term)) this.onNewLeader(n, st.term);
+      if (n.diskHard.term === st.term && this.ghost.recordLeader(n.id, st.term))
+        this.onNewLeader(n, st.term, st.config);
       if (
         this.config.unchecked !== 'commit-rule' &&
         prev !== undefined &&
@@ -725,14 +726,14 @@ export class Simulator {
         prev.term === st.term &&
         st.commit > prev.commit
       )
-        this.checkCommitRule(n, st.term, st.commit);
+        this.checkCommitRule(n, st.term, st.commit, st.config);
     }
     n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote };
   }
 
-  private onNewLeader(n: SimNode, term: number): void {
+  /** The configuration checked against is the core's own (it may run ahead of the application's after a snapshot). */
+  private onNewLeader(n: SimNode, term: number, cs: ConfState): void {
     this.stats.leaderTerms++;
-    const cs = n.app.confState;
     if (this.ghost.removedSelf.has(n.id) || !isVoter(cs, n.bid))
       violation(
         'removed-never-leads',
@@ -752,7 +753,7 @@ export class Simulator {
    * own term that a quorum of its configuration holds on disk (its own disk
    * included, so an entry it has not persisted cannot count for it).
    */
-  private checkCommitRule(n: SimNode, term: number, c: number): void {
+  private checkCommitRule(n: SimNode, term: number, c: number, cs: ConfState): void {
     const t = n.memView.term(c);
     if (t !== term)
       violation(
@@ -766,7 +767,7 @@ export class Simulator {
       if (peer.diskView.snapIndex >= c) return true;
       return peer.diskView.chain(c) === chain;
     };
-    if (!hasQuorum(n.app.confState, holds))
+    if (!hasQuorum(cs, holds))
       violation(
         'commit-rule',
         `leader ${n.id} of term ${term} committed ${c} without a quorum holding it on disk`,
