@@ -123,6 +123,30 @@ export class RaftState {
     );
   }
 
+  /**
+   * What the machine's context shows when serialized (inspector, dashboard):
+   * the small state of the role, never the log or the progress map, and IDs
+   * as hex strings since bigints do not serialize.
+   */
+  toJSON(): Record<string, string | number | boolean> {
+    return {
+      id: hex(this.id),
+      term: this.term,
+      vote: hex(this.vote),
+      lead: hex(this.lead),
+      role: this.role,
+      isLearner: this.isLearner,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      electionElapsed: this.electionElapsed,
+      heartbeatElapsed: this.heartbeatElapsed,
+      randomizedElectionTimeout: this.randomizedElectionTimeout,
+      leadTransferee: hex(this.leadTransferee),
+      pendingConfIndex: this.pendingConfIndex,
+    };
+  }
+
   // ---------------------------------------------------------------- outbox
 
   /** Stamps from and term as etcd's raft.send does, and queues the message. */

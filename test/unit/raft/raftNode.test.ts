@@ -137,4 +137,23 @@ describe('RaftNode', () => {
     expect(seen).toContain('CAMPAIGN');
     expect(n.chartState()).toBe('leader');
   });
+
+  it('the machine context serializes to a small summary (term, vote, lead, counters), IDs as hex', () => {
+    const storage = new MemoryStorage();
+    RaftNode.bootstrap(storage, [0xabcn]);
+    let snapshotJson = '';
+    const n = new RaftNode({
+      id: 0xabcn,
+      storage,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seeded(3),
+      inspect: (ev) => {
+        if (ev.type === '@xstate.snapshot') snapshotJson = JSON.stringify(ev.snapshot);
+      },
+    });
+    n.campaign();
+    const ctx = JSON.parse(snapshotJson).context.raft;
+    expect(ctx).toMatchObject({ id: 'abc', term: 1, vote: 'abc', lead: 'abc', role: 'leader' });
+  });
 });
