@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { etcdServerMachine, type EtcdServerEvent, type EtcdServerMachine } from '../../machines/etcd-server.js';
 import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import {
   AlarmRequest,
@@ -102,6 +104,7 @@ function requestTimeoutMs(cfg: ServerConfig): number {
 
 const LEASE_REVOKE_RATE_PER_TICK = 1000;
 const LEASE_CHECK_MS = 500;
+const QUOTA_CHECK_MS = 1_000;
 
 /**
  * One member (etcd's EtcdServer): it owns the Raft node and its loop, the
@@ -130,7 +133,7 @@ export class EtcdServer {
   private term = 0;
   private confState: ConfState;
   private snapshotIndex: number;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private actor: Actor<EtcdServerMachine> | undefined;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
   readonly started: Date = new Date();
@@ -144,6 +147,7 @@ export class EtcdServer {
     private readonly peers: PeerSender,
     readonly isNewCluster: boolean,
     readonly metrics: EtcdMetrics,
+    private readonly inspect: Observer<InspectionEvent> | undefined,
   ) {
     this.ids = new RequestIdGenerator(config.memberId);
     this.applied$ = new BehaviorSubject(kv.consistentIndex);
@@ -175,6 +179,7 @@ export class EtcdServer {
     logger: Logger,
     peers: PeerSender,
     metrics: EtcdMetrics,
+    inspect?: Observer<InspectionEvent>,
   ): Promise<EtcdServer> {
     const memberDir = join(config.dataDir, 'member');
     await mkdir(memberDir, { recursive: true });
@@ -220,7 +225,7 @@ export class EtcdServer {
         config = { ...config, memberId: record.memberId, clusterId: record.clusterId, initialMembers: record.members };
         checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
       }
-      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics);
+      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect);
       logger.info(
         {
           name: config.name,
@@ -269,45 +274,73 @@ export class EtcdServer {
       this.logger,
       (ms) => this.metrics.walFsyncDuration.observe(ms / 1000),
     );
-    this.subscriptions.push(
-      this.loop.softState$.subscribe((s) => this.onSoftState(s)),
-      this.loop.fatal$.subscribe((err) => this.fatalSubject.next(err)),
-    );
-    this.readLoop = new LinearizableReadLoop({
-      requestReadIndex: (ctx) => {
-        this.raft.readIndex(ctx);
-        this.loop.kick();
-      },
-      nextRequestId: () => this.ids.next(),
-      readState$: this.loop.readState$,
-      leaderChanged$: this.leaderChanged$,
-      applied$: this.applied$,
-      stopping$: this.stopping$,
-      timeoutMs: requestTimeoutMs(config),
-      errors: { leaderChanged: () => ErrLeaderChanged, timeout: () => ErrTimeout, stopped: () => ErrStopped },
+    this.subscriptions.push(this.loop.softState$.subscribe((s) => this.onSoftState(s)));
+    this.actor = createActor(this.partsMachine(), this.inspect ? { inspect: this.inspect } : {});
+    this.actor.subscribe((snapshot) => {
+      if (snapshot.status === 'done' && snapshot.value === 'failed') {
+        this.fatalSubject.next(new Error(snapshot.context.failure ?? 'server failed'));
+      }
     });
-    this.loop.start();
+    this.actor.start();
     // A member that is the only voter elects itself at once instead of waiting an election timeout.
     if (this.membership.votingMembers().length === 1 && this.membership.has(config.memberId)) {
       this.raft.campaign();
       this.loop.kick();
     }
-    this.timers.push(setInterval(() => this.revokeExpiredLeases(), LEASE_CHECK_MS));
-    const compactor = config.compaction && createCompactor(config.compaction, Date.now());
-    if (compactor) {
-      this.timers.push(
-        setInterval(() => {
-          const target = compactor.observe(Date.now(), this.kv.currentRevision);
-          if (target !== undefined && this.isLeader()) {
+  }
+
+  /** The parts of machines/etcd-server.ts, each a child actor that owns its timers and streams. */
+  private partsMachine() {
+    const { config } = this;
+    const every = (ms: number, fn: () => void) =>
+      fromCallback<EtcdServerEvent>(() => {
+        const timer = setInterval(fn, ms);
+        return () => clearInterval(timer);
+      });
+    return etcdServerMachine.provide({
+      actors: {
+        raftLoop: fromCallback<EtcdServerEvent>(({ sendBack }) => {
+          const sub = this.loop.fatal$.subscribe((err) => sendBack({ type: 'FATAL', reason: err.message }));
+          this.loop.start();
+          return () => {
+            sub.unsubscribe();
+            void this.loop.stop();
+          };
+        }),
+        readLoop: fromCallback<EtcdServerEvent>(() => {
+          this.readLoop = new LinearizableReadLoop({
+            requestReadIndex: (ctx) => {
+              this.raft.readIndex(ctx);
+              this.loop.kick();
+            },
+            nextRequestId: () => this.ids.next(),
+            readState$: this.loop.readState$,
+            leaderChanged$: this.leaderChanged$,
+            applied$: this.applied$,
+            stopping$: this.stopping$,
+            timeoutMs: requestTimeoutMs(config),
+            errors: { leaderChanged: () => ErrLeaderChanged, timeout: () => ErrTimeout, stopped: () => ErrStopped },
+          });
+          const readLoop = this.readLoop;
+          return () => readLoop.stop();
+        }),
+        leaseExpiry: every(LEASE_CHECK_MS, () => this.revokeExpiredLeases()),
+        autoCompactor: fromCallback<EtcdServerEvent>(() => {
+          const compactor = config.compaction && createCompactor(config.compaction, Date.now());
+          if (!compactor) return undefined;
+          const timer = setInterval(() => {
+            const target = compactor.observe(Date.now(), this.kv.currentRevision);
+            if (target === undefined) return;
             this.logger.info({ revision: target, mode: config.compaction?.mode }, 'auto compaction');
             this.compact({ revision: target, physical: false }).catch((err: unknown) =>
               this.logger.warn({ err, revision: target }, 'auto compaction failed'),
             );
-          }
-        }, compactor.pollMs),
-      );
-    }
-    this.timers.push(setInterval(() => this.checkQuota(), 1_000));
+          }, compactor.pollMs);
+          return () => clearInterval(timer);
+        }),
+        quotaGuard: every(QUOTA_CHECK_MS, () => void this.checkQuota()),
+      },
+    });
   }
 
   /** Publishes this member's name and client URLs through Raft (etcd's publish), retrying until it lands. */
@@ -338,8 +371,8 @@ export class EtcdServer {
     if (this.stopped) return;
     this.stopped = true;
     this.stopping$.next();
-    for (const t of this.timers) clearInterval(t);
-    this.readLoop?.stop();
+    this.actor?.send({ type: 'STOP' });
+    this.actor?.stop();
     await this.loop?.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.waits.failAll(ErrStopped);
@@ -698,9 +731,11 @@ export class EtcdServer {
     if (this.isLeader()) {
       this.lessor.promote(this.config.electionMs);
       this.metrics.isLeader.set(1);
+      this.actor?.send({ type: 'LEADER_ELECTED' });
     } else if (wasLeader) {
       this.lessor.demote();
       this.metrics.isLeader.set(0);
+      this.actor?.send({ type: 'LEADERSHIP_LOST' });
     }
     this.logger.info({ lead: s.lead.toString(16), role: s.role, term: this.term }, 'leader changed');
     this.leaderChanged$.next(s.lead);

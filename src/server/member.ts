@@ -70,7 +70,7 @@ export function createMemberServer(config: Config, deps: MemberServerDeps): Memb
         );
       }
       // Peers are reached over NATS; a one-member cluster sends no messages at all.
-      server = await EtcdServer.open(serverConfigOf(config), logger, { send: () => undefined }, metrics);
+      server = await EtcdServer.open(serverConfigOf(config), logger, { send: () => undefined }, metrics, deps.inspect);
       server.fatal$.subscribe((err) => deps.fatal(err.message));
     },
 

@@ -86,8 +86,15 @@ export class RaftLoop {
     }
   }
 
-  /** Stops ticking and waits for the Readies in flight to finish. */
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | undefined;
+
+  /** Stops ticking and waits for the Readies in flight to finish. Every call awaits the same stop. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.readySub?.unsubscribe();
