@@ -89,12 +89,13 @@ export function etcdctl(ctx: TargetContext): Etcdctl {
     },
     async fails(args, message, opts = {}) {
       const r = await self.run(args, opts.input);
-      expect(r.timedOut, `etcdctl ${args.join(' ')} timed out`).toBe(false);
-      if (opts.exit !== undefined) expect(r.code).toBe(opts.exit);
-      else expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(`Error: ${message}`);
+      const label = `etcdctl ${args.join(' ').slice(0, 200)} (stdout: ${r.stdout.slice(0, 300)})`;
+      expect(r.timedOut, `${label} timed out`).toBe(false);
+      if (opts.exit !== undefined) expect(r.code, label).toBe(opts.exit);
+      else expect(r.code, `${label} should fail`).not.toBe(0);
+      expect(r.stderr, label).toContain(`Error: ${message}`);
       if (opts.code !== undefined)
-        expect(r.stderr).toContain(
+        expect(r.stderr, label).toContain(
           `code = ${opts.code} desc = ${message.replace(/^.*\((etcdserver: .*)\)$/, '$1')}`,
         );
       return r;
