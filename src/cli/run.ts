@@ -9,7 +9,7 @@ import { loadConfig } from '../embed/config.js';
 import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
 import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
 import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
-import { handleStopSignals } from '../embed/signals.js';
+import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
 
 export interface CliDeps {
@@ -131,8 +131,10 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     ...(inspector !== undefined ? { inspect: inspector.observer } : {}),
   });
   const release = handleStopSignals(member, logger, deps.exit);
+  const releaseCrashes = handleCrashes(logger, deps.exit);
   const outcome = await member.done;
   release();
+  releaseCrashes();
   inspector?.stop();
   return outcome.exitCode;
 }

@@ -29,3 +29,27 @@ export function handleStopSignals(
     for (const s of signals) process.off(s, onSignal);
   };
 }
+
+/**
+ * An exception nothing caught means some part's state is unknown: log it as one
+ * etcd-shaped line (so it is not lost among stack traces) and exit 1 at once,
+ * without a graceful stop that would run on that unknown state.
+ */
+export function handleCrashes(
+  logger: Logger,
+  exit: (code: number) => void = (code) => process.exit(code),
+): () => void {
+  const onError = (kind: string) => (err: unknown) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    logger.fatal({ error: e.message, stack: e.stack }, kind);
+    exit(1);
+  };
+  const onException = onError('uncaught exception; exiting');
+  const onRejection = onError('unhandled promise rejection; exiting');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  return () => {
+    process.off('uncaughtException', onException);
+    process.off('unhandledRejection', onRejection);
+  };
+}

@@ -181,6 +181,16 @@ describe('xetcd process lifecycle (fake server layer, real client port)', () => 
     },
   );
 
+  it('an unhandled error in a running member is logged as one fatal line, exit 1', async () => {
+    const d = await tempDir();
+    const port = await freePort();
+    const p = await run(clientFlags(port, d.path), { FAKE_CRASH: '1' }, FAKE);
+    expect(await exitOf(p)).toBe(1);
+    expect(p.stderr()).toMatch(
+      /"level":"fatal".*"error":"fake bug".*"msg":"unhandled promise rejection; exiting"/,
+    );
+  });
+
   it('a client port already in use fails the member in serving, exit 1', async () => {
     const d = await tempDir();
     const port = await freePort();
