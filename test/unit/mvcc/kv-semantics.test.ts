@@ -179,6 +179,47 @@ describe('31 transactions are atomic and use one revision', () => {
   });
 });
 
+describe('write txn rollback', () => {
+  it('undoes every change of a txn that throws: index, leases, pending records and revision', async () => {
+    const { store, dir } = await fx.open();
+    store.leaseGrant(1n, 10);
+    store.leaseGrant(2n, 10);
+    await put(store, 'a', 'old', { lease: 1n });
+    await put(store, 'b', 'old');
+    const events: number[] = [];
+    store.changes$.subscribe((c) => events.push(c.revision));
+    await expect(
+      store.write(async (txn) => {
+        await txn.put(b('a'), b('new'), { lease: 2n });
+        await txn.put(b('fresh'), b('x'));
+        await txn.deleteRange(b('b'));
+        expect(txn.revision).toBe(4);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(events).toEqual([]);
+    expect(store.currentRevision).toBe(3);
+    const all = await get(store, '\0', { rangeEnd: b('\0') });
+    expect(all.kvs.map((kv) => [str(kv.key), str(kv.value), kv.version, kv.lease])).toEqual([
+      ['a', 'old', 1, 1n],
+      ['b', 'old', 1, 0n],
+    ]);
+    expect(store.keysOfLease(1n).map(str)).toEqual(['a']);
+    expect(store.keysOfLease(2n)).toEqual([]);
+    const next = await put(store, 'c', '1');
+    expect(next.header?.revision).toBe(4);
+    expect((await get(store, 'c')).kvs[0]!.createRevision).toBe(4);
+    await store.commit({ consistentIndex: 1 });
+    await store.close();
+    const { store: again } = await fx.open(dir);
+    expect((await again.eventsBetween(2, 4)).map((c) => c.events.map((e) => str(e.kv!.key)))).toEqual([
+      ['a'],
+      ['b'],
+      ['c'],
+    ]);
+  });
+});
+
 describe('txn checks before anything is written', () => {
   it('a range at a compacted or future revision, or an ignore_value put of a missing key, fails the whole txn', async () => {
     const { store } = await fx.open();
