@@ -127,13 +127,43 @@ export class Simulator {
   /** Runs one event and checks every property; throws SimViolation. */
   run(e: SimEvent, index: number): void {
     this.stats.events++;
-    this.trace?.(formatEvent(e));
     try {
       this.execute(e);
       this.observeAll();
     } catch (err) {
+      this.trace?.(formatEvent(e));
       throw this.asViolation(err, index);
     }
+    if (this.trace !== undefined) {
+      // The event, and the cluster's state when it changed: "1:L2/c5 2:F2/c5 3:down".
+      const state = this.summary();
+      this.trace(state === this.lastSummary ? formatEvent(e) : `${formatEvent(e).padEnd(32)} ${state}`);
+      this.lastSummary = state;
+    }
+  }
+
+  private lastSummary = '';
+
+  private summary(): string {
+    const letter: Record<string, string> = {
+      leader: 'L',
+      follower: 'F',
+      candidate: 'C',
+      preCandidate: 'P',
+      learner: 'l',
+    };
+    const parts: string[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.started) continue;
+      if (!n.up) parts.push(`${n.id}:down`);
+      else {
+        const o = n.observed;
+        parts.push(
+          `${n.id}:${letter[o?.role ?? ''] ?? '?'}${o?.term ?? '?'}[i${n.memView.lastIndex},c${o?.commit ?? '?'}]${n.paused ? '(paused)' : ''}`,
+        );
+      }
+    }
+    return parts.join(' ');
   }
 
   private asViolation(err: unknown, index: number): SimViolation {
