@@ -43,7 +43,12 @@ export function versionText(): string {
 }
 
 function optionFor(spec: FlagSpec): Option {
-  const flag = spec.kind === 'bool' ? `--${spec.name} [bool]` : `--${spec.name} <value>`;
+  const flag =
+    spec.kind === 'bool'
+      ? `--${spec.name} [bool]`
+      : spec.optionalValue === true
+        ? `--${spec.name} [value]`
+        : `--${spec.name} <value>`;
   const shown = spec.default === '' ? '' : ` (default: ${spec.default})`;
   return new Option(flag, `${spec.description}${shown} [env ${envName(spec.name)}]`);
 }

@@ -13,6 +13,8 @@ export interface FlagSpec {
   /** Default as etcd prints it in --help; '' means "unset". */
   readonly default: string;
   readonly description: string;
+  /** A string flag that may also be given bare on the command line, meaning 'true' (--inspect). */
+  readonly optionalValue?: boolean;
   /** etcd nests the client TLS keys under this YAML section; flat keys are accepted too. */
   readonly yamlSection?: 'client-transport-security';
 }
@@ -169,6 +171,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'inspect',
     kind: 'string',
     default: '',
+    optionalValue: true,
     description: "Attach the XState WebSocket inspector ('true' for ws://localhost:8080, or a ws:// URL).",
   },
 ];
