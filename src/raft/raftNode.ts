@@ -1,6 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
-import { raftRoleMachine, type RaftRoleEvent } from '../../machines/raft-role.js';
+import { raftRoleMachine, type MsgEventType, type RaftRoleEvent } from '../../machines/raft-role.js';
 import {
   ConfChange,
   ConfChangeV2,
@@ -206,7 +206,14 @@ export class RaftNode {
   step(m: Message): void {
     if (isLocalMsg(m.type)) throw new StepLocalMsgError();
     if (isResponseMsg(m.type) && !this.raft.prs.progress.has(m.from)) throw new StepPeerNotFoundError();
-    this.send({ type: 'STEP', m });
+    if (m.term === 0 || m.term === this.raft.term) {
+      // The chart's term rules (the root STEP transitions) route a message of
+      // no term or of the current term, unchanged, to the event of its type:
+      // send it there directly and save the machine a microstep per message.
+      this.send({ type: MessageType[m.type] as MsgEventType, m });
+    } else {
+      this.send({ type: 'STEP', m });
+    }
   }
 
   /** Requests a read index; the answer arrives as a ReadState with the same context. */
