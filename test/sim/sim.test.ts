@@ -26,18 +26,21 @@ function runSeeds(first: number, count: number, nodes: 3 | 5, steps: number): nu
   return events;
 }
 
+// Generated runs are CPU-bound: give them room when the whole suite shares the machine.
+const SLOW = { timeout: 180_000 };
+
 describe('deterministic Raft simulation', () => {
-  it('keeps every safety property and settles, over 150 schedules of 3 voters', () => {
+  it('keeps every safety property and settles, over 150 schedules of 3 voters', SLOW, () => {
     const events = runSeeds(1, 150, 3, 800);
     expect(events).toBe(150 * 801);
   });
 
-  it('keeps every safety property and settles, over 150 schedules of 5 voters', () => {
+  it('keeps every safety property and settles, over 150 schedules of 5 voters', SLOW, () => {
     const events = runSeeds(10_001, 150, 5, 800);
     expect(events).toBe(150 * 801);
   });
 
-  it('is deterministic: the same seed gives the same schedule and the same outcome', () => {
+  it('is deterministic: the same seed gives the same schedule and the same outcome', SLOW, () => {
     const a = runSeed(42, { steps: 600 });
     const b = runSeed(42, { steps: 600 });
     expect(formatSchedule(b.schedule)).toBe(formatSchedule(a.schedule));
@@ -61,38 +64,46 @@ describe('regression schedules', () => {
 });
 
 describe('a known-bad core is caught', () => {
-  it('commit-previous-term: generated schedules fail on the commit rule, and the failure shrinks and replays', () => {
-    let found: ReturnType<typeof runSeed> | undefined;
-    for (let seed = 1; seed <= 200 && found === undefined; seed++) {
-      const r = runSeed(seed, { steps: 1500, injectBug: 'commit-previous-term' });
-      if (r.violation !== undefined) found = r;
-    }
-    expect(found, 'no seed in 1..200 caught the broken commit rule').toBeDefined();
-    const v = found!.violation!;
-    expect(['commit-rule', 'state-machine-safety', 'leader-completeness']).toContain(v.property);
-    const small = shrink(found!.schedule, v, 8_000);
-    expect(small.schedule.events.length).toBeLessThanOrEqual(v.eventIndex + 1);
-    const again = replay(parseSchedule(formatSchedule(small.schedule)));
-    expect(again.violation?.property).toBe(v.property);
-    // the same schedule against the correct core is fine up to that point
-    const healthy = replay({
-      config: { ...small.schedule.config, injectBug: undefined },
-      events: small.schedule.events,
-    });
-    expect(healthy.violation?.message).toBeUndefined();
-  });
+  it(
+    'commit-previous-term: generated schedules fail on the commit rule, and the failure shrinks and replays',
+    SLOW,
+    () => {
+      let found: ReturnType<typeof runSeed> | undefined;
+      for (let seed = 1; seed <= 200 && found === undefined; seed++) {
+        const r = runSeed(seed, { steps: 1500, injectBug: 'commit-previous-term' });
+        if (r.violation !== undefined) found = r;
+      }
+      expect(found, 'no seed in 1..200 caught the broken commit rule').toBeDefined();
+      const v = found!.violation!;
+      expect(['commit-rule', 'state-machine-safety', 'leader-completeness']).toContain(v.property);
+      const small = shrink(found!.schedule, v, 8_000);
+      expect(small.schedule.events.length).toBeLessThanOrEqual(v.eventIndex + 1);
+      const again = replay(parseSchedule(formatSchedule(small.schedule)));
+      expect(again.violation?.property).toBe(v.property);
+      // the same schedule against the correct core is fine up to that point
+      const healthy = replay({
+        config: { ...small.schedule.config, injectBug: undefined },
+        events: small.schedule.events,
+      });
+      expect(healthy.violation?.message).toBeUndefined();
+    },
+  );
 
-  it('vote-ignores-log: a voter that ignores log up-to-dateness lets a leader without committed entries win', () => {
-    let found: ReturnType<typeof runSeed> | undefined;
-    for (let seed = 1; seed <= 50 && found === undefined; seed++) {
-      const r = runSeed(seed, { steps: 1500, injectBug: 'vote-ignores-log' });
-      if (r.violation !== undefined) found = r;
-    }
-    expect(found, 'no seed in 1..50 caught the broken vote rule').toBeDefined();
-    expect(['leader-completeness', 'state-machine-safety', 'commit-rule']).toContain(
-      found!.violation!.property,
-    );
-  });
+  it(
+    'vote-ignores-log: a voter that ignores log up-to-dateness lets a leader without committed entries win',
+    SLOW,
+    () => {
+      let found: ReturnType<typeof runSeed> | undefined;
+      for (let seed = 1; seed <= 50 && found === undefined; seed++) {
+        const r = runSeed(seed, { steps: 1500, injectBug: 'vote-ignores-log' });
+        if (r.violation !== undefined) found = r;
+      }
+      expect(found, 'no seed in 1..50 caught the broken vote rule').toBeDefined();
+      expect(['leader-completeness', 'state-machine-safety', 'commit-rule']).toContain(
+        found!.violation!.property,
+      );
+    },
+  );
 
   for (const file of readdirSync(bugs).filter((f) => f.endsWith('.txt'))) {
     it(`${file}: fails as its header says, and passes with the core and reads left correct`, () => {
