@@ -6,6 +6,7 @@
  *   point       single-key Range reads/s over 100,000 keys (32 in flight)
  *   prefix      prefix Range reads/s (10 keys per prefix) over 100,000 keys (32 in flight)
  *   memory      what 100,000 keys cost the process (heap + external), key index and all
+ *   open        reopening a store of 100,000 keys (every record verified, the index rebuilt)
  *   watch       fan-out to 1,000 watchers (bench/mvccWatch.ts)
  *
  * MVCC_BENCH_PUTS changes the number of synced puts (default 20,000).
@@ -109,6 +110,23 @@ function footprint(): { heap: number; external: number; rss: number } {
   return { heap: m.heapUsed, external: m.external + m.arrayBuffers, rss: m.rss };
 }
 
+async function reopen(): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'xetcd-bench-mvcc-'));
+  try {
+    const store = await KvStore.open(dir, { logger });
+    await load(store);
+    await store.close();
+    const start = process.hrtime.bigint();
+    const again = await KvStore.open(dir, { logger });
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (again.indexedKeys !== KEYS) throw new Error('reopen lost keys');
+    await again.close();
+    return ms;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function memory(): Promise<{ bytesPer100k: number; heapPer100k: number; rssPer100k: number }> {
   return withStore(async (store) => {
     const before = footprint();
@@ -143,6 +161,8 @@ async function main(): Promise<void> {
   console.log(
     `  memory per 100,000 keys         ${mb(m.bytesPer100k)} (heap ${mb(m.heapPer100k)}; RSS grew ${mb(m.rssPer100k)} incl. LevelDB)`,
   );
+
+  console.log(`  open 100,000 keys (verify+index) ${fmt(await reopen())} ms`);
 
   // ---- watch fan-out (bench/mvccWatch.ts, owned by the watch helper) ----
   printWatchFanOut(await benchWatchFanOut());
