@@ -125,6 +125,12 @@ describe.runIf(ready)('the xetcd command with the real server', () => {
     const first = await startMember(args);
     expect(first.stderr()).toContain('"state":"bootstrapping (new)"');
     expect((await etcdctl([`--endpoints=${url}`, 'put', 'k', 'v1'])).out).toContain('OK');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('etcd_server_has_leader 1');
+    expect(metrics).toContain(
+      'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"} 1',
+    );
+    expect(metrics).toMatch(/^etcd_network_client_grpc_received_bytes_total [1-9]/m);
     first.signal('SIGTERM');
     expect((await first.exited).code).toBe(0);
 
