@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EtcdRpcClient } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcd-rpc.js';
 import { startEtcd, type ServerInstance } from '../test/helpers/etcd.js';
 import { startXetcd } from '../test/helpers/xetcd.js';
 import { makeTempDir } from '../test/helpers/tempdir.js';
@@ -479,6 +479,11 @@ async function compare(opts: Options): Promise<void> {
 }
 
 async function direct(opts: Options): Promise<void> {
+  // A load run against an endpoint that is not there would only count connection errors.
+  for (const ep of opts.endpoints) {
+    if (!(await rangeSucceeds(ep, 3_000)))
+      throw new Error(`no etcd answers a Range at ${ep} (is it running? --compare starts servers itself)`);
+  }
   const results: Result[] = [];
   for (const w of opts.workloads) {
     const r = await runWorkload(opts, w, opts.endpoints.join(','));
