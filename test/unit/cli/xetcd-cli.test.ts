@@ -1,5 +1,5 @@
 // The `xetcd` command as a user runs it: real child processes, real signals, exit codes.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -116,6 +116,38 @@ describe('xetcd command line', () => {
       'xetcd: --election-timeout: 50 must be at least 5 × --heartbeat-interval (100), i.e. ≥ 500',
     );
     expect(existsSync(dataDir)).toBe(false);
+  });
+});
+
+describe('--config-file', () => {
+  it('reads etcd-style YAML, flags override it, unknown keys are refused', async () => {
+    const d = await tempDir();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const file = join(d.path, 'xetcd.yml');
+    writeFileSync(
+      file,
+      [
+        `name: from-file`,
+        `data-dir: ${join(d.path, 'data')}`,
+        `listen-client-urls: ${url}`,
+        `advertise-client-urls: ${url}`,
+        'heartbeat-interval: 50',
+        'election-timeout: 500',
+      ].join('\n'),
+    );
+    const p = await run(['--config-file', file, '--log-level', 'debug'], {}, FAKE);
+    await waitHealthy(port, p);
+    expect(p.stderr()).toMatch(
+      /"name":"from-file".*"heartbeat-interval":"50ms".*"msg":"starting an etcd server"/,
+    );
+    p.signal('SIGTERM');
+    expect(await exitOf(p)).toBe(0);
+
+    writeFileSync(file, 'name: x\nlisten-client-url: http://127.0.0.1:1\n');
+    const q = await run([], { XETCD_CONFIG_FILE: file });
+    expect(await exitOf(q)).toBe(1);
+    expect(q.stderr()).toContain(`xetcd: --config-file: unknown key 'listen-client-url' in '${file}'`);
   });
 });
 
