@@ -438,6 +438,52 @@ describeTargets('etcd3 client', (ctx) => {
     await observer.cancel();
   });
 
+  it('STM: concurrent read-modify-write transactions conflict, retry, and lose no increment', async () => {
+    const c = etcd();
+    await c.put('/e3stm/counter').value('0');
+    const workers = 5;
+    const perWorker = 4;
+    const increment = async (): Promise<void> => {
+      for (let i = 0; i < perWorker; i++) {
+        await c.stm({ retries: 50 }).transact(async (tx) => {
+          const v = Number(await tx.get('/e3stm/counter').string());
+          await tx.put('/e3stm/counter').value(String(v + 1));
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, increment));
+    const kv = (await c.get('/e3stm/counter').exec()).kvs[0]!;
+    expect(kv.value.toString()).toBe(String(workers * perWorker));
+    // One version per successful commit: conflicting attempts wrote nothing.
+    expect(kv.version).toBe(String(workers * perWorker + 1));
+  });
+
+  it('large answers: 3,000 keys of 1 KiB in one range (3 MiB), with count and limit', async () => {
+    const c = etcd();
+    const value = 'x'.repeat(1024);
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          c
+            .put(`/e3big/${String(batch * 100 + i).padStart(4, '0')}`)
+            .value(value)
+            .exec(),
+        ),
+      );
+    }
+    const all = await c.getAll().prefix('/e3big/').strings();
+    expect(Object.keys(all)).toHaveLength(3000);
+    expect(Object.keys(all)[2999]).toBe('/e3big/2999');
+    expect(Object.values(all).every((v) => v === value)).toBe(true);
+    expect(await c.getAll().prefix('/e3big/').count()).toBe(3000);
+    const page = await c.getAll().prefix('/e3big/').limit(10).exec();
+    expect(page.kvs).toHaveLength(10);
+    expect(page.more).toBe(true);
+    expect(page.count).toBe('3000');
+    const deleted = await c.delete().prefix('/e3big/').exec();
+    expect(deleted.deleted).toBe('3000');
+  });
+
   it('errors carry etcd’s gRPC codes and exact messages', async () => {
     const c = etcd();
     await c.put('/e3err/k').value('v');
