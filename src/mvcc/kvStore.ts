@@ -147,6 +147,8 @@ export class KvStore {
   private keep: Set<string> | undefined;
   private runningCompactions = 0;
   private closed = false;
+  /** Set when a commit failed: nothing more may be committed (see commit()). */
+  private failure: Error | undefined;
   private _currentRevision = 1;
   private _compactRevision = 0;
   private _consistentIndex = 0;
@@ -434,6 +436,7 @@ export class KvStore {
    */
   write<T>(fn: (txn: WriteTxn) => Promise<T> | T): Promise<T> {
     this.assertOpen();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     const run = async (): Promise<T> => {
       const txn = new StoreWriteTxn(this, this._currentRevision);
       let result: T;
@@ -563,6 +566,18 @@ export class KvStore {
    */
   commit(opts: { consistentIndex: number; sync?: boolean }): Promise<void> {
     this.assertOpen();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (opts.consistentIndex < this.lastCommitIndex) {
+      return Promise.reject(
+        new Error(
+          `mvcc: consistent index going backwards (${opts.consistentIndex} < ${this.lastCommitIndex})`,
+        ),
+      );
+    }
+    this.lastCommitIndex = opts.consistentIndex;
+    // The batch is fixed now: exactly the effects applied before this call belong
+    // to this consistent index (taking them later could persist an index below
+    // effects it does not cover, and replay would apply those twice).
     const revision = this._currentRevision;
     const records: PendingRecord[] = [];
     for (const p of this.pending.values()) if (p.rev.main <= revision) records.push(p);
@@ -574,14 +589,6 @@ export class KvStore {
           : { type: 'put', key: leaseKey(id), value: LeaseTable.encode(rec) },
       );
     }
-    if (opts.consistentIndex < this.lastCommitIndex) {
-      return Promise.reject(
-        new Error(
-          `mvcc: consistent index going backwards (${opts.consistentIndex} < ${this.lastCommitIndex})`,
-        ),
-      );
-    }
-    this.lastCommitIndex = opts.consistentIndex;
     this.pendingMeta.set('consistentIndex', opts.consistentIndex);
     this.pendingMeta.set('currentRevision', revision);
     this.pendingMeta.set('format', DB_FORMAT);
@@ -591,7 +598,19 @@ export class KvStore {
     const jobs = this.awaitingCommit;
     this.awaitingCommit = [];
     const write = async (): Promise<void> => {
-      await this.backend.write(ops, opts.sync ?? false);
+      if (this.failure !== undefined) throw this.failure;
+      try {
+        await this.backend.write(ops, opts.sync ?? false);
+      } catch (e) {
+        // As etcd treats a failed backend commit as fatal: the lease and meta
+        // changes of this batch are gone from memory, so no later batch may be
+        // written as if they were on disk. Reopening replays from the raft log.
+        this.failure = new Error(`mvcc: commit failed, the store must be reopened: ${(e as Error).message}`, {
+          cause: e,
+        });
+        this.logger.error({ err: e }, 'mvcc: commit failed');
+        throw this.failure;
+      }
       for (const p of records)
         if (this.pending.get(revisionId(p.rev)) === p) this.pending.delete(revisionId(p.rev));
       this._consistentIndex = Math.max(this._consistentIndex, opts.consistentIndex);

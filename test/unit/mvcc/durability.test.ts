@@ -355,3 +355,21 @@ describe('lost writes', () => {
     expect([again.currentRevision, again.compactRevision]).toEqual([7, 6]);
   });
 });
+
+describe('a failed commit', () => {
+  it('stops further writes and commits; reopening shows the last good commit', async () => {
+    const { store, dir } = await fx.open();
+    await store.put(b('a'), b('1'));
+    await store.commit({ consistentIndex: 1 });
+    await store.put(b('a'), b('2'));
+    store.leaseGrant(7n, 10);
+    // Make the backend fail underneath the store, as a full or broken disk would.
+    await (store as unknown as { backend: { close(): Promise<void> } }).backend.close();
+    await expect(store.commit({ consistentIndex: 2 })).rejects.toThrow('commit failed');
+    await expect(store.put(b('a'), b('3'))).rejects.toThrow('commit failed');
+    await expect(store.commit({ consistentIndex: 3 })).rejects.toThrow('commit failed');
+    await store.close();
+    const { store: again } = await fx.open(dir);
+    expect([again.consistentIndex, again.currentRevision, again.leases().length]).toEqual([1, 2, 0]);
+  });
+});
