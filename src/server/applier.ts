@@ -86,8 +86,13 @@ export class Applier {
         results.push([req.header?.id ?? req.id, await this.applyRequest(req)]);
       } else if (entry.type === EntryType.EntryConfChange) {
         const cc = ConfChange.decode(entry.data);
-        confState = this.applyConfChange(cc);
-        results.push([BigInt(cc.id), {}]);
+        try {
+          confState = this.applyConfChange(cc);
+          results.push([BigInt(cc.id), {}]);
+        } catch (err) {
+          // The core refused the change and left its configuration as it was; so does every member.
+          results.push([BigInt(cc.id), { error: err instanceof Error ? err : new Error(String(err)) }]);
+        }
       } else {
         this.deps.logger.warn({ index: entry.index }, 'ConfChangeV2 entries are not proposed by this server; skipped');
       }

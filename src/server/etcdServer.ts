@@ -263,6 +263,7 @@ export class EtcdServer {
       maxInflightMsgs: 512,
       random: seededRandom(config.seed ?? Number(config.memberId & 0xffffffffn) ^ Date.now()),
       logger: this.logger.child({ component: 'raft' }),
+      ...(this.inspect ? { inspect: this.inspect } : {}),
     });
     this.loop = new RaftLoop(
       this.raft,
