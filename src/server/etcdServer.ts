@@ -263,7 +263,7 @@ export class EtcdServer {
       maxInflightMsgs: 512,
       random: seededRandom(config.seed ?? Number(config.memberId & 0xffffffffn) ^ Date.now()),
       logger: this.logger.child({ component: 'raft' }),
-      ...(this.inspect ? { inspect: this.inspect } : {}),
+      ...(this.inspect ? { inspect: (event: InspectionEvent) => this.inspect?.next?.(event) } : {}),
     });
     this.loop = new RaftLoop(
       this.raft,
