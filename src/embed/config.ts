@@ -54,6 +54,8 @@ export interface Config {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly preVote: boolean;
+  /** How often a watcher that asked for progress notifications gets one (etcd: 10 minutes). */
+  readonly watchProgressNotifyIntervalMs: number;
   /** Present when a client URL is https. */
   readonly clientTls?: ClientTls;
   readonly logLevel: LogLevel;
@@ -151,6 +153,11 @@ const schema = z
     'max-request-bytes': wholeNumber('a size in bytes, e.g. 1572864', 1),
     'max-txn-ops': wholeNumber('a count of operations, e.g. 128', 1),
     'pre-vote': bool,
+    'experimental-watch-progress-notify-interval': text.transform((s, ctx) => {
+      const ms = parseGoDuration(s.trim());
+      if (ms === undefined || ms <= 0) return fail(ctx, `'${s}' is not a positive duration; use e.g. 10m, 30s or 500ms`);
+      return ms;
+    }),
     'cert-file': fileOrEmpty,
     'key-file': fileOrEmpty,
     'client-cert-auth': bool,
@@ -297,6 +304,7 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     maxRequestBytes: p['max-request-bytes'],
     maxTxnOps: p['max-txn-ops'],
     preVote: p['pre-vote'],
+    watchProgressNotifyIntervalMs: p['experimental-watch-progress-notify-interval'],
     ...(tls !== undefined ? { clientTls: tls } : {}),
     logLevel: p['log-level'],
     natsServers: p['nats-servers'],
@@ -390,6 +398,7 @@ export function configLogFields(c: Config): Record<string, unknown> {
     'quota-backend-bytes': Number.isFinite(c.quotaBackendBytes) ? c.quotaBackendBytes : -1,
     'max-request-bytes': c.maxRequestBytes,
     'pre-vote': c.preVote,
+    'experimental-watch-progress-notify-interval': formatDuration(c.watchProgressNotifyIntervalMs),
     'auto-compaction-mode': c.autoCompaction.mode,
     'auto-compaction-retention':
       c.autoCompaction.mode === 'periodic'

@@ -127,6 +127,12 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'Enable to run an additional Raft election phase.',
   },
   {
+    name: 'experimental-watch-progress-notify-interval',
+    kind: 'string',
+    default: '10m0s',
+    description: 'Duration of periodic watch progress notifications.',
+  },
+  {
     name: 'cert-file',
     kind: 'string',
     default: '',

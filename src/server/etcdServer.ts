@@ -93,6 +93,8 @@ export interface ServerConfig {
   maxRequestBytes: number;
   compaction?: CompactionPolicy;
   preVote: boolean;
+  /** Interval of progress notifications to watchers that ask for them. */
+  watchProgressNotifyIntervalMs?: number;
   /** Seed of the election-timeout randomness; anything is fine in production. */
   seed?: number;
 }
@@ -151,7 +153,10 @@ export class EtcdServer {
   ) {
     this.ids = new RequestIdGenerator(config.memberId);
     this.applied$ = new BehaviorSubject(kv.consistentIndex);
-    this.watchable = new WatchableStore(kv, { logger });
+    this.watchable = new WatchableStore(kv, {
+      logger,
+      ...(config.watchProgressNotifyIntervalMs ? { progressIntervalMs: config.watchProgressNotifyIntervalMs } : {}),
+    });
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
     for (const lease of kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
     this.membership = new Membership(config.clusterId, config.initialMembers);

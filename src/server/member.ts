@@ -44,6 +44,7 @@ export function serverConfigOf(config: Config): ServerConfig {
         ? { mode: 'periodic', retentionMs: config.autoCompaction.retentionMs }
         : { mode: 'revision', retention: config.autoCompaction.retentionRevisions },
     preVote: config.preVote,
+    watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
   };
 }
 

@@ -62,6 +62,7 @@ describe('defaults (etcd 3.4, data dir <name>.xetcd)', () => {
       maxRequestBytes: 1.5 * 1024 * 1024,
       maxTxnOps: 128,
       preVote: false,
+      watchProgressNotifyIntervalMs: 600_000,
       logLevel: 'info',
       natsServers: [],
     });
@@ -69,6 +70,12 @@ describe('defaults (etcd 3.4, data dir <name>.xetcd)', () => {
     expect(c.inspectUrl).toBeUndefined();
     expect(c.memberId.toString(16)).toBe('8e9e05c52164694d');
     expect(c.clusterId.toString(16)).toBe('cdf818194e3a8c32');
+  });
+
+  it('reads the watch progress interval as a Go duration and refuses nonsense', () => {
+    expect(ok({ 'experimental-watch-progress-notify-interval': '500ms' }).watchProgressNotifyIntervalMs).toBe(500);
+    const r = loadConfig({ flags: { 'experimental-watch-progress-notify-interval': 'soon' }, env: {} });
+    expect(r.ok).toBe(false);
   });
 
   it('--name alone makes a cluster of that member and names the data dir after it (as etcd)', () => {
