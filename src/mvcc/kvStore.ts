@@ -727,7 +727,8 @@ export class KvStore {
     const filter = opts?.key !== undefined ? normalizeRange(opts.key, opts.rangeEnd) : undefined;
     const limit = opts?.limit ?? Number.POSITIVE_INFINITY;
     const out: RevisionChanges[] = [];
-    await this.forRecords(fromRev, to, (rev, tombstone, kv) => {
+    await this.forRecords(fromRev, to, (rev, tombstone, decode) => {
+      const kv = decode();
       if (filter !== undefined && !inRange(filter, kv.key)) return true;
       const last = out[out.length - 1];
       if (last === undefined || last.revision !== rev.main) {
@@ -753,7 +754,13 @@ export class KvStore {
   private async forRecords(
     fromMain: number,
     toMain: number,
-    visit: (rev: Revision, tombstone: boolean, kv: KeyValue, dbKey: Buffer, payload: Uint8Array) => boolean,
+    visit: (
+      rev: Revision,
+      tombstone: boolean,
+      decode: () => KeyValue,
+      dbKey: Buffer,
+      payload: Uint8Array,
+    ) => boolean,
   ): Promise<void> {
     const bound = Math.min(toMain, this._currentRevision);
     const pend = [...this.pending.values()]
@@ -764,7 +771,7 @@ export class KvStore {
       while (pi < pend.length && (upTo === undefined || compareRevisions(pend[pi]!.rev, upTo) < 0)) {
         const p = pend[pi++]!;
         const { tombstone } = parseRevisionKey(p.dbKey);
-        if (!visit(p.rev, tombstone, KeyValue.decode(p.payload), p.dbKey, p.payload)) return false;
+        if (!visit(p.rev, tombstone, () => KeyValue.decode(p.payload), p.dbKey, p.payload)) return false;
       }
       return true;
     };
@@ -774,7 +781,8 @@ export class KvStore {
         const { rev, tombstone } = parseRevisionKey(key);
         if (!emitPending(rev)) return;
         if (pi < pend.length && compareRevisions(pend[pi]!.rev, rev) === 0) pi++; // committed while still pending
-        if (!visit(rev, tombstone, this.decodeRecord(key, payload, rev), key, payload)) return;
+        // Decoded only when the visitor needs it (the checksum was verified by the scan).
+        if (!visit(rev, tombstone, () => this.decodeRecord(key, payload, rev), key, payload)) return;
       }
     }
     emitPending(undefined);
@@ -795,7 +803,7 @@ export class KvStore {
     const compactRevision = this._compactRevision;
     const keep = this.keep;
     let h = crc32c(Buffer.from('key'));
-    await this.forRecords(0, rev, (r, _tomb, _kv, dbKey, payload) => {
+    await this.forRecords(0, rev, (r, _tomb, _decode, dbKey, payload) => {
       if (keep !== undefined && r.main <= compactRevision && !keep.has(revisionId(r))) return true;
       h = crc32c(payload, crc32c(dbKey, h));
       return true;
