@@ -31,6 +31,7 @@ interface CliOptions {
   shrinkSeconds: number;
   out?: string;
   trace: boolean;
+  keepGoing: boolean;
 }
 
 const program = new Command()
@@ -46,7 +47,12 @@ const program = new Command()
   .option('--no-shrink', 'print the failing schedule unshrunk')
   .option('--shrink-seconds <s>', 'time limit for shrinking', int, 60)
   .option('--out <file>', 'where to write a failing schedule (default: sim-failure-<seed>.txt)')
-  .option('--trace', 'print every event as it runs (with --seed or --replay)', false);
+  .option('--trace', 'print every event as it runs (with --seed or --replay)', false)
+  .option(
+    '--keep-going',
+    'do not stop at the first violation: list every failing seed at the end (no shrinking)',
+    false,
+  );
 
 program.parse();
 const opts = program.opts<CliOptions>();
@@ -114,6 +120,7 @@ const seeds =
 const started = Date.now();
 let events = 0;
 let lastPrint = 0;
+const failures: string[] = [];
 const totals = {
   ticks: 0,
   delivered: 0,
@@ -131,8 +138,15 @@ for (let i = 0; i < seeds.length; i++) {
   events += r.stats.events;
   for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
   if (r.violation !== undefined) {
-    if (opts.trace) replay(r.schedule, (line) => console.log(line));
-    report(seed, r.schedule, r.violation);
+    if (opts.keepGoing) {
+      failures.push(
+        `seed ${seed}: ${r.violation.property} at event ${r.violation.eventIndex + 1}: ${r.violation.detail.split('\n')[0]}`,
+      );
+      console.error(`\nVIOLATION ${failures[failures.length - 1]}`);
+    } else {
+      if (opts.trace) replay(r.schedule, (line) => console.log(line));
+      report(seed, r.schedule, r.violation);
+    }
   }
   const now = Date.now();
   if (process.stderr.isTTY ? now - lastPrint > 250 : now - lastPrint > 10_000 || i === seeds.length - 1) {
@@ -148,6 +162,10 @@ console.log(
   `\nin all: ${totals.ticks} ticks, ${totals.delivered} messages delivered, ${totals.lost} lost, ${totals.crashes} crashes, ` +
     `${totals.leaderTerms} leaders elected, ${totals.snapshotsSent} snapshots sent, ${totals.confApplied} configuration changes applied, ${totals.readsReleased} reads released, ${totals.truncations} log truncations`,
 );
+if (failures.length > 0) {
+  console.error(`\n${failures.length} of ${seeds.length} schedules failed:\n${failures.join('\n')}`);
+  process.exit(1);
+}
 console.log(
   `ok: ${seeds.length} schedules, ${events} events, no violation (${secs.toFixed(1)} s, ${Math.round(events / Math.max(secs, 0.001))} events/s)`,
 );

@@ -189,6 +189,8 @@ export class Generator {
     const inFlight = sim.network.inFlight.length;
     const p = this.profile;
     const leader = sim.leader();
+    // Deposed leaders that do not know it yet: the split-brain window where stale reads and lost writes live.
+    const stale = running.filter((n) => n.observed?.role === 'leader' && n !== leader);
     const weights: Record<Kind, number> = {
       deliver: inFlight === 0 ? 0 : p.deliver * Math.min(80, 8 + 6 * inFlight),
       drop: inFlight === 0 ? 0 : p.drop,
@@ -200,16 +202,17 @@ export class Generator {
       apply: canApply.length === 0 ? 0 : 30,
       tick: 6,
       skew: p.skew,
-      propose: running.length === 0 ? 0 : p.propose,
+      propose: running.length === 0 ? 0 : p.propose + (stale.length > 0 ? 5 : 0),
       crash: running.length === 0 ? 0 : p.crash,
       restart: down.length === 0 ? 0 : 1.5,
       pause: running.length === 0 ? 0 : p.pause,
-      resume: paused.length === 0 ? 0 : 1.5,
+      resume: paused.length === 0 ? 0 : 0.6,
       partition: sim.network.partitioned ? 0 : p.partition,
       heal: sim.network.partitioned ? 0.8 : 0,
       conf: leader === undefined ? 0 : p.conf,
       transfer: leader === undefined ? 0 : p.transfer,
-      read: running.length === 0 ? 0 : p.read,
+      // A deposed leader that still believes it leads gets asked things while the window lasts.
+      read: running.length === 0 ? 0 : p.read + (stale.length > 0 ? 10 : 0),
       compact: running.length === 0 ? 0 : p.compact,
       campaign: running.length === 0 ? 0 : p.campaign,
     };
@@ -248,7 +251,12 @@ export class Generator {
       case 'skew':
         return running.length === 0 ? { kind: 'tick' } : { kind: 'tick', node: rng.pick(running).id };
       case 'propose': {
-        const n = leader !== undefined && rng.chance(0.75) ? leader : rng.pick(running);
+        const n =
+          stale.length > 0 && rng.chance(0.4)
+            ? rng.pick(stale)
+            : leader !== undefined && rng.chance(0.75)
+              ? leader
+              : rng.pick(running);
         return { kind: 'propose', node: n.id, data: `p${++this.counter}` };
       }
       case 'crash':
@@ -275,7 +283,12 @@ export class Generator {
         return { kind: 'transfer', node: leader!.id, target: Number(rng.pick(voters)) };
       }
       case 'read': {
-        const n = leader !== undefined && rng.chance(0.6) ? leader : rng.pick(running);
+        const n =
+          stale.length > 0 && rng.chance(0.5)
+            ? rng.pick(stale)
+            : leader !== undefined && rng.chance(0.6)
+              ? leader
+              : rng.pick(running);
         return { kind: 'read', node: n.id, ctx: `r${++this.counter}` };
       }
       case 'compact':

@@ -816,7 +816,12 @@ export class Simulator {
     this.network.heal();
     for (const n of this.nodes.values()) {
       n.paused = false;
-      if (!n.up && this.restartable(n)) n.boot(this.config);
+      // Every member that ever ran comes back, removed ones included: a member
+      // that left may be the only one able to tell the rest that its removal
+      // committed, or to vote in the joint configuration they are still in
+      // (etcd keeps a removed member up for a while for that reason, stopWithDelay).
+      // Re-applying its removal first, it cannot campaign (pending conf changes) and never leads.
+      if (!n.up && n.started) n.boot(this.config);
     }
     this.observeAll();
     const budget = SETTLE_ELECTIONS * this.config.electionTick;
