@@ -42,6 +42,35 @@ function http(method: 'GET' | 'POST', url: string, body?: string): Promise<HttpR
   });
 }
 
+/** POSTs to a streaming gateway route and collects its newline-separated JSON messages until `count` or `ms`. */
+function httpStream(url: string, body: string, count: number, ms: number): Promise<string[]> {
+  return new Promise<string[]>((resolve, reject) => {
+    let text = '';
+    const lines = (): string[] => text.split('\n').filter((l) => l.trim().length > 0);
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+        if (lines().length >= count) finish();
+      });
+      res.on('error', () => undefined);
+    });
+    const finish = (): void => {
+      clearTimeout(timer);
+      req.destroy();
+      resolve(lines());
+    };
+    const timer = setTimeout(finish, ms);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      if (text.length > 0) resolve(lines());
+      else reject(err);
+    });
+    req.write(body);
+    req.end();
+  });
+}
+
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 /** Drops what differs between any two members (IDs, term) and maps lease IDs to a placeholder. */
@@ -168,6 +197,29 @@ function describeHttpDifferential(target: TargetName): void {
         }
         expect(g, label).toEqual(w);
       }
+    });
+
+    it('the /v3/watch stream replays history as JSON lines, like etcd', async () => {
+      const replay = async (endpoint: string): Promise<string[]> => {
+        const put = async (v: string): Promise<number> => {
+          const r = await http(
+            'POST',
+            `${endpoint}/v3/kv/put`,
+            JSON.stringify({ key: b64('w'), value: b64(v) }),
+          );
+          return Number((JSON.parse(r.body) as { header: { revision: string } }).header.revision);
+        };
+        const first = await put('1');
+        await put('2');
+        const body = JSON.stringify({
+          create_request: { key: b64('w'), start_revision: String(first), prev_kv: true },
+        });
+        return httpStream(`${endpoint}/v3/watch`, body, 2, 3_000);
+      };
+      const want = await replay(ref!.endpoint);
+      const got = await replay(tgt!.endpoint);
+      expect(want.length).toBe(2);
+      expect(got.map(normalizeJson)).toEqual(want.map(normalizeJson));
     });
 
     it('malformed JSON is a 400 with gRPC code 3 (the text is Go’s own)', async () => {
