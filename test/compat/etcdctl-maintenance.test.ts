@@ -89,6 +89,8 @@ describeTargets('etcdctl maintenance', (ctx) => {
     await ctl.ok(['put', '/hash/b', '2']);
     const [h3] = await ctl.json<JsonHashKv[]>(['endpoint', 'hashkv', `--rev=${rev}`]);
     expect(h3!.HashKV.hash).toBe(h1!.HashKV.hash);
+    // Like every response header, HashKV's carries the current revision, not the one hashed.
+    expect(h3!.HashKV.header.revision).toBe(rev + 1);
     const [h4] = await ctl.json<JsonHashKv[]>(['endpoint', 'hashkv']);
     expect(h4!.HashKV.hash).not.toBe(h1!.HashKV.hash);
     expect(await ctl.ok(['endpoint', 'hashkv'])).toBe(`${ctx.endpoint()}, ${h4!.HashKV.hash}\n`);
