@@ -19,24 +19,19 @@ import {
   RaftInvariantError,
   StepPeerNotFoundError,
 } from '../../src/raft/errors.js';
-import type { Ready } from '../../src/raft/ready.js';
+
 import { App } from './app.js';
-import { Ghost, hasQuorum, isMember, isVoter } from './ghost.js';
+import { Ghost, isMember } from './ghost.js';
 import { chainNext, entryHash, LogView } from './logView.js';
 import { type Envelope, Network, typeName } from './network.js';
 import { bootstrapDisk, SimNode } from './node.js';
 import type { ConfOp, SimConfig, SimEvent } from './schedule.js';
 import { formatEvent } from './schedule.js';
 import { SimViolation, violation } from './violation.js';
+import { Checks } from './checks.js';
+import { drain, settle } from './liveness.js';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Message types a node may send before persisting anything (they promise nothing durable). */
-const UNPERSISTED_TERM_OK = new Set<MessageType>([MessageType.MsgPreVote, MessageType.MsgPreVoteResp]);
-
-/** How long `settle` may take, in election timeouts, before liveness is declared lost. */
-const SETTLE_ELECTIONS = 30;
 
 export interface SimStats {
   events: number;
@@ -78,6 +73,7 @@ export class Simulator {
     proposalsDropped: 0,
     truncations: 0,
   };
+  readonly checks: Checks = new Checks(this);
   /** Virtual time: global ticks so far. */
   time = 0;
   /** When set, every executed event (and settle's inner steps) is reported here. */
@@ -199,11 +195,11 @@ export class Simulator {
           this.stats.ticks++;
           for (const n of this.nodes.values()) if (n.running) n.core.tick();
           this.observeAll();
-          if (e.kind === 'elapse') this.drain();
+          if (e.kind === 'elapse') drain(this);
         }
         return;
       case 'stabilize':
-        return this.drain();
+        return drain(this);
       case 'process':
         // Each step is observed on its own, exactly as if written as three events.
         this.handOut(e.node);
@@ -287,7 +283,7 @@ export class Simulator {
       case 'compact':
         return this.compact(e.node, e.keep);
       case 'settle':
-        return this.settle();
+        return settle(this);
       case 'expect':
         return this.expect(e.node, e.field, e.value);
     }
@@ -315,133 +311,16 @@ export class Simulator {
   // ---- Ready cycle -------------------------------------------------------
 
   /** `ready N`: the node hands out a Ready; nothing of it is durable yet. */
-  private handOut(id: number): void {
+  handOut(id: number): void {
     const n = this.nodes.get(id);
     if (!n?.running || n.outstanding !== undefined || !n.core.hasReady()) return;
     const rd = n.core.ready();
     n.outstanding = { rd, persisted: false };
-    this.checkReady(n, rd);
-  }
-
-  private checkReady(n: SimNode, rd: Ready): void {
-    const st = n.core.status();
-    const wasLeader = n.observed?.role === 'leader' && n.observed.term === st.term;
-    if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
-      const meta = rd.snapshot.metadata!;
-      const body = App.snapshotChain(rd.snapshot.data);
-      if (body.applied !== meta.index)
-        violation(
-          'snapshot-safety',
-          `node ${n.id} got a snapshot at ${meta.index} holding state applied to ${body.applied}`,
-        );
-      const committed = this.ghost.committedChain(meta.index);
-      if (committed === undefined || committed !== body.chain)
-        violation(
-          'snapshot-safety',
-          `node ${n.id} got a snapshot at ${meta.index} that is not the committed state there`,
-        );
-      if (meta.index < n.knownCommit)
-        violation(
-          'snapshot-safety',
-          `node ${n.id} got a snapshot at ${meta.index} below its commit ${n.knownCommit}`,
-        );
-      n.memView.resetTo(meta.index, meta.term, body.chain);
-    }
-    if (rd.entries.length > 0) {
-      let removedFrom: number | undefined;
-      try {
-        removedFrom = n.memView.append(rd.entries);
-      } catch (err) {
-        violation(
-          'log-matching',
-          `node ${n.id} handed out entries that do not fit its log: ${(err as Error).message}`,
-        );
-      }
-      if (removedFrom !== undefined) {
-        this.stats.truncations++;
-        if (removedFrom <= n.knownCommit)
-          violation(
-            'state-machine-safety',
-            `node ${n.id} overwrote committed entry ${removedFrom} (commit ${n.knownCommit})`,
-          );
-        if (wasLeader)
-          violation(
-            'leader-append-only',
-            `leader ${n.id} of term ${st.term} rewrote its log from index ${removedFrom}`,
-          );
-      }
-      this.ghost.recordEntries(n.id, n.memView, (rd.entries[0] as Entry).index);
-    }
-    if (rd.hardState !== undefined) {
-      const hs = rd.hardState;
-      if (hs.commit < n.knownCommit)
-        violation('monotonic-commit', `node ${n.id} handed out commit ${hs.commit} after ${n.knownCommit}`);
-      this.ghost.observeCommit(n.id, n.memView, hs.commit);
-      n.knownCommit = hs.commit;
-      if (hs.commit > this.stats.maxCommit) this.stats.maxCommit = hs.commit;
-    }
-    let next = n.appliedCursor + 1;
-    for (const e of rd.committedEntries) {
-      if (e.index !== next)
-        violation(
-          'state-machine-safety',
-          `node ${n.id} handed out committed entry ${e.index}, expected ${next}`,
-        );
-      if (e.index > n.knownCommit)
-        violation(
-          'state-machine-safety',
-          `node ${n.id} handed out entry ${e.index} to apply beyond its commit ${n.knownCommit}`,
-        );
-      if (n.memView.chain(e.index) !== this.ghost.committedChain(e.index))
-        violation(
-          'state-machine-safety',
-          `node ${n.id} would apply an entry at ${e.index} that differs from the committed one`,
-        );
-      next++;
-    }
-    if (st.role === 'leader') {
-      this.ghost.checkLeaderCompleteness(n.id, st.term, n.memView);
-      this.checkConfEntries(n, rd.entries, st.term);
-    }
-    for (const rs of rd.readStates) {
-      this.stats.readsReleased++;
-      const ctx = decoder.decode(rs.requestCtx);
-      this.ghost.checkReadState(n.id, ctx, rs.index);
-      if (wasLeader && n.memView.term(st.commit) !== st.term)
-        violation(
-          'read-index-safety',
-          `leader ${n.id} released a read before committing an entry of its term ${st.term}`,
-        );
-    }
-  }
-
-  /**
-   * One configuration change pending at a time, and a new leader proposes
-   * none before everything from earlier terms in its log is applied (etcd's
-   * pendingConfIndex, set to the last index when a leader takes over).
-   */
-  private checkConfEntries(n: SimNode, entries: readonly Entry[], term: number): void {
-    for (const e of entries) {
-      if (e.term !== term || (e.type !== EntryType.EntryConfChange && e.type !== EntryType.EntryConfChangeV2))
-        continue;
-      for (let i = e.index - 1; i > n.appliedCursor; i--) {
-        const t = n.memView.type(i);
-        if (t === EntryType.EntryConfChange || t === EntryType.EntryConfChangeV2)
-          violation(
-            'config-one-pending',
-            `leader ${n.id} appended a configuration change at ${e.index} while the one at ${i} is not applied`,
-          );
-        if ((n.memView.term(i) as number) < term)
-          violation(
-            'config-new-leader',
-            `leader ${n.id} of term ${term} appended a configuration change at ${e.index} before applying entry ${i} of an earlier term`,
-          );
-      }
-    }
+    this.checks.checkReady(n, rd);
   }
 
   /** `persist N`: the Ready's snapshot, entries and hard state are durable; then its messages leave. */
-  private persist(id: number): void {
+  persist(id: number): void {
     const n = this.nodes.get(id);
     const out = n?.outstanding;
     if (n === undefined || !n.running || out === undefined || out.persisted) return;
@@ -464,42 +343,8 @@ export class Simulator {
     for (const m of rd.messages) this.send(n, m);
   }
 
-  /** Nothing a message promises may be missing from the sender's disk. */
-  private checkSendable(n: SimNode, m: Message): void {
-    const what = `node ${n.id} sent ${typeName(m.type)} (term ${m.term})`;
-    if (!UNPERSISTED_TERM_OK.has(m.type) && m.term > n.diskHard.term)
-      violation(
-        'persist-before-send',
-        `${what} before persisting term ${m.term} (disk has ${n.diskHard.term})`,
-      );
-    if (m.type === MessageType.MsgVoteResp && !m.reject) {
-      // The grant must be durable, or made moot by a later term on disk (the node can no longer vote in m.term).
-      if (n.diskHard.term < m.term || (n.diskHard.term === m.term && n.diskHard.vote !== m.to))
-        violation(
-          'persist-before-send',
-          `${what} granting a vote to ${m.to} not on disk (disk: term ${n.diskHard.term}, vote ${n.diskHard.vote})`,
-        );
-      this.ghost.recordVote(n.id, m.term, m.to);
-    }
-    if (m.type === MessageType.MsgAppResp && !m.reject && m.index > n.diskView.snapIndex) {
-      // An ack in term t says "my disk holds the log of t's leader up to index": so the entry there
-      // must be on disk, and cannot come from a later term than t.
-      const t = n.diskView.term(m.index);
-      if (t === undefined)
-        violation(
-          'persist-before-send',
-          `${what} acknowledging index ${m.index} beyond its persisted log ${n.diskView.lastIndex}`,
-        );
-      if (t > m.term)
-        violation(
-          'persist-before-send',
-          `${what} acknowledging index ${m.index}, but its disk holds an entry of term ${t} there`,
-        );
-    }
-  }
-
   private send(n: SimNode, m: Message): void {
-    this.checkSendable(n, m);
+    this.checks.checkSendable(n, m);
     const to = Number(m.to);
     // On the wire as bytes, as over NATS: nothing is shared between sender and receiver.
     const wire = Message.decode(Message.encode(m));
@@ -535,7 +380,7 @@ export class Simulator {
   }
 
   /** `apply N`: the application applies the Ready's snapshot and committed entries, then the node advances. */
-  private apply(id: number): void {
+  apply(id: number): void {
     const n = this.nodes.get(id);
     const out = n?.outstanding;
     if (n === undefined || !n.running || out === undefined || !out.persisted) return;
@@ -609,7 +454,7 @@ export class Simulator {
     this.reportSnapshot(env, 'failure');
   }
 
-  private deliver(env: Envelope): void {
+  deliver(env: Envelope): void {
     const target = this.nodes.get(env.to);
     // Refused: the receiver is down, the link is cut, or the sender was removed (etcd's ErrIDRemoved).
     if (
@@ -718,210 +563,10 @@ export class Simulator {
   // ---- observation after every event --------------------------------------
 
   observeAll(): void {
-    for (const n of this.nodes.values()) if (n.up) this.observe(n);
-  }
-
-  private observe(n: SimNode): void {
-    const st = n.core.status();
-    const chart = n.core.chartState();
-    if (chart !== st.role)
-      violation('role-consistency', `node ${n.id}'s role chart is in ${chart} but its state says ${st.role}`);
-    const prev = n.observed;
-    if (prev === undefined) {
-      const pt = this.ghost.persistedTerm.get(n.id) ?? 0;
-      if (st.term < pt)
-        violation(
-          'monotonic-term',
-          `node ${n.id} restarted at term ${st.term}, below its persisted term ${pt}`,
-        );
-    } else {
-      if (st.term < prev.term)
-        violation('monotonic-term', `node ${n.id} went from term ${prev.term} back to ${st.term}`);
-      if (st.commit < prev.commit)
-        violation('monotonic-commit', `node ${n.id} went from commit ${prev.commit} back to ${st.commit}`);
-      if (st.term === prev.term && prev.vote !== 0n && st.vote !== prev.vote)
-        violation(
-          'vote-durability',
-          `node ${n.id} changed its vote in term ${st.term} from ${prev.vote} to ${st.vote}`,
-        );
-    }
-    if (st.role === 'leader') {
-      // Leadership counts once it can be seen outside the node: its term is on disk.
-      if (n.diskHard.term === st.term && this.ghost.recordLeader(n.id, st.term))
-        this.onNewLeader(n, st.term, st.config);
-      if (
-        this.config.unchecked !== 'commit-rule' &&
-        prev !== undefined &&
-        prev.role === 'leader' &&
-        prev.term === st.term &&
-        st.commit > prev.commit
-      )
-        this.checkCommitRule(n, st.term, st.commit, st.config);
-    }
-    n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote };
-  }
-
-  /** The configuration checked against is the core's own (it may run ahead of the application's after a snapshot). */
-  private onNewLeader(n: SimNode, term: number, cs: ConfState): void {
-    this.stats.leaderTerms++;
-    if (this.ghost.removedSelf.has(n.id) || !isVoter(cs, n.bid))
-      violation(
-        'removed-never-leads',
-        `node ${n.id} became leader of term ${term} but is not a voter in its configuration`,
-      );
-    const votes = this.ghost.votesFor(term, n.bid);
-    votes.add(n.bid);
-    if (!hasQuorum(cs, (id) => votes.has(id)))
-      violation(
-        'vote-quorum',
-        `node ${n.id} leads term ${term} with votes from ${[...votes].join(',')} only, no quorum of its configuration`,
-      );
-  }
-
-  /**
-   * The commit rule: a leader moves its commit to c only for an entry of its
-   * own term that a quorum of its configuration holds on disk (its own disk
-   * included, so an entry it has not persisted cannot count for it).
-   */
-  private checkCommitRule(n: SimNode, term: number, c: number, cs: ConfState): void {
-    const t = n.memView.term(c);
-    if (t !== term)
-      violation(
-        'commit-rule',
-        `leader ${n.id} of term ${term} advanced its commit to ${c}, an entry of term ${t ?? 'unknown'} (not its own)`,
-      );
-    const chain = n.memView.chain(c);
-    const holds = (id: bigint): boolean => {
-      const peer = this.nodes.get(Number(id));
-      if (peer === undefined) return false;
-      if (peer.diskView.snapIndex >= c) return true;
-      return peer.diskView.chain(c) === chain;
-    };
-    if (!hasQuorum(cs, holds))
-      violation(
-        'commit-rule',
-        `leader ${n.id} of term ${term} committed ${c} without a quorum holding it on disk`,
-      );
+    for (const n of this.nodes.values()) if (n.up) this.checks.observe(n);
   }
 
   // ---- liveness ------------------------------------------------------------
-
-  /**
-   * `settle`: every fault heals (links, pauses, crashed members restart) and
-   * the cluster must then, within a bounded number of election timeouts,
-   * agree on one leader, commit and apply a new proposal everywhere, and
-   * converge to identical logs and applied indexes.
-   */
-  private settle(): void {
-    this.network.heal();
-    for (const n of this.nodes.values()) {
-      n.paused = false;
-      // Every member that ever ran comes back, removed ones included: a member
-      // that left may be the only one able to tell the rest that its removal
-      // committed, or to vote in the joint configuration they are still in
-      // (etcd keeps a removed member up for a while for that reason, stopWithDelay).
-      // Re-applying its removal first, it cannot campaign (pending conf changes) and never leads.
-      if (!n.up && n.started) n.boot(this.config);
-    }
-    this.observeAll();
-    const budget = SETTLE_ELECTIONS * this.config.electionTick;
-    let marker: string | undefined;
-    let stage = 'electing a leader';
-    for (let round = 0; round <= budget; round++) {
-      this.drain();
-      const leader = this.stableLeader();
-      if (leader !== undefined) {
-        if (marker === undefined) {
-          stage = 'committing a proposal';
-          const data = `settle${this.time}`;
-          try {
-            leader.core.propose(encoder.encode(data));
-            marker = data;
-          } catch (err) {
-            if (!(err instanceof ProposalDroppedError)) throw err;
-          }
-          if (marker !== undefined) {
-            this.drain();
-          }
-        }
-        if (marker !== undefined) {
-          stage = 'converging';
-          if (this.converged(leader, marker)) return;
-        }
-      }
-      this.time++;
-      this.stats.ticks++;
-      for (const n of this.nodes.values()) if (n.running) n.core.tick();
-      this.observeAll();
-    }
-    violation(
-      'liveness',
-      `no convergence within ${SETTLE_ELECTIONS} election timeouts after healing (stuck ${stage}): ${this.describe()}`,
-    );
-  }
-
-  /** Delivers every message and runs every Ready to completion, until quiet (bounded). */
-  private drain(): void {
-    for (let guard = 0; guard < 200; guard++) {
-      let busy = false;
-      for (const n of this.nodes.values()) {
-        if (!n.running) continue;
-        while (n.outstanding !== undefined || n.core.hasReady()) {
-          busy = true;
-          if (n.outstanding === undefined) this.handOut(n.id);
-          this.persist(n.id);
-          this.apply(n.id);
-          this.observeAll();
-        }
-      }
-      // Everything on the wire now arrives, oldest first; what it provokes waits for the next pass.
-      let batch = this.network.inFlight.length;
-      while (batch-- > 0) {
-        const env = this.network.take(0);
-        if (this.nodes.get(env.to)?.paused === true) {
-          this.network.inFlight.push(env);
-          continue;
-        }
-        busy = true;
-        this.deliver(env);
-        this.observeAll();
-      }
-      if (!busy) return;
-    }
-  }
-
-  /** The leader every running member of its configuration follows, in one term. */
-  private stableLeader(): SimNode | undefined {
-    const leader = this.leader();
-    if (leader === undefined) return undefined;
-    const term = leader.observed!.term;
-    for (const id of this.members(leader)) {
-      const m = this.nodes.get(id);
-      if (m === undefined || !m.up) return undefined;
-      const st = m.core.status();
-      if (st.term !== term || st.lead !== leader.bid) return undefined;
-    }
-    return leader;
-  }
-
-  private members(leader: SimNode): number[] {
-    const cs = leader.app.confState;
-    const ids = new Set<bigint>([...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext]);
-    return [...ids].map(Number).filter((id) => !this.ghost.removedSelf.has(id));
-  }
-
-  private converged(leader: SimNode, marker: string): boolean {
-    if (!leader.app.values.includes(marker)) return false;
-    const last = leader.memView.lastIndex;
-    const chain = leader.memView.chain(last);
-    for (const id of this.members(leader)) {
-      const m = this.nodes.get(id)!;
-      if (m.outstanding !== undefined || m.memView.lastIndex !== last || m.memView.chain(last) !== chain)
-        return false;
-      if (m.app.applied !== leader.app.applied) return false;
-    }
-    return this.network.inFlight.length === 0;
-  }
 
   describe(): string {
     const parts: string[] = [];
