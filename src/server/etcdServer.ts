@@ -3,7 +3,19 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { etcdServerMachine, type EtcdServerEvent, type EtcdServerMachine } from '../../machines/etcd-server.js';
-import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import {
+  BehaviorSubject,
+  Subject,
+  filter,
+  firstValueFrom,
+  race,
+  switchMap,
+  take,
+  throwError,
+  timer,
+  type Observable,
+  type Subscription,
+} from 'rxjs';
 import {
   AlarmRequest,
   AlarmRequest_AlarmAction as AlarmAction,
@@ -54,6 +66,7 @@ import {
   ErrNotLeader,
   ErrStopped,
   ErrTimeout,
+  ErrTimeoutWaitAppliedIndex,
   ErrCorrupt,
   ErrLearnerNotReady,
   ErrMemberBadURLs,
@@ -107,6 +120,8 @@ function requestTimeoutMs(cfg: ServerConfig): number {
 const LEASE_REVOKE_RATE_PER_TICK = 1000;
 const LEASE_CHECK_MS = 500;
 const QUOTA_CHECK_MS = 1_000;
+/** etcd's applyTimeout: how long a lease renewal waits for the leader to apply what it committed. */
+const APPLY_WAIT_MS = 1_000;
 
 /**
  * One member (etcd's EtcdServer): it owns the Raft node and its loop, the
@@ -486,7 +501,21 @@ export class EtcdServer {
   async leaseRenew(id: bigint): Promise<number> {
     await this.waitForLeader();
     if (!this.isLeader()) throw ErrNotLeader;
-    await this.waitApplied(this.committedIndex);
+    await this.waitFor(
+      this.applied$.pipe(filter((a) => a >= this.committedIndex)),
+      APPLY_WAIT_MS,
+      () => ErrTimeoutWaitAppliedIndex,
+    );
+    const left = this.lessor.timeToLive(id);
+    if (left !== undefined && left.remainingTtl <= 0) {
+      // Its time ran out: the leader is revoking it (or will at the next sweep). etcd's
+      // Renew waits for that revoke rather than revive it; a keep-alive answered with a
+      // TTL here would promise keys that are about to be deleted.
+      await this.leaseRevoke(id).catch((err: unknown) => {
+        if (err !== ErrLeaseNotFound) throw err;
+      });
+      throw ErrLeaseNotFound;
+    }
     const ttl = this.lessor.renew(id);
     if (ttl === undefined) throw ErrLeaseNotFound;
     return ttl;
@@ -704,26 +733,25 @@ export class EtcdServer {
     return this.readLoop.waitLinearizable();
   }
 
-  private waitApplied(index: number): Promise<unknown> {
-    return this.waitFor(this.applied$.pipe(filter((a) => a >= index)), requestTimeoutMs(this.config), () => ErrTimeout);
-  }
-
   private async waitForLeader(): Promise<void> {
     if (this.lead !== 0n) return;
     await this.waitFor(this.leaderChanged$.pipe(filter((l) => l !== 0n)), requestTimeoutMs(this.config), () => ErrNoLeader);
   }
 
-  private async waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-    });
-    const stop = firstValueFrom(this.stopping$).then(() => Promise.reject(ErrStopped));
-    try {
-      return await Promise.race([firstValueFrom(source), timeout, stop]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * The first value of `source`, or the timeout's error, or ErrStopped. One rxjs race, so
+   * the losers are unsubscribed: a Promise.race of firstValueFrom()s would leave a
+   * subscription on stopping$ behind for every keep-alive, growing without bound.
+   */
+  private waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+    if (this.stopped) return Promise.reject(ErrStopped);
+    return firstValueFrom(
+      race(
+        source.pipe(take(1)),
+        timer(timeoutMs).pipe(switchMap(() => throwError(onTimeout))),
+        this.stopping$.pipe(switchMap(() => throwError(() => ErrStopped))),
+      ),
+    );
   }
 
   private onSoftState(s: SoftState): void {

@@ -1,7 +1,15 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openServer, rejection, removeFixtureDirs, text, utf8, type ServerFixture } from './serverFixture.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
-import { PutRequest, RangeRequest, TxnRequest, DeleteRangeRequest } from '../../../src/proto/etcdserverpb.js';
+import {
+  Compare,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  DeleteRangeRequest,
+  PutRequest,
+  RangeRequest,
+  TxnRequest,
+} from '../../../src/proto/etcdserverpb.js';
 
 let fx: ServerFixture | undefined;
 afterEach(async () => {
@@ -11,7 +19,8 @@ afterEach(async () => {
 afterAll(removeFixtureDirs);
 
 const put = (key: string, value: string) => PutRequest.create({ key: utf8(key), value: utf8(value) });
-const get = (key: string, extra: Partial<RangeRequest> = {}) => RangeRequest.create({ key: utf8(key), ...extra });
+const get = (key: string, extra: Partial<RangeRequest> = {}) =>
+  RangeRequest.create({ key: utf8(key), ...extra });
 
 describe('EtcdServer KV: answers and headers as etcd 3.4 fills them', () => {
   it('a fresh member is at revision 1; each put answers with its own new revision and full header', async () => {
@@ -26,8 +35,15 @@ describe('EtcdServer KV: answers and headers as etcd 3.4 fills them', () => {
     const p2 = await s.put(put('a', '2'));
     expect(p2.header?.revision).toBe(3);
     const r = await s.range(get('a'));
-    expect(r.kvs.map((kv) => [text(kv.value), kv.createRevision, kv.modRevision, kv.version])).toEqual([['2', 2, 3, 2]]);
-    expect(r.header).toMatchObject({ revision: 3, clusterId: s.clusterId, memberId: s.memberId, raftTerm: p1.header!.raftTerm });
+    expect(r.kvs.map((kv) => [text(kv.value), kv.createRevision, kv.modRevision, kv.version])).toEqual([
+      ['2', 2, 3, 2],
+    ]);
+    expect(r.header).toMatchObject({
+      revision: 3,
+      clusterId: s.clusterId,
+      memberId: s.memberId,
+      raftTerm: p1.header!.raftTerm,
+    });
   });
 
   it('a Range of an older revision reports the current store revision in its header', async () => {
@@ -72,7 +88,9 @@ describe('EtcdServer KV: answers and headers as etcd 3.4 fills them', () => {
     const none = await s.deleteRange(DeleteRangeRequest.create({ key: utf8('zz') }));
     expect(none.deleted).toBe(0);
     expect(none.header?.revision).toBe(3);
-    const both = await s.deleteRange(DeleteRangeRequest.create({ key: utf8('a'), rangeEnd: utf8('c'), prevKv: true }));
+    const both = await s.deleteRange(
+      DeleteRangeRequest.create({ key: utf8('a'), rangeEnd: utf8('c'), prevKv: true }),
+    );
     expect(both.deleted).toBe(2);
     expect(both.header?.revision).toBe(4);
     expect(both.prevKvs.map((kv) => text(kv.key))).toEqual(['a', 'b']);
@@ -87,14 +105,23 @@ describe('EtcdServer KV: answers and headers as etcd 3.4 fills them', () => {
     expect(ro.header).toMatchObject({ revision: 2, memberId: s.memberId });
     expect(ro.responses[0]?.responseRange?.kvs.map((kv) => text(kv.value))).toEqual(['1']);
     const rw = await s.txn(
-      TxnRequest.create({ success: [{ requestPut: put('a', '2') }, { requestPut: put('b', '2') }, { requestRange: get('a') }] }),
+      TxnRequest.create({
+        success: [{ requestPut: put('a', '2') }, { requestPut: put('b', '2') }, { requestRange: get('a') }],
+      }),
     );
     expect(rw.header?.revision).toBe(3);
     expect(rw.responses[2]?.responseRange?.kvs[0]?.modRevision).toBe(3);
     // A writing txn whose taken branch only reads leaves the revision alone.
     const failing = await s.txn(
       TxnRequest.create({
-        compare: [{ key: utf8('a'), target: 3 /* VALUE */, result: 0 /* EQUAL */, value: utf8('nope') }],
+        compare: [
+          Compare.create({
+            key: utf8('a'),
+            target: Compare_CompareTarget.VALUE,
+            result: Compare_CompareResult.EQUAL,
+            value: utf8('nope'),
+          }),
+        ],
         success: [{ requestPut: put('a', '3') }],
         failure: [{ requestRange: get('a') }],
       }),
@@ -112,7 +139,7 @@ describe('EtcdServer KV: answers and headers as etcd 3.4 fills them', () => {
     expect(s.appliedIndex).toBe(applied);
   });
 
-  it('compaction: errors are etcd\'s, the header carries the current revision, physical waits for the disk', async () => {
+  it("compaction: errors are etcd's, the header carries the current revision, physical waits for the disk", async () => {
     fx = await openServer();
     const s = fx.server;
     for (let i = 0; i < 5; i++) await s.put(put('k', `v${i}`));
