@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
+import { writeEtcdSnapshot } from '../storage/boltSnapshot.js';
 
 /**
- * The bytes of Maintenance.Snapshot: every record of the key space in one
- * consistent view, framed as `magic, then (u32 key length, key, u32 value
- * length, value)*`, zero-padded to a multiple of 512 bytes and followed by the
- * SHA-256 of everything before it. The padding and trailer are what etcdctl's
- * `snapshot save` checks (size % 512 == 32 means "has a checksum"), so the
- * file it writes is verified end to end.
+ * The bytes of Maintenance.Snapshot, as etcd sends them: the member's backend
+ * as an etcd 3.4 bbolt database file (see storage/boltSnapshot.ts), followed
+ * by one last message holding the SHA-256 of everything before it. bbolt
+ * files are whole 4 KiB pages, so the size is a multiple of 512, which is how
+ * etcdctl's `snapshot save` knows the trailing 32 bytes are a checksum and
+ * verifies them; `snapshot status` and `snapshot restore` then read the file
+ * as etcd's own backend.
  */
-export const SNAPSHOT_MAGIC = Buffer.from('xetcd-snapshot-v1\n', 'latin1');
-const ALIGN = 512;
 const CHUNK_BYTES = 32 * 1024;
 
 export interface SnapshotChunk {
@@ -19,47 +20,36 @@ export interface SnapshotChunk {
   remaining: number;
 }
 
-/** Writes the snapshot to `path` first, so the stream can say exactly how many bytes remain. */
+/** The member state a snapshot carries beside the key space. */
+export interface SnapshotClusterState {
+  members: readonly Member[];
+  removedMemberIds?: readonly bigint[];
+  alarms: readonly AlarmMember[];
+}
+
+/**
+ * Writes the snapshot to `path` first (the records are read from one
+ * consistent view), so the stream can say exactly how many bytes remain; the
+ * file is removed when the stream ends, however it ends.
+ */
 export async function* streamSnapshot(
   records: AsyncIterable<Array<[Buffer, Buffer]>>,
   path: string,
+  cluster: SnapshotClusterState = { members: [], alarms: [] },
 ): AsyncGenerator<SnapshotChunk> {
-  const hash = createHash('sha256');
-  const file = await open(path, 'w');
   try {
-    let size = 0;
-    const write = async (b: Buffer): Promise<void> => {
-      hash.update(b);
-      await file.write(b);
-      size += b.length;
-    };
-    await write(SNAPSHOT_MAGIC);
-    for await (const page of records) {
-      const parts: Buffer[] = [];
-      for (const [key, value] of page) {
-        const head = Buffer.allocUnsafe(4);
-        head.writeUInt32BE(key.length);
-        const mid = Buffer.allocUnsafe(4);
-        mid.writeUInt32BE(value.length);
-        parts.push(head, key, mid, value);
-      }
-      await write(Buffer.concat(parts));
-    }
-    const pad = (ALIGN - (size % ALIGN)) % ALIGN;
-    if (pad > 0) await write(Buffer.alloc(pad));
-    await file.write(hash.digest());
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    const total = (await stat(path)).size;
+    const size = await writeEtcdSnapshot(path, { records, ...cluster });
+    const total = size + 32;
+    const hash = createHash('sha256');
     let sent = 0;
     for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
       const blob = chunk as Buffer;
+      hash.update(blob);
       sent += blob.length;
       yield { blob, remaining: total - sent };
     }
+    if (sent !== size) throw new Error(`snapshot: ${path} changed while it was sent (${sent} of ${size} bytes)`);
+    yield { blob: hash.digest(), remaining: 0 };
   } finally {
     await rm(path, { force: true });
   }
