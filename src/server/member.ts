@@ -11,6 +11,14 @@ import { leaseService } from '../api/grpc/leaseService.js';
 import { maintenanceService } from '../api/grpc/maintenanceService.js';
 import { watchService } from '../api/grpc/watchService.js';
 import { createGateway } from '../api/gateway.js';
+import { ElectionService } from '../proto/v3electionpb.js';
+import { LockService } from '../proto/v3lockpb.js';
+import { Election } from '../api/recipes/election.js';
+import { Mutex } from '../api/recipes/mutex.js';
+import { electionService } from '../api/grpc/electionService.js';
+import { lockService } from '../api/grpc/lockService.js';
+import { createGatewayStreams } from '../api/gatewayStreams.js';
+import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import type { Config } from '../embed/config.js';
 import type { ClientApi, MemberServer, MemberServerDeps } from '../embed/etcd.js';
 import { memberId } from '../embed/ids.js';
@@ -100,6 +108,12 @@ export function createMemberServer(config: Config, deps: MemberServerDeps): Memb
       api.grpc.addService(ClusterService, clusterService(s, log));
       api.grpc.addService(MaintenanceService, maintenanceService(s, log));
       createGateway(api.http, s, limits, logger);
+      const election = new Election(s, log);
+      const mutex = new Mutex(s);
+      api.grpc.addService(ElectionService, electionService(election, log));
+      api.grpc.addService(LockService, lockService(mutex, log));
+      createGatewayStreams(api.http, s, election, logger);
+      createConcurrencyGateway(api.http, election, mutex, logger);
     },
 
     health: {

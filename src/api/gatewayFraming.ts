@@ -1,0 +1,145 @@
+// How etcd 3.4's grpc-gateway (v1.9.5) frames what it does not get from the
+// unary table: request bodies that hold several JSON messages one after the
+// other, and error bodies, unary and mid-stream.
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { GrpcCode, type RpcError } from './rpcErrors.js';
+
+/** HTTP status for a gRPC code, as grpc-gateway v1 maps them (runtime.HTTPStatusFromCode). */
+export function httpStatusOf(code: number): number {
+  switch (code) {
+    case GrpcCode.OK:
+      return 200;
+    case GrpcCode.Canceled:
+      return 408;
+    case GrpcCode.InvalidArgument:
+    case GrpcCode.FailedPrecondition:
+    case GrpcCode.OutOfRange:
+      return 400;
+    case GrpcCode.DeadlineExceeded:
+      return 504;
+    case GrpcCode.NotFound:
+      return 404;
+    case GrpcCode.AlreadyExists:
+    case GrpcCode.Aborted:
+      return 409;
+    case GrpcCode.PermissionDenied:
+      return 403;
+    case GrpcCode.Unauthenticated:
+      return 401;
+    case GrpcCode.ResourceExhausted:
+      return 429;
+    case GrpcCode.Unimplemented:
+      return 501;
+    case GrpcCode.Unavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+/** A unary failure: the status for its code and `{"error","message","code"}`. */
+export function writeUnaryError(res: ServerResponse, err: RpcError): void {
+  writeJsonBody(res, httpStatusOf(err.code), { error: err.message, message: err.message, code: err.code });
+}
+
+export function writeJsonBody(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** The chunk that ends a failed stream (grpc-gateway's internal.StreamError, proto names, zeros left out). */
+export function streamErrorChunk(err: RpcError): string {
+  const httpCode = httpStatusOf(err.code);
+  const body: Record<string, unknown> = {};
+  if (err.code !== 0) body['grpc_code'] = err.code;
+  body['http_code'] = httpCode;
+  if (err.message !== '') body['message'] = err.message;
+  body['http_status'] = STATUS_CODES[httpCode] ?? '';
+  return JSON.stringify({ error: body });
+}
+
+/**
+ * Splits a body made of JSON objects written one after another (with or
+ * without whitespace between them), as Go's json.Decoder reads a gateway
+ * stream. Text is pushed as it arrives; each complete top-level object comes
+ * out once. Anything but an object at the top level is an error.
+ */
+export class JsonObjectSplitter {
+  private buf = '';
+  private scan = 0;
+  private start = -1;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  constructor(private readonly maxObjectChars = 8 * 1024 * 1024) {}
+
+  push(text: string): string[] {
+    this.buf += text;
+    const out: string[] = [];
+    const s = this.buf;
+    for (let i = this.scan; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (this.start < 0) {
+        // Between objects only whitespace is allowed.
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+        if (c !== 0x7b) throw new SyntaxError(`invalid character '${s[i]}' looking for beginning of object`);
+        this.start = i;
+        this.depth = 1;
+        continue;
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) this.inString = false;
+        continue;
+      }
+      if (c === 0x22) this.inString = true;
+      else if (c === 0x7b || c === 0x5b) this.depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        this.depth--;
+        if (this.depth === 0) {
+          out.push(s.slice(this.start, i + 1));
+          this.start = -1;
+        }
+      }
+    }
+    // Keep only the unfinished object (if any) so the buffer does not grow with the stream.
+    if (this.start < 0) {
+      this.buf = '';
+      this.scan = 0;
+    } else {
+      this.buf = s.slice(this.start);
+      this.scan = this.buf.length;
+      this.start = 0;
+      if (this.buf.length > this.maxObjectChars) {
+        throw new RangeError(`request message larger than ${this.maxObjectChars} characters`);
+      }
+    }
+    return out;
+  }
+
+  /** An object was begun but not finished: the body ended mid-message. */
+  get hasPartial(): boolean {
+    return this.start >= 0;
+  }
+}
+
+/** Reads a whole (small) body as text, refusing more than `limit` bytes. */
+export function readBodyText(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error(`request body larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
