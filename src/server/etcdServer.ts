@@ -669,7 +669,11 @@ export class EtcdServer {
   /** The key space as etcd's Snapshot RPC streams it (see snapshotFile.ts). */
   snapshotStream(): AsyncGenerator<SnapshotChunk> {
     const path = join(this.config.dataDir, 'member', `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`);
-    return streamSnapshot(this.kv.snapshotRecords(), path);
+    // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
+    return streamSnapshot(this.kv.snapshotRecords(), path, {
+      members: this.membership.list(),
+      alarms: this.alarms.list(),
+    });
   }
 
   async defragment(): Promise<void> {
