@@ -2,7 +2,7 @@
 // step by step. Both stores start empty at revision 1, so revisions, versions, values, counts,
 // orderings and error texts must all be equal; only what is not etcd's to fix is normalized:
 // cluster/member IDs, raft terms, lease IDs (mapped to L1, L2, ... in order of grant), the
-// remaining TTL, and clientv3's retry log lines on stderr.
+// remaining TTL, the order of a lease's attached keys, and clientv3's retry log lines on stderr.
 // With XETCD_COMPAT_TARGETS=etcd the "target" is a second etcd, which validates the harness.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEtcdctl } from '../helpers/etcdctl.js';
@@ -112,6 +112,11 @@ function normalize(text: string, leases: readonly string[]): string {
     .replace(/"(cluster_id|member_id|raft_term)":\d+,?/g, '')
     .replace(/"(ClusterID|MemberID|RaftTerm)" : \d+\n/g, '')
     .replace(/remaining\(\d+s\)/g, 'remaining(Ns)')
+    // etcd lists a lease's keys from a map, in no fixed order.
+    .replace(
+      /attached keys\(\[([^\]]*)\]\)/g,
+      (_, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`,
+    )
     .replace(/"ttl":\d+/g, '"ttl":N');
   leases.forEach((hex, i) => {
     const dec = BigInt(`0x${hex}`).toString();
