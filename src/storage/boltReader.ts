@@ -105,8 +105,12 @@ export class BoltReader {
       }
     }
     this.checkBucket({ page: meta.root }, 'root', reachable, freed, errors);
-    for (let i = 0; i < meta.pgid; i++) {
-      if (!reachable.has(i) && !freed.has(i)) errors.push(`page ${i}: unreachable unfreed`);
+    // Without a stored freelist (etcd opens bbolt with NoFreelistSync) bbolt takes
+    // every unreachable page as free, so only a stored freelist can miss a page.
+    if (meta.freelist !== NO_FREELIST) {
+      for (let i = 0; i < meta.pgid; i++) {
+        if (!reachable.has(i) && !freed.has(i)) errors.push(`page ${i}: unreachable unfreed`);
+      }
     }
     return errors;
   }
@@ -120,12 +124,18 @@ export class BoltReader {
   ): void {
     if ('page' in root) this.checkPages(root.page, reachable, freed, errors);
     let last: Buffer | undefined;
-    for (const it of this.items(root)) {
-      if (last !== undefined && Buffer.compare(last, it.key) >= 0) {
-        errors.push(`bucket ${name}: key ${it.key.toString('hex')} out of order`);
+    try {
+      for (const it of this.items(root)) {
+        if (last !== undefined && Buffer.compare(last, it.key) >= 0) {
+          errors.push(`bucket ${name}: key ${it.key.toString('hex')} out of order`);
+        }
+        last = it.key;
+        if (it.bucket) this.checkBucket(this.bucketRoot(it.value), it.key.toString('latin1'), reachable, freed, errors);
       }
-      last = it.key;
-      if (it.bucket) this.checkBucket(this.bucketRoot(it.value), it.key.toString('latin1'), reachable, freed, errors);
+    } catch (err) {
+      // A tree too damaged to walk is one more finding; the page accounting above already ran.
+      if (!(err instanceof BoltFormatError)) throw err;
+      errors.push(`bucket ${name}: ${err.message}`);
     }
   }
 
