@@ -21,12 +21,22 @@ export interface KeyState {
   version: number;
 }
 
+/** Shared by every key without an open life; replaced, never pushed onto. */
+const NO_REVISIONS: Revision[] = [];
+
 /**
  * The revisions of one key, grouped in generations as etcd's keyIndex does.
- * The last generation is the open one: empty while the key does not exist.
+ * The open generation (the key's current life, empty while the key does not
+ * exist) lives in fields of the object itself and closed ones in `past`:
+ * most keys are never deleted, and for 100,000 of them a generations array
+ * and a Generation object each would be a third of the index.
  */
 export class KeyIndex {
-  generations: Generation[] = [{ ver: 0, created: 0, revs: [] }];
+  private ver = 0;
+  private created = 0;
+  private revs: Revision[] = NO_REVISIONS;
+  /** Closed generations, oldest first; undefined while there are none. */
+  private past: Generation[] | undefined;
 
   /**
    * The key as a latin1 string: one byte per character, so JS string order is
@@ -40,45 +50,74 @@ export class KeyIndex {
     return Buffer.from(this.key, 'latin1');
   }
 
-  private get open(): Generation {
-    return this.generations[this.generations.length - 1]!;
+  /** All generations, oldest first, the open one last (a copy, for inspection). */
+  get generations(): Generation[] {
+    return [...(this.past ?? []), { ver: this.ver, created: this.created, revs: [...this.revs] }];
   }
 
   /** True when the key exists at the newest revision. */
   get live(): boolean {
-    return this.open.revs.length > 0;
+    return this.revs.length > 0;
   }
 
   /** The newest revision of the key (put or tombstone), if any. */
   get lastRevision(): Revision | undefined {
-    for (let i = this.generations.length - 1; i >= 0; i--) {
-      const revs = this.generations[i]!.revs;
+    if (this.revs.length > 0) return this.revs[this.revs.length - 1];
+    const past = this.past;
+    if (past === undefined) return undefined;
+    for (let i = past.length - 1; i >= 0; i--) {
+      const revs = past[i]!.revs;
       if (revs.length > 0) return revs[revs.length - 1];
     }
     return undefined;
   }
 
   put(rev: Revision): void {
-    const g = this.open;
-    if (g.revs.length === 0) {
-      g.created = rev.main;
+    if (this.revs.length === 0) {
+      this.created = rev.main;
       // A literal sized to its content: push() onto an empty array reserves 17
       // slots, which for 100,000 single-revision keys is most of the index.
-      g.revs = [rev];
+      this.revs = [rev];
     } else {
-      g.revs.push(rev);
+      this.revs.push(rev);
     }
-    g.ver++;
+    this.ver++;
   }
 
   tombstone(rev: Revision): void {
     this.put(rev);
-    this.closeGeneration();
+    this.closeLife();
   }
 
-  private closeGeneration(): void {
-    const gens = this.generations;
-    this.generations = [...gens, { ver: 0, created: 0, revs: [] }];
+  /** Ends the open life (its last revision is its tombstone, or a hole compaction left). */
+  closeLife(): void {
+    const closed: Generation = { ver: this.ver, created: this.created, revs: this.revs };
+    this.past = this.past === undefined ? [closed] : [...this.past, closed];
+    this.ver = 0;
+    this.created = 0;
+    this.revs = NO_REVISIONS;
+  }
+
+  /** Reverts the last put() (a txn that failed). */
+  undoPut(): void {
+    this.revs.pop();
+    this.ver--;
+    if (this.revs.length === 0) {
+      this.revs = NO_REVISIONS;
+      this.created = 0;
+      this.ver = 0;
+    }
+  }
+
+  /** Reverts the last tombstone(). */
+  undoTombstone(): void {
+    const past = this.past!;
+    const g = past[past.length - 1]!;
+    this.past = past.length === 1 ? undefined : past.slice(0, -1);
+    this.ver = g.ver;
+    this.created = g.created;
+    this.revs = g.revs;
+    this.undoPut();
   }
 
   /**
@@ -86,45 +125,57 @@ export class KeyIndex {
    * version, which stay right even when compaction removed earlier records.
    */
   restorePut(rev: Revision, createRevision: number, version: number): void {
-    const g = this.open;
-    if (g.revs.length === 0) g.revs = [rev];
-    else g.revs.push(rev);
-    g.created = createRevision;
-    g.ver = version;
+    if (this.revs.length === 0) this.revs = [rev];
+    else this.revs.push(rev);
+    this.created = createRevision;
+    this.ver = version;
   }
 
   /** Rebuilding from disk: a tombstone, possibly the only record left of its life. */
   restoreTombstone(rev: Revision): void {
-    const g = this.open;
-    if (g.revs.length === 0) {
-      g.revs = [rev];
-      g.created = rev.main;
+    if (this.revs.length === 0) {
+      this.revs = [rev];
+      this.created = rev.main;
     } else {
-      g.revs.push(rev);
+      this.revs.push(rev);
     }
-    g.ver++;
-    this.closeGeneration();
+    this.ver++;
+    this.closeLife();
   }
 
   /** The key's state at main revision `atRev`, or undefined if it did not exist then. */
   get(atRev: number): KeyState | undefined {
-    const gens = this.generations;
-    for (let gi = gens.length - 1; gi >= 0; gi--) {
-      const g = gens[gi]!;
-      const revs = g.revs;
-      if (revs.length === 0 || revs[0]!.main > atRev) continue;
-      let lo = 0;
-      let hi = revs.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (revs[mid]!.main <= atRev) lo = mid;
-        else hi = mid - 1;
-      }
-      const closed = gi < gens.length - 1;
-      if (closed && lo === revs.length - 1) return undefined;
-      return { modified: revs[lo]!, createRevision: g.created, version: g.ver - (revs.length - 1 - lo) };
+    if (this.revs.length > 0 && this.revs[0]!.main <= atRev) {
+      return KeyIndex.stateIn(this.revs, this.ver, this.created, atRev, false);
+    }
+    const past = this.past;
+    if (past === undefined) return undefined;
+    for (let gi = past.length - 1; gi >= 0; gi--) {
+      const g = past[gi]!;
+      if (g.revs.length === 0 || g.revs[0]!.main > atRev) continue;
+      return KeyIndex.stateIn(g.revs, g.ver, g.created, atRev, true);
     }
     return undefined;
+  }
+
+  /** The state at atRev inside one generation whose first revision is <= atRev. */
+  private static stateIn(
+    revs: Revision[],
+    ver: number,
+    created: number,
+    atRev: number,
+    closed: boolean,
+  ): KeyState | undefined {
+    let lo = 0;
+    let hi = revs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (revs[mid]!.main <= atRev) lo = mid;
+      else hi = mid - 1;
+    }
+    // The last revision of a closed life is its tombstone: the key did not exist then.
+    if (closed && lo === revs.length - 1) return undefined;
+    return { modified: revs[lo]!, createRevision: created, version: ver - (revs.length - 1 - lo) };
   }
 
   /**
@@ -135,33 +186,35 @@ export class KeyIndex {
    */
   compact(atRev: number, keep: Set<string>, idOf: (r: Revision) => string): boolean {
     const kept: Generation[] = [];
-    const gens = this.generations;
-    for (let gi = 0; gi < gens.length; gi++) {
-      const g = gens[gi]!;
-      const closed = gi < gens.length - 1;
+    for (const g of this.past ?? []) {
       const revs = g.revs;
-      if (revs.length === 0) {
-        kept.push(g);
-        continue;
-      }
+      if (revs.length === 0) continue;
       const last = revs[revs.length - 1]!;
-      if (closed && last.main <= atRev) {
+      if (last.main <= atRev) {
         if (last.main === atRev) {
           keep.add(idOf(last));
           kept.push({ ver: g.ver, created: g.created, revs: [last] });
         }
         continue;
       }
-      if (revs[0]!.main > atRev) {
-        kept.push(g);
-        continue;
-      }
-      let n = 0;
-      while (n + 1 < revs.length && revs[n + 1]!.main <= atRev) n++;
-      keep.add(idOf(revs[n]!));
-      kept.push({ ver: g.ver, created: g.created, revs: revs.slice(n) });
+      kept.push({ ver: g.ver, created: g.created, revs: KeyIndex.keepFrom(g.revs, atRev, keep, idOf) });
     }
-    this.generations = kept.slice(); // exact capacity (see put)
-    return kept.length === 1 && kept[0]!.revs.length === 0;
+    this.past = kept.length === 0 ? undefined : kept.slice(); // exact capacity (see put)
+    if (this.revs.length > 0) this.revs = KeyIndex.keepFrom(this.revs, atRev, keep, idOf);
+    return this.past === undefined && this.revs.length === 0;
+  }
+
+  /** The revisions from the last one <= atRev on (which is kept on disk). */
+  private static keepFrom(
+    revs: Revision[],
+    atRev: number,
+    keep: Set<string>,
+    idOf: (r: Revision) => string,
+  ): Revision[] {
+    if (revs[0]!.main > atRev) return revs;
+    let n = 0;
+    while (n + 1 < revs.length && revs[n + 1]!.main <= atRev) n++;
+    keep.add(idOf(revs[n]!));
+    return n === 0 ? revs : revs.slice(n);
   }
 }

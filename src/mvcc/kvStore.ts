@@ -231,8 +231,7 @@ export class KvStore {
           ki.restoreTombstone(rev);
         } else {
           // A new life although the previous one has no tombstone on disk: close it.
-          if (kv.createRevision === rev.main && ki.live)
-            ki.generations.push({ ver: 0, created: 0, revs: [] });
+          if (kv.createRevision === rev.main && ki.live) ki.closeLife();
           ki.restorePut(rev, kv.createRevision, kv.version);
           if (kv.lease !== 0n) keyLease.set(name, kv.lease);
         }
@@ -503,7 +502,7 @@ export class KvStore {
     if (lease !== 0n) this.leaseTable.attach(lease, name);
     this.stage(rev, false, kv);
     txn.record(Event.create({ type: 0, kv: KeyValue.create(kv) }), () => {
-      undoPut(target);
+      target.undoPut();
       if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
       this.pending.delete(revisionId(rev));
       this.leaseTable.detach(name);
@@ -532,8 +531,7 @@ export class KvStore {
       this.leaseTable.detach(ki.key);
       this.stage(rev, true, tomb);
       txn.record(Event.create({ type: 1, kv: KeyValue.create(tomb) }), () => {
-        ki.generations.pop();
-        undoPut(ki);
+        ki.undoTombstone();
         this.pending.delete(revisionId(rev));
         if (oldLease !== 0n) this.leaseTable.attach(oldLease, ki.key);
       });
@@ -1016,17 +1014,6 @@ class StoreWriteTxn implements WriteTxn {
   rollback(): void {
     this.ended = true;
     for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]!();
-  }
-}
-
-/** Reverts the last put (or tombstone's put half) of a KeyIndex. */
-function undoPut(ki: KeyIndex): void {
-  const g = ki.generations[ki.generations.length - 1]!;
-  g.revs.pop();
-  g.ver--;
-  if (g.revs.length === 0) {
-    g.created = 0;
-    g.ver = 0;
   }
 }
 
