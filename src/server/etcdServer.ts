@@ -75,6 +75,8 @@ import {
   ErrMemberNotLearner,
   ErrPeerURLExist,
   ErrRequestTooLarge,
+  ErrBadLeaderTransferee,
+  ErrTooManyLearners,
 } from '../api/rpcErrors.js';
 import { Alarms } from './alarms.js';
 import { Applier, type ApplyResult } from './applier.js';
@@ -120,6 +122,8 @@ function requestTimeoutMs(cfg: ServerConfig): number {
 const LEASE_REVOKE_RATE_PER_TICK = 1000;
 const LEASE_CHECK_MS = 500;
 const QUOTA_CHECK_MS = 1_000;
+/** etcd 3.4 allows one learner at a time (membership.maxLearners). */
+const MAX_LEARNERS = 1;
 /** etcd's applyTimeout: how long a lease renewal waits for the leader to apply what it committed. */
 const APPLY_WAIT_MS = 1_000;
 
@@ -165,6 +169,7 @@ export class EtcdServer {
     readonly isNewCluster: boolean,
     readonly metrics: EtcdMetrics,
     private readonly inspect: Observer<InspectionEvent> | undefined,
+    membershipIndex: number,
   ) {
     this.ids = new RequestIdGenerator(config.memberId);
     this.applied$ = new BehaviorSubject(kv.consistentIndex);
@@ -184,6 +189,14 @@ export class EtcdServer {
       membership: this.membership,
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
+      membershipIndex,
+      persistMembership: (index) =>
+        writeClusterRecord(join(config.dataDir, 'member'), {
+          memberId: config.memberId,
+          clusterId: config.clusterId,
+          members: this.membership.list(),
+          membershipIndex: index,
+        }),
       logger,
       onApplied: (index, confState) => this.onApplied(index, confState),
     });
@@ -213,6 +226,7 @@ export class EtcdServer {
     }
     try {
       const fresh = state.entries.length === 0 && !state.snapshotMetadata && state.hardState.term === 0;
+      let membershipIndex = 0;
       const memory = restoreMemoryStorage(state);
       if (fresh) {
         if (kv.consistentIndex > 0) {
@@ -243,9 +257,10 @@ export class EtcdServer {
           );
         }
         config = { ...config, memberId: record.memberId, clusterId: record.clusterId, initialMembers: record.members };
+        membershipIndex = record.membershipIndex ?? 0;
         checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
       }
-      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect);
+      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect, membershipIndex);
       logger.info(
         {
           name: config.name,
@@ -559,6 +574,7 @@ export class EtcdServer {
     if (peerUrls.some((u) => taken.has(u))) throw ErrPeerURLExist;
     // etcd's MemberAdd: no name, no cluster token, the time of adding.
     const id = deriveMemberId(peerUrls, '', Date.now() / 1000);
+    if (isLearner && this.membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS) throw ErrTooManyLearners;
     if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
     await this.proposeConfChange(
       isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
@@ -656,6 +672,8 @@ export class EtcdServer {
   /** Hands a leadership transfer to Raft and waits until someone else leads (etcd's MoveLeader). */
   async moveLeader(target: bigint): Promise<void> {
     if (!this.isLeader()) throw ErrNotLeader;
+    const transferee = this.membership.get(target);
+    if (!transferee || transferee.isLearner) throw ErrBadLeaderTransferee;
     if (target === this.config.memberId) return;
     this.raft.transferLeadership(target);
     this.loop.kick();
