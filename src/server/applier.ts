@@ -34,6 +34,10 @@ export interface ApplierDeps {
   waits: WaitRegistry<ApplyResult>;
   /** Applies a conf change to the Raft core and returns the new configuration. */
   applyConfChange(cc: ConfChange): ConfState;
+  /** Raft index the stored member list reflects; replayed entries at or below it leave the list alone. */
+  membershipIndex: number;
+  /** Stores the member list as of `index`; awaited before the batch's applied index is written. */
+  persistMembership(index: number): Promise<void>;
   logger: Logger;
   /** Called after every applied batch with the new applied index and its conf state. */
   onApplied(index: number, confState: ConfState | undefined): void;
@@ -47,9 +51,13 @@ export interface ApplierDeps {
  */
 export class Applier {
   private appliedIndex: number;
+  private membershipIndex: number;
+  /** Index of the newest entry of the current batch that changed the member list, if any. */
+  private membershipChangedAt = 0;
 
   constructor(private readonly deps: ApplierDeps) {
     this.appliedIndex = deps.kv.consistentIndex;
+    this.membershipIndex = deps.membershipIndex;
   }
 
   get applied(): number {
@@ -71,23 +79,31 @@ export class Applier {
     let confState: ConfState | undefined;
     const results: Array<[bigint, ApplyResult]> = [];
     let last = this.appliedIndex;
+    this.membershipChangedAt = 0;
     for (const entry of entries) {
       if (entry.index <= this.appliedIndex) {
         // Replayed after a restart: its effects are in the key space already,
         // but the Raft configuration is rebuilt only from the snapshot and so
-        // must see every conf change after it again.
-        if (entry.type === EntryType.EntryConfChange) this.applyConfChange(ConfChange.decode(entry.data));
+        // must see every conf change after it again. A change the core refused
+        // the first time is refused again, and that is no reason to stop.
+        if (entry.type === EntryType.EntryConfChange) {
+          try {
+            confState = this.applyConfChange(ConfChange.decode(entry.data), entry.index);
+          } catch {
+            // Refused alike on every member, then and now.
+          }
+        }
         continue;
       }
       last = entry.index;
       if (entry.type === EntryType.EntryNormal) {
         if (entry.data.length === 0) continue; // a new leader's empty entry
         const req = InternalRaftRequest.decode(entry.data);
-        results.push([req.header?.id ?? req.id, await this.applyRequest(req)]);
+        results.push([req.header?.id ?? req.id, await this.applyRequest(req, entry.index)]);
       } else if (entry.type === EntryType.EntryConfChange) {
         const cc = ConfChange.decode(entry.data);
         try {
-          confState = this.applyConfChange(cc);
+          confState = this.applyConfChange(cc, entry.index);
           results.push([BigInt(cc.id), {}]);
         } catch (err) {
           // The core refused the change and left its configuration as it was; so does every member.
@@ -97,14 +113,24 @@ export class Applier {
         this.deps.logger.warn({ index: entry.index }, 'ConfChangeV2 entries are not proposed by this server; skipped');
       }
     }
-    if (last === this.appliedIndex) return;
+    if (this.membershipChangedAt > 0) {
+      // Before the applied index: a crash in between replays the batch, and the
+      // stored list's index keeps the replay from applying its changes twice.
+      await this.deps.persistMembership(this.membershipChangedAt);
+      this.membershipIndex = this.membershipChangedAt;
+    }
+    if (last === this.appliedIndex) {
+      // Only replayed entries: the configuration they rebuilt is the one the next snapshot must record.
+      if (confState) this.deps.onApplied(last, confState);
+      return;
+    }
     await this.deps.kv.commit({ consistentIndex: last });
     this.appliedIndex = last;
     for (const [id, result] of results) this.deps.waits.trigger(id, result);
     this.deps.onApplied(last, confState);
   }
 
-  private async applyRequest(req: InternalRaftRequest): Promise<ApplyResult> {
+  private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
     const { kv } = this.deps;
     try {
       if (req.put) {
@@ -147,7 +173,10 @@ export class Applier {
       if (req.alarm) return { response: this.applyAlarm(req.alarm) };
       if (req.clusterMemberAttrSet) {
         const { memberId, memberAttributes } = req.clusterMemberAttrSet;
-        this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
+        if (index > this.membershipIndex) {
+          this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
+          this.membershipChangedAt = index;
+        }
         return { response: {} };
       }
       if (req.clusterVersionSet) return { response: {} };
@@ -177,8 +206,11 @@ export class Applier {
     return AlarmResponse.create();
   }
 
-  private applyConfChange(cc: ConfChange): ConfState {
+  private applyConfChange(cc: ConfChange, index: number): ConfState {
     const confState = this.deps.applyConfChange(cc);
+    // The stored list already holds this change (it was saved before a crash cut the batch short).
+    if (index <= this.membershipIndex) return confState;
+    this.membershipChangedAt = index;
     const { membership } = this.deps;
     switch (cc.type) {
       case ConfChangeType.ConfChangeRemoveNode:

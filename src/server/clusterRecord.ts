@@ -3,15 +3,23 @@ import { join } from 'node:path';
 import type { Member } from '../proto/etcdserverpb.js';
 
 /**
- * Who this member is and which cluster it was born into, written once when a
- * member is bootstrapped (etcd keeps the same in its WAL metadata). A restart
- * takes its identity from here, never from the flags: --initial-cluster and
- * the peer URLs matter only to a new member, as in etcd.
+ * Who this member is and which cluster it was born into, written when a member
+ * is bootstrapped (etcd keeps the same in its WAL metadata). A restart takes
+ * its identity from here, never from the flags: --initial-cluster and the peer
+ * URLs matter only to a new member, as in etcd.
+ *
+ * The member list is rewritten whenever an applied entry changes it (etcd keeps
+ * members in its backend): the log behind a snapshot is compacted away, so the
+ * conf changes and attributes it held cannot be replayed on restart.
+ * `membershipIndex` is the raft index the list reflects; replay leaves entries at
+ * or below it out of the list.
  */
 export interface ClusterRecord {
   memberId: bigint;
   clusterId: bigint;
   members: Member[];
+  /** Raft index of the last entry reflected in `members` (0: only the initial cluster). */
+  membershipIndex?: number;
 }
 
 const FILE = 'cluster.json';
@@ -20,7 +28,8 @@ interface StoredRecord {
   version: 1;
   memberId: string;
   clusterId: string;
-  members: Array<{ id: string; name: string; peerUrls: string[]; isLearner: boolean }>;
+  members: Array<{ id: string; name: string; peerUrls: string[]; clientUrls?: string[]; isLearner: boolean }>;
+  membershipIndex?: number;
 }
 
 export async function writeClusterRecord(memberDir: string, record: ClusterRecord): Promise<void> {
@@ -28,7 +37,14 @@ export async function writeClusterRecord(memberDir: string, record: ClusterRecor
     version: 1,
     memberId: record.memberId.toString(16),
     clusterId: record.clusterId.toString(16),
-    members: record.members.map((m) => ({ id: m.id.toString(16), name: m.name, peerUrls: m.peerUrls, isLearner: m.isLearner })),
+    members: record.members.map((m) => ({
+      id: m.id.toString(16),
+      name: m.name,
+      peerUrls: m.peerUrls,
+      clientUrls: m.clientUrls,
+      isLearner: m.isLearner,
+    })),
+    membershipIndex: record.membershipIndex ?? 0,
   };
   // Written beside its place, synced, then renamed in: a crash leaves the old state or the new, never half.
   const tmp = join(memberDir, `${FILE}.tmp`);
@@ -62,6 +78,9 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
   try {
     stored = JSON.parse(text) as StoredRecord;
     if (stored.version !== 1 || !/^[0-9a-f]+$/.test(stored.memberId) || !Array.isArray(stored.members)) throw new Error('bad shape');
+    if (stored.membershipIndex !== undefined && !(Number.isSafeInteger(stored.membershipIndex) && stored.membershipIndex >= 0)) {
+      throw new Error('bad membership index');
+    }
   } catch {
     throw new Error(`${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`);
   }
@@ -72,8 +91,9 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
       id: BigInt(`0x${m.id}`),
       name: m.name,
       peerUrls: m.peerUrls,
-      clientUrls: [],
+      clientUrls: m.clientUrls ?? [],
       isLearner: m.isLearner,
     })),
+    membershipIndex: stored.membershipIndex ?? 0,
   };
 }

@@ -50,7 +50,11 @@ export async function removeFixtureDirs(): Promise<void> {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true, maxRetries: 3 });
 }
 
-export function fixtureConfig(dataDir: string, members: number, overrides: Partial<ServerConfig> = {}): ServerConfig {
+export function fixtureConfig(
+  dataDir: string,
+  members: number,
+  overrides: Partial<ServerConfig> = {},
+): ServerConfig {
   const peers = Array.from({ length: members }, (_, i) => `http://127.0.0.1:${23800 + i}`);
   const ids = peers.map((p) => memberId([p], 'etcd-cluster'));
   return {
@@ -58,7 +62,13 @@ export function fixtureConfig(dataDir: string, members: number, overrides: Parti
     dataDir,
     memberId: ids[0]!,
     clusterId: clusterId(ids),
-    initialMembers: ids.map((id, i) => ({ id, name: `m${i}`, peerUrls: [peers[i]!], clientUrls: [], isLearner: false })),
+    initialMembers: ids.map((id, i) => ({
+      id,
+      name: `m${i}`,
+      peerUrls: [peers[i]!],
+      clientUrls: [],
+      isLearner: false,
+    })),
     clientUrls: ['http://127.0.0.1:23790'],
     heartbeatMs: 10,
     electionMs: 100,
@@ -120,13 +130,20 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
       s.addService(ClusterService, clusterService(server, log));
       s.addService(MaintenanceService, maintenanceService(server, log));
       const port = await new Promise<number>((resolve, reject) =>
-        s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
       );
       grpcServer = s;
       return `127.0.0.1:${port}`;
     },
   };
-  if (members === 1) await waitLeader(server);
+  if (members === 1) {
+    await waitLeader(server);
+    // As member.ts does before it serves: the publish entry is applied only after every
+    // entry before it, so a restarted member has replayed its whole log by then.
+    await server.publish();
+  }
   return fixture;
 }
 
@@ -142,7 +159,8 @@ export async function waitLeader(server: EtcdServer, timeoutMs = 5_000): Promise
 }
 
 export const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
-export const text = (b: Uint8Array | undefined): string => Buffer.from(b ?? new Uint8Array(0)).toString('utf8');
+export const text = (b: Uint8Array | undefined): string =>
+  Buffer.from(b ?? new Uint8Array(0)).toString('utf8');
 
 /** Resolves with the rejection of `p`, failing the test if it resolves. */
 export async function rejection(p: Promise<unknown>): Promise<Error> {
