@@ -34,10 +34,10 @@ export interface ApplierDeps {
   waits: WaitRegistry<ApplyResult>;
   /** Applies a conf change to the Raft core and returns the new configuration. */
   applyConfChange(cc: ConfChange): ConfState;
-  /** Raft index the stored member list reflects; replayed entries at or below it leave the list alone. */
-  membershipIndex: number;
-  /** Stores the member list as of `index`; awaited before the batch's applied index is written. */
-  persistMembership(index: number): Promise<void>;
+  /** Raft index the stored member list and alarms reflect; replayed entries at or below it leave them alone. */
+  stateIndex: number;
+  /** Stores the member list and alarms as of `index`; awaited before the batch's applied index is written. */
+  persistClusterState(index: number): Promise<void>;
   logger: Logger;
   /** Called after every applied batch with the new applied index and its conf state. */
   onApplied(index: number, confState: ConfState | undefined): void;
@@ -51,13 +51,13 @@ export interface ApplierDeps {
  */
 export class Applier {
   private appliedIndex: number;
-  private membershipIndex: number;
-  /** Index of the newest entry of the current batch that changed the member list, if any. */
-  private membershipChangedAt = 0;
+  private stateIndex: number;
+  /** Index of the newest entry of the current batch that changed the member list or alarms, if any. */
+  private stateChangedAt = 0;
 
   constructor(private readonly deps: ApplierDeps) {
     this.appliedIndex = deps.kv.consistentIndex;
-    this.membershipIndex = deps.membershipIndex;
+    this.stateIndex = deps.stateIndex;
   }
 
   get applied(): number {
@@ -79,7 +79,7 @@ export class Applier {
     let confState: ConfState | undefined;
     const results: Array<[bigint, ApplyResult]> = [];
     let last = this.appliedIndex;
-    this.membershipChangedAt = 0;
+    this.stateChangedAt = 0;
     for (const entry of entries) {
       if (entry.index <= this.appliedIndex) {
         // Replayed after a restart: its effects are in the key space already,
@@ -113,11 +113,11 @@ export class Applier {
         this.deps.logger.warn({ index: entry.index }, 'ConfChangeV2 entries are not proposed by this server; skipped');
       }
     }
-    if (this.membershipChangedAt > 0) {
+    if (this.stateChangedAt > 0) {
       // Before the applied index: a crash in between replays the batch, and the
-      // stored list's index keeps the replay from applying its changes twice.
-      await this.deps.persistMembership(this.membershipChangedAt);
-      this.membershipIndex = this.membershipChangedAt;
+      // stored state's index keeps the replay from applying its changes twice.
+      await this.deps.persistClusterState(this.stateChangedAt);
+      this.stateIndex = this.stateChangedAt;
     }
     if (last === this.appliedIndex) {
       // Only replayed entries: the configuration they rebuilt is the one the next snapshot must record.
@@ -170,12 +170,12 @@ export class Applier {
         }
         return { response: {} };
       }
-      if (req.alarm) return { response: this.applyAlarm(req.alarm) };
+      if (req.alarm) return { response: this.applyAlarm(req.alarm, index) };
       if (req.clusterMemberAttrSet) {
         const { memberId, memberAttributes } = req.clusterMemberAttrSet;
-        if (index > this.membershipIndex) {
+        if (index > this.stateIndex) {
           this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
-          this.membershipChangedAt = index;
+          this.stateChangedAt = index;
         }
         return { response: {} };
       }
@@ -186,9 +186,12 @@ export class Applier {
     }
   }
 
-  private applyAlarm(req: AlarmRequest): AlarmResponse {
+  private applyAlarm(req: AlarmRequest, index: number): AlarmResponse {
     const { alarms } = this.deps;
     const member = { memberId: req.memberId, alarm: req.alarm };
+    // Already in the stored alarms (a crash cut the batch short after they were saved).
+    if (index <= this.stateIndex && req.action !== AlarmAction.GET) return AlarmResponse.create();
+    if (req.action !== AlarmAction.GET) this.stateChangedAt = index;
     switch (req.action) {
       case AlarmAction.GET:
         return AlarmResponse.create({ alarms: alarms.list(req.alarm) });
@@ -209,8 +212,8 @@ export class Applier {
   private applyConfChange(cc: ConfChange, index: number): ConfState {
     const confState = this.deps.applyConfChange(cc);
     // The stored list already holds this change (it was saved before a crash cut the batch short).
-    if (index <= this.membershipIndex) return confState;
-    this.membershipChangedAt = index;
+    if (index <= this.stateIndex) return confState;
+    this.stateChangedAt = index;
     const { membership } = this.deps;
     switch (cc.type) {
       case ConfChangeType.ConfChangeRemoveNode:

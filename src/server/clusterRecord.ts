@@ -1,6 +1,6 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Member } from '../proto/etcdserverpb.js';
+import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
 
 /**
  * Who this member is and which cluster it was born into, written when a member
@@ -8,18 +8,20 @@ import type { Member } from '../proto/etcdserverpb.js';
  * its identity from here, never from the flags: --initial-cluster and the peer
  * URLs matter only to a new member, as in etcd.
  *
- * The member list is rewritten whenever an applied entry changes it (etcd keeps
- * members in its backend): the log behind a snapshot is compacted away, so the
- * conf changes and attributes it held cannot be replayed on restart.
- * `membershipIndex` is the raft index the list reflects; replay leaves entries at
- * or below it out of the list.
+ * The member list and the raised alarms are rewritten whenever an applied
+ * entry changes them (etcd keeps both in its backend): the log behind a
+ * snapshot is compacted away, so the conf changes, attributes and alarms it
+ * held cannot be replayed on restart. `stateIndex` is the raft index they
+ * reflect; replay leaves entries at or below it out of them.
  */
 export interface ClusterRecord {
   memberId: bigint;
   clusterId: bigint;
   members: Member[];
-  /** Raft index of the last entry reflected in `members` (0: only the initial cluster). */
-  membershipIndex?: number;
+  /** Raised alarms (etcd's alarm bucket). */
+  alarms?: AlarmMember[];
+  /** Raft index of the last entry reflected in `members` and `alarms` (0: only the initial cluster). */
+  stateIndex?: number;
 }
 
 const FILE = 'cluster.json';
@@ -29,7 +31,8 @@ interface StoredRecord {
   memberId: string;
   clusterId: string;
   members: Array<{ id: string; name: string; peerUrls: string[]; clientUrls?: string[]; isLearner: boolean }>;
-  membershipIndex?: number;
+  alarms?: Array<{ memberId: string; alarm: number }>;
+  stateIndex?: number;
 }
 
 export async function writeClusterRecord(memberDir: string, record: ClusterRecord): Promise<void> {
@@ -44,7 +47,8 @@ export async function writeClusterRecord(memberDir: string, record: ClusterRecor
       clientUrls: m.clientUrls,
       isLearner: m.isLearner,
     })),
-    membershipIndex: record.membershipIndex ?? 0,
+    alarms: (record.alarms ?? []).map((a) => ({ memberId: a.memberId.toString(16), alarm: a.alarm })),
+    stateIndex: record.stateIndex ?? 0,
   };
   // Written beside its place, synced, then renamed in: a crash leaves the old state or the new, never half.
   const tmp = join(memberDir, `${FILE}.tmp`);
@@ -78,8 +82,11 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
   try {
     stored = JSON.parse(text) as StoredRecord;
     if (stored.version !== 1 || !/^[0-9a-f]+$/.test(stored.memberId) || !Array.isArray(stored.members)) throw new Error('bad shape');
-    if (stored.membershipIndex !== undefined && !(Number.isSafeInteger(stored.membershipIndex) && stored.membershipIndex >= 0)) {
-      throw new Error('bad membership index');
+    if (stored.stateIndex !== undefined && !(Number.isSafeInteger(stored.stateIndex) && stored.stateIndex >= 0)) {
+      throw new Error('bad state index');
+    }
+    if (stored.alarms !== undefined && !stored.alarms.every((a) => /^[0-9a-f]+$/.test(a.memberId) && Number.isInteger(a.alarm))) {
+      throw new Error('bad alarms');
     }
   } catch {
     throw new Error(`${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`);
@@ -94,6 +101,7 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
       clientUrls: m.clientUrls ?? [],
       isLearner: m.isLearner,
     })),
-    membershipIndex: stored.membershipIndex ?? 0,
+    alarms: (stored.alarms ?? []).map((a) => ({ memberId: BigInt(`0x${a.memberId}`), alarm: a.alarm })),
+    stateIndex: stored.stateIndex ?? 0,
   };
 }

@@ -31,6 +31,7 @@ import {
   LeaseRevokeResponse,
   LeaseTimeToLiveResponse,
   ResponseHeader,
+  type AlarmMember,
   type AlarmResponse,
   type CompactionRequest,
   type DeleteRangeRequest,
@@ -169,7 +170,7 @@ export class EtcdServer {
     readonly isNewCluster: boolean,
     readonly metrics: EtcdMetrics,
     private readonly inspect: Observer<InspectionEvent> | undefined,
-    membershipIndex: number,
+    restored: { stateIndex: number; alarms: AlarmMember[] },
   ) {
     this.ids = new RequestIdGenerator(config.memberId);
     this.applied$ = new BehaviorSubject(kv.consistentIndex);
@@ -180,6 +181,7 @@ export class EtcdServer {
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
     for (const lease of kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
     this.membership = new Membership(config.clusterId, config.initialMembers);
+    for (const a of restored.alarms) this.alarms.activate(a);
     this.confState = memory.initialState().confState;
     this.snapshotIndex = memory.firstIndex() - 1;
     this.applier = new Applier({
@@ -189,13 +191,14 @@ export class EtcdServer {
       membership: this.membership,
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
-      membershipIndex,
-      persistMembership: (index) =>
+      stateIndex: restored.stateIndex,
+      persistClusterState: (index) =>
         writeClusterRecord(join(config.dataDir, 'member'), {
           memberId: config.memberId,
           clusterId: config.clusterId,
           members: this.membership.list(),
-          membershipIndex: index,
+          alarms: this.alarms.list(),
+          stateIndex: index,
         }),
       logger,
       onApplied: (index, confState) => this.onApplied(index, confState),
@@ -226,7 +229,7 @@ export class EtcdServer {
     }
     try {
       const fresh = state.entries.length === 0 && !state.snapshotMetadata && state.hardState.term === 0;
-      let membershipIndex = 0;
+      let restored: { stateIndex: number; alarms: AlarmMember[] } = { stateIndex: 0, alarms: [] };
       const memory = restoreMemoryStorage(state);
       if (fresh) {
         if (kv.consistentIndex > 0) {
@@ -257,10 +260,10 @@ export class EtcdServer {
           );
         }
         config = { ...config, memberId: record.memberId, clusterId: record.clusterId, initialMembers: record.members };
-        membershipIndex = record.membershipIndex ?? 0;
+        restored = { stateIndex: record.stateIndex ?? 0, alarms: record.alarms ?? [] };
         checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
       }
-      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect, membershipIndex);
+      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect, restored);
       logger.info(
         {
           name: config.name,
