@@ -32,7 +32,7 @@ import {
   LeaseTimeToLiveResponse,
   ResponseHeader,
   type AlarmMember,
-  type AlarmResponse,
+  AlarmResponse,
   type CompactionRequest,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
@@ -462,6 +462,11 @@ export class EtcdServer {
     });
   }
 
+  /** etcd's cluster RPCs fill cluster_id, member_id and raft_term but leave revision 0. */
+  memberHeader(): ResponseHeader {
+    return this.header(0);
+  }
+
   // ------------------------------------------------------------------ KV
 
   async range(req: RangeRequest): Promise<RangeResponse> {
@@ -559,14 +564,15 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ alarms
 
+  /** etcd 3.4 answers Alarm without a header (its applier builds a bare AlarmResponse). */
   async alarm(req: AlarmRequest): Promise<AlarmResponse> {
     if (req.action === AlarmAction.GET) {
-      return { header: this.header(), alarms: this.alarms.list(req.alarm) };
+      // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on.
+      await this.linearizableRead();
+      return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
     const result = await this.propose({ alarm: req });
-    const resp = result.response as AlarmResponse;
-    resp.header = this.header();
-    return resp;
+    return result.response as AlarmResponse;
   }
 
   // ------------------------------------------------------------------ membership
@@ -585,7 +591,7 @@ export class EtcdServer {
       { id: id.toString(), peerURLs: peerUrls, isLearner },
     );
     return MemberAddResponse.create({
-      header: this.header(),
+      header: this.memberHeader(),
       member: this.membership.get(id),
       members: this.membership.list(),
     });
@@ -596,7 +602,7 @@ export class EtcdServer {
     if (!member) throw ErrMemberNotFound;
     if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
     await this.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined);
-    return MemberRemoveResponse.create({ header: this.header(), members: this.membership.list() });
+    return MemberRemoveResponse.create({ header: this.memberHeader(), members: this.membership.list() });
   }
 
   async memberUpdate(id: bigint, peerUrls: string[]): Promise<MemberUpdateResponse> {
@@ -608,7 +614,7 @@ export class EtcdServer {
       peerURLs: peerUrls,
       isLearner: member.isLearner,
     });
-    return MemberUpdateResponse.create({ header: this.header(), members: this.membership.list() });
+    return MemberUpdateResponse.create({ header: this.memberHeader(), members: this.membership.list() });
   }
 
   async memberPromote(id: bigint): Promise<MemberPromoteResponse> {
@@ -624,7 +630,7 @@ export class EtcdServer {
       peerURLs: member.peerUrls,
       isLearner: false,
     });
-    return MemberPromoteResponse.create({ header: this.header(), members: this.membership.list() });
+    return MemberPromoteResponse.create({ header: this.memberHeader(), members: this.membership.list() });
   }
 
   /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */

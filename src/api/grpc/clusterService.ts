@@ -20,7 +20,7 @@ export function clusterService(server: EtcdServer, logger: Logger): grpc.Untyped
   return {
     MemberList: unary<MemberListRequest, MemberListResponse>(logger, 'MemberList', async (req) => {
       if (req.linearizable) await server.waitLinearizable();
-      return MemberListResponse.create({ header: server.header(), members: server.membership.list() });
+      return MemberListResponse.create({ header: server.memberHeader(), members: server.membership.list() });
     }),
     MemberAdd: unary<MemberAddRequest, MemberAddResponse>(logger, 'MemberAdd', (req) =>
       server.memberAdd(req.peerUrls, req.isLearner),

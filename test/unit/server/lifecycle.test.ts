@@ -106,6 +106,9 @@ describe('EtcdServer stop and restart', () => {
     const fx = track(await openServer());
     const added = await fx.server.memberAdd(['http://127.0.0.1:24001'], true);
     expect(added.member?.isLearner).toBe(true);
+    // Cluster RPCs carry IDs and term but no revision, as etcd 3.4's.
+    expect(added.header).toMatchObject({ revision: 0, memberId: fx.server.memberId, clusterId: fx.server.clusterId });
+    expect(added.header!.raftTerm).toBeGreaterThan(0);
     for (let i = 0; i < 5; i++) await fx.server.put(put('k', `${i}`));
     const again = track(await fx.restart());
     const ids = again.server.membership.list().map((m) => m.id);
