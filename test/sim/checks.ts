@@ -101,14 +101,16 @@ export class Checks {
       next++;
     }
     if (st.role === 'leader') {
-      this.sim.ghost.checkLeaderCompleteness(n.id, st.term, n.memView);
+      this.sim.ghost.checkLeaderCompleteness(n.id, st.term, n.memView, n.observed?.leaderFloor ?? 0);
       this.checkConfEntries(n, rd.entries, st.term);
     }
     for (const rs of rd.readStates) {
       this.sim.stats.readsReleased++;
       const ctx = decoder.decode(rs.requestCtx);
       this.sim.ghost.checkReadState(n.id, ctx, rs.index);
-      if (wasLeader && n.memView.term(st.commit) !== st.term)
+      // A lone voter answers at once, as etcd's does: nobody else can have committed anything.
+      const alone = st.config.voters.length === 1 && st.config.votersOutgoing.length === 0;
+      if (wasLeader && !alone && n.memView.term(st.commit) !== st.term)
         violation(
           'read-index-safety',
           `leader ${n.id} released a read before committing an entry of its term ${st.term}`,
@@ -212,7 +214,10 @@ export class Checks {
       )
         this.checkCommitRule(n, st.term, st.commit, st.config);
     }
-    n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote };
+    const stillLeader = prev !== undefined && prev.role === 'leader' && prev.term === st.term;
+    const leaderFloor =
+      st.role !== 'leader' ? 0 : stillLeader ? prev.leaderFloor : this.sim.ghost.commitIndex;
+    n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote, leaderFloor };
   }
 
   /** The configuration checked against is the core's own (it may run ahead of the application's after a snapshot). */

@@ -338,7 +338,12 @@ export class Generator {
       const second = options.filter((o) => o.id !== first.id);
       if (second.length > 0) {
         const ops = [first, rng.pick(second)];
-        return { kind: 'conf', node: leader.id, ops, joint: rng.chance(0.5) ? 'explicit' : 'auto' };
+        // Operators keep a majority of the old voters in the new configuration (etcd's strict
+        // reconfiguration checks do too). Without it, a lone survivor that missed the commit of the
+        // leave can be stranded: see test/sim/findings/stranded-survivor-after-joint-leave.txt.
+        const removed = ops.filter((o) => o.op === 'remove' && voters.includes(o.id)).length;
+        if (voters.length - removed > voters.length / 2)
+          return { kind: 'conf', node: leader.id, ops, joint: rng.chance(0.5) ? 'explicit' : 'auto' };
       }
     }
     if (rng.chance(0.15)) return { kind: 'conf', node: leader.id, ops: [first], joint: 'auto' };

@@ -111,28 +111,19 @@ export class Ghost {
     }
   }
 
-  /** The last committed index whose term is below `term`: every leader of `term` must hold it. */
-  lastCommittedBefore(term: number): number {
-    let lo = 0;
-    let hi = this.commitIndex;
-    // committed terms never decrease along the log
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.committedTerms[mid] as number) < term) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  /** Leader Completeness, checked on a leader's whole log (handed out, so nothing is hidden). */
-  checkLeaderCompleteness(node: number, term: number, view: LogView): void {
-    const i = this.lastCommittedBefore(term);
-    if (i === 0) return;
-    if (i < view.snapIndex) return; // covered by the snapshot, which is checked on its own
-    if (view.chain(i) !== this.committedChains[i])
+  /**
+   * Leader Completeness: a leader's log holds every entry committed when it
+   * was elected (`floor`: the global commit index at that moment). Checked on
+   * its whole log as handed out, so nothing is hidden in unhanded entries. An
+   * entry of an earlier term committed later, by a leader of a later term, is
+   * not owed to this one.
+   */
+  checkLeaderCompleteness(node: number, term: number, view: LogView, floor: number): void {
+    if (floor === 0 || floor < view.snapIndex) return; // below the snapshot: checked with the snapshot
+    if (view.chain(floor) !== this.committedChains[floor])
       violation(
         'leader-completeness',
-        `leader ${node} of term ${term} lacks committed entry ${i} (its last index is ${view.lastIndex})`,
+        `leader ${node} of term ${term} lacks committed entry ${floor}, committed before it was elected (its last index is ${view.lastIndex})`,
       );
   }
 

@@ -22,7 +22,7 @@ const SETTLE_ELECTIONS = 30;
 export function settle(sim: Simulator): void {
   sim.network.heal();
   for (const n of sim.nodes.values()) {
-    n.paused = false;
+    sim.resumeNode(n);
     // Every member that ever ran comes back, removed ones included: a member
     // that left may be the only one able to tell the rest that its removal
     // committed, or to vote in the joint configuration they are still in

@@ -19,6 +19,8 @@ export interface Observed {
   commit: number;
   role: string;
   vote: bigint;
+  /** While leader: the global commit index when it became leader (what Leader Completeness owes). */
+  leaderFloor: number;
 }
 
 /**
@@ -52,6 +54,8 @@ export class SimNode {
   /** The commit index of the last hard state handed out in this incarnation. */
   knownCommit = 0;
   observed: Observed | undefined;
+  /** Snapshot reports that arrived while the process was paused: it hears them when it resumes. */
+  pendingSnapshotReports: { to: bigint; status: 'finish' | 'failure' }[] = [];
 
   constructor(id: number, disk: MemoryStorage, app: App, view: LogView) {
     this.id = id;
@@ -121,6 +125,7 @@ export class SimNode {
     this.outstanding = undefined;
     this.memView = this.diskView.clone();
     this.observed = undefined;
+    this.pendingSnapshotReports = [];
   }
 }
 

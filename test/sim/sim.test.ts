@@ -8,6 +8,7 @@ import { formatSchedule, parseSchedule } from './schedule.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const regressions = join(here, 'regressions');
 const bugs = join(here, 'known-bad');
+const findings = join(here, 'findings');
 
 /** Runs seeds [first, first+count) and fails with the seed and the (unshrunk) schedule's property. */
 function runSeeds(first: number, count: number, nodes: 3 | 5, steps: number): number {
@@ -128,4 +129,15 @@ describe('a known-bad core is caught', () => {
     expect(r.violation?.property).toBe('leader-completeness');
     expect(r.violation?.detail).toMatch(/leader 5 of term 5 lacks committed entry 3/);
   });
+});
+
+describe('open findings (problems the simulation found in the core that are not fixed yet)', () => {
+  for (const file of readdirSync(findings).filter((f) => f.endsWith('.txt'))) {
+    it(`${file} still fails as described; when it passes, move it to regressions/`, () => {
+      const text = readFileSync(join(findings, file), 'utf8');
+      const expected = /^# expect-violation: (\S+)$/m.exec(text)?.[1];
+      expect(expected).toBeDefined();
+      expect(replay(parseSchedule(text)).violation?.property).toBe(expected);
+    });
+  }
 });

@@ -248,7 +248,7 @@ export class Simulator {
       }
       case 'resume': {
         const n = this.nodes.get(e.node);
-        if (n?.up) n.paused = false;
+        if (n?.up && n.paused) this.resume(n);
         return;
       }
       case 'partition':
@@ -290,6 +290,11 @@ export class Simulator {
   }
 
   /** A node may be restarted unless it applied its own removal (etcd refuses to start a removed member). */
+  /** Makes a paused node run again (liveness heals every pause this way). */
+  resumeNode(n: SimNode): void {
+    if (n.up && n.paused) this.resume(n);
+  }
+
   restartable(n: SimNode): boolean {
     return n.started && !this.ghost.removedSelf.has(n.id);
   }
@@ -476,11 +481,23 @@ export class Simulator {
     this.reportSnapshot(env, 'finish');
   }
 
+  /**
+   * The sender's transport reports how a snapshot went. A paused sender hears
+   * it when it resumes (the report is its own process's work; without it the
+   * leader would wait in snapshot state for good). A crashed one never does.
+   */
   private reportSnapshot(env: Envelope, status: 'finish' | 'failure'): void {
     if (env.msg.type !== MessageType.MsgSnap) return;
     const sender = this.nodes.get(env.from);
-    if (sender?.running && sender.incarnation === env.senderIncarnation)
-      sender.core.reportSnapshot(BigInt(env.to), status);
+    if (sender === undefined || !sender.up || sender.incarnation !== env.senderIncarnation) return;
+    if (sender.paused) sender.pendingSnapshotReports.push({ to: BigInt(env.to), status });
+    else sender.core.reportSnapshot(BigInt(env.to), status);
+  }
+
+  private resume(n: SimNode): void {
+    n.paused = false;
+    const reports = n.pendingSnapshotReports.splice(0);
+    for (const r of reports) n.core.reportSnapshot(r.to, r.status);
   }
 
   // ---- configuration and compaction -----------------------------------
