@@ -21,7 +21,12 @@ interface JsonCodec<T> {
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-export function createConcurrencyGateway(routes: HttpRoutes, election: Election, mutex: Mutex, logger: Logger): void {
+export function createConcurrencyGateway(
+  routes: HttpRoutes,
+  election: Election,
+  mutex: Mutex,
+  logger: Logger,
+): void {
   const log = logger.child({ component: 'gateway' });
   const mount = <Req, Res>(
     path: string,
@@ -51,7 +56,13 @@ async function serveUnary<Req, Res>(
 ): Promise<void> {
   if (req.method !== 'POST') {
     res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ error: 'Method Not Allowed', message: 'Method Not Allowed', code: GrpcCode.Unimplemented }));
+    res.end(
+      JSON.stringify({
+        error: 'Method Not Allowed',
+        message: 'Method Not Allowed',
+        code: GrpcCode.Unimplemented,
+      }),
+    );
     return;
   }
   let message: Req;

@@ -62,7 +62,8 @@ export function streamErrorChunk(err: RpcError): string {
  * Splits a body made of JSON objects written one after another (with or
  * without whitespace between them), as Go's json.Decoder reads a gateway
  * stream. Text is pushed as it arrives; each complete top-level object comes
- * out once. Anything but an object at the top level is an error.
+ * out once. Anything but an object at the top level stops the splitter: the
+ * objects before it still come out, and `failure` says what went wrong.
  */
 export class JsonObjectSplitter {
   private buf = '';
@@ -74,7 +75,11 @@ export class JsonObjectSplitter {
 
   constructor(private readonly maxObjectChars = 8 * 1024 * 1024) {}
 
+  /** Set once the text stopped being a sequence of objects; nothing more is read after it. */
+  failure: Error | undefined;
+
   push(text: string): string[] {
+    if (this.failure) return [];
     this.buf += text;
     const out: string[] = [];
     const s = this.buf;
@@ -83,7 +88,11 @@ export class JsonObjectSplitter {
       if (this.start < 0) {
         // Between objects only whitespace is allowed.
         if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
-        if (c !== 0x7b) throw new SyntaxError(`invalid character '${s[i]}' looking for beginning of object`);
+        if (c !== 0x7b) {
+          this.failure = new SyntaxError(`invalid character '${s[i]}' looking for beginning of object`);
+          this.buf = '';
+          return out;
+        }
         this.start = i;
         this.depth = 1;
         continue;
@@ -113,7 +122,8 @@ export class JsonObjectSplitter {
       this.scan = this.buf.length;
       this.start = 0;
       if (this.buf.length > this.maxObjectChars) {
-        throw new RangeError(`request message larger than ${this.maxObjectChars} characters`);
+        this.failure = new RangeError(`request message larger than ${this.maxObjectChars} characters`);
+        this.buf = '';
       }
     }
     return out;

@@ -47,10 +47,16 @@ interface StreamRoute<Req, Res> {
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Mounts the streaming routes (and their /v3beta/ aliases) on the client port's HTTP router. */
-export function createGatewayStreams(routes: HttpRoutes, server: EtcdServer, election: Election, logger: Logger): void {
+export function createGatewayStreams(
+  routes: HttpRoutes,
+  server: EtcdServer,
+  election: Election,
+  logger: Logger,
+): void {
   const log = logger.child({ component: 'gateway-streams' });
   const mount = <Req, Res>(path: string, route: StreamRoute<Req, Res>): void => {
-    const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> => serveStream(req, res, route, log);
+    const handler = (req: IncomingMessage, res: ServerResponse): Promise<void> =>
+      serveStream(req, res, route, log);
     routes.path(`/v3/${path}`, handler).path(`/v3beta/${path}`, handler);
   };
   mount('watch', watchRoute(server));
@@ -161,7 +167,13 @@ async function serveStream<Req, Res>(
 ): Promise<void> {
   if (req.method !== 'POST') {
     res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ error: 'Method Not Allowed', message: 'Method Not Allowed', code: GrpcCode.Unimplemented }));
+    res.end(
+      JSON.stringify({
+        error: 'Method Not Allowed',
+        message: 'Method Not Allowed',
+        code: GrpcCode.Unimplemented,
+      }),
+    );
     return;
   }
   const requests$ = new Subject<Req>();
@@ -215,29 +227,33 @@ async function serveStream<Req, Res>(
     requests$.complete();
   };
   req.setEncoding('utf8');
-  req.on('data', (text: string) => {
-    if (!reading || finished) return;
-    let messages: Req[];
-    try {
-      messages = splitter.push(text).map((t) => route.decode(JSON.parse(t)));
-    } catch (err) {
-      // The gateway only reports a bad first message; a later one just half-closes the stream.
-      if (received === 0 && !started) {
-        const message = err instanceof Error ? err.message : String(err);
-        started = true;
-        writeUnaryError(res, new RpcError(GrpcCode.Unknown, message));
-        finish();
-        return;
-      }
-      log.debug({ error: (err as Error).message }, 'gateway stream: unreadable message, closing the send side');
-      stopReading();
+  const unreadable = (err: unknown): void => {
+    const message = err instanceof Error ? err.message : String(err);
+    // The gateway only reports a bad first message; a later one just half-closes the stream.
+    if (received === 0 && !started) {
+      started = true;
+      writeUnaryError(res, new RpcError(GrpcCode.Unknown, message));
+      finish();
       return;
     }
-    for (const m of messages) {
-      if (!reading || finished) break;
+    log.debug({ error: message }, 'gateway stream: unreadable message, closing the send side');
+    stopReading();
+  };
+  req.on('data', (text: string) => {
+    if (!reading || finished) return;
+    for (const t of splitter.push(text)) {
+      let m: Req;
+      try {
+        m = route.decode(JSON.parse(t));
+      } catch (err) {
+        unreadable(err);
+        return;
+      }
+      if (!reading || finished) return;
       received++;
       requests$.next(m);
     }
+    if (splitter.failure) unreadable(splitter.failure);
   });
   req.on('end', () => {
     if (reading && !finished) stopReading();
@@ -276,4 +292,3 @@ function subscribeResponses<Req, Res>(
     },
   });
 }
-

@@ -37,22 +37,26 @@ function openStream(url: string, bodies: unknown[], keepBodyOpen = false): HttpS
   const status = new Promise<number>((r) => (resolveStatus = r));
   const headers = new Promise<Record<string, string | string[] | undefined>>((r) => (resolveHeaders = r));
   const ended = new Promise<void>((r) => (resolveEnded = r));
-  const req: ClientRequest = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-    resolveStatus(res.statusCode ?? 0);
-    resolveHeaders(res.headers);
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      partial += chunk;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl).trim();
-        partial = partial.slice(nl + 1);
-        if (line.length > 0) lines.push(JSON.parse(line) as Json);
-      }
-    });
-    res.on('end', () => resolveEnded());
-    res.on('error', () => resolveEnded());
-  });
+  const req: ClientRequest = request(
+    url,
+    { method: 'POST', headers: { 'content-type': 'application/json' } },
+    (res) => {
+      resolveStatus(res.statusCode ?? 0);
+      resolveHeaders(res.headers);
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        partial += chunk;
+        let nl: number;
+        while ((nl = partial.indexOf('\n')) >= 0) {
+          const line = partial.slice(0, nl).trim();
+          partial = partial.slice(nl + 1);
+          if (line.length > 0) lines.push(JSON.parse(line) as Json);
+        }
+      });
+      res.on('end', () => resolveEnded());
+      res.on('error', () => resolveEnded());
+    },
+  );
   req.on('error', () => resolveEnded());
   for (const b of bodies) req.write(typeof b === 'string' ? b : JSON.stringify(b));
   if (!keepBodyOpen) req.end();
@@ -133,20 +137,23 @@ describeTargets('gateway streams: /v3/watch', (ctx) => {
 
   // etcd 3.4.23 sent nothing at all within 10 s while the request body stayed open, so HTTP
   // clients cannot talk to it full duplex; xetcd reads messages as they arrive.
-  it.skipIf(ctx.target === 'etcd')('messages written later on the same body reach the stream (cancel after create)', async () => {
-    const s = openStream(url(ctx, '/v3/watch'), [{ create_request: { key: b64('gw/d') } }], true);
-    try {
-      await until(() => (s.lines.length >= 1 ? true : undefined), 'created');
-      s.write({ cancel_request: { watch_id: '0' } });
-      await until(() => (s.lines.length >= 2 ? true : undefined), 'canceled');
-      expect(s.lines[1]!.result.canceled).toBe(true);
-      s.write({ create_request: { key: b64('gw/e') } });
-      await until(() => (s.lines.length >= 3 ? true : undefined), 'second created');
-      expect(s.lines[2]!.result).toMatchObject({ created: true, watch_id: '1' });
-    } finally {
-      s.close();
-    }
-  });
+  it.skipIf(ctx.target === 'etcd')(
+    'messages written later on the same body reach the stream (cancel after create)',
+    async () => {
+      const s = openStream(url(ctx, '/v3/watch'), [{ create_request: { key: b64('gw/d') } }], true);
+      try {
+        await until(() => (s.lines.length >= 1 ? true : undefined), 'created');
+        s.write({ cancel_request: { watch_id: '0' } });
+        await until(() => (s.lines.length >= 2 ? true : undefined), 'canceled');
+        expect(s.lines[1]!.result.canceled).toBe(true);
+        s.write({ create_request: { key: b64('gw/e') } });
+        await until(() => (s.lines.length >= 3 ? true : undefined), 'second created');
+        expect(s.lines[2]!.result).toMatchObject({ created: true, watch_id: '1' });
+      } finally {
+        s.close();
+      }
+    },
+  );
 
   it('start_revision replays history; /v3beta/watch is the same route', async () => {
     const first = await post(url(ctx, '/v3/kv/put'), { key: b64('gw/h'), value: b64('x') });
@@ -168,7 +175,9 @@ describeTargets('gateway streams: /v3/watch', (ctx) => {
     await post(url(ctx, '/v3/kv/put'), { key: b64('gw/c'), value: b64('2') });
     const rev = Number(put.json.header.revision) + 1;
     await post(url(ctx, '/v3/kv/compaction'), { revision: String(rev) });
-    const s = openStream(url(ctx, '/v3/watch'), [{ create_request: { key: b64('gw/c'), start_revision: '1' } }]);
+    const s = openStream(url(ctx, '/v3/watch'), [
+      { create_request: { key: b64('gw/c'), start_revision: '1' } },
+    ]);
     try {
       await until(() => (s.lines.length >= 2 ? true : undefined), 'created + canceled');
       expect(s.lines[1]!.result).toMatchObject({ canceled: true, compact_revision: String(rev) });

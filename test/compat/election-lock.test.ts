@@ -59,7 +59,8 @@ class RecipeClient {
         m.responseDeserialize,
         req,
         { deadline: Date.now() + deadlineMs },
-        (err, value) => (err ? reject(err) : value === undefined ? reject(new Error('empty')) : resolve(value)),
+        (err, value) =>
+          err ? reject(err) : value === undefined ? reject(new Error('empty')) : resolve(value),
       );
     });
     result.catch(() => undefined);
@@ -97,7 +98,11 @@ class RecipeClient {
 const text = (b: Uint8Array | undefined): string => Buffer.from(b ?? new Uint8Array()).toString();
 const hex = (lease: bigint): string => lease.toString(16);
 
-async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -110,7 +115,13 @@ async function eventually<T>(check: () => Promise<T | undefined> | T | undefined
 /** The call has not settled within `ms`. */
 async function stillPending(p: Promise<unknown>, ms = 500): Promise<boolean> {
   const marker = Symbol('pending');
-  const r = await Promise.race([p.then(() => 'settled', () => 'settled'), sleep(ms).then(() => marker)]);
+  const r = await Promise.race([
+    p.then(
+      () => 'settled',
+      () => 'settled',
+    ),
+    sleep(ms).then(() => marker),
+  ]);
   return r === marker;
 }
 
@@ -179,9 +190,15 @@ describeTargets('v3lock Lock/Unlock', (ctx) => {
     const b = (await c().grant(60)).id;
     await c().call(LockService.Lock, LockRequest.create({ name: Buffer.from('lk4'), lease: a }));
     const waiting = c().start(LockService.Lock, LockRequest.create({ name: Buffer.from('lk4'), lease: b }));
-    await eventually(async () => ((await c().get(`lk4/${hex(b)}`)).kvs.length === 1 ? true : undefined), 'queued key');
+    await eventually(
+      async () => ((await c().get(`lk4/${hex(b)}`)).kvs.length === 1 ? true : undefined),
+      'queued key',
+    );
     waiting.cancel();
-    await eventually(async () => ((await c().get(`lk4/${hex(b)}`)).kvs.length === 0 ? true : undefined), 'key removed');
+    await eventually(
+      async () => ((await c().get(`lk4/${hex(b)}`)).kvs.length === 0 ? true : undefined),
+      'key removed',
+    );
     expect((await c().get(`lk4/${hex(a)}`)).kvs).toHaveLength(1);
   });
 
@@ -207,7 +224,10 @@ describeTargets('v3lock Lock/Unlock', (ctx) => {
     const b = (await c().grant(2)).id;
     const held = await c().call(LockService.Lock, LockRequest.create({ name: Buffer.from('lk6'), lease: a }));
     const waiting = c().start(LockService.Lock, LockRequest.create({ name: Buffer.from('lk6'), lease: b }));
-    await eventually(async () => ((await c().get(`lk6/${hex(b)}`)).kvs.length === 1 ? true : undefined), 'queued key');
+    await eventually(
+      async () => ((await c().get(`lk6/${hex(b)}`)).kvs.length === 1 ? true : undefined),
+      'queued key',
+    );
     await eventually(
       async () => ((await c().get(`lk6/${hex(b)}`)).kvs.length === 0 ? true : undefined),
       'the waiter key to expire',
@@ -220,7 +240,10 @@ describeTargets('v3lock Lock/Unlock', (ctx) => {
       expect(text((await waiting.result).key)).toBe(`lk6/${hex(b)}`);
     } else {
       // xetcd re-reads its key first, as etcd's later releases do (clientv3/concurrency ErrSessionExpired).
-      expect(await failure(waiting.result)).toEqual({ code: grpc.status.UNKNOWN, details: 'mutex: session is expired' });
+      expect(await failure(waiting.result)).toEqual({
+        code: grpc.status.UNKNOWN,
+        details: 'mutex: session is expired',
+      });
     }
   }, 30_000);
 
@@ -237,7 +260,9 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
   it('campaign, leader, proclaim, observe, resign and hand-over', async () => {
     const la = (await c().grant(60)).id;
     const lb = (await c().grant(60)).id;
-    const noLeader = await failure(c().call(ElectionService.Leader, LeaderRequest.create({ name: name('e1') })));
+    const noLeader = await failure(
+      c().call(ElectionService.Leader, LeaderRequest.create({ name: name('e1') })),
+    );
     expect(noLeader).toEqual({ code: grpc.status.UNKNOWN, details: 'election: no leader' });
 
     const won: CampaignResponse = await c().call(
@@ -268,11 +293,19 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
     expect(text(now.kv!.value)).toBe('a2');
     expect(now.kv!.createRevision).toBe(leader.rev);
     expect(now.kv!.modRevision).toBe(proclaimed.header!.revision);
-    await eventually(() => (observer.seen.some((r) => text(r.kv!.value) === 'a2') ? true : undefined), 'observed a2');
+    await eventually(
+      () => (observer.seen.some((r) => text(r.kv!.value) === 'a2') ? true : undefined),
+      'observed a2',
+    );
 
     const stale = LeaderKey.create({ ...leader, rev: leader.rev + 1000 });
     expect(
-      await failure(c().call(ElectionService.Proclaim, ProclaimRequest.create({ leader: stale, value: Buffer.from('x') }))),
+      await failure(
+        c().call(
+          ElectionService.Proclaim,
+          ProclaimRequest.create({ leader: stale, value: Buffer.from('x') }),
+        ),
+      ),
     ).toEqual({ code: grpc.status.UNKNOWN, details: 'election: not leader' });
     // Resign with a stale key is a no-op, not an error.
     await c().call(ElectionService.Resign, ResignRequest.create({ leader: stale }));
@@ -282,7 +315,10 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
     const bWon = await cb.result;
     expect(text(bWon.leader!.key)).toBe(`e1/${hex(lb)}`);
     expect(bWon.leader!.rev).toBeLessThan(bWon.header!.revision + 1);
-    await eventually(() => (observer.seen.some((r) => text(r.kv!.value) === 'b') ? true : undefined), 'observed b');
+    await eventually(
+      () => (observer.seen.some((r) => text(r.kv!.value) === 'b') ? true : undefined),
+      'observed b',
+    );
     const values = observer.seen.map((r) => text(r.kv!.value));
     expect(values).toEqual(['a', 'a2', 'b']);
     // Every observed header is at or past the revision of the value it carries.
@@ -324,18 +360,29 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
   it('a waiting candidate that cancels withdraws its key', async () => {
     const la = (await c().grant(60)).id;
     const lb = (await c().grant(60)).id;
-    await c().call(ElectionService.Campaign, CampaignRequest.create({ name: name('e4'), lease: la, value: Buffer.from('a') }));
+    await c().call(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e4'), lease: la, value: Buffer.from('a') }),
+    );
     const cb = c().start(
       ElectionService.Campaign,
       CampaignRequest.create({ name: name('e4'), lease: lb, value: Buffer.from('b') }),
     );
-    await eventually(async () => ((await c().get(`e4/${hex(lb)}`)).kvs.length === 1 ? true : undefined), 'candidate key');
+    await eventually(
+      async () => ((await c().get(`e4/${hex(lb)}`)).kvs.length === 1 ? true : undefined),
+      'candidate key',
+    );
     cb.cancel();
-    await eventually(async () => ((await c().get(`e4/${hex(lb)}`)).kvs.length === 0 ? true : undefined), 'key withdrawn');
+    await eventually(
+      async () => ((await c().get(`e4/${hex(lb)}`)).kvs.length === 0 ? true : undefined),
+      'key withdrawn',
+    );
   });
 
   it('proclaim and resign need a leader; an unknown lease is refused with code Unknown', async () => {
-    expect(await failure(c().call(ElectionService.Proclaim, ProclaimRequest.create({ value: Buffer.from('x') })))).toEqual({
+    expect(
+      await failure(c().call(ElectionService.Proclaim, ProclaimRequest.create({ value: Buffer.from('x') }))),
+    ).toEqual({
       code: grpc.status.UNKNOWN,
       details: '"leader" field must be provided',
     });
@@ -345,36 +392,42 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
     });
     expect(
       await failure(
-        c().call(ElectionService.Campaign, CampaignRequest.create({ name: name('e5'), lease: 0x7654321n, value: Buffer.from('x') })),
+        c().call(
+          ElectionService.Campaign,
+          CampaignRequest.create({ name: name('e5'), lease: 0x7654321n, value: Buffer.from('x') }),
+        ),
       ),
     ).toEqual({ code: grpc.status.UNKNOWN, details: 'etcdserver: requested lease not found' });
   });
 
-  it(
-    'a campaign whose key expired while it waited: etcd 3.4 answers elected, xetcd refuses',
-    async () => {
-      const la = (await c().grant(60)).id;
-      const lb = (await c().grant(2)).id;
-      const won = await c().call(
-        ElectionService.Campaign,
-        CampaignRequest.create({ name: name('e6'), lease: la, value: Buffer.from('a') }),
-      );
-      const cb = c().start(
-        ElectionService.Campaign,
-        CampaignRequest.create({ name: name('e6'), lease: lb, value: Buffer.from('b') }),
-      );
-      await eventually(async () => ((await c().get(`e6/${hex(lb)}`)).kvs.length === 1 ? true : undefined), 'candidate key');
-      await eventually(
-        async () => ((await c().get(`e6/${hex(lb)}`)).kvs.length === 0 ? true : undefined),
-        'candidate key to expire',
-        15_000,
-      );
-      await c().call(ElectionService.Resign, ResignRequest.create({ leader: won.leader! }));
-      if (ctx.target === 'etcd') expect(text((await cb.result).leader!.key)).toBe(`e6/${hex(lb)}`);
-      else expect(await failure(cb.result)).toEqual({ code: grpc.status.UNKNOWN, details: 'election: session expired' });
-    },
-    30_000,
-  );
+  it('a campaign whose key expired while it waited: etcd 3.4 answers elected, xetcd refuses', async () => {
+    const la = (await c().grant(60)).id;
+    const lb = (await c().grant(2)).id;
+    const won = await c().call(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e6'), lease: la, value: Buffer.from('a') }),
+    );
+    const cb = c().start(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e6'), lease: lb, value: Buffer.from('b') }),
+    );
+    await eventually(
+      async () => ((await c().get(`e6/${hex(lb)}`)).kvs.length === 1 ? true : undefined),
+      'candidate key',
+    );
+    await eventually(
+      async () => ((await c().get(`e6/${hex(lb)}`)).kvs.length === 0 ? true : undefined),
+      'candidate key to expire',
+      15_000,
+    );
+    await c().call(ElectionService.Resign, ResignRequest.create({ leader: won.leader! }));
+    if (ctx.target === 'etcd') expect(text((await cb.result).leader!.key)).toBe(`e6/${hex(lb)}`);
+    else
+      expect(await failure(cb.result)).toEqual({
+        code: grpc.status.UNKNOWN,
+        details: 'election: session expired',
+      });
+  }, 30_000);
 
   it('keys are deleted by the lease like any other key', async () => {
     const l = (await c().grant(60)).id;
@@ -383,7 +436,9 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
       CampaignRequest.create({ name: name('e7'), lease: l, value: Buffer.from('z') }),
     );
     await c().call(KVService.DeleteRange, DeleteRangeRequest.create({ key: won.leader!.key }));
-    expect(await failure(c().call(ElectionService.Leader, LeaderRequest.create({ name: name('e7') })))).toEqual({
+    expect(
+      await failure(c().call(ElectionService.Leader, LeaderRequest.create({ name: name('e7') }))),
+    ).toEqual({
       code: grpc.status.UNKNOWN,
       details: 'election: no leader',
     });

@@ -29,7 +29,12 @@ export function cancellableUnary<Req, Res>(
         const status = toRpcError(err);
         if (status === err) logger.debug({ method, error: status.message }, 'request refused');
         else logger.warn({ err, method }, 'request failed');
-        callback({ code: GrpcCode.Unknown, details: status.message, name: status.name, message: status.message });
+        callback({
+          code: GrpcCode.Unknown,
+          details: status.message,
+          name: status.name,
+          message: status.message,
+        });
       },
     );
   };

@@ -198,7 +198,11 @@ export class Election {
     }
   }
 
-  private async firstPut(prefix: Uint8Array, revision: number, signal: AbortSignal): Promise<KeyValue | undefined> {
+  private async firstPut(
+    prefix: Uint8Array,
+    revision: number,
+    signal: AbortSignal,
+  ): Promise<KeyValue | undefined> {
     for await (const reply of watchReplies(
       this.server,
       { key: prefix, rangeEnd: prefixEnd(prefix), startRevision: revision, filters: { noDelete: true } },
@@ -210,7 +214,12 @@ export class Election {
     return undefined;
   }
 
-  private async proclaimAt(key: Uint8Array, rev: number, lease: bigint, value: Uint8Array): Promise<TxnResponse> {
+  private async proclaimAt(
+    key: Uint8Array,
+    rev: number,
+    lease: bigint,
+    value: Uint8Array,
+  ): Promise<TxnResponse> {
     const resp = await this.server.txn(
       TxnRequest.create({
         compare: [createRevisionIs(key, rev)],

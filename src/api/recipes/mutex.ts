@@ -34,7 +34,14 @@ export class Mutex {
     // One round trip for the uncontended case: enqueue and read the holder together.
     const resp = await this.server.txn(
       TxnRequest.create({
-        compare: [Compare.create({ key, target: CompareTarget.CREATE, result: CompareResult.EQUAL, createRevision: 0 })],
+        compare: [
+          Compare.create({
+            key,
+            target: CompareTarget.CREATE,
+            result: CompareResult.EQUAL,
+            createRevision: 0,
+          }),
+        ],
         success: [
           { requestPut: PutRequest.create({ key, value: new Uint8Array(0), lease }) },
           { requestRange: firstCreated(prefix) },
