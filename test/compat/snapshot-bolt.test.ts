@@ -8,14 +8,18 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { pino } from 'pino';
 import { crc32c } from '../../src/mvcc/crc32c.js';
+import { KvStore } from '../../src/mvcc/kvStore.js';
+import type { KeyValue } from '../../src/proto/mvccpb.js';
+import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from '../../src/storage/boltImport.js';
 import { BoltReader } from '../../src/storage/boltReader.js';
 import { BoltFileWriter } from '../../src/storage/boltWriter.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { freePorts } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tempdir.js';
-import { parseJson, type JsonRange } from './etcdctl-session.js';
+import { parseJson, type JsonKv, type JsonRange } from './etcdctl-session.js';
 import { describeTargets } from './targets.js';
 
 interface SnapshotStatus {
@@ -101,6 +105,45 @@ it('offline: our reader reads a snapshot real etcd 3.4 wrote, and agrees with et
     expect(status).toEqual(expectedStatus(db));
     expect(status.revision).toBe(52);
   } finally {
+    await etcd.stop();
+    await dir.remove();
+  }
+});
+
+it('offline: a snapshot of real etcd 3.4 becomes an xetcd key space with the same keys, history and lease', { timeout: 60_000 }, async () => {
+  const dir = await makeTempDir('xetcd-bolt-compat-');
+  const etcd = await startEtcd({ dataDir: join(dir.path, 'etcd') });
+  let store: KvStore | undefined;
+  try {
+    const { compactAt, lease } = await writeHistory(etcd.endpoint);
+    const current = parseJson<JsonRange>(await on(etcd.endpoint, ['get', '', '--prefix', '-w', 'json']));
+    const history = parseJson<JsonRange>(await on(etcd.endpoint, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json']));
+    const file = join(dir.path, 'etcd.db');
+    await on(etcd.endpoint, ['snapshot', 'save', file]);
+
+    const reader = await openEtcdSnapshot(file);
+    store = await KvStore.restoreFromRecords(join(dir.path, 'xetcd'), etcdSnapshotRecords(reader, { consistentIndex: 1 }), {
+      logger: pino({ level: 'silent' }),
+    });
+    const asJson = (kvs: KeyValue[]): JsonKv[] =>
+      kvs.map((kv) => ({
+        key: Buffer.from(kv.key).toString('base64'),
+        create_revision: kv.createRevision,
+        mod_revision: kv.modRevision,
+        version: kv.version,
+        value: Buffer.from(kv.value).toString('base64'),
+        ...(kv.lease !== 0n ? { lease: kv.lease.toString(10) } : {}),
+      }));
+    expect(store.currentRevision).toBe(current.header.revision);
+    expect(store.compactRevision).toBe(compactAt);
+    expect(asJson((await store.range(Buffer.from([0]), Buffer.from([0]))).kvs)).toEqual(current.kvs);
+    expect(asJson((await store.range(Buffer.from('/s/a'), undefined, { revision: compactAt })).kvs)).toEqual(history.kvs);
+    const leaseId = BigInt(`0x${lease}`);
+    expect(store.leases()).toEqual([{ id: leaseId, ttl: 600, remainingTtl: 0 }]);
+    expect(store.keysOfLease(leaseId).map((k) => Buffer.from(k).toString())).toEqual(['/s/leased']);
+    expect(etcdSnapshotMembers(reader).map((m) => [m.name, m.peerUrls])).toEqual([[etcd.name, [etcd.peerUrl]]]);
+  } finally {
+    await store?.close();
     await etcd.stop();
     await dir.remove();
   }
