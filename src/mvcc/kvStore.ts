@@ -144,8 +144,6 @@ export class KvStore {
   private compactionChain: Promise<unknown> = Promise.resolve();
   private awaitingCommit: CompactionJob[] = [];
   /** Keep set of the newest compaction while its physical pass has not finished. */
-  private keep: Set<string> | undefined;
-  private runningCompactions = 0;
   private closed = false;
   /** Set when a commit failed: nothing more may be committed (see commit()). */
   private failure: Error | undefined;
@@ -651,8 +649,6 @@ export class KvStore {
       if (ki.compact(revision, keep, revisionId)) emptied.push(ki.key);
     }
     for (const key of emptied) this.tree.delete(key);
-    this.keep = keep;
-    this.runningCompactions++;
     // Superseded records still waiting for a commit are written anyway and removed
     // by the physical pass: until it is done, older records on disk need them (a
     // tombstone that ends a life must stay while the life's puts are there).
@@ -688,20 +684,14 @@ export class KvStore {
     this.compactionChain = p.catch(() => undefined);
     p.then(
       () => {
-        this.endCompaction();
         job.done();
       },
       (e: unknown) => {
-        this.endCompaction();
         if (!this.closed)
           this.logger.error({ err: e, revision: job.revision }, 'mvcc: physical compaction failed');
         job.failed(e);
       },
     );
-  }
-
-  private endCompaction(): void {
-    if (--this.runningCompactions === 0) this.keep = undefined;
   }
 
   // ---------------------------------------------------------------- history
@@ -799,14 +789,37 @@ export class KvStore {
     if (revision > 0 && revision <= this._compactRevision) throw ErrCompacted();
     if (rev > this._currentRevision) throw ErrFutureRev();
     const compactRevision = this._compactRevision;
-    const keep = this.keep;
+    // etcd hashes its bolt bucket "key": the bucket name, then each record's
+    // 17-byte revision key (18 with the tombstone mark) and KeyValue bytes, up
+    // to `rev`. At or below the compact revision it hashes only what
+    // kvindex.Keep(rev) keeps, each key's live record as of `rev`, unless Keep
+    // is empty. Our backend key is etcd's behind a one-byte prefix, and our
+    // tombstone value also records its revision, which etcd's does not.
+    const keepAt = (kv: KeyValue, r: Revision): boolean => {
+      const state = this.tree.get(keyName(kv.key))?.get(rev);
+      return state !== undefined && compareRevisions(state.modified, r) === 0;
+    };
+    let keepIsEmpty: boolean | undefined;
     let h = crc32c(Buffer.from('key'));
-    await this.forRecords(0, rev, (r, _tomb, _decode, dbKey, payload) => {
-      if (keep !== undefined && r.main <= compactRevision && !keep.has(revisionId(r))) return true;
-      h = crc32c(payload, crc32c(dbKey, h));
+    await this.forRecords(0, rev, (r, tomb, decode, dbKey, payload) => {
+      if (r.main <= compactRevision) {
+        keepIsEmpty ??= !this.anyKeyLiveAt(rev);
+        if (!keepIsEmpty && (tomb || !keepAt(decode(), r))) return true;
+      }
+      const value = tomb ? KeyValue.encode(KeyValue.create({ key: decode().key })) : payload;
+      h = crc32c(value, crc32c(dbKey.subarray(1), h));
       return true;
     });
     return { hash: h, compactRevision, hashRevision: rev };
+  }
+
+  private anyKeyLiveAt(rev: number): boolean {
+    let found = false;
+    this.tree.forRange('', undefined, (ki) => {
+      found = ki.get(rev) !== undefined;
+      return !found;
+    });
+    return found;
   }
 
   /** etcd's Hash: CRC-32C of every committed record of the backend (key space and leases). */

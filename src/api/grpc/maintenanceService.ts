@@ -28,9 +28,11 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
     void (async () => {
       try {
         for await (const chunk of server.snapshotStream()) {
+          // Returning ends the generator, whose finally removes the temp file.
           if (call.cancelled) return;
-          const ok = call.write(SnapshotResponse.create({ header: server.header(), remainingBytes: chunk.remaining, blob: chunk.blob }));
-          if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+          // etcd 3.4 sends the chunks without a header.
+          const ok = call.write(SnapshotResponse.create({ remainingBytes: chunk.remaining, blob: chunk.blob }));
+          if (!ok) await drainedOrGone(call);
         }
         call.end();
       } catch (err) {
@@ -58,9 +60,10 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
         isLearner: server.membership.get(server.memberId)?.isLearner ?? false,
       });
     }),
+    // Defragment and MoveLeader answer without a header, as etcd 3.4's do.
     Defragment: unary<DefragmentRequest, DefragmentResponse>(logger, 'Defragment', async () => {
       await server.defragment();
-      return DefragmentResponse.create({ header: server.header() });
+      return DefragmentResponse.create();
     }),
     Hash: unary<HashRequest, HashResponse>(logger, 'Hash', async () => {
       const { hash, revision } = await server.kv.hash();
@@ -68,12 +71,32 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
     }),
     HashKV: unary<HashKVRequest, HashKVResponse>(logger, 'HashKV', async (req) => {
       const r = await server.kv.hashKV(req.revision);
-      return HashKVResponse.create({ header: server.header(r.hashRevision), hash: r.hash, compactRevision: r.compactRevision });
+      // etcd's header carries the current revision, not the hashed one.
+      return HashKVResponse.create({ header: server.header(), hash: r.hash, compactRevision: r.compactRevision });
     }),
     Snapshot: snapshot,
     MoveLeader: unary<MoveLeaderRequest, MoveLeaderResponse>(logger, 'MoveLeader', async (req) => {
       await server.moveLeader(req.targetId);
-      return MoveLeaderResponse.create({ header: server.header() });
+      return MoveLeaderResponse.create();
     }),
   };
+}
+
+/**
+ * Waits for room in the send buffer, or for the client to be gone: a client
+ * that stops reading and then cancels never drains the buffer, and waiting on
+ * 'drain' alone would hold the snapshot (and its temp file) forever.
+ */
+function drainedOrGone(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('cancelled', done);
+    call.once('close', done);
+  });
 }
