@@ -13,10 +13,12 @@ import { crc32c } from '../../src/mvcc/crc32c.js';
 import { KvStore } from '../../src/mvcc/kvStore.js';
 import type { KeyValue } from '../../src/proto/mvccpb.js';
 import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from '../../src/storage/boltImport.js';
+import { restoreDataDirFromSnapshot } from '../../src/storage/boltRestore.js';
 import { BoltReader } from '../../src/storage/boltReader.js';
 import { BoltFileWriter } from '../../src/storage/boltWriter.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { startEtcd } from '../helpers/etcd.js';
+import { startXetcd } from '../helpers/xetcd.js';
 import { freePorts } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tempdir.js';
 import { parseJson, type JsonKv, type JsonRange } from './etcdctl-session.js';
@@ -240,5 +242,40 @@ describeTargets('snapshot in etcd format: save, status, restore into real etcd 3
     // The restored member keeps going from there.
     await on(restored, ['put', '/s/after', 'restore']);
     expect(parseJson<JsonRange>(await on(restored, ['get', '/s/after', '-w', 'json'])).header.revision).toBe(rev + 1);
+  });
+  it('xetcd starts a new cluster from the snapshot (restored into a new data dir) and serves the same data', { timeout: 60_000 }, async () => {
+    const origin = ctx.endpoint();
+    // A second history on the same member, under its own prefix.
+    await on(origin, ['put', '/m/a', '1']);
+    await on(origin, ['put', '/m/a', '2']);
+    await on(origin, ['del', '/m/a']);
+    await on(origin, ['put', '/m/b', 'b']);
+    const lease = (await on(origin, ['lease', 'grant', '900'])).match(/lease ([0-9a-f]+) granted/)![1]!;
+    await on(origin, ['put', '/m/leased', 'v', `--lease=${lease}`]);
+    const before = parseJson<JsonRange>(await on(origin, ['get', '', '--prefix', '-w', 'json']));
+    const rev = before.header.revision!;
+
+    const dir = await ctx.tempDir();
+    const file = join(dir, 'snap.db');
+    await on(origin, ['snapshot', 'save', file]);
+    const dataDir = join(dir, 'xetcd-restored');
+    const summary = await restoreDataDirFromSnapshot({ snapshot: file, dataDir, logger: pino({ level: 'silent' }) });
+    expect(summary.revision).toBe(rev);
+    await expect(restoreDataDirFromSnapshot({ snapshot: file, dataDir, logger: pino({ level: 'silent' }) })).rejects.toThrow('exists');
+
+    const member = await startXetcd({ dataDir, name: 'restored' });
+    ctx.scope.defer('stop restored xetcd', () => member.stop());
+    const after = parseJson<JsonRange>(await on(member.endpoint, ['get', '', '--prefix', '-w', 'json']));
+    expect(after.header.revision).toBe(rev);
+    expect(after.kvs).toEqual(before.kvs);
+    expect(parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json'])).kvs).toEqual(
+      parseJson<JsonRange>(await on(origin, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json'])).kvs,
+    );
+    expect(await on(member.endpoint, ['lease', 'timetolive', lease, '--keys'])).toContain('/m/leased');
+    // A new cluster: its own member list, and it keeps counting revisions from the snapshot's.
+    const members = parseJson<{ members: Array<{ name: string }> }>(await on(member.endpoint, ['member', 'list', '-w', 'json']));
+    expect(members.members.map((m) => m.name)).toEqual(['restored']);
+    await on(member.endpoint, ['put', '/m/after', 'x']);
+    expect(parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/after', '-w', 'json'])).header.revision).toBe(rev + 1);
   });
 });
