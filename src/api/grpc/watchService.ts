@@ -54,10 +54,8 @@ export function watchService(server: EtcdServer, logger: Logger): grpc.UntypedSe
         stream.requestProgress();
       }
     });
-    call.on('end', () => {
-      close();
-      call.end();
-    });
+    // A client's half-close is not the end: etcd's recvLoop returns quietly on EOF and the
+    // stream, with its watchers, lives until the client goes away (or the server stops).
     call.on('cancelled', close);
     call.on('error', (err) => {
       logger.debug({ err }, 'watch stream error');
