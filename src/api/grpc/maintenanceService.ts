@@ -71,7 +71,8 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
     }),
     HashKV: unary<HashKVRequest, HashKVResponse>(logger, 'HashKV', async (req) => {
       const r = await server.kv.hashKV(req.revision);
-      return HashKVResponse.create({ header: server.header(r.hashRevision), hash: r.hash, compactRevision: r.compactRevision });
+      // etcd's header carries the current revision, not the hashed one.
+      return HashKVResponse.create({ header: server.header(), hash: r.hash, compactRevision: r.compactRevision });
     }),
     Snapshot: snapshot,
     MoveLeader: unary<MoveLeaderRequest, MoveLeaderResponse>(logger, 'MoveLeader', async (req) => {
