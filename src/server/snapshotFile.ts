@@ -48,7 +48,8 @@ export async function* streamSnapshot(
       sent += blob.length;
       yield { blob, remaining: total - sent };
     }
-    if (sent !== size) throw new Error(`snapshot: ${path} changed while it was sent (${sent} of ${size} bytes)`);
+    if (sent !== size)
+      throw new Error(`snapshot: ${path} changed while it was sent (${sent} of ${size} bytes)`);
     yield { blob: hash.digest(), remaining: 0 };
   } finally {
     await rm(path, { force: true });

@@ -45,10 +45,18 @@ export function etcdRevisionKey(main: number, sub: number, tombstone = false): B
 }
 
 export function parseEtcdRevisionKey(key: Buffer): { main: number; sub: number; tombstone: boolean } {
-  if ((key.length !== 17 && key.length !== 18) || key[8] !== 0x5f || (key.length === 18 && key[17] !== 0x74)) {
+  if (
+    (key.length !== 17 && key.length !== 18) ||
+    key[8] !== 0x5f ||
+    (key.length === 18 && key[17] !== 0x74)
+  ) {
     throw new Error(`etcd backend: ${key.toString('hex')} is not a revision key`);
   }
-  return { main: Number(key.readBigUInt64BE(0)), sub: Number(key.readBigUInt64BE(9)), tombstone: key.length === 18 };
+  return {
+    main: Number(key.readBigUInt64BE(0)),
+    sub: Number(key.readBigUInt64BE(9)),
+    tombstone: key.length === 18,
+  };
 }
 
 /** An 8-byte big-endian counter (the consistent index, the auth revision). */

@@ -113,7 +113,9 @@ export async function* etcdSnapshotRecords(
     if (full) yield full;
   }
 
-  const meta = new Map((reader.bucket(EtcdBucket.meta) ?? []).map((i) => [i.key.toString('latin1'), i.value]));
+  const meta = new Map(
+    (reader.bucket(EtcdBucket.meta) ?? []).map((i) => [i.key.toString('latin1'), i.value]),
+  );
   const compactMark = (name: string): number => {
     const v = meta.get(name);
     return v === undefined ? 0 : parseEtcdRevisionKey(v).main;
@@ -142,8 +144,14 @@ export function etcdSnapshotMembers(reader: BoltReader): Member[] {
     const text = item.value.toString('utf8');
     // JSON numbers lose precision past 2^53; member IDs are 64-bit, so read the ID from the text.
     const id = /"id":\s*(\d+)/.exec(text)?.[1];
-    const json = JSON.parse(text) as { peerURLs?: string[]; name?: string; clientURLs?: string[]; isLearner?: boolean };
-    if (id === undefined) throw new EtcdSnapshotError(`snapshot: member ${item.key.toString('latin1')} has no id`);
+    const json = JSON.parse(text) as {
+      peerURLs?: string[];
+      name?: string;
+      clientURLs?: string[];
+      isLearner?: boolean;
+    };
+    if (id === undefined)
+      throw new EtcdSnapshotError(`snapshot: member ${item.key.toString('latin1')} has no id`);
     return Member.create({
       id: BigInt(id),
       name: json.name ?? '',

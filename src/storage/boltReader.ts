@@ -130,7 +130,8 @@ export class BoltReader {
           errors.push(`bucket ${name}: key ${it.key.toString('hex')} out of order`);
         }
         last = it.key;
-        if (it.bucket) this.checkBucket(this.bucketRoot(it.value), it.key.toString('latin1'), reachable, freed, errors);
+        if (it.bucket)
+          this.checkBucket(this.bucketRoot(it.value), it.key.toString('latin1'), reachable, freed, errors);
       }
     } catch (err) {
       // A tree too damaged to walk is one more finding; the page accounting above already ran.
@@ -160,7 +161,8 @@ export class BoltReader {
 
   private header(id: number): ReturnType<typeof readPageHeader> {
     const off = id * this.meta.pageSize;
-    if (off + PAGE_HEADER_SIZE > this.buf.length) throw new BoltFormatError(`bolt: page ${id} beyond the end of the file`);
+    if (off + PAGE_HEADER_SIZE > this.buf.length)
+      throw new BoltFormatError(`bolt: page ${id} beyond the end of the file`);
     return readPageHeader(this.buf, off);
   }
 
@@ -179,7 +181,8 @@ export class BoltReader {
   }
 
   private bucketRoot(value: Buffer): BucketRoot {
-    if (value.length < BUCKET_HEADER_SIZE) throw new BoltFormatError('bolt: bucket value shorter than its header');
+    if (value.length < BUCKET_HEADER_SIZE)
+      throw new BoltFormatError('bolt: bucket value shorter than its header');
     const root = Number(value.readBigUInt64LE(0));
     return root === 0 ? { inline: value.subarray(BUCKET_HEADER_SIZE) } : { page: root };
   }
@@ -223,7 +226,8 @@ export class BoltReader {
       const pos = el + buf.readUInt32LE(el + 4);
       const ksize = buf.readUInt32LE(el + 8);
       const vsize = buf.readUInt32LE(el + 12);
-      if (pos + ksize + vsize > buf.length) throw new BoltFormatError(`bolt: leaf element beyond the end at offset ${el}`);
+      if (pos + ksize + vsize > buf.length)
+        throw new BoltFormatError(`bolt: leaf element beyond the end at offset ${el}`);
       yield {
         key: buf.subarray(pos, pos + ksize),
         value: buf.subarray(pos + ksize, pos + ksize + vsize),

@@ -56,7 +56,12 @@ export async function restoreDataDirFromSnapshot(opts: RestoreDataDirOptions): P
       snapshotMembers: etcdSnapshotMembers(reader),
     };
     opts.logger.info(
-      { snapshot: opts.snapshot, dataDir: opts.dataDir, ...summary, snapshotMembers: summary.snapshotMembers.length },
+      {
+        snapshot: opts.snapshot,
+        dataDir: opts.dataDir,
+        ...summary,
+        snapshotMembers: summary.snapshotMembers.length,
+      },
       'restored snapshot',
     );
     return summary;

@@ -67,7 +67,10 @@ export async function writeEtcdSnapshot(path: string, source: EtcdSnapshotSource
     const scheduled = meta.get('scheduledCompact') ?? 0;
     if (finished > 0) metaEntries.push([Buffer.from(META_FINISHED_COMPACT), etcdRevisionKey(finished, 0)]);
     if (scheduled > 0) metaEntries.push([Buffer.from(META_SCHEDULED_COMPACT), etcdRevisionKey(scheduled, 0)]);
-    await writer.addBucket(Buffer.from(EtcdBucket.meta), metaEntries.sort((a, b) => Buffer.compare(a[0], b[0])));
+    await writer.addBucket(
+      Buffer.from(EtcdBucket.meta),
+      metaEntries.sort((a, b) => Buffer.compare(a[0], b[0])),
+    );
 
     const members = source.members
       .map((m): [Buffer, Buffer] => [etcdMemberKey(m.id), etcdMemberJson(m)])
@@ -110,11 +113,19 @@ async function* keyBucket(
       const payload = verified(key, framed);
       if (isRevisionKey(key)) {
         const { rev, tombstone } = parseRevisionKey(key);
-        out.push([etcdRevisionKey(rev.main, rev.sub, tombstone), tombstone ? etcdTombstoneValue(payload) : payload]);
+        out.push([
+          etcdRevisionKey(rev.main, rev.sub, tombstone),
+          tombstone ? etcdTombstoneValue(payload) : payload,
+        ]);
       } else if (key[0] === LEASE_PREFIX && key.length === 9) {
-        if (payload.length !== 16) throw new SnapshotRecordError(`snapshot: ${describeBackendKey(key)} is malformed`);
+        if (payload.length !== 16)
+          throw new SnapshotRecordError(`snapshot: ${describeBackendKey(key)} is malformed`);
         const id = parseLeaseKey(key);
-        const lease = { id, ttl: Number(payload.readBigInt64BE(0)), remainingTtl: Number(payload.readBigInt64BE(8)) };
+        const lease = {
+          id,
+          ttl: Number(payload.readBigInt64BE(0)),
+          remainingTtl: Number(payload.readBigInt64BE(8)),
+        };
         leases.push([etcdLeaseKey(id), encodeEtcdLease(lease)]);
       } else if (key[0] === META_PREFIX && payload.length === 8) {
         meta.set(key.subarray(1).toString('latin1'), decodeCounter(payload));

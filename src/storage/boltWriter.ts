@@ -20,7 +20,8 @@ import {
 } from './boltPage.js';
 
 /** Sorted key/value pairs of one bucket, given at once or a page at a time. */
-export type BoltEntries = Iterable<readonly [Buffer, Buffer]> | AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>;
+export type BoltEntries =
+  Iterable<readonly [Buffer, Buffer]> | AsyncIterable<ReadonlyArray<readonly [Buffer, Buffer]>>;
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -76,7 +77,8 @@ export class BoltFileWriter {
   async finish(): Promise<number> {
     const root = new TreeBuilder(this);
     const names = [...this.buckets.keys()].map((k) => Buffer.from(k, 'latin1')).sort(Buffer.compare);
-    for (const name of names) await root.add(name, this.buckets.get(name.toString('latin1'))!, BUCKET_LEAF_FLAG);
+    for (const name of names)
+      await root.add(name, this.buckets.get(name.toString('latin1'))!, BUCKET_LEAF_FLAG);
     const rootPgid = await root.finishTree();
     // An empty freelist: every page below the high-water mark is in use.
     const freelist = this.allocate(1);
@@ -116,7 +118,8 @@ export class BoltFileWriter {
 
   /** Queues an encoded node for `pgid`; pages are allocated in write order, so queued pages are contiguous. */
   async writePage(pgid: number, page: Buffer): Promise<void> {
-    if (pgid * this.pageSize !== this.writtenEnd()) throw new Error(`bolt: page ${pgid} written out of order`);
+    if (pgid * this.pageSize !== this.writtenEnd())
+      throw new Error(`bolt: page ${pgid} written out of order`);
     this.pending.push(page);
     this.pendingBytes += page.length;
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush();

@@ -75,7 +75,10 @@ it('offline: bbolt files from our writer pass etcdctl snapshot status, with the 
       const path = join(dir.path, `case${i}.db`);
       const w = await BoltFileWriter.create(path);
       for (const [name, entries] of Object.entries(spec)) {
-        await w.addBucket(Buffer.from(name), entries.sort((a, b) => Buffer.compare(a[0], b[0])));
+        await w.addBucket(
+          Buffer.from(name),
+          entries.sort((a, b) => Buffer.compare(a[0], b[0])),
+        );
       }
       await w.finish();
       const status = await snapshotStatus(path);
@@ -100,7 +103,16 @@ it('offline: our reader reads a snapshot real etcd 3.4 wrote, and agrees with et
     const r = BoltReader.fromBuffer(db);
     expect(r.check()).toEqual([]);
     expect(r.bucketNames().map(String)).toEqual([
-      'alarm', 'auth', 'authRoles', 'authUsers', 'cluster', 'key', 'lease', 'members', 'members_removed', 'meta',
+      'alarm',
+      'auth',
+      'authRoles',
+      'authUsers',
+      'cluster',
+      'key',
+      'lease',
+      'members',
+      'members_removed',
+      'meta',
     ]);
     expect(r.bucket('key')!.length).toBe(51);
     const status = await snapshotStatus(file);
@@ -112,44 +124,58 @@ it('offline: our reader reads a snapshot real etcd 3.4 wrote, and agrees with et
   }
 });
 
-it('offline: a snapshot of real etcd 3.4 becomes an xetcd key space with the same keys, history and lease', { timeout: 60_000 }, async () => {
-  const dir = await makeTempDir('xetcd-bolt-compat-');
-  const etcd = await startEtcd({ dataDir: join(dir.path, 'etcd') });
-  let store: KvStore | undefined;
-  try {
-    const { compactAt, lease } = await writeHistory(etcd.endpoint);
-    const current = parseJson<JsonRange>(await on(etcd.endpoint, ['get', '', '--prefix', '-w', 'json']));
-    const history = parseJson<JsonRange>(await on(etcd.endpoint, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json']));
-    const file = join(dir.path, 'etcd.db');
-    await on(etcd.endpoint, ['snapshot', 'save', file]);
+it(
+  'offline: a snapshot of real etcd 3.4 becomes an xetcd key space with the same keys, history and lease',
+  { timeout: 60_000 },
+  async () => {
+    const dir = await makeTempDir('xetcd-bolt-compat-');
+    const etcd = await startEtcd({ dataDir: join(dir.path, 'etcd') });
+    let store: KvStore | undefined;
+    try {
+      const { compactAt, lease } = await writeHistory(etcd.endpoint);
+      const current = parseJson<JsonRange>(await on(etcd.endpoint, ['get', '', '--prefix', '-w', 'json']));
+      const history = parseJson<JsonRange>(
+        await on(etcd.endpoint, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json']),
+      );
+      const file = join(dir.path, 'etcd.db');
+      await on(etcd.endpoint, ['snapshot', 'save', file]);
 
-    const reader = await openEtcdSnapshot(file);
-    store = await KvStore.restoreFromRecords(join(dir.path, 'xetcd'), etcdSnapshotRecords(reader, { consistentIndex: 1 }), {
-      logger: pino({ level: 'silent' }),
-    });
-    const asJson = (kvs: KeyValue[]): JsonKv[] =>
-      kvs.map((kv) => ({
-        key: Buffer.from(kv.key).toString('base64'),
-        create_revision: kv.createRevision,
-        mod_revision: kv.modRevision,
-        version: kv.version,
-        value: Buffer.from(kv.value).toString('base64'),
-        ...(kv.lease !== 0n ? { lease: kv.lease.toString(10) } : {}),
-      }));
-    expect(store.currentRevision).toBe(current.header.revision);
-    expect(store.compactRevision).toBe(compactAt);
-    expect(asJson((await store.range(Buffer.from([0]), Buffer.from([0]))).kvs)).toEqual(current.kvs);
-    expect(asJson((await store.range(Buffer.from('/s/a'), undefined, { revision: compactAt })).kvs)).toEqual(history.kvs);
-    const leaseId = BigInt(`0x${lease}`);
-    expect(store.leases()).toEqual([{ id: leaseId, ttl: 600, remainingTtl: 0 }]);
-    expect(store.keysOfLease(leaseId).map((k) => Buffer.from(k).toString())).toEqual(['/s/leased']);
-    expect(etcdSnapshotMembers(reader).map((m) => [m.name, m.peerUrls])).toEqual([[etcd.name, [etcd.peerUrl]]]);
-  } finally {
-    await store?.close();
-    await etcd.stop();
-    await dir.remove();
-  }
-});
+      const reader = await openEtcdSnapshot(file);
+      store = await KvStore.restoreFromRecords(
+        join(dir.path, 'xetcd'),
+        etcdSnapshotRecords(reader, { consistentIndex: 1 }),
+        {
+          logger: pino({ level: 'silent' }),
+        },
+      );
+      const asJson = (kvs: KeyValue[]): JsonKv[] =>
+        kvs.map((kv) => ({
+          key: Buffer.from(kv.key).toString('base64'),
+          create_revision: kv.createRevision,
+          mod_revision: kv.modRevision,
+          version: kv.version,
+          value: Buffer.from(kv.value).toString('base64'),
+          ...(kv.lease !== 0n ? { lease: kv.lease.toString(10) } : {}),
+        }));
+      expect(store.currentRevision).toBe(current.header.revision);
+      expect(store.compactRevision).toBe(compactAt);
+      expect(asJson((await store.range(Buffer.from([0]), Buffer.from([0]))).kvs)).toEqual(current.kvs);
+      expect(
+        asJson((await store.range(Buffer.from('/s/a'), undefined, { revision: compactAt })).kvs),
+      ).toEqual(history.kvs);
+      const leaseId = BigInt(`0x${lease}`);
+      expect(store.leases()).toEqual([{ id: leaseId, ttl: 600, remainingTtl: 0 }]);
+      expect(store.keysOfLease(leaseId).map((k) => Buffer.from(k).toString())).toEqual(['/s/leased']);
+      expect(etcdSnapshotMembers(reader).map((m) => [m.name, m.peerUrls])).toEqual([
+        [etcd.name, [etcd.peerUrl]],
+      ]);
+    } finally {
+      await store?.close();
+      await etcd.stop();
+      await dir.remove();
+    }
+  },
+);
 
 /** Runs etcdctl against `endpoint`, expecting success; returns stdout. */
 async function on(endpoint: string, args: string[], input?: string): Promise<string> {
@@ -184,98 +210,135 @@ async function writeHistory(endpoint: string): Promise<{ compactAt: number; hash
 }
 
 const hashKv = async (endpoint: string, rev: number): Promise<number> =>
-  parseJson<Array<{ HashKV: { hash: number } }>>(await on(endpoint, ['endpoint', 'hashkv', `--rev=${rev}`, '-w', 'json']))[0]!
-    .HashKV.hash;
+  parseJson<Array<{ HashKV: { hash: number } }>>(
+    await on(endpoint, ['endpoint', 'hashkv', `--rev=${rev}`, '-w', 'json']),
+  )[0]!.HashKV.hash;
 
 describeTargets('snapshot in etcd format: save, status, restore into real etcd 3.4', (ctx) => {
-  it('etcd 3.4 restores the snapshot and serves the same keys, revisions, compaction, lease and hash', { timeout: 60_000 }, async () => {
-    const origin = ctx.endpoint();
-    const { compactAt, hashed, lease } = await writeHistory(origin);
-    const before = parseJson<JsonRange>(await on(origin, ['get', '', '--prefix', '-w', 'json']));
-    const rev = before.header.revision!;
-    const historyBefore = parseJson<JsonRange>(await on(origin, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json']));
+  it(
+    'etcd 3.4 restores the snapshot and serves the same keys, revisions, compaction, lease and hash',
+    { timeout: 60_000 },
+    async () => {
+      const origin = ctx.endpoint();
+      const { compactAt, hashed, lease } = await writeHistory(origin);
+      const before = parseJson<JsonRange>(await on(origin, ['get', '', '--prefix', '-w', 'json']));
+      const rev = before.header.revision!;
+      const historyBefore = parseJson<JsonRange>(
+        await on(origin, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json']),
+      );
 
-    const dir = await ctx.tempDir();
-    const file = join(dir, 'snap.db');
-    expect(await on(origin, ['snapshot', 'save', file])).toBe(`Snapshot saved at ${file}\n`);
-    const db = await readFile(file);
-    expect(db.length % 512).toBe(32);
-    const status = await snapshotStatus(file);
-    expect(status.revision).toBe(rev);
-    expect(status).toEqual(expectedStatus(db.subarray(0, db.length - 32)));
+      const dir = await ctx.tempDir();
+      const file = join(dir, 'snap.db');
+      expect(await on(origin, ['snapshot', 'save', file])).toBe(`Snapshot saved at ${file}\n`);
+      const db = await readFile(file);
+      expect(db.length % 512).toBe(32);
+      const status = await snapshotStatus(file);
+      expect(status.revision).toBe(rev);
+      expect(status).toEqual(expectedStatus(db.subarray(0, db.length - 32)));
 
-    const [peerPort] = await freePorts(1);
-    const peer = `http://127.0.0.1:${peerPort}`;
-    const dataDir = join(dir, 'restored');
-    const restore = await runEtcdctl(
-      ['snapshot', 'restore', file, '--name', 'restored', '--data-dir', dataDir,
-        '--initial-cluster', `restored=${peer}`, '--initial-advertise-peer-urls', peer],
-      { endpoints: 'http://127.0.0.1:1' },
-    );
-    expect(restore.code, restore.stderr).toBe(0);
+      const [peerPort] = await freePorts(1);
+      const peer = `http://127.0.0.1:${peerPort}`;
+      const dataDir = join(dir, 'restored');
+      const restore = await runEtcdctl(
+        [
+          'snapshot',
+          'restore',
+          file,
+          '--name',
+          'restored',
+          '--data-dir',
+          dataDir,
+          '--initial-cluster',
+          `restored=${peer}`,
+          '--initial-advertise-peer-urls',
+          peer,
+        ],
+        { endpoints: 'http://127.0.0.1:1' },
+      );
+      expect(restore.code, restore.stderr).toBe(0);
 
-    const etcd = await startEtcd({ dataDir, name: 'restored', peerPort: peerPort! });
-    ctx.scope.defer('stop restored etcd', () => etcd.stop());
-    const restored = etcd.endpoint;
-    const after = parseJson<JsonRange>(await on(restored, ['get', '', '--prefix', '-w', 'json']));
-    expect(after.header.revision).toBe(rev);
-    expect(after.kvs).toEqual(before.kvs);
-    expect(parseJson<JsonRange>(await on(restored, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json'])).kvs).toEqual(
-      historyBefore.kvs,
-    );
-    const compacted = await runEtcdctl(['get', '/s/a', `--rev=${compactAt - 1}`], { endpoints: restored });
-    expect(compacted.stderr).toContain('required revision has been compacted');
-    expect(await on(restored, ['lease', 'list'])).toContain(lease);
-    const ttl = await on(restored, ['lease', 'timetolive', lease, '--keys']);
-    expect(ttl).toMatch(/granted with TTL\(600s\)/);
-    expect(ttl).toContain('/s/leased');
+      const etcd = await startEtcd({ dataDir, name: 'restored', peerPort: peerPort! });
+      ctx.scope.defer('stop restored etcd', () => etcd.stop());
+      const restored = etcd.endpoint;
+      const after = parseJson<JsonRange>(await on(restored, ['get', '', '--prefix', '-w', 'json']));
+      expect(after.header.revision).toBe(rev);
+      expect(after.kvs).toEqual(before.kvs);
+      expect(
+        parseJson<JsonRange>(await on(restored, ['get', '/s/a', `--rev=${compactAt}`, '-w', 'json'])).kvs,
+      ).toEqual(historyBefore.kvs);
+      const compacted = await runEtcdctl(['get', '/s/a', `--rev=${compactAt - 1}`], { endpoints: restored });
+      expect(compacted.stderr).toContain('required revision has been compacted');
+      expect(await on(restored, ['lease', 'list'])).toContain(lease);
+      const ttl = await on(restored, ['lease', 'timetolive', lease, '--keys']);
+      expect(ttl).toMatch(/granted with TTL\(600s\)/);
+      expect(ttl).toContain('/s/leased');
 
-    // The restored member's HashKV equals that of a fresh etcd 3.4 given the same history:
-    // the snapshot carried etcd's state, byte for byte where HashKV looks.
-    const refDir = await ctx.tempDir();
-    const reference = await startEtcd({ dataDir: join(refDir, 'ref') });
-    ctx.scope.defer('stop reference etcd', () => reference.stop());
-    const refHistory = await writeHistory(reference.endpoint);
-    expect([refHistory.compactAt, refHistory.hashed]).toEqual([compactAt, hashed]);
-    expect(await hashKv(restored, hashed)).toBe(await hashKv(reference.endpoint, hashed));
+      // The restored member's HashKV equals that of a fresh etcd 3.4 given the same history:
+      // the snapshot carried etcd's state, byte for byte where HashKV looks.
+      const refDir = await ctx.tempDir();
+      const reference = await startEtcd({ dataDir: join(refDir, 'ref') });
+      ctx.scope.defer('stop reference etcd', () => reference.stop());
+      const refHistory = await writeHistory(reference.endpoint);
+      expect([refHistory.compactAt, refHistory.hashed]).toEqual([compactAt, hashed]);
+      expect(await hashKv(restored, hashed)).toBe(await hashKv(reference.endpoint, hashed));
 
-    // The restored member keeps going from there.
-    await on(restored, ['put', '/s/after', 'restore']);
-    expect(parseJson<JsonRange>(await on(restored, ['get', '/s/after', '-w', 'json'])).header.revision).toBe(rev + 1);
-  });
-  it('xetcd starts a new cluster from the snapshot (restored into a new data dir) and serves the same data', { timeout: 60_000 }, async () => {
-    const origin = ctx.endpoint();
-    // A second history on the same member, under its own prefix.
-    await on(origin, ['put', '/m/a', '1']);
-    await on(origin, ['put', '/m/a', '2']);
-    await on(origin, ['del', '/m/a']);
-    await on(origin, ['put', '/m/b', 'b']);
-    const lease = (await on(origin, ['lease', 'grant', '900'])).match(/lease ([0-9a-f]+) granted/)![1]!;
-    await on(origin, ['put', '/m/leased', 'v', `--lease=${lease}`]);
-    const before = parseJson<JsonRange>(await on(origin, ['get', '', '--prefix', '-w', 'json']));
-    const rev = before.header.revision!;
+      // The restored member keeps going from there.
+      await on(restored, ['put', '/s/after', 'restore']);
+      expect(
+        parseJson<JsonRange>(await on(restored, ['get', '/s/after', '-w', 'json'])).header.revision,
+      ).toBe(rev + 1);
+    },
+  );
+  it(
+    'xetcd starts a new cluster from the snapshot (restored into a new data dir) and serves the same data',
+    { timeout: 60_000 },
+    async () => {
+      const origin = ctx.endpoint();
+      // A second history on the same member, under its own prefix.
+      await on(origin, ['put', '/m/a', '1']);
+      await on(origin, ['put', '/m/a', '2']);
+      await on(origin, ['del', '/m/a']);
+      await on(origin, ['put', '/m/b', 'b']);
+      const lease = (await on(origin, ['lease', 'grant', '900'])).match(/lease ([0-9a-f]+) granted/)![1]!;
+      await on(origin, ['put', '/m/leased', 'v', `--lease=${lease}`]);
+      const before = parseJson<JsonRange>(await on(origin, ['get', '', '--prefix', '-w', 'json']));
+      const rev = before.header.revision!;
 
-    const dir = await ctx.tempDir();
-    const file = join(dir, 'snap.db');
-    await on(origin, ['snapshot', 'save', file]);
-    const dataDir = join(dir, 'xetcd-restored');
-    const summary = await restoreDataDirFromSnapshot({ snapshot: file, dataDir, logger: pino({ level: 'silent' }) });
-    expect(summary.revision).toBe(rev);
-    await expect(restoreDataDirFromSnapshot({ snapshot: file, dataDir, logger: pino({ level: 'silent' }) })).rejects.toThrow('exists');
+      const dir = await ctx.tempDir();
+      const file = join(dir, 'snap.db');
+      await on(origin, ['snapshot', 'save', file]);
+      const dataDir = join(dir, 'xetcd-restored');
+      const summary = await restoreDataDirFromSnapshot({
+        snapshot: file,
+        dataDir,
+        logger: pino({ level: 'silent' }),
+      });
+      expect(summary.revision).toBe(rev);
+      await expect(
+        restoreDataDirFromSnapshot({ snapshot: file, dataDir, logger: pino({ level: 'silent' }) }),
+      ).rejects.toThrow('exists');
 
-    const member = await startXetcd({ dataDir, name: 'restored' });
-    ctx.scope.defer('stop restored xetcd', () => member.stop());
-    const after = parseJson<JsonRange>(await on(member.endpoint, ['get', '', '--prefix', '-w', 'json']));
-    expect(after.header.revision).toBe(rev);
-    expect(after.kvs).toEqual(before.kvs);
-    expect(parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json'])).kvs).toEqual(
-      parseJson<JsonRange>(await on(origin, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json'])).kvs,
-    );
-    expect(await on(member.endpoint, ['lease', 'timetolive', lease, '--keys'])).toContain('/m/leased');
-    // A new cluster: its own member list, and it keeps counting revisions from the snapshot's.
-    const members = parseJson<{ members: Array<{ name: string }> }>(await on(member.endpoint, ['member', 'list', '-w', 'json']));
-    expect(members.members.map((m) => m.name)).toEqual(['restored']);
-    await on(member.endpoint, ['put', '/m/after', 'x']);
-    expect(parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/after', '-w', 'json'])).header.revision).toBe(rev + 1);
-  });
+      const member = await startXetcd({ dataDir, name: 'restored' });
+      ctx.scope.defer('stop restored xetcd', () => member.stop());
+      const after = parseJson<JsonRange>(await on(member.endpoint, ['get', '', '--prefix', '-w', 'json']));
+      expect(after.header.revision).toBe(rev);
+      expect(after.kvs).toEqual(before.kvs);
+      expect(
+        parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json']))
+          .kvs,
+      ).toEqual(
+        parseJson<JsonRange>(await on(origin, ['get', '/m/a', `--rev=${rev - 3}`, '-w', 'json'])).kvs,
+      );
+      expect(await on(member.endpoint, ['lease', 'timetolive', lease, '--keys'])).toContain('/m/leased');
+      // A new cluster: its own member list, and it keeps counting revisions from the snapshot's.
+      const members = parseJson<{ members: Array<{ name: string }> }>(
+        await on(member.endpoint, ['member', 'list', '-w', 'json']),
+      );
+      expect(members.members.map((m) => m.name)).toEqual(['restored']);
+      await on(member.endpoint, ['put', '/m/after', 'x']);
+      expect(
+        parseJson<JsonRange>(await on(member.endpoint, ['get', '/m/after', '-w', 'json'])).header.revision,
+      ).toBe(rev + 1);
+    },
+  );
 });

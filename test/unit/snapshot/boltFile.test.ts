@@ -54,7 +54,15 @@ describe('meta pages', () => {
   });
 
   it('round-trip, and a flipped bit fails the checksum', () => {
-    const meta: BoltMeta = { pageSize: 4096, flags: 0, root: 7, rootSequence: 0n, freelist: 8n, pgid: 9, txid: 12n };
+    const meta: BoltMeta = {
+      pageSize: 4096,
+      flags: 0,
+      root: 7,
+      rootSequence: 0n,
+      freelist: 8n,
+      pgid: 9,
+      txid: 12n,
+    };
     const page = encodeMetaPage(1, meta);
     expect(page.length).toBe(4096);
     expect(readPageHeader(page, 0)).toEqual({ id: 1, flags: PageFlag.Meta, count: 0, overflow: 0 });
@@ -83,8 +91,18 @@ describe('writer and reader', () => {
     expect(file.length).toBe(size);
     const r = BoltReader.fromBuffer(file);
     expect(r.meta).toMatchObject({ pageSize: 4096, root: 2, freelist: 3n, pgid: 4 });
-    expect(readPageHeader(file, 2 * BOLT_PAGE_SIZE)).toEqual({ id: 2, flags: PageFlag.Leaf, count: 0, overflow: 0 });
-    expect(readPageHeader(file, 3 * BOLT_PAGE_SIZE)).toEqual({ id: 3, flags: PageFlag.Freelist, count: 0, overflow: 0 });
+    expect(readPageHeader(file, 2 * BOLT_PAGE_SIZE)).toEqual({
+      id: 2,
+      flags: PageFlag.Leaf,
+      count: 0,
+      overflow: 0,
+    });
+    expect(readPageHeader(file, 3 * BOLT_PAGE_SIZE)).toEqual({
+      id: 3,
+      flags: PageFlag.Freelist,
+      count: 0,
+      overflow: 0,
+    });
     expect(r.bucketNames()).toEqual([]);
     expect(r.check()).toEqual([]);
   });
@@ -143,7 +161,11 @@ describe('writer and reader', () => {
     expect(got.map((i) => i.value.length)).toEqual(entries.map(([, v]) => v.length));
     expect(got.every((it, i) => it.value.equals(entries[i]![1]))).toBe(true);
     // Page 2 is the first leaf: one element, three overflow pages.
-    expect(readPageHeader(file, 2 * BOLT_PAGE_SIZE)).toMatchObject({ flags: PageFlag.Leaf, count: 1, overflow: 3 });
+    expect(readPageHeader(file, 2 * BOLT_PAGE_SIZE)).toMatchObject({
+      flags: PageFlag.Leaf,
+      count: 1,
+      overflow: 3,
+    });
     expect(r.check()).toEqual([]);
   });
 
@@ -162,9 +184,21 @@ describe('writer and reader', () => {
     dirs.push(dir);
     const w = await BoltFileWriter.create(join(dir, 'db'));
     try {
-      await expect(w.addBucket(Buffer.from('a'), [[Buffer.from('b'), Buffer.alloc(0)], [Buffer.from('a'), Buffer.alloc(0)]])).rejects.toThrow('out of order');
-      await expect(w.addBucket(Buffer.from('b'), [[Buffer.from('a'), Buffer.alloc(0)], [Buffer.from('a'), Buffer.alloc(0)]])).rejects.toThrow('out of order');
-      await expect(w.addBucket(Buffer.from('c'), [[Buffer.alloc(0), Buffer.alloc(0)]])).rejects.toThrow('zero-length');
+      await expect(
+        w.addBucket(Buffer.from('a'), [
+          [Buffer.from('b'), Buffer.alloc(0)],
+          [Buffer.from('a'), Buffer.alloc(0)],
+        ]),
+      ).rejects.toThrow('out of order');
+      await expect(
+        w.addBucket(Buffer.from('b'), [
+          [Buffer.from('a'), Buffer.alloc(0)],
+          [Buffer.from('a'), Buffer.alloc(0)],
+        ]),
+      ).rejects.toThrow('out of order');
+      await expect(w.addBucket(Buffer.from('c'), [[Buffer.alloc(0), Buffer.alloc(0)]])).rejects.toThrow(
+        'zero-length',
+      );
       await w.addBucket(Buffer.from('d'), []);
       await expect(w.addBucket(Buffer.from('d'), [])).rejects.toThrow('added twice');
     } finally {
@@ -174,28 +208,34 @@ describe('writer and reader', () => {
 
   it('property: any sorted key/value sets round-trip and pass the check', async () => {
     const bucket = fc
-      .uniqueArray(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 6000 })), {
-        selector: ([k]) => Buffer.from(k).toString('hex'),
-        maxLength: 60,
-      })
+      .uniqueArray(
+        fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.uint8Array({ maxLength: 6000 })),
+        {
+          selector: ([k]) => Buffer.from(k).toString('hex'),
+          maxLength: 60,
+        },
+      )
       .map((pairs) =>
         pairs
           .map(([k, v]): [Buffer, Buffer] => [Buffer.from(k), Buffer.from(v)])
           .sort((a, b) => Buffer.compare(a[0], b[0])),
       );
     await fc.assert(
-      fc.asyncProperty(fc.dictionary(fc.stringMatching(/^[a-z_]{1,12}$/), bucket, { maxKeys: 5 }), async (spec) => {
-        const { file } = await build(spec);
-        const r = BoltReader.fromBuffer(file);
-        expect(r.check()).toEqual([]);
-        const got = r.buckets();
-        expect([...got.keys()]).toEqual(Object.keys(spec).sort());
-        for (const [name, pairs] of Object.entries(spec)) {
-          expect(got.get(name)!.map(([k, v]) => k.toString('hex') + ':' + v.toString('hex'))).toEqual(
-            pairs.map(([k, v]) => k.toString('hex') + ':' + v.toString('hex')),
-          );
-        }
-      }),
+      fc.asyncProperty(
+        fc.dictionary(fc.stringMatching(/^[a-z_]{1,12}$/), bucket, { maxKeys: 5 }),
+        async (spec) => {
+          const { file } = await build(spec);
+          const r = BoltReader.fromBuffer(file);
+          expect(r.check()).toEqual([]);
+          const got = r.buckets();
+          expect([...got.keys()]).toEqual(Object.keys(spec).sort());
+          for (const [name, pairs] of Object.entries(spec)) {
+            expect(got.get(name)!.map(([k, v]) => k.toString('hex') + ':' + v.toString('hex'))).toEqual(
+              pairs.map(([k, v]) => k.toString('hex') + ':' + v.toString('hex')),
+            );
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -204,7 +244,10 @@ describe('writer and reader', () => {
 describe('check() finds what bbolt refuses', () => {
   it('a page beyond every tree that is not free: unreachable unfreed', async () => {
     const { file } = await build({ b: kvs(200, () => Buffer.alloc(40)) });
-    const grown = Buffer.concat([patchMetas(file, (m) => ({ ...m, pgid: m.pgid + 1 })), Buffer.alloc(BOLT_PAGE_SIZE)]);
+    const grown = Buffer.concat([
+      patchMetas(file, (m) => ({ ...m, pgid: m.pgid + 1 })),
+      Buffer.alloc(BOLT_PAGE_SIZE),
+    ]);
     const pgid = BoltReader.fromBuffer(file).meta.pgid;
     expect(BoltReader.fromBuffer(grown).check()).toEqual([`page ${pgid}: unreachable unfreed`]);
   });

@@ -22,13 +22,28 @@ import {
 import { BoltReader } from '../../../src/storage/boltReader.js';
 import { SnapshotRecordError, writeEtcdSnapshot } from '../../../src/storage/boltSnapshot.js';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
-import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from '../../../src/storage/boltImport.js';
+import {
+  etcdSnapshotMembers,
+  etcdSnapshotRecords,
+  openEtcdSnapshot,
+} from '../../../src/storage/boltImport.js';
 import { StoreFixture, b, silent, str } from '../mvcc/storeFixture.js';
 
 const fx = new StoreFixture();
 afterEach(() => fx.cleanup());
 
-const ETCD_BUCKETS = ['alarm', 'auth', 'authRoles', 'authUsers', 'cluster', 'key', 'lease', 'members', 'members_removed', 'meta'];
+const ETCD_BUCKETS = [
+  'alarm',
+  'auth',
+  'authRoles',
+  'authUsers',
+  'cluster',
+  'key',
+  'lease',
+  'members',
+  'members_removed',
+  'meta',
+];
 
 describe("etcd 3.4's encodings", () => {
   it('revision keys: main, "_", sub, big-endian, "t" for a tombstone', () => {
@@ -41,7 +56,9 @@ describe("etcd 3.4's encodings", () => {
   it('leases: the ID big-endian as key, leasepb.Lease as value', () => {
     const id = 0x390da21449925009n;
     expect(etcdLeaseKey(id).toString('hex')).toBe('390da21449925009');
-    expect(encodeEtcdLease({ id, ttl: 300, remainingTtl: 0 }).toString('hex')).toBe('0889a0c9ccc4c2e8863910ac02');
+    expect(encodeEtcdLease({ id, ttl: 300, remainingTtl: 0 }).toString('hex')).toBe(
+      '0889a0c9ccc4c2e8863910ac02',
+    );
     const withRemaining = encodeEtcdLease({ id: 5n, ttl: 60, remainingTtl: 42 });
     expect(decodeEtcdLease(withRemaining)).toEqual({ id: 5n, ttl: 60, remainingTtl: 42 });
   });
@@ -57,7 +74,9 @@ describe("etcd 3.4's encodings", () => {
       '{"id":13668033151171901709,"peerURLs":["http://127.0.0.1:23801"],"name":"e1","clientURLs":["http://127.0.0.1:23791"]}',
     );
     const learner = Member.create({ id: 10n, peerUrls: ['http://a:2380'], isLearner: true });
-    expect(etcdMemberJson(learner).toString()).toBe('{"id":10,"peerURLs":["http://a:2380"],"isLearner":true}');
+    expect(etcdMemberJson(learner).toString()).toBe(
+      '{"id":10,"peerURLs":["http://a:2380"],"isLearner":true}',
+    );
   });
 
   it('tombstones keep only the key; alarms are keyed by the marshaled AlarmMember', () => {
@@ -87,7 +106,12 @@ describe('writeEtcdSnapshot', () => {
   it("writes etcd's ten buckets with the key space, leases, compaction marks, members and alarms", async () => {
     const { store } = await populated();
     const path = join(await fx.dir(), 'snap.db');
-    const member = Member.create({ id: 0xabcn, name: 'x1', peerUrls: ['http://127.0.0.1:2380'], clientUrls: ['http://127.0.0.1:2379'] });
+    const member = Member.create({
+      id: 0xabcn,
+      name: 'x1',
+      peerUrls: ['http://127.0.0.1:2380'],
+      clientUrls: ['http://127.0.0.1:2379'],
+    });
     const size = await writeEtcdSnapshot(path, {
       records: store.snapshotRecords(),
       members: [member],
@@ -125,11 +149,15 @@ describe('writeEtcdSnapshot', () => {
       ['finishedCompactRev', '00000000000000025f0000000000000000'],
       ['scheduledCompactRev', '00000000000000025f0000000000000000'],
     ]);
-    expect(buckets.get('members')!.map(([k, v]) => [str(k), str(v)])).toEqual([['abc', etcdMemberJson(member).toString()]]);
+    expect(buckets.get('members')!.map(([k, v]) => [str(k), str(v)])).toEqual([
+      ['abc', etcdMemberJson(member).toString()],
+    ]);
     expect(buckets.get('members_removed')!.map(([k, v]) => [str(k), str(v)])).toEqual([['99', 'removed']]);
     expect(buckets.get('cluster')!.map(([k, v]) => [str(k), str(v)])).toEqual([['clusterVersion', '3.4.0']]);
     expect(buckets.get('alarm')!.map(([k, v]) => [k.toString('hex'), v.length])).toEqual([['08bc151001', 0]]);
-    expect(buckets.get('auth')!.map(([k, v]) => [str(k), v.toString('hex')])).toEqual([['authRevision', '0000000000000001']]);
+    expect(buckets.get('auth')!.map(([k, v]) => [str(k), v.toString('hex')])).toEqual([
+      ['authRevision', '0000000000000001'],
+    ]);
   });
 
   it('a store that was never compacted has no compaction marks', async () => {
@@ -154,7 +182,9 @@ describe('writeEtcdSnapshot', () => {
       }
     }
     const path = join(await fx.dir(), 'snap.db');
-    await expect(writeEtcdSnapshot(path, { records: damaged(), members: [], alarms: [] })).rejects.toThrow(SnapshotRecordError);
+    await expect(writeEtcdSnapshot(path, { records: damaged(), members: [], alarms: [] })).rejects.toThrow(
+      SnapshotRecordError,
+    );
   });
 });
 
@@ -203,15 +233,22 @@ describe('importing an etcd backend file (etcdSnapshotRecords)', () => {
     const dir = await fx.dir();
     const path = join(dir, 'snap.db');
     const chunks: Buffer[] = [];
-    for await (const ch of streamSnapshot(store.snapshotRecords(), join(dir, 'tmp'), { members: [], alarms: [] })) {
+    for await (const ch of streamSnapshot(store.snapshotRecords(), join(dir, 'tmp'), {
+      members: [],
+      alarms: [],
+    })) {
       chunks.push(Buffer.from(ch.blob));
     }
     await writeFile(path, Buffer.concat(chunks));
 
     const reader = await openEtcdSnapshot(path);
-    const restored = await KvStore.restoreFromRecords(join(dir, 'restored'), etcdSnapshotRecords(reader, { pageSize: 64 }), {
-      logger: silent,
-    });
+    const restored = await KvStore.restoreFromRecords(
+      join(dir, 'restored'),
+      etcdSnapshotRecords(reader, { pageSize: 64 }),
+      {
+        logger: silent,
+      },
+    );
     try {
       expect([restored.currentRevision, restored.compactRevision, restored.consistentIndex]).toEqual([
         store.currentRevision,
@@ -237,7 +274,10 @@ describe('importing an etcd backend file (etcdSnapshotRecords)', () => {
     await store.commit({ consistentIndex: 1 });
     const dir = await fx.dir();
     const chunks: Buffer[] = [];
-    for await (const ch of streamSnapshot(store.snapshotRecords(), join(dir, 'tmp'), { members: [], alarms: [] })) {
+    for await (const ch of streamSnapshot(store.snapshotRecords(), join(dir, 'tmp'), {
+      members: [],
+      alarms: [],
+    })) {
       chunks.push(Buffer.from(ch.blob));
     }
     const file = Buffer.concat(chunks);
@@ -257,7 +297,12 @@ describe('importing an etcd backend file (etcdSnapshotRecords)', () => {
     await store.commit({ consistentIndex: 1 });
     const path = join(await fx.dir(), 'snap.db');
     const members = [
-      Member.create({ id: 0xbdae9bbc11dd390dn, name: 'e1', peerUrls: ['http://127.0.0.1:2380'], clientUrls: ['http://127.0.0.1:2379'] }),
+      Member.create({
+        id: 0xbdae9bbc11dd390dn,
+        name: 'e1',
+        peerUrls: ['http://127.0.0.1:2380'],
+        clientUrls: ['http://127.0.0.1:2379'],
+      }),
       Member.create({ id: 0x10n, peerUrls: ['http://127.0.0.1:2381'], isLearner: true }),
     ];
     await writeEtcdSnapshot(path, { records: store.snapshotRecords(), members, alarms: [] });
