@@ -13,6 +13,7 @@ import {
   LeaseRevokeRequest,
   LeaseService,
   LeaseTimeToLiveRequest,
+  PutRequest,
   RangeRequest,
   type LeaseGrantResponse,
   type LeaseTimeToLiveResponse,
@@ -247,6 +248,40 @@ describeTargets('v3lock Lock/Unlock', (ctx) => {
     }
   }, 30_000);
 
+  it('mutual exclusion: read-modify-write of a counter under the lock loses no increment', async () => {
+    const workers = 4;
+    const rounds = 5;
+    let holders = 0;
+    let maxHolders = 0;
+    const worker = async (): Promise<void> => {
+      const own = new RecipeClient(ctx.endpoint());
+      try {
+        const lease = (await own.grant(60)).id;
+        for (let i = 0; i < rounds; i++) {
+          const held = await own.call(
+            LockService.Lock,
+            LockRequest.create({ name: Buffer.from('lk-counter'), lease }),
+          );
+          holders++;
+          maxHolders = Math.max(maxHolders, holders);
+          const cur = Number(text((await own.get('counter')).kvs[0]?.value) || '0');
+          await sleep(5);
+          await own.call(
+            KVService.Put,
+            PutRequest.create({ key: Buffer.from('counter'), value: Buffer.from(String(cur + 1)) }),
+          );
+          holders--;
+          await own.call(LockService.Unlock, UnlockRequest.create({ key: held.key }));
+        }
+      } finally {
+        own.raw.close();
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, worker));
+    expect(maxHolders).toBe(1);
+    expect(text((await c().get('counter')).kvs[0]!.value)).toBe(String(workers * rounds));
+  }, 60_000);
+
   it('unlock of a key that does not exist is not an error', async () => {
     const res = await c().call(LockService.Unlock, UnlockRequest.create({ key: Buffer.from('lk7/none') }));
     expect(res.header!.revision).toBeGreaterThan(0);
@@ -324,6 +359,44 @@ describeTargets('v3election Campaign/Proclaim/Leader/Observe/Resign', (ctx) => {
     // Every observed header is at or past the revision of the value it carries.
     for (const r of observer.seen) expect(r.header!.revision).toBeGreaterThanOrEqual(r.kv!.modRevision);
     observer.cancel();
+  });
+
+  it('leadership passes in campaign order, whoever resigns in between', async () => {
+    const leases = await Promise.all([1, 2, 3].map(async () => (await c().grant(60)).id));
+    const first = await c().call(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e8'), lease: leases[0]!, value: Buffer.from('1') }),
+    );
+    const second = c().start(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e8'), lease: leases[1]!, value: Buffer.from('2') }),
+    );
+    await eventually(
+      async () => ((await c().get(`e8/${hex(leases[1]!)}`)).kvs.length === 1 ? true : undefined),
+      'second queued',
+    );
+    const third = c().start(
+      ElectionService.Campaign,
+      CampaignRequest.create({ name: name('e8'), lease: leases[2]!, value: Buffer.from('3') }),
+    );
+    await eventually(
+      async () => ((await c().get(`e8/${hex(leases[2]!)}`)).kvs.length === 1 ? true : undefined),
+      'third queued',
+    );
+    // The middle candidate gives up first: the third still waits for the leader.
+    await c().call(LeaseService.LeaseRevoke, LeaseRevokeRequest.create({ id: leases[1]! }));
+    expect(await stillPending(third.result, 300)).toBe(true);
+    await c().call(ElectionService.Resign, ResignRequest.create({ leader: first.leader! }));
+    const won = await third.result;
+    expect(text(won.leader!.key)).toBe(`e8/${hex(leases[2]!)}`);
+    const now = await c().call(ElectionService.Leader, LeaderRequest.create({ name: name('e8') }));
+    expect(text(now.kv!.value)).toBe('3');
+    // The revoked candidate's wait also ends: etcd 3.4.23 calls it elected, xetcd refuses it.
+    const late = await second.result.then(
+      () => 'elected',
+      (err: grpc.ServiceError) => err.details,
+    );
+    expect(late).toBe(ctx.target === 'etcd' ? 'elected' : 'election: session expired');
   });
 
   it('observe on an empty election waits for the first candidate', async () => {
