@@ -2,6 +2,7 @@
 // as the benchmark's reference. Client and peer listeners are both on 127.0.0.1 random ports.
 import type { ManagedProcess } from './process.js';
 import { startProcess } from './process.js';
+import { retryOnPortClash } from './port-retry.js';
 import { freePorts } from './ports.js';
 import { httpOk, httpsOk } from './probes.js';
 import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
@@ -35,6 +36,10 @@ export interface EtcdOptions {
 }
 
 export async function startEtcd(opts: EtcdOptions): Promise<ServerInstance> {
+  return retryOnPortClash(opts.port !== undefined || opts.peerPort !== undefined, () => startEtcdOnce(opts));
+}
+
+async function startEtcdOnce(opts: EtcdOptions): Promise<ServerInstance> {
   const [p1, p2] = await freePorts(2);
   const port = opts.port ?? p1!;
   const peerPort = opts.peerPort ?? (p2 === port ? p1! : p2!);

@@ -10,6 +10,8 @@ import { ResourceScope } from './scope.js';
 import { makeTempDir } from './tempdir.js';
 import { startNats } from './nats.js';
 import { runEtcdctl } from './etcdctl.js';
+import { retryOnPortClash } from './port-retry.js';
+import { startEtcd } from './etcd.js';
 
 const node = process.execPath;
 const scope = new ResourceScope();
@@ -173,6 +175,51 @@ describe('external tools', () => {
     });
     expect(r.timedOut).toBe(true);
     expect(r.code).toBeNull();
+    for (const sock of sockets) sock.destroy();
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+  });
+});
+
+describe('port clashes', () => {
+  it('a start that fails with "address already in use" is retried on new ports, unless the caller chose them', async () => {
+    const clash = (): ProcessError =>
+      new ProcessError(
+        'etcd exited before it was ready',
+        'listen tcp 127.0.0.1:1: bind: address already in use',
+      );
+    let calls = 0;
+    const flaky = async (): Promise<string> => {
+      calls++;
+      if (calls < 3) throw clash();
+      return 'started';
+    };
+    expect(await retryOnPortClash(false, flaky)).toBe('started');
+    expect(calls).toBe(3);
+
+    calls = 0;
+    await expect(retryOnPortClash(true, flaky)).rejects.toThrow(/address already in use/);
+    expect(calls).toBe(1);
+
+    await expect(retryOnPortClash(false, () => Promise.reject(new Error('other failure')))).rejects.toThrow(
+      'other failure',
+    );
+  });
+
+  it('etcd on a taken port fails with the message the retry looks for', async () => {
+    const port = await freePort();
+    const sockets = new Set<Socket>();
+    const srv = createServer((sock) => void sockets.add(sock));
+    await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
+    const dir = scope.add(await makeTempDir(), 'etcd dir', (d) => d.remove());
+    const err = await startEtcd({ dataDir: dir.path, port, readyTimeoutMs: 10_000 }).then(
+      async (s) => {
+        await s.stop();
+        return new Error('etcd started on a taken port');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProcessError);
+    expect((err as ProcessError).outputTail).toMatch(/address already in use/);
     for (const sock of sockets) sock.destroy();
     await new Promise<void>((resolve) => srv.close(() => resolve()));
   });

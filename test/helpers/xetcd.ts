@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { startProcess } from './process.js';
+import { retryOnPortClash } from './port-retry.js';
 import { freePorts } from './ports.js';
 import { anyOf, httpOk, httpsOk } from './probes.js';
 import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
@@ -32,6 +33,10 @@ export interface XetcdOptions {
 }
 
 export async function startXetcd(opts: XetcdOptions): Promise<ServerInstance> {
+  return retryOnPortClash(opts.port !== undefined || opts.peerPort !== undefined, () => startXetcdOnce(opts));
+}
+
+async function startXetcdOnce(opts: XetcdOptions): Promise<ServerInstance> {
   const [p1, p2] = await freePorts(2);
   const port = opts.port ?? p1!;
   const peerPort = opts.peerPort ?? (p2 === port ? p1! : p2!);
