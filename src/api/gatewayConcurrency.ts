@@ -85,6 +85,7 @@ async function serveUnary<Req, Res>(
     if (err instanceof RecipeAbortedError || abort.signal.aborted) return;
     const status = toRpcError(err);
     if (status !== err) log.warn({ err }, 'gateway request failed');
-    writeUnaryError(res, status);
+    // As over gRPC, etcd's election and lock servers lose the status code of what they call.
+    writeUnaryError(res, new RpcError(GrpcCode.Unknown, status.message));
   }
 }

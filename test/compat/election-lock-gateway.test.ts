@@ -259,6 +259,19 @@ describeTargets('gateway: /v3/election/* and /v3/lock/*', (ctx) => {
         message: '"leader" field must be provided',
         code: 2,
       });
+      const badLease = await post(url(ctx, '/v3/election/campaign'), {
+        name: b64('ge2'),
+        lease: '4660',
+        value: b64('v'),
+      });
+      expect(badLease).toEqual({
+        status: 500,
+        json: {
+          error: 'etcdserver: requested lease not found',
+          message: 'etcdserver: requested lease not found',
+          code: 2,
+        },
+      });
       const resigned = await post(url(ctx, '/v3/election/resign'), { leader });
       expect(resigned.status).toBe(200);
       expect(Object.keys(resigned.json)).toEqual(['header']);
