@@ -153,4 +153,29 @@ describe('EtcdServer leases', () => {
     expect(observers(s.applied$)).toBe(base.applied);
     expect(observers(s.leaderChanged$)).toBe(base.leader);
   });
+
+  it('leases survive a restart: keys stay attached and the new leader grants each its full TTL again', async () => {
+    fx = await openServer();
+    const { id } = await fx.server.leaseGrant({ id: 0n, ttl: 30 });
+    await fx.server.put(PutRequest.create({ key: utf8('held'), value: utf8('1'), lease: id }));
+    await sleep(1_100);
+    expect((await ttlOf(fx.server, id)).ttl).toBeLessThan(30);
+    fx = await fx.restart();
+    const t = await ttlOf(fx.server, id, true);
+    // Full TTL plus the election timeout etcd adds on promotion, rounded up.
+    expect(t.ttl).toBeGreaterThanOrEqual(30);
+    expect(t.ttl).toBeLessThanOrEqual(31);
+    expect(t.keys.map(text)).toEqual(['held']);
+  });
+
+  it('an applied checkpoint bounds the remaining TTL, also after a restart', async () => {
+    fx = await openServer();
+    const { id } = await fx.server.leaseGrant({ id: 0n, ttl: 60 });
+    await fx.server.propose({ leaseCheckpoint: { checkpoints: [{ id, remainingTtl: 7 }] } });
+    expect((await ttlOf(fx.server, id)).ttl).toBeLessThanOrEqual(7);
+    fx = await fx.restart();
+    const t = await ttlOf(fx.server, id);
+    expect(t.grantedTtl).toBe(60);
+    expect(t.ttl).toBeLessThanOrEqual(8);
+  });
 });
