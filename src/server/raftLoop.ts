@@ -50,6 +50,7 @@ export class RaftLoop {
   private advanced: Promise<void> = Promise.resolve();
   private stopped = false;
   private failed = false;
+  private kickScheduled = false;
 
   constructor(
     private readonly raft: RaftNode,
@@ -75,8 +76,22 @@ export class RaftLoop {
     this.kick();
   }
 
-  /** Takes every Ready there is, up to the pipeline's depth; safe to call at any time. */
+  /**
+   * Asks for the Readies there are to be taken, once the current turn of the
+   * event loop is over: proposals that arrive together (a burst of requests
+   * read in one go) then share one Ready and one synced write.
+   */
   kick(): void {
+    if (this.kickScheduled || this.stopped) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.take();
+    });
+  }
+
+  /** Takes every Ready there is, up to the pipeline's depth. */
+  private take(): void {
     while (!this.stopped && this.inFlight < MAX_READIES_IN_FLIGHT && this.raft.hasReady()) {
       const rd = this.raft.ready();
       this.inFlight++;
@@ -106,16 +121,19 @@ export class RaftLoop {
 
   private launch(rd: Ready): void {
     if (rd.softState) this.softStates.next(rd.softState);
-    const barrier = rd.snapshot ? this.advanced : Promise.resolve();
-    const persisted = Promise.all([barrier, this.persisted]).then(() => this.persist(rd));
+    // The write is issued now: the log store lands writes in call order and
+    // groups those queued behind the one in flight into a single synced batch.
+    const written = this.write(rd);
+    const persisted = Promise.all([written, this.persisted]).then(() => this.remember(rd));
     this.persisted = persisted.catch(() => undefined);
     const sent = persisted.then(() => {
       if (rd.messages.length > 0) this.peers.send(rd.messages);
       for (const rs of rd.readStates) this.readStates.next(rs);
     });
     // Committed entries are durable already: applying them need not wait for
-    // this Ready's own write. A snapshot is applied only once it is persisted.
-    const applyAfter = rd.snapshot ? Promise.all([this.applied, persisted]) : this.applied;
+    // this Ready's own write. A snapshot is applied only once it is persisted
+    // and everything before it is done.
+    const applyAfter = rd.snapshot ? Promise.all([this.applied, persisted, this.advanced]) : this.applied;
     const applied = applyAfter.then(() => this.applyCommitted(rd));
     this.applied = applied.catch(() => undefined);
     const done = Promise.all([sent, applied, this.advanced]).then(() => {
@@ -130,12 +148,19 @@ export class RaftLoop {
     );
   }
 
-  private async persist(rd: Ready): Promise<void> {
+  private async write(rd: Ready): Promise<void> {
     if (this.failed) throw new Error('raft loop stopped after a failure');
-    if (!rd.hardState && rd.entries.length === 0 && !rd.snapshot) return;
+    // A newer commit index alone need not reach the disk (etcd does not sync it
+    // either): after a crash Raft learns it again, and entries it re-commits are
+    // skipped by the applier. It goes down with the next write that must.
+    if (!rd.mustSync && !rd.snapshot && rd.entries.length === 0) return;
     const started = performance.now();
     await this.log.save(rd, { sync: rd.mustSync });
     if (rd.mustSync) this.onPersisted(performance.now() - started);
+  }
+
+  /** The Raft core reads its log from memory: it learns of a write once the write is durable, in order. */
+  private remember(rd: Ready): void {
     if (rd.snapshot) this.memory.applySnapshot(rd.snapshot);
     if (rd.hardState) this.memory.setHardState(rd.hardState);
     if (rd.entries.length > 0) this.memory.append(rd.entries);
