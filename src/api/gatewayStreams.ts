@@ -256,7 +256,10 @@ async function serveStream<Req, Res>(
     if (splitter.failure) unreadable(splitter.failure);
   });
   req.on('end', () => {
-    if (reading && !finished) stopReading();
+    if (!reading || finished) return;
+    // A body cut off inside a message is Go's io.ErrUnexpectedEOF: reported only for the first message.
+    if (splitter.hasPartial) unreadable(new Error('unexpected EOF'));
+    else stopReading();
   });
 }
 

@@ -214,6 +214,11 @@ describeTargets('gateway streams: /v3/lease/keepalive', (ctx) => {
     const body = bodyOf(bad);
     expect(body.code).toBe(2);
     expect(typeof body.error).toBe('string');
+
+    const cut = openStream(url(ctx, '/v3/lease/keepalive'), ['{"ID":"1"']);
+    expect(await cut.status).toBe(500);
+    await cut.ended;
+    expect(bodyOf(cut)).toEqual({ error: 'unexpected EOF', message: 'unexpected EOF', code: 2 });
   });
 });
 

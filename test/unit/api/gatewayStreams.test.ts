@@ -132,6 +132,19 @@ describe('gateway streams', () => {
     expect(res.text.trim().split('\n')).toHaveLength(1);
   });
 
+  it('a body cut off inside its first message is a 500 with code 2; inside a later one, a half-close', async () => {
+    const base = await serve(
+      stubServer(async () => 4),
+      stubElection(() => new Observable()),
+    );
+    const cut = await send(`${base}/v3/lease/keepalive`, '{"ID":"1"');
+    expect(cut.status).toBe(500);
+    expect(JSON.parse(cut.text)).toEqual({ error: 'unexpected EOF', message: 'unexpected EOF', code: 2 });
+    const later = await send(`${base}/v3/lease/keepalive`, '{"ID":"1"}{"ID":');
+    expect(later.status).toBe(200);
+    expect(JSON.parse(later.text.trim()).result.TTL).toBe('4');
+  });
+
   it('observe: the body is one request; each announcement is a line; completion ends the response', async () => {
     let asked = '';
     const base = await serve(
