@@ -39,14 +39,14 @@ export async function* streamSnapshot(
 ): AsyncGenerator<SnapshotChunk> {
   try {
     const size = await writeEtcdSnapshot(path, { records, ...cluster });
-    const total = size + 32;
     const hash = createHash('sha256');
     let sent = 0;
     for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
       const blob = chunk as Buffer;
       hash.update(blob);
       sent += blob.length;
-      yield { blob, remaining: total - sent };
+      // As etcd counts: bytes of the database still to come; the checksum message says 0.
+      yield { blob, remaining: size - sent };
     }
     if (sent !== size)
       throw new Error(`snapshot: ${path} changed while it was sent (${sent} of ${size} bytes)`);
