@@ -88,6 +88,7 @@ export class Election {
     if (!resp.succeeded) {
       // Campaigning again with the same lease resumes the existing candidacy.
       const kv = resp.responses[0]?.responseRange?.kvs[0];
+      // The compare and the read are one atomic txn, so the key is there; this only narrows the type.
       if (kv === undefined) throw ErrElectionNotLeader;
       rev = kv.createRevision;
       if (Buffer.compare(kv.value, req.value) !== 0) {

@@ -64,6 +64,8 @@ export class Mutex {
     }
     // Everyone ahead is gone; the lock is ours only if our own key is still
     // there: its lease may have expired while we waited (Jepsen, etcd #11456).
+    // etcd 3.4.23 skips this check and grants a lock whose key is gone; later
+    // etcd releases refuse with this same error, and so does xetcd.
     const mine = await this.server.range(RangeRequest.create({ key }));
     if (mine.kvs.length === 0) throw ErrMutexSessionExpired;
     return LockResponse.create({ header: headerOf(this.server, mine), key });
