@@ -81,15 +81,24 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
   let stored: StoredRecord;
   try {
     stored = JSON.parse(text) as StoredRecord;
-    if (stored.version !== 1 || !/^[0-9a-f]+$/.test(stored.memberId) || !Array.isArray(stored.members)) throw new Error('bad shape');
-    if (stored.stateIndex !== undefined && !(Number.isSafeInteger(stored.stateIndex) && stored.stateIndex >= 0)) {
+    if (stored.version !== 1 || !/^[0-9a-f]+$/.test(stored.memberId) || !Array.isArray(stored.members))
+      throw new Error('bad shape');
+    if (
+      stored.stateIndex !== undefined &&
+      !(Number.isSafeInteger(stored.stateIndex) && stored.stateIndex >= 0)
+    ) {
       throw new Error('bad state index');
     }
-    if (stored.alarms !== undefined && !stored.alarms.every((a) => /^[0-9a-f]+$/.test(a.memberId) && Number.isInteger(a.alarm))) {
+    if (
+      stored.alarms !== undefined &&
+      !stored.alarms.every((a) => /^[0-9a-f]+$/.test(a.memberId) && Number.isInteger(a.alarm))
+    ) {
       throw new Error('bad alarms');
     }
   } catch {
-    throw new Error(`${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`);
+    throw new Error(
+      `${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`,
+    );
   }
   return {
     memberId: BigInt(`0x${stored.memberId}`),

@@ -44,30 +44,53 @@ describe('a member stopped with SIGTERM while clients stream', () => {
     for (let i = 0; i < 60; i++) await rpc.put({ key: Buffer.from(`big${i}`), value: big });
 
     const ended: Array<Promise<number>> = [];
-    const statusOf = (call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>) => {
+    const statusOf = (
+      call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+    ) => {
       call.on('error', () => undefined);
       call.on('data', () => undefined);
       ended.push(new Promise((resolve) => call.on('status', (s: grpc.StatusObject) => resolve(s.code))));
     };
 
     const w = WatchService.Watch;
-    const watch = raw.makeBidiStreamRequest<WatchRequest, WatchResponse>(w.path, w.requestSerialize, w.responseDeserialize);
+    const watch = raw.makeBidiStreamRequest<WatchRequest, WatchResponse>(
+      w.path,
+      w.requestSerialize,
+      w.responseDeserialize,
+    );
     statusOf(watch);
-    watch.write(WatchRequest.create({ createRequest: WatchCreateRequest.create({ key: Buffer.from('\0'), rangeEnd: Buffer.from('\0') }) }));
+    watch.write(
+      WatchRequest.create({
+        createRequest: WatchCreateRequest.create({ key: Buffer.from('\0'), rangeEnd: Buffer.from('\0') }),
+      }),
+    );
 
     const g = LeaseService.LeaseGrant;
     const lease = await new Promise<LeaseGrantResponse>((resolve, reject) =>
-      raw.makeUnaryRequest<LeaseGrantRequest, LeaseGrantResponse>(g.path, g.requestSerialize, g.responseDeserialize, { id: 0n, ttl: 30 }, (err, res) =>
-        err ? reject(err) : resolve(res!),
+      raw.makeUnaryRequest<LeaseGrantRequest, LeaseGrantResponse>(
+        g.path,
+        g.requestSerialize,
+        g.responseDeserialize,
+        { id: 0n, ttl: 30 },
+        (err, res) => (err ? reject(err) : resolve(res!)),
       ),
     );
     const k = LeaseService.LeaseKeepAlive;
-    const keepAlive = raw.makeBidiStreamRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(k.path, k.requestSerialize, k.responseDeserialize);
+    const keepAlive = raw.makeBidiStreamRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(
+      k.path,
+      k.requestSerialize,
+      k.responseDeserialize,
+    );
     statusOf(keepAlive);
     keepAlive.write({ id: lease.id });
 
     const s = MaintenanceService.Snapshot;
-    const snapshot = raw.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(s.path, s.requestSerialize, s.responseDeserialize, {});
+    const snapshot = raw.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(
+      s.path,
+      s.requestSerialize,
+      s.responseDeserialize,
+      {},
+    );
     snapshot.on('error', () => undefined);
     ended.push(new Promise((resolve) => snapshot.on('status', (st: grpc.StatusObject) => resolve(st.code))));
     snapshot.on('data', () => snapshot.pause());

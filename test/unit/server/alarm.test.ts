@@ -50,7 +50,9 @@ describe('EtcdServer NOSPACE alarm', () => {
     const del = await s.deleteRange(DeleteRangeRequest.create({ key: utf8('a') }));
     expect(del.deleted).toBe(1);
     await s.compact({ revision: s.kv.currentRevision, physical: true });
-    const deletingTxn = TxnRequest.create({ success: [{ requestDeleteRange: DeleteRangeRequest.create({ key: utf8('b') }) }] });
+    const deletingTxn = TxnRequest.create({
+      success: [{ requestDeleteRange: DeleteRangeRequest.create({ key: utf8('b') }) }],
+    });
     expect((await s.txn(deletingTxn)).succeeded).toBe(true);
 
     const cleared = await alarm(s, AlarmAction.DEACTIVATE);
@@ -75,7 +77,9 @@ describe('EtcdServer NOSPACE alarm', () => {
     // Writes go in until the guard (polling every second) notices the size.
     let refused: Error | undefined;
     for (let i = 0; i < 400 && !refused; i++) {
-      await s.put(PutRequest.create({ key: utf8(`big${i}`), value: big })).catch((err: Error) => (refused = err));
+      await s
+        .put(PutRequest.create({ key: utf8(`big${i}`), value: big }))
+        .catch((err: Error) => (refused = err));
       if (!refused) await new Promise((r) => setTimeout(r, 10));
     }
     expect(refused && toRpcError(refused).message).toBe(NOSPACE);
@@ -85,10 +89,13 @@ describe('EtcdServer NOSPACE alarm', () => {
   it('a raised alarm survives a restart, also after the log was compacted', async () => {
     const fx = track(await openServer({ config: { snapshotCount: 10, snapshotCatchUpEntries: 2 } }));
     await alarm(fx.server, AlarmAction.ACTIVATE);
-    for (let i = 0; i < 20; i++) await fx.server.deleteRange(DeleteRangeRequest.create({ key: utf8(`k${i}`) }));
+    for (let i = 0; i < 20; i++)
+      await fx.server.deleteRange(DeleteRangeRequest.create({ key: utf8(`k${i}`) }));
     await new Promise((r) => setTimeout(r, 200));
     const again = track(await fx.restart());
-    expect(again.server.alarms.list()).toEqual([{ memberId: again.server.memberId, alarm: AlarmType.NOSPACE }]);
+    expect(again.server.alarms.list()).toEqual([
+      { memberId: again.server.memberId, alarm: AlarmType.NOSPACE },
+    ]);
     expect(toRpcError(await rejection(again.server.put(put('x', '1')))).message).toBe(NOSPACE);
     await alarm(again.server, AlarmAction.DEACTIVATE);
     const third = track(await again.restart());

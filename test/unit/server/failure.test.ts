@@ -41,7 +41,8 @@ describe('EtcdServer when its raft log cannot be written', () => {
     expect(toRpcError(await write).message).toBe('etcdserver: server stopped');
     // What was acknowledged before is there after a restart; the unpersisted write is not.
     const again = track(await fx.restart());
-    const kvs = (await again.server.range(RangeRequest.create({ key: utf8('\0'), rangeEnd: utf8('\0') }))).kvs;
+    const kvs = (await again.server.range(RangeRequest.create({ key: utf8('\0'), rangeEnd: utf8('\0') })))
+      .kvs;
     expect(kvs.map((kv) => Buffer.from(kv.key).toString())).toEqual(['before']);
   });
 });
@@ -60,7 +61,9 @@ describe('EtcdServer request bookkeeping', () => {
   it('a member without a leader leaves no wait behind its refused proposals', async () => {
     const fx = track(await openServer({ members: 3 }));
     const s = fx.server;
-    const errors = await Promise.all(Array.from({ length: 20 }, (_, i) => rejection(s.put(put(`k${i}`, 'v')))));
+    const errors = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => rejection(s.put(put(`k${i}`, 'v')))),
+    );
     expect(new Set(errors.map((e) => toRpcError(e).message))).toEqual(new Set(['etcdserver: no leader']));
     expect(inside(s).waits.size).toBe(0);
   });

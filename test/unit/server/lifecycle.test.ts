@@ -6,7 +6,8 @@ import type { EtcdServer } from '../../../src/server/etcdServer.js';
 import type { RaftNode } from '../../../src/raft/raftNode.js';
 
 /** The Raft core's own configuration (voters and learners), which is private to the server. */
-const raftLearners = (s: EtcdServer): bigint[] => (s as unknown as { raft: RaftNode }).raft.status().config.learners;
+const raftLearners = (s: EtcdServer): bigint[] =>
+  (s as unknown as { raft: RaftNode }).raft.status().config.learners;
 
 let fixtures: ServerFixture[] = [];
 const track = (f: ServerFixture): ServerFixture => {
@@ -47,7 +48,11 @@ describe('EtcdServer without a leader (a member of three whose peers never start
     const { server } = fx;
     const inFlight = [
       server.range(RangeRequest.create({ key: utf8('a') })),
-      server.txn({ compare: [], success: [{ requestRange: RangeRequest.create({ key: utf8('a') }) }], failure: [] }),
+      server.txn({
+        compare: [],
+        success: [{ requestRange: RangeRequest.create({ key: utf8('a') }) }],
+        failure: [],
+      }),
       server.leaseRenew(5n),
       server.leaseTimeToLive(LeaseTimeToLiveRequest.create({ id: 5n })),
       server.leaseLeases(),
@@ -57,10 +62,17 @@ describe('EtcdServer without a leader (a member of three whose peers never start
     const stopped = Date.now();
     await fx.stop();
     const errors = await Promise.all(inFlight);
-    expect(errors.map((e) => toRpcError(e).message)).toEqual(inFlight.map(() => 'etcdserver: server stopped'));
+    expect(errors.map((e) => toRpcError(e).message)).toEqual(
+      inFlight.map(() => 'etcdserver: server stopped'),
+    );
     expect(Date.now() - stopped).toBeLessThan(2_000);
     const late = await Promise.all(
-      [server.put(put('a', '1')), server.range(all), server.leaseRenew(5n), server.leaseGrant({ id: 0n, ttl: 5 })].map(rejection),
+      [
+        server.put(put('a', '1')),
+        server.range(all),
+        server.leaseRenew(5n),
+        server.leaseGrant({ id: 0n, ttl: 5 }),
+      ].map(rejection),
     );
     expect(late.map((e) => toRpcError(e).message)).toEqual(late.map(() => 'etcdserver: server stopped'));
   });
@@ -107,7 +119,11 @@ describe('EtcdServer stop and restart', () => {
     const added = await fx.server.memberAdd(['http://127.0.0.1:24001'], true);
     expect(added.member?.isLearner).toBe(true);
     // Cluster RPCs carry IDs and term but no revision, as etcd 3.4's.
-    expect(added.header).toMatchObject({ revision: 0, memberId: fx.server.memberId, clusterId: fx.server.clusterId });
+    expect(added.header).toMatchObject({
+      revision: 0,
+      memberId: fx.server.memberId,
+      clusterId: fx.server.clusterId,
+    });
     expect(added.header!.raftTerm).toBeGreaterThan(0);
     for (let i = 0; i < 5; i++) await fx.server.put(put('k', `${i}`));
     const again = track(await fx.restart());
@@ -149,7 +165,10 @@ describe('EtcdServer stop and restart', () => {
     const learner = added.member!.id;
     // What the learner's own publish would commit, had it started.
     await fx.server.propose({
-      clusterMemberAttrSet: { memberId: learner, memberAttributes: { name: 'm9', clientUrls: ['http://127.0.0.1:23799'] } },
+      clusterMemberAttrSet: {
+        memberId: learner,
+        memberAttributes: { name: 'm9', clientUrls: ['http://127.0.0.1:23799'] },
+      },
     });
     for (let i = 0; i < 30; i++) await fx.server.put(put('k', `${i}`));
     await new Promise((r) => setTimeout(r, 200));

@@ -31,7 +31,9 @@ afterAll(removeFixtureDirs);
 
 async function connect(f: ServerFixture): Promise<grpc.Client> {
   const address = await f.grpc();
-  client = new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
   return client;
 }
 
@@ -66,12 +68,20 @@ function record<T>(call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<
 
 function keepAliveStream(c: grpc.Client) {
   const m = LeaseService.LeaseKeepAlive;
-  return c.makeBidiStreamRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(m.path, m.requestSerialize, m.responseDeserialize);
+  return c.makeBidiStreamRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(
+    m.path,
+    m.requestSerialize,
+    m.responseDeserialize,
+  );
 }
 
 function watchStream(c: grpc.Client) {
   const m = WatchService.Watch;
-  return c.makeBidiStreamRequest<WatchRequest, WatchResponse>(m.path, m.requestSerialize, m.responseDeserialize);
+  return c.makeBidiStreamRequest<WatchRequest, WatchResponse>(
+    m.path,
+    m.requestSerialize,
+    m.responseDeserialize,
+  );
 }
 
 describe('LeaseKeepAlive stream', () => {
@@ -90,7 +100,10 @@ describe('LeaseKeepAlive stream', () => {
       [0x5eadn, 0],
       [id, 30],
     ]);
-    expect(replies[0]!.header).toMatchObject({ memberId: fx.server.memberId, clusterId: fx.server.clusterId });
+    expect(replies[0]!.header).toMatchObject({
+      memberId: fx.server.memberId,
+      clusterId: fx.server.clusterId,
+    });
     call.end();
     expect((await rec.ended).code).toBe(grpc.status.OK);
   });
@@ -117,7 +130,11 @@ describe('Watch stream', () => {
     const c = await connect(fx);
     const call = watchStream(c);
     const rec = record(call);
-    call.write(WatchRequest.create({ createRequest: WatchCreateRequest.create({ key: utf8('w'), rangeEnd: utf8('x') }) }));
+    call.write(
+      WatchRequest.create({
+        createRequest: WatchCreateRequest.create({ key: utf8('w'), rangeEnd: utf8('x') }),
+      }),
+    );
     const [created] = await rec.next(1);
     expect(created).toMatchObject({ created: true, watchId: 0 });
     expect(created!.header?.revision).toBe(1);
@@ -141,26 +158,38 @@ describe('Watch stream', () => {
     const before = fx.server.watchable.syncedCount + fx.server.watchable.unsyncedCount;
     const call = watchStream(c);
     const rec = record(call);
-    for (let i = 0; i < 3; i++) call.write(WatchRequest.create({ createRequest: WatchCreateRequest.create({ key: utf8(`k${i}`) }) }));
+    for (let i = 0; i < 3; i++)
+      call.write(WatchRequest.create({ createRequest: WatchCreateRequest.create({ key: utf8(`k${i}`) }) }));
     await rec.next(3);
     expect(fx.server.watchable.syncedCount + fx.server.watchable.unsyncedCount).toBe(before + 3);
     call.cancel();
     await rec.ended;
     const deadline = Date.now() + 2_000;
-    while (fx.server.watchable.syncedCount + fx.server.watchable.unsyncedCount > before && Date.now() < deadline) await sleep(20);
+    while (
+      fx.server.watchable.syncedCount + fx.server.watchable.unsyncedCount > before &&
+      Date.now() < deadline
+    )
+      await sleep(20);
     expect(fx.server.watchable.syncedCount + fx.server.watchable.unsyncedCount).toBe(before);
   });
 });
 
 describe('Snapshot stream', () => {
-  const tmpFiles = async (dataDir: string) => (await readdir(join(dataDir, 'member'))).filter((f) => f.endsWith('.tmp'));
+  const tmpFiles = async (dataDir: string) =>
+    (await readdir(join(dataDir, 'member'))).filter((f) => f.endsWith('.tmp'));
 
   it('streams the whole file ending with its checksum, and leaves no temp file', async () => {
     fx = await openServer();
-    for (let i = 0; i < 50; i++) await fx.server.put(PutRequest.create({ key: utf8(`s${i}`), value: Buffer.alloc(1024, i) }));
+    for (let i = 0; i < 50; i++)
+      await fx.server.put(PutRequest.create({ key: utf8(`s${i}`), value: Buffer.alloc(1024, i) }));
     const c = await connect(fx);
     const m = MaintenanceService.Snapshot;
-    const call = c.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(m.path, m.requestSerialize, m.responseDeserialize, {});
+    const call = c.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      {},
+    );
     const rec = record(call);
     expect((await rec.ended).code).toBe(grpc.status.OK);
     const total = rec.messages.reduce((n, r) => n + r.blob.length, 0);
@@ -176,7 +205,12 @@ describe('Snapshot stream', () => {
     for (let i = 0; i < 120; i++) await fx.server.put(PutRequest.create({ key: utf8(`big${i}`), value }));
     const c = await connect(fx);
     const m = MaintenanceService.Snapshot;
-    const call = c.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(m.path, m.requestSerialize, m.responseDeserialize, {});
+    const call = c.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      {},
+    );
     let received = 0;
     call.on('data', () => {
       received++;
