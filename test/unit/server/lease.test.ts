@@ -178,4 +178,30 @@ describe('EtcdServer leases', () => {
     expect(t.grantedTtl).toBe(60);
     expect(t.ttl).toBeLessThanOrEqual(8);
   });
+
+  it('a keep-alive racing a revoke never reports a TTL after the revoke was acknowledged (#20590)', async () => {
+    fx = await openServer();
+    const s = fx.server;
+    for (let round = 0; round < 100; round++) {
+      const { id } = await s.leaseGrant({ id: 0n, ttl: 60 });
+      await s.put(PutRequest.create({ key: utf8(`r${round}`), value: utf8('v'), lease: id }));
+      let revokedAt = Number.POSITIVE_INFINITY;
+      const revoke = s.leaseRevoke(id).then(() => (revokedAt = performance.now()));
+      const renewals = Array.from({ length: 3 }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, i));
+        const startedAt = performance.now();
+        const ttl = await s.leaseRenew(id).catch((err: Error) => {
+          expect(err.message).toBe('etcdserver: requested lease not found');
+          return 0;
+        });
+        return { startedAt, ttl };
+      });
+      await revoke;
+      for (const { startedAt, ttl } of await Promise.all(renewals)) {
+        if (startedAt > revokedAt) expect(ttl).toBe(0);
+      }
+      expect((await ttlOf(s, id)).ttl).toBe(-1);
+      expect((await s.range(RangeRequest.create({ key: utf8(`r${round}`) }))).kvs).toEqual([]);
+    }
+  });
 });
