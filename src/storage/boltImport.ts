@@ -86,7 +86,7 @@ export async function* etcdSnapshotRecords(
   };
 
   let maxMain = 0;
-  for (const item of reader.bucket(EtcdBucket.key) ?? []) {
+  for (const item of reader.bucketItems(EtcdBucket.key) ?? []) {
     let rev: ReturnType<typeof parseEtcdRevisionKey>;
     try {
       rev = parseEtcdRevisionKey(item.key);

@@ -63,9 +63,15 @@ export class BoltReader {
 
   /** The items of a top-level bucket in key order, or undefined if there is none by that name. */
   bucket(name: string | Buffer): BoltItem[] | undefined {
+    const items = this.bucketItems(name);
+    return items && [...items];
+  }
+
+  /** Like bucket(), one item at a time: a large bucket is walked without an array of all its items. */
+  bucketItems(name: string | Buffer): Generator<BoltItem> | undefined {
     const key = typeof name === 'string' ? Buffer.from(name, 'latin1') : name;
     for (const it of this.items({ page: this.meta.root })) {
-      if (it.bucket && it.key.equals(key)) return [...this.items(this.bucketRoot(it.value))];
+      if (it.bucket && it.key.equals(key)) return this.items(this.bucketRoot(it.value));
     }
     return undefined;
   }
