@@ -13,7 +13,7 @@ import { ConfChange, ConfChangeType, EntryType, type ConfState, type Entry, type
 import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../mvcc/kvRequests.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
-import { ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace } from '../api/rpcErrors.js';
+import { ErrCorrupt, ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace } from '../api/rpcErrors.js';
 import type { Alarms } from './alarms.js';
 import type { Membership } from './membership.js';
 import type { WaitRegistry } from './wait.js';
@@ -133,22 +133,20 @@ export class Applier {
   private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
     const { kv } = this.deps;
     try {
-      if (req.put) {
-        if (this.spaceExceeded()) return { error: ErrNoSpace };
-        return { response: await applyPut(kv, req.put) };
-      }
+      // As etcd stacks its appliers: NOSPACE refuses growing writes first, then CORRUPT refuses
+      // every key-space and lease request that goes through the log.
+      const capped = this.spaceExceeded() && (req.put !== undefined || req.leaseGrant !== undefined || (req.txn !== undefined && txnHasPut(req.txn)));
+      if (capped) return { error: ErrNoSpace };
+      if (this.deps.alarms.has(AlarmType.CORRUPT) && touchesKeySpace(req)) return { error: ErrCorrupt };
+      if (req.put) return { response: await applyPut(kv, req.put) };
       if (req.deleteRange) return { response: await applyDeleteRange(kv, req.deleteRange) };
-      if (req.txn) {
-        if (this.spaceExceeded() && txnHasPut(req.txn)) return { error: ErrNoSpace };
-        return { response: await applyTxn(kv, req.txn) };
-      }
+      if (req.txn) return { response: await applyTxn(kv, req.txn) };
       if (req.range) return { response: await applyRange(kv, req.range) };
       if (req.compaction) {
         const { response, physicalDone } = await applyCompaction(kv, req.compaction);
         return { response, physicalDone };
       }
       if (req.leaseGrant) {
-        if (this.spaceExceeded()) return { error: ErrNoSpace };
         const { id, ttl } = req.leaseGrant;
         if (kv.lease(id)) return { error: ErrLeaseExist };
         const granted = this.deps.lessor.effectiveTtl(ttl);
@@ -246,6 +244,19 @@ export class Applier {
   private spaceExceeded(): boolean {
     return this.deps.alarms.has(AlarmType.NOSPACE);
   }
+}
+
+/** The requests etcd's corrupt applier refuses. */
+function touchesKeySpace(req: InternalRaftRequest): boolean {
+  return (
+    req.put !== undefined ||
+    req.range !== undefined ||
+    req.deleteRange !== undefined ||
+    req.txn !== undefined ||
+    req.compaction !== undefined ||
+    req.leaseGrant !== undefined ||
+    req.leaseRevoke !== undefined
+  );
 }
 
 function txnHasPut(txn: TxnRequest): boolean {
