@@ -31,14 +31,14 @@ function runSeeds(first: number, count: number, nodes: 3 | 5, steps: number): nu
 const SLOW = { timeout: 180_000 };
 
 describe('deterministic Raft simulation', () => {
-  it('keeps every safety property and settles, over 150 schedules of 3 voters', SLOW, () => {
-    const events = runSeeds(1, 150, 3, 800);
-    expect(events).toBe(150 * 801);
+  it('keeps every safety property and settles, over 200 schedules of 3 voters', SLOW, () => {
+    const events = runSeeds(1, 200, 3, 1000);
+    expect(events).toBe(200 * 1001);
   });
 
-  it('keeps every safety property and settles, over 150 schedules of 5 voters', SLOW, () => {
-    const events = runSeeds(10_001, 150, 5, 800);
-    expect(events).toBe(150 * 801);
+  it('keeps every safety property and settles, over 200 schedules of 5 voters', SLOW, () => {
+    const events = runSeeds(10_001, 200, 5, 1000);
+    expect(events).toBe(200 * 1001);
   });
 
   it('is deterministic: the same seed gives the same schedule and the same outcome', SLOW, () => {
