@@ -202,7 +202,7 @@ describe('Snapshot stream', () => {
     fx = await openServer();
     // Far more than the HTTP/2 windows hold, so the server blocks on a full send buffer.
     const value = Buffer.alloc(64 * 1024, 1);
-    for (let i = 0; i < 120; i++) await fx.server.put(PutRequest.create({ key: utf8(`big${i}`), value }));
+    for (let i = 0; i < 240; i++) await fx.server.put(PutRequest.create({ key: utf8(`big${i}`), value }));
     const c = await connect(fx);
     const m = MaintenanceService.Snapshot;
     const call = c.makeServerStreamRequest<SnapshotRequest, SnapshotResponse>(
@@ -220,6 +220,7 @@ describe('Snapshot stream', () => {
     const deadline = Date.now() + 5_000;
     while (received === 0 && Date.now() < deadline) await sleep(20);
     await sleep(300);
+    // Still streaming: the client has not read, so the snapshot cannot have finished.
     expect(await tmpFiles(fx.dataDir)).toHaveLength(1);
     call.cancel();
     const gone = Date.now() + 3_000;
