@@ -79,6 +79,30 @@ describe('EtcdServer without a leader (a member of three whose peers never start
 });
 
 describe('EtcdServer stop and restart', () => {
+  it('stop() leaves no timer, immediate or handle behind, with or without a leader', async () => {
+    const resources = () =>
+      process
+        .getActiveResourcesInfo()
+        .reduce<Record<string, number>>((m, r) => ((m[r] = (m[r] ?? 0) + 1), m), {});
+    const before = resources();
+    const fx = await openServer({ config: { compaction: { mode: 'periodic', retentionMs: 1_000 } } });
+    const { id } = await fx.server.leaseGrant({ id: 0n, ttl: 60 });
+    for (let i = 0; i < 20; i++) await fx.server.put(put('k', `${i}`));
+    await fx.server.leaseRenew(id);
+    await fx.server.range(all);
+    await fx.stop();
+    const leaderless = await openServer({ members: 3 });
+    const pending = [leaderless.server.range(all), leaderless.server.leaseRenew(5n)].map(rejection);
+    await new Promise((r) => setTimeout(r, 50));
+    await leaderless.stop();
+    await Promise.all(pending);
+    await new Promise((r) => setTimeout(r, 50));
+    const after = resources();
+    for (const kind of ['Timeout', 'Immediate', 'TCPWRAP', 'FSReqPromise']) {
+      expect(after[kind] ?? 0, kind).toBeLessThanOrEqual(before[kind] ?? 0);
+    }
+  });
+
   it('writes in flight at stop() either succeed or fail with "server stopped"; every success survives a restart', async () => {
     const fx = track(await openServer());
     const writes = Array.from({ length: 300 }, (_, i) => fx.server.put(put(`k${i}`, `v${i}`)));
