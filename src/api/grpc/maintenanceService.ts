@@ -56,7 +56,11 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
         raftIndex: figures.raftIndex,
         raftTerm: server.raftTerm,
         raftAppliedIndex: figures.raftApplied,
-        errors: server.alarms.list().map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
+        // etcd lists a missing leader first, then each alarm in its protobuf text form.
+        errors: [
+          ...(server.leader === 0n ? ['etcdserver: no leader'] : []),
+          ...server.alarms.list().map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
+        ],
         isLearner: server.membership.get(server.memberId)?.isLearner ?? false,
       });
     }),

@@ -16,6 +16,8 @@ import {
   type LeaseKeepAliveRequest,
   type LeaseKeepAliveResponse,
   type SnapshotResponse,
+  type StatusRequest,
+  type StatusResponse,
   type WatchResponse,
 } from '../../../src/proto/etcdserverpb.js';
 
@@ -226,5 +228,37 @@ describe('Snapshot stream', () => {
     const gone = Date.now() + 3_000;
     while ((await tmpFiles(fx.dataDir)).length > 0 && Date.now() < gone) await sleep(50);
     expect(await tmpFiles(fx.dataDir)).toEqual([]);
+  });
+});
+
+describe('Status', () => {
+  const status = (c: grpc.Client) =>
+    new Promise<StatusResponse>((resolve, reject) => {
+      const m = MaintenanceService.Status;
+      c.makeUnaryRequest<StatusRequest, StatusResponse>(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        {},
+        (err, res) => (err ? reject(err) : resolve(res!)),
+      );
+    });
+
+  it("names this member as leader, and lists alarms in etcd's text form", async () => {
+    fx = await openServer();
+    const c = await connect(fx);
+    await fx.server.alarm({ action: 1 /* ACTIVATE */, memberId: fx.server.memberId, alarm: 1 /* NOSPACE */ });
+    const s = await status(c);
+    expect(s.leader).toBe(fx.server.memberId);
+    expect(s.header?.memberId).toBe(fx.server.memberId);
+    expect(s.errors).toEqual([`memberID:${fx.server.memberId.toString(10)} alarm:NOSPACE `]);
+  });
+
+  it('says "etcdserver: no leader" among its errors when there is none', async () => {
+    fx = await openServer({ members: 3 });
+    const c = await connect(fx);
+    const s = await status(c);
+    expect(s.leader).toBe(0n);
+    expect(s.errors).toEqual(['etcdserver: no leader']);
   });
 });
