@@ -67,4 +67,23 @@ describe('EtcdServer request bookkeeping', () => {
     expect(new Set(errors.map((e) => toRpcError(e).message))).toEqual(new Set(['etcdserver: no leader']));
     expect(inside(s).waits.size).toBe(0);
   });
+
+  it('a proposal stuck behind a slow disk times out with "request timed out" and leaves no wait', async () => {
+    const fx = track(await openServer());
+    const s = fx.server;
+    const log = inside(s).raftLog;
+    const save = log.save.bind(log);
+    // The disk takes longer than the request timeout (5 s + 2 × 100 ms election).
+    log.save = (...args) => new Promise((r) => setTimeout(r, 5_600)).then(() => save(...args));
+    const started = Date.now();
+    const err = await rejection(s.put(put('slow', '1')));
+    expect(toRpcError(err).message).toBe('etcdserver: request timed out');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(5_000);
+    expect(inside(s).waits.size).toBe(0);
+    log.save = save;
+    // The entry itself was not lost: once its write lands it is applied (a timed-out write is indeterminate).
+    const deadline = Date.now() + 3_000;
+    while (s.kv.currentRevision < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(s.kv.currentRevision).toBe(2);
+  }, 15_000);
 });
