@@ -54,6 +54,8 @@ export interface Config {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly preVote: boolean;
+  /** Raft log entries kept behind a snapshot for slow followers (etcd: 5000). */
+  readonly snapshotCatchUpEntries: number;
   /** How often a watcher that asked for progress notifications gets one (etcd: 10 minutes). */
   readonly watchProgressNotifyIntervalMs: number;
   /** Present when a client URL is https. */
@@ -153,6 +155,7 @@ const schema = z
     'max-request-bytes': wholeNumber('a size in bytes, e.g. 1572864', 1),
     'max-txn-ops': wholeNumber('a count of operations, e.g. 128', 1),
     'pre-vote': bool,
+    'experimental-snapshot-catchup-entries': wholeNumber('a count of raft log entries kept behind a snapshot, e.g. 5000', 1),
     'experimental-watch-progress-notify-interval': text.transform((s, ctx) => {
       const ms = parseGoDuration(s.trim());
       if (ms === undefined || ms <= 0) return fail(ctx, `'${s}' is not a positive duration; use e.g. 10m, 30s or 500ms`);
@@ -304,6 +307,7 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     maxRequestBytes: p['max-request-bytes'],
     maxTxnOps: p['max-txn-ops'],
     preVote: p['pre-vote'],
+    snapshotCatchUpEntries: p['experimental-snapshot-catchup-entries'],
     watchProgressNotifyIntervalMs: p['experimental-watch-progress-notify-interval'],
     ...(tls !== undefined ? { clientTls: tls } : {}),
     logLevel: p['log-level'],
@@ -398,6 +402,7 @@ export function configLogFields(c: Config): Record<string, unknown> {
     'quota-backend-bytes': Number.isFinite(c.quotaBackendBytes) ? c.quotaBackendBytes : -1,
     'max-request-bytes': c.maxRequestBytes,
     'pre-vote': c.preVote,
+    'experimental-snapshot-catchup-entries': c.snapshotCatchUpEntries,
     'experimental-watch-progress-notify-interval': formatDuration(c.watchProgressNotifyIntervalMs),
     'auto-compaction-mode': c.autoCompaction.mode,
     'auto-compaction-retention':

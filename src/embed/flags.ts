@@ -127,6 +127,12 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'Enable to run an additional Raft election phase.',
   },
   {
+    name: 'experimental-snapshot-catchup-entries',
+    kind: 'int',
+    default: '5000',
+    description: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
+  },
+  {
     name: 'experimental-watch-progress-notify-interval',
     kind: 'string',
     default: '10m0s',

@@ -6,7 +6,9 @@ import {
   InternalRaftRequest,
   LeaseGrantResponse,
   LeaseRevokeResponse,
+  type AlarmMember,
   type AlarmRequest,
+  type Member,
   type TxnRequest,
 } from '../proto/etcdserverpb.js';
 import { ConfChange, ConfChangeType, EntryType, type ConfState, type Entry, type Snapshot } from '../proto/raftpb.js';
@@ -36,9 +38,15 @@ export interface ApplierDeps {
   applyConfChange(cc: ConfChange): ConfState;
   /** Raft index the stored member list and alarms reflect; replayed entries at or below it leave them alone. */
   stateIndex: number;
-  /** Stores the member list and alarms as of `index`; awaited before the batch's applied index is written. */
-  persistClusterState(index: number): Promise<void>;
+  /**
+   * Stores the member list and alarms as they were at applied index `index`, once the key
+   * space holds that index: the stored state never runs ahead of the key space a restart
+   * replays from (else a replayed put could meet an alarm raised after it).
+   */
+  persistClusterState(index: number, state: { members: Member[]; alarms: AlarmMember[] }): Promise<void>;
   logger: Logger;
+  /** The key space could not be committed: the member cannot go on. */
+  onCommitFailed(err: unknown): void;
   /** Called after every applied batch with the new applied index and its conf state. */
   onApplied(index: number, confState: ConfState | undefined): void;
 }
@@ -49,14 +57,28 @@ export interface ApplierDeps {
  * same state and reaches the same result, whoever proposed them. The effects
  * of a batch and its applied index reach disk in one atomic write.
  */
+/** Applied entries held in memory at most before the key space is committed (etcd: 10,000). */
+const COMMIT_BATCH_ENTRIES = 10_000;
+/** How long applied effects wait at most for their commit (etcd's backend batch interval: 100 ms). */
+const COMMIT_INTERVAL_MS = 100;
+
 export class Applier {
   private appliedIndex: number;
   private stateIndex: number;
-  /** Index of the newest entry of the current batch that changed the member list or alarms, if any. */
-  private stateChangedAt = 0;
+  /** The member list or alarms changed since they were last handed to persistClusterState. */
+  private stateDirty = false;
+
+  /** The applied index the key space has on disk; effects past it are in memory only. */
+  private durableIndex: number;
+  private applying = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private commitAfterApply = false;
+  private lastCommit: Promise<void> = Promise.resolve();
+  private batchDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ApplierDeps) {
     this.appliedIndex = deps.kv.consistentIndex;
+    this.durableIndex = this.appliedIndex;
     this.stateIndex = deps.stateIndex;
   }
 
@@ -76,10 +98,71 @@ export class Applier {
   }
 
   async applyEntries(entries: Entry[]): Promise<void> {
+    this.applying = true;
+    const batch = this.applyBatch(entries);
+    this.batchDone = batch.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await batch;
+    } finally {
+      this.applying = false;
+    }
+    if (this.commitAfterApply || this.appliedIndex - this.durableIndex >= COMMIT_BATCH_ENTRIES) this.commit();
+    else if (this.appliedIndex > this.durableIndex) this.flushTimer ??= setTimeout(() => this.onFlushTimer(), COMMIT_INTERVAL_MS);
+  }
+
+  /**
+   * Writes every applied effect and the applied index to disk now (before the
+   * raft log is compacted, and on stop). Resolves once they are durable.
+   */
+  async flush(): Promise<void> {
+    // Called from inside a batch (a snapshot taken on apply): wait for the batch to end first.
+    while (this.applying) await this.batchDone;
+    if (this.appliedIndex > this.durableIndex) this.commit();
+    await this.lastCommit;
+  }
+
+  /** Drops the pending timer; the member is stopping. */
+  stop(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+  }
+
+  private onFlushTimer(): void {
+    this.flushTimer = undefined;
+    // A commit in the middle of a batch would write effects beyond the applied index it records.
+    if (this.applying) this.commitAfterApply = true;
+    else this.commit();
+  }
+
+  /**
+   * Called only between batches: the key space then holds exactly the effects
+   * of the entries up to appliedIndex, which commit() takes at once and writes
+   * in one atomic batch with that index (etcd's backend batch interval: the
+   * raft log is the durable record, and a restart replays what is not here).
+   */
+  private commit(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.commitAfterApply = false;
+    const index = this.appliedIndex;
+    // Members and alarms as of `index`, stored only once the key space holds `index`.
+    const state = this.stateDirty ? { members: this.deps.membership.list(), alarms: this.deps.alarms.list() } : undefined;
+    this.stateDirty = false;
+    const done = this.deps.kv.commit({ consistentIndex: index }).then(async () => {
+      this.durableIndex = Math.max(this.durableIndex, index);
+      if (state) await this.deps.persistClusterState(index, state);
+    });
+    this.lastCommit = done;
+    done.catch((err: unknown) => this.deps.onCommitFailed(err));
+  }
+
+  private async applyBatch(entries: Entry[]): Promise<void> {
     let confState: ConfState | undefined;
     const results: Array<[bigint, ApplyResult]> = [];
     let last = this.appliedIndex;
-    this.stateChangedAt = 0;
     for (const entry of entries) {
       if (entry.index <= this.appliedIndex) {
         // Replayed after a restart: its effects are in the key space already,
@@ -92,6 +175,10 @@ export class Applier {
           } catch {
             // Refused alike on every member, then and now.
           }
+        } else if (entry.type === EntryType.EntryNormal && entry.index > this.stateIndex && entry.data.length > 0) {
+          // The stored members and alarms may lag the key space (a crash between the two
+          // writes): bring them up to it.
+          this.replayClusterState(InternalRaftRequest.decode(entry.data), entry.index);
         }
         continue;
       }
@@ -113,18 +200,11 @@ export class Applier {
         this.deps.logger.warn({ index: entry.index }, 'ConfChangeV2 entries are not proposed by this server; skipped');
       }
     }
-    if (this.stateChangedAt > 0) {
-      // Before the applied index: a crash in between replays the batch, and the
-      // stored state's index keeps the replay from applying its changes twice.
-      await this.deps.persistClusterState(this.stateChangedAt);
-      this.stateIndex = this.stateChangedAt;
-    }
     if (last === this.appliedIndex) {
       // Only replayed entries: the configuration they rebuilt is the one the next snapshot must record.
       if (confState) this.deps.onApplied(last, confState);
       return;
     }
-    await this.deps.kv.commit({ consistentIndex: last });
     this.appliedIndex = last;
     for (const [id, result] of results) this.deps.waits.trigger(id, result);
     this.deps.onApplied(last, confState);
@@ -173,7 +253,7 @@ export class Applier {
         const { memberId, memberAttributes } = req.clusterMemberAttrSet;
         if (index > this.stateIndex) {
           this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
-          this.stateChangedAt = index;
+          this.stateDirty = true;
         }
         return { response: {} };
       }
@@ -184,12 +264,22 @@ export class Applier {
     }
   }
 
+  /** The member-list and alarm effects of a replayed entry whose key-space effects are on disk already. */
+  private replayClusterState(req: InternalRaftRequest, index: number): void {
+    if (req.alarm) this.applyAlarm(req.alarm, index);
+    if (req.clusterMemberAttrSet) {
+      const { memberId, memberAttributes } = req.clusterMemberAttrSet;
+      this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
+      this.stateDirty = true;
+    }
+  }
+
   private applyAlarm(req: AlarmRequest, index: number): AlarmResponse {
     const { alarms } = this.deps;
     const member = { memberId: req.memberId, alarm: req.alarm };
     // Already in the stored alarms (a crash cut the batch short after they were saved).
     if (index <= this.stateIndex && req.action !== AlarmAction.GET) return AlarmResponse.create();
-    if (req.action !== AlarmAction.GET) this.stateChangedAt = index;
+    if (req.action !== AlarmAction.GET) this.stateDirty = true;
     switch (req.action) {
       case AlarmAction.GET:
         return AlarmResponse.create({ alarms: alarms.list(req.alarm) });
@@ -211,7 +301,7 @@ export class Applier {
     const confState = this.deps.applyConfChange(cc);
     // The stored list already holds this change (it was saved before a crash cut the batch short).
     if (index <= this.stateIndex) return confState;
-    this.stateChangedAt = index;
+    this.stateDirty = true;
     const { membership } = this.deps;
     switch (cc.type) {
       case ConfChangeType.ConfChangeRemoveNode:

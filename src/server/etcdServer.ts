@@ -192,16 +192,20 @@ export class EtcdServer {
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
       stateIndex: restored.stateIndex,
-      persistClusterState: (index) =>
+      persistClusterState: (index, state) =>
         writeClusterRecord(join(config.dataDir, 'member'), {
           memberId: config.memberId,
           clusterId: config.clusterId,
-          members: this.membership.list(),
-          alarms: this.alarms.list(),
+          members: state.members,
+          alarms: state.alarms,
           stateIndex: index,
         }),
       logger,
       onApplied: (index, confState) => this.onApplied(index, confState),
+      onCommitFailed: (err) => {
+        this.logger.fatal({ err }, 'committing the key space failed; the member stops');
+        this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
+      },
     });
   }
 
@@ -416,6 +420,8 @@ export class EtcdServer {
     for (const s of this.subscriptions) s.unsubscribe();
     this.waits.failAll(ErrStopped);
     this.watchable.close();
+    this.applier.stop();
+    await this.applier.flush().catch((err: unknown) => this.logger.error({ err }, 'final key-space commit failed'));
     await this.kv.close();
     await this.raftLog.close();
     this.stopping$.complete();
@@ -823,8 +829,17 @@ export class EtcdServer {
     const snap = this.memory.createSnapshot(index, this.confState, new Uint8Array(0));
     this.snapshotIndex = index;
     const compactTo = index - this.config.snapshotCatchUpEntries;
-    void this.raftLog
-      .saveSnapshot(snap.metadata!)
+    // A restart resumes applying after the snapshot: the key space must hold
+    // everything up to it on disk before the raft log says so.
+    // The log store holds the commit index only as of its last write (a newer
+    // commit alone is not written): record it first, the snapshot may not pass it.
+    // Entries up to the applied index are committed and durable, so the commit may be raised to it.
+    const durable = this.memory.initialState().hardState;
+    const hardState = { ...durable, commit: Math.max(durable.commit, index) };
+    void this.applier
+      .flush()
+      .then(() => this.raftLog.save({ hardState, entries: [] }, { sync: false }))
+      .then(() => this.raftLog.saveSnapshot(snap.metadata!))
       .then(async () => {
         if (compactTo > this.memory.firstIndex()) {
           this.memory.compact(compactTo);

@@ -24,9 +24,6 @@ import type { ClientApi, MemberServer, MemberServerDeps } from '../embed/etcd.js
 import { memberId } from '../embed/ids.js';
 import { EtcdServer, type ServerConfig } from './etcdServer.js';
 
-/** etcd's DefaultSnapshotCatchUpEntries. */
-const SNAPSHOT_CATCH_UP_ENTRIES = 5000;
-
 export function serverConfigOf(config: Config): ServerConfig {
   return {
     name: config.name,
@@ -44,7 +41,7 @@ export function serverConfigOf(config: Config): ServerConfig {
     heartbeatMs: config.heartbeatIntervalMs,
     electionMs: config.electionTimeoutMs,
     snapshotCount: config.snapshotCount,
-    snapshotCatchUpEntries: SNAPSHOT_CATCH_UP_ENTRIES,
+    snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     quotaBackendBytes: Number.isFinite(config.quotaBackendBytes) ? config.quotaBackendBytes : 0,
     maxRequestBytes: config.maxRequestBytes,
     compaction:

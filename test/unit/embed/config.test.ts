@@ -62,6 +62,7 @@ describe('defaults (etcd 3.4, data dir <name>.xetcd)', () => {
       maxRequestBytes: 1.5 * 1024 * 1024,
       maxTxnOps: 128,
       preVote: false,
+      snapshotCatchUpEntries: 5000,
       watchProgressNotifyIntervalMs: 600_000,
       logLevel: 'info',
       natsServers: [],
