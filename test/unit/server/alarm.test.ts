@@ -1,3 +1,6 @@
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openServer, rejection, removeFixtureDirs, utf8, type ServerFixture } from './serverFixture.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
@@ -128,5 +131,42 @@ describe('EtcdServer NOSPACE alarm', () => {
     await alarm(s, AlarmAction.DEACTIVATE, AlarmType.NOSPACE);
     await alarm(s, AlarmAction.DEACTIVATE, AlarmType.CORRUPT);
     expect((await s.put(put('b', '1'))).header?.revision).toBe(3);
+  });
+
+  it('replay after a crash that lost key-space commits applies each entry under the alarms of its own time', async () => {
+    const fx = track(await openServer());
+    const s = fx.server;
+    await s.put(put('base', '1'));
+    await new Promise((r) => setTimeout(r, 300));
+    // Key-space commits from here on are held back: the disk has the raft log for what
+    // follows, but not its effects, as when a process dies before its next commit.
+    const commit = s.kv.commit.bind(s.kv);
+    const held: Array<() => void> = [];
+    s.kv.commit = (opts) =>
+      new Promise<void>((resolve, reject) => held.push(() => void commit(opts).then(resolve, reject)));
+    const acked = await s.put(put('p1', '1'));
+    await alarm(s, AlarmAction.ACTIVATE);
+    expect(toRpcError(await rejection(s.put(put('p2', '1')))).message).toBe(NOSPACE);
+    await new Promise((r) => setTimeout(r, 300));
+    // The disk as a crash would leave it now.
+    const image = await mkdtemp(join(tmpdir(), 'xetcd-crash-image-'));
+    try {
+      await cp(fx.dataDir, image, { recursive: true });
+      for (const release of held) release();
+      s.kv.commit = commit;
+      await fx.stop();
+      const crashed = track(await openServer({ dataDir: image }));
+      // p1 was acknowledged before the alarm: replay must not refuse it under the later alarm.
+      const got = await crashed.server.range(RangeRequest.create({ key: utf8('p'), rangeEnd: utf8('q') }));
+      expect(got.kvs.map((kv) => [Buffer.from(kv.key).toString(), kv.modRevision])).toEqual([
+        ['p1', acked.header!.revision],
+      ]);
+      expect(crashed.server.alarms.list()).toEqual([
+        { memberId: crashed.server.memberId, alarm: AlarmType.NOSPACE },
+      ]);
+      await crashed.stop();
+    } finally {
+      await rm(image, { recursive: true, force: true });
+    }
   });
 });
