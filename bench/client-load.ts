@@ -20,6 +20,7 @@ interface Options {
   conns: number;
   clients: number;
   total: number;
+  warmup: number;
   keySize: number;
   valSize: number;
   keySpaceSize: number;
@@ -56,6 +57,8 @@ interface Result {
   readonly conns: number;
   readonly clients: number;
   readonly total: number;
+  /** Unmeasured requests of the same workload before the measured ones. */
+  readonly warmup: number;
   readonly keySize: number;
   readonly valSize: number;
   readonly seconds: number;
@@ -265,11 +268,17 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
   );
   const value = fixedBytes(opts.valSize, 0x76);
   const label = `${target} ${workload}`;
+  // A server that compiles its hot paths at run time (V8's JIT) is measured
+  // after the same number of warm-up requests as one that does not.
+  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number }> => {
+    if (opts.warmup > 0) await runClosedLoop({ ...opts, total: opts.warmup }, conns, `${label} warm-up`, op);
+    return runClosedLoop(opts, conns, label, op);
+  };
   try {
     let run: { rec: Recorder; seconds: number };
     switch (workload) {
       case 'put':
-        run = await runClosedLoop(opts, conns, label, (c, i) => c.put({ key: makeKey(opts, i), value }));
+        run = await measured((c, i) => c.put({ key: makeKey(opts, i), value }));
         break;
       case 'range-linearizable':
       case 'range-serializable': {
@@ -277,12 +286,12 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
         const key = makeKey({ ...opts, sequentialKeys: true }, 0);
         await conns[0]!.put({ key, value });
         const serializable = workload === 'range-serializable';
-        run = await runClosedLoop(opts, conns, label, (c) => c.range({ key, serializable }));
+        run = await measured((c) => c.range({ key, serializable }));
         break;
       }
       case 'txn':
         // As `benchmark txn-put`: no compares, --txn-ops puts on distinct keys.
-        run = await runClosedLoop(opts, conns, label, (c, i) =>
+        run = await measured((c, i) =>
           c.txn({
             success: Array.from({ length: opts.txnOps }, (_, j) => ({
               requestPut: {
@@ -309,6 +318,7 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
       conns: opts.conns,
       clients: opts.clients,
       total: workload === 'watch-latency' ? opts.putTotal : opts.total,
+      warmup: workload === 'watch-latency' ? 0 : opts.warmup,
       keySize: opts.keySize,
       valSize: opts.valSize,
       seconds: run.seconds,
@@ -552,6 +562,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--conns <n>', 'gRPC connections (HTTP/2 channels)', positiveInt('--conns'), 1)
     .option('--clients <n>', 'concurrent callers, spread over the connections', positiveInt('--clients'), 1)
     .option('--total <n>', 'requests (not watch-latency: see --put-total)', positiveInt('--total'), 10_000)
+    .option('--warmup <n>', 'unmeasured requests before each workload (not watch-latency)', nonNegative('--warmup'), 2_000)
     .option('--key-size <n>', 'key size in bytes', positiveInt('--key-size'), 8)
     .option('--val-size <n>', 'value size in bytes', positiveInt('--val-size'), 8)
     .option('--key-space-size <n>', 'distinct keys written by put', positiveInt('--key-space-size'), 100_000)
@@ -595,6 +606,7 @@ async function main(argv: string[]): Promise<void> {
     conns: number;
     clients: number;
     total: number;
+    warmup: number;
     keySize: number;
     valSize: number;
     keySpaceSize: number;
