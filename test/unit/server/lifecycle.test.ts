@@ -1,8 +1,21 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openServer, rejection, removeFixtureDirs, text, utf8, type ServerFixture } from './serverFixture.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  fixtureConfig,
+  openServer,
+  rejection,
+  removeFixtureDirs,
+  text,
+  utf8,
+  type ServerFixture,
+} from './serverFixture.js';
+import { EtcdServer } from '../../../src/server/etcdServer.js';
+import { silentLogger } from '../../../src/logging.js';
+import { createMetrics } from '../../../src/api/metrics.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
 import { LeaseTimeToLiveRequest, PutRequest, RangeRequest } from '../../../src/proto/etcdserverpb.js';
-import type { EtcdServer } from '../../../src/server/etcdServer.js';
 import type { RaftNode } from '../../../src/raft/raftNode.js';
 
 /** The Raft core's own configuration (voters and learners), which is private to the server. */
@@ -79,6 +92,23 @@ describe('EtcdServer without a leader (a member of three whose peers never start
 });
 
 describe('EtcdServer stop and restart', () => {
+  it('a member opened but never started stops cleanly; stop() twice at once is one stop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'xetcd-server-unstarted-'));
+    try {
+      const config = fixtureConfig(dir, 1);
+      const never = await EtcdServer.open(config, silentLogger(), { send: () => undefined }, createMetrics());
+      await never.stop();
+      const fx = await openServer({ dataDir: dir });
+      await fx.server.put(put('a', '1'));
+      await Promise.all([fx.server.stop(), fx.server.stop(), fx.stop()]);
+      const again = await openServer({ dataDir: dir });
+      expect((await again.server.range(all)).kvs).toHaveLength(1);
+      await again.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stop() leaves no timer, immediate or handle behind, with or without a leader', async () => {
     const resources = () =>
       process
