@@ -700,13 +700,21 @@ export class EtcdServer {
   }
 
   /** The key space as etcd's Snapshot RPC streams it (see snapshotFile.ts). */
-  snapshotStream(): AsyncGenerator<SnapshotChunk> {
+  async *snapshotStream(): AsyncGenerator<SnapshotChunk> {
+    // The snapshot reads the key space from disk: everything applied goes there first.
+    await this.applier.flush();
     const path = join(this.config.dataDir, 'member', `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`);
     // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
-    return streamSnapshot(this.kv.snapshotRecords(), path, {
+    yield* streamSnapshot(this.kv.snapshotRecords(), path, {
       members: this.membership.list(),
       alarms: this.alarms.list(),
     });
+  }
+
+  /** etcd's Hash: of the whole backend on disk, so everything applied is committed first. */
+  async hash(): Promise<{ hash: number; revision: number }> {
+    await this.applier.flush();
+    return this.kv.hash();
   }
 
   async defragment(): Promise<void> {

@@ -70,7 +70,7 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
       return DefragmentResponse.create();
     }),
     Hash: unary<HashRequest, HashResponse>(logger, 'Hash', async () => {
-      const { hash, revision } = await server.kv.hash();
+      const { hash, revision } = await server.hash();
       return HashResponse.create({ header: server.header(revision), hash });
     }),
     HashKV: unary<HashKVRequest, HashKVResponse>(logger, 'HashKV', async (req) => {
