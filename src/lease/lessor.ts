@@ -86,13 +86,20 @@ export class Lessor {
     return timer.ttl;
   }
 
-  /** Granted and remaining TTL in seconds; remaining is -1 for an unknown lease, as etcd answers. */
+  /** Whether the lease's time has run out on this primary (it is due to be revoked). */
+  hasExpired(id: bigint): boolean {
+    const timer = this.leases.get(id);
+    return timer !== undefined && timer.expiry <= this.now();
+  }
+
+  /** Granted and remaining TTL in whole seconds (undefined for an unknown lease; the API answers TTL -1). */
   timeToLive(id: bigint): { grantedTtl: number; remainingTtl: number } | undefined {
     const timer = this.leases.get(id);
     if (!timer) return undefined;
     if (!Number.isFinite(timer.expiry)) return { grantedTtl: timer.ttl, remainingTtl: this.remainingOrTtl(timer) };
     const remainingMs = Math.max(0, timer.expiry - this.now());
-    return { grantedTtl: timer.ttl, remainingTtl: Math.ceil(remainingMs / 1000) };
+    // Whole seconds left, rounded down as etcd's TimeToLive does (29 right after a 30 s grant).
+    return { grantedTtl: timer.ttl, remainingTtl: Math.floor(remainingMs / 1000) };
   }
 
   /**

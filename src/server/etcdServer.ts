@@ -535,8 +535,7 @@ export class EtcdServer {
       APPLY_WAIT_MS,
       () => ErrTimeoutWaitAppliedIndex,
     );
-    const left = this.lessor.timeToLive(id);
-    if (left !== undefined && left.remainingTtl <= 0) {
+    if (this.lessor.hasExpired(id)) {
       // Its time ran out: the leader is revoking it (or will at the next sweep). etcd's
       // Renew waits for that revoke rather than revive it; a keep-alive answered with a
       // TTL here would promise keys that are about to be deleted.

@@ -28,8 +28,10 @@ describe('lessor', () => {
     lessor.promote(0);
     advance(4_999);
     expect(lessor.expired(10)).toEqual([]);
+    expect(lessor.hasExpired(1n)).toBe(false);
     advance(1);
     expect(lessor.expired(10)).toEqual([1n]);
+    expect(lessor.hasExpired(1n)).toBe(true);
   });
 
   it('stops expiring at once when demoted', () => {
@@ -52,14 +54,16 @@ describe('lessor', () => {
     expect(lessor.expired(10)).toEqual([1n]);
   });
 
-  it('renews to the full TTL and reports remaining time rounded up', () => {
+  it('renews to the full TTL and reports remaining time rounded down, as etcd', () => {
     const { lessor, advance } = clocked();
     lessor.promote(0);
     lessor.grant(1n, 10);
     advance(7_500);
-    expect(lessor.timeToLive(1n)).toEqual({ grantedTtl: 10, remainingTtl: 3 });
+    expect(lessor.timeToLive(1n)).toEqual({ grantedTtl: 10, remainingTtl: 2 });
     expect(lessor.renew(1n)).toBe(10);
     expect(lessor.timeToLive(1n)).toEqual({ grantedTtl: 10, remainingTtl: 10 });
+    advance(1);
+    expect(lessor.timeToLive(1n)).toEqual({ grantedTtl: 10, remainingTtl: 9 });
     expect(lessor.renew(99n)).toBeUndefined();
     expect(lessor.timeToLive(99n)).toBeUndefined();
   });
