@@ -562,7 +562,12 @@ async function main(argv: string[]): Promise<void> {
     .option('--conns <n>', 'gRPC connections (HTTP/2 channels)', positiveInt('--conns'), 1)
     .option('--clients <n>', 'concurrent callers, spread over the connections', positiveInt('--clients'), 1)
     .option('--total <n>', 'requests (not watch-latency: see --put-total)', positiveInt('--total'), 10_000)
-    .option('--warmup <n>', 'unmeasured requests before each workload (not watch-latency)', nonNegative('--warmup'), 2_000)
+    .option(
+      '--warmup <n>',
+      'unmeasured requests before each workload (not watch-latency)',
+      nonNegative('--warmup'),
+      2_000,
+    )
     .option('--key-size <n>', 'key size in bytes', positiveInt('--key-size'), 8)
     .option('--val-size <n>', 'value size in bytes', positiveInt('--val-size'), 8)
     .option('--key-space-size <n>', 'distinct keys written by put', positiveInt('--key-space-size'), 100_000)

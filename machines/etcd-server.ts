@@ -25,7 +25,10 @@ export type EtcdServerEvent =
 /** A part that was not provided fails the member at once, saying which. */
 function notProvided(part: string) {
   return fromCallback<EtcdServerEvent>(({ sendBack }) => {
-    sendBack({ type: 'FATAL', reason: `server part '${part}' has no implementation (provide it with machine.provide)` });
+    sendBack({
+      type: 'FATAL',
+      reason: `server part '${part}' has no implementation (provide it with machine.provide)`,
+    });
   });
 }
 

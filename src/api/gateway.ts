@@ -54,7 +54,12 @@ export interface GatewayLimits {
   maxBodyBytes?: number;
 }
 
-export function createGateway(routes: HttpRoutes, server: EtcdServer, limits: GatewayLimits, logger: Logger): void {
+export function createGateway(
+  routes: HttpRoutes,
+  server: EtcdServer,
+  limits: GatewayLimits,
+  logger: Logger,
+): void {
   const log = logger.child({ component: 'gateway' });
   const kv = kvService(server, limits, log);
   const lease = leaseService(server, log);
@@ -62,26 +67,121 @@ export function createGateway(routes: HttpRoutes, server: EtcdServer, limits: Ga
   const maintenance = maintenanceService(server, log);
   const c = <T>(codec: JsonCodec<T>): JsonCodec<unknown> => codec as JsonCodec<unknown>;
   const table: Record<string, UnaryRoute> = {
-    '/v3/kv/range': { implementation: kv, method: 'Range', request: c(pb.RangeRequest), response: c(pb.RangeResponse) },
-    '/v3/kv/put': { implementation: kv, method: 'Put', request: c(pb.PutRequest), response: c(pb.PutResponse) },
-    '/v3/kv/deleterange': { implementation: kv, method: 'DeleteRange', request: c(pb.DeleteRangeRequest), response: c(pb.DeleteRangeResponse) },
-    '/v3/kv/txn': { implementation: kv, method: 'Txn', request: c(pb.TxnRequest), response: c(pb.TxnResponse) },
-    '/v3/kv/compaction': { implementation: kv, method: 'Compact', request: c(pb.CompactionRequest), response: c(pb.CompactionResponse) },
-    '/v3/lease/grant': { implementation: lease, method: 'LeaseGrant', request: c(pb.LeaseGrantRequest), response: c(pb.LeaseGrantResponse) },
-    '/v3/lease/revoke': { implementation: lease, method: 'LeaseRevoke', request: c(pb.LeaseRevokeRequest), response: c(pb.LeaseRevokeResponse) },
-    '/v3/lease/timetolive': { implementation: lease, method: 'LeaseTimeToLive', request: c(pb.LeaseTimeToLiveRequest), response: c(pb.LeaseTimeToLiveResponse) },
-    '/v3/lease/leases': { implementation: lease, method: 'LeaseLeases', request: c(pb.LeaseLeasesRequest), response: c(pb.LeaseLeasesResponse) },
-    '/v3/cluster/member/list': { implementation: cluster, method: 'MemberList', request: c(pb.MemberListRequest), response: c(pb.MemberListResponse) },
-    '/v3/cluster/member/add': { implementation: cluster, method: 'MemberAdd', request: c(pb.MemberAddRequest), response: c(pb.MemberAddResponse) },
-    '/v3/cluster/member/remove': { implementation: cluster, method: 'MemberRemove', request: c(pb.MemberRemoveRequest), response: c(pb.MemberRemoveResponse) },
-    '/v3/cluster/member/update': { implementation: cluster, method: 'MemberUpdate', request: c(pb.MemberUpdateRequest), response: c(pb.MemberUpdateResponse) },
-    '/v3/cluster/member/promote': { implementation: cluster, method: 'MemberPromote', request: c(pb.MemberPromoteRequest), response: c(pb.MemberPromoteResponse) },
-    '/v3/maintenance/alarm': { implementation: maintenance, method: 'Alarm', request: c(pb.AlarmRequest), response: c(pb.AlarmResponse) },
-    '/v3/maintenance/status': { implementation: maintenance, method: 'Status', request: c(pb.StatusRequest), response: c(pb.StatusResponse) },
-    '/v3/maintenance/defragment': { implementation: maintenance, method: 'Defragment', request: c(pb.DefragmentRequest), response: c(pb.DefragmentResponse) },
+    '/v3/kv/range': {
+      implementation: kv,
+      method: 'Range',
+      request: c(pb.RangeRequest),
+      response: c(pb.RangeResponse),
+    },
+    '/v3/kv/put': {
+      implementation: kv,
+      method: 'Put',
+      request: c(pb.PutRequest),
+      response: c(pb.PutResponse),
+    },
+    '/v3/kv/deleterange': {
+      implementation: kv,
+      method: 'DeleteRange',
+      request: c(pb.DeleteRangeRequest),
+      response: c(pb.DeleteRangeResponse),
+    },
+    '/v3/kv/txn': {
+      implementation: kv,
+      method: 'Txn',
+      request: c(pb.TxnRequest),
+      response: c(pb.TxnResponse),
+    },
+    '/v3/kv/compaction': {
+      implementation: kv,
+      method: 'Compact',
+      request: c(pb.CompactionRequest),
+      response: c(pb.CompactionResponse),
+    },
+    '/v3/lease/grant': {
+      implementation: lease,
+      method: 'LeaseGrant',
+      request: c(pb.LeaseGrantRequest),
+      response: c(pb.LeaseGrantResponse),
+    },
+    '/v3/lease/revoke': {
+      implementation: lease,
+      method: 'LeaseRevoke',
+      request: c(pb.LeaseRevokeRequest),
+      response: c(pb.LeaseRevokeResponse),
+    },
+    '/v3/lease/timetolive': {
+      implementation: lease,
+      method: 'LeaseTimeToLive',
+      request: c(pb.LeaseTimeToLiveRequest),
+      response: c(pb.LeaseTimeToLiveResponse),
+    },
+    '/v3/lease/leases': {
+      implementation: lease,
+      method: 'LeaseLeases',
+      request: c(pb.LeaseLeasesRequest),
+      response: c(pb.LeaseLeasesResponse),
+    },
+    '/v3/cluster/member/list': {
+      implementation: cluster,
+      method: 'MemberList',
+      request: c(pb.MemberListRequest),
+      response: c(pb.MemberListResponse),
+    },
+    '/v3/cluster/member/add': {
+      implementation: cluster,
+      method: 'MemberAdd',
+      request: c(pb.MemberAddRequest),
+      response: c(pb.MemberAddResponse),
+    },
+    '/v3/cluster/member/remove': {
+      implementation: cluster,
+      method: 'MemberRemove',
+      request: c(pb.MemberRemoveRequest),
+      response: c(pb.MemberRemoveResponse),
+    },
+    '/v3/cluster/member/update': {
+      implementation: cluster,
+      method: 'MemberUpdate',
+      request: c(pb.MemberUpdateRequest),
+      response: c(pb.MemberUpdateResponse),
+    },
+    '/v3/cluster/member/promote': {
+      implementation: cluster,
+      method: 'MemberPromote',
+      request: c(pb.MemberPromoteRequest),
+      response: c(pb.MemberPromoteResponse),
+    },
+    '/v3/maintenance/alarm': {
+      implementation: maintenance,
+      method: 'Alarm',
+      request: c(pb.AlarmRequest),
+      response: c(pb.AlarmResponse),
+    },
+    '/v3/maintenance/status': {
+      implementation: maintenance,
+      method: 'Status',
+      request: c(pb.StatusRequest),
+      response: c(pb.StatusResponse),
+    },
+    '/v3/maintenance/defragment': {
+      implementation: maintenance,
+      method: 'Defragment',
+      request: c(pb.DefragmentRequest),
+      response: c(pb.DefragmentResponse),
+    },
     // etcd 3.4 quirk: HashKV shares Hash's route and is unreachable over HTTP.
-    '/v3/maintenance/hash': { implementation: maintenance, method: 'Hash', request: c(pb.HashRequest), response: c(pb.HashResponse) },
-    '/v3/maintenance/transfer-leadership': { implementation: maintenance, method: 'MoveLeader', request: c(pb.MoveLeaderRequest), response: c(pb.MoveLeaderResponse) },
+    '/v3/maintenance/hash': {
+      implementation: maintenance,
+      method: 'Hash',
+      request: c(pb.HashRequest),
+      response: c(pb.HashResponse),
+    },
+    '/v3/maintenance/transfer-leadership': {
+      implementation: maintenance,
+      method: 'MoveLeader',
+      request: c(pb.MoveLeaderRequest),
+      response: c(pb.MoveLeaderResponse),
+    },
   };
   table['/v3/kv/lease/revoke'] = table['/v3/lease/revoke']!;
   table['/v3/kv/lease/timetolive'] = table['/v3/lease/timetolive']!;
@@ -97,7 +197,13 @@ export function createGateway(routes: HttpRoutes, server: EtcdServer, limits: Ga
     }
     if (req.method !== 'POST') {
       res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: 'Method Not Allowed', message: 'Method Not Allowed', code: GrpcCode.Unimplemented }));
+      res.end(
+        JSON.stringify({
+          error: 'Method Not Allowed',
+          message: 'Method Not Allowed',
+          code: GrpcCode.Unimplemented,
+        }),
+      );
       return;
     }
     let request: unknown;
@@ -110,7 +216,10 @@ export function createGateway(routes: HttpRoutes, server: EtcdServer, limits: Ga
       return;
     }
     const handler = route.implementation[route.method] as grpc.handleUnaryCall<unknown, unknown>;
-    const call = { request, cancelled: false, metadata: undefined } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
+    const call = { request, cancelled: false, metadata: undefined } as unknown as grpc.ServerUnaryCall<
+      unknown,
+      unknown
+    >;
     handler(call, (err, response) => {
       if (err) {
         const status = toRpcError(err.details ? new Error(err.details) : err);

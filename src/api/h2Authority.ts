@@ -57,7 +57,10 @@ export class ClientFrameRewriter {
   /** Drop the first SETTINGS ACK: it acknowledges the probe's SETTINGS, which the server never sent. */
   private dropSettingsAck: boolean;
 
-  constructor(private readonly rewrite: boolean, opts: { dropFirstSettingsAck?: boolean } = {}) {
+  constructor(
+    private readonly rewrite: boolean,
+    opts: { dropFirstSettingsAck?: boolean } = {},
+  ) {
     this.dropSettingsAck = opts.dropFirstSettingsAck === true;
   }
 
@@ -119,7 +122,8 @@ export class ClientFrameRewriter {
       this.firstAuthority = headers.find((h) => h.name === ':authority')?.value;
     }
     if (!this.rewrite) return passOn;
-    for (const h of headers) if (h.name === ':authority' && hasSchemeInAuthority(h.value)) h.value = stripScheme(h.value);
+    for (const h of headers)
+      if (h.name === ':authority' && hasSchemeInAuthority(h.value)) h.value = stripScheme(h.value);
     return headerFrames(id, endStream, encodeLiterals(headers));
   }
 

@@ -5,12 +5,18 @@ import { Command, CommanderError } from 'commander';
 import { restoreDataDirFromSnapshot } from '../storage/boltRestore.js';
 import { createLogger } from '../logging.js';
 
-export async function runXetcdctl(argv: string[], out: (t: string) => void, err: (t: string) => void): Promise<number> {
+export async function runXetcdctl(
+  argv: string[],
+  out: (t: string) => void,
+  err: (t: string) => void,
+): Promise<number> {
   const program = new Command('xetcdctl')
     .description('Offline tools for xetcd data dirs (use etcdctl for everything that talks to a member).')
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err });
-  const snapshot = program.command('snapshot').description('Snapshot files (etcd 3.4 format, from etcdctl snapshot save).');
+  const snapshot = program
+    .command('snapshot')
+    .description('Snapshot files (etcd 3.4 format, from etcdctl snapshot save).');
   let code = 0;
   snapshot
     .command('restore <file>')
@@ -38,5 +44,9 @@ export async function runXetcdctl(argv: string[], out: (t: string) => void, err:
   return code;
 }
 
-const code = await runXetcdctl(process.argv.slice(2), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+const code = await runXetcdctl(
+  process.argv.slice(2),
+  (t) => process.stdout.write(t),
+  (t) => process.stderr.write(t),
+);
 process.exitCode = code;

@@ -155,10 +155,14 @@ const schema = z
     'max-request-bytes': wholeNumber('a size in bytes, e.g. 1572864', 1),
     'max-txn-ops': wholeNumber('a count of operations, e.g. 128', 1),
     'pre-vote': bool,
-    'experimental-snapshot-catchup-entries': wholeNumber('a count of raft log entries kept behind a snapshot, e.g. 5000', 1),
+    'experimental-snapshot-catchup-entries': wholeNumber(
+      'a count of raft log entries kept behind a snapshot, e.g. 5000',
+      1,
+    ),
     'experimental-watch-progress-notify-interval': text.transform((s, ctx) => {
       const ms = parseGoDuration(s.trim());
-      if (ms === undefined || ms <= 0) return fail(ctx, `'${s}' is not a positive duration; use e.g. 10m, 30s or 500ms`);
+      if (ms === undefined || ms <= 0)
+        return fail(ctx, `'${s}' is not a positive duration; use e.g. 10m, 30s or 500ms`);
       return ms;
     }),
     'cert-file': fileOrEmpty,

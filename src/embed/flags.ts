@@ -130,7 +130,8 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'experimental-snapshot-catchup-entries',
     kind: 'int',
     default: '5000',
-    description: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
+    description:
+      'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
   },
   {
     name: 'experimental-watch-progress-notify-interval',

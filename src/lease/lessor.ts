@@ -96,7 +96,8 @@ export class Lessor {
   timeToLive(id: bigint): { grantedTtl: number; remainingTtl: number } | undefined {
     const timer = this.leases.get(id);
     if (!timer) return undefined;
-    if (!Number.isFinite(timer.expiry)) return { grantedTtl: timer.ttl, remainingTtl: this.remainingOrTtl(timer) };
+    if (!Number.isFinite(timer.expiry))
+      return { grantedTtl: timer.ttl, remainingTtl: this.remainingOrTtl(timer) };
     const remainingMs = Math.max(0, timer.expiry - this.now());
     // Whole seconds left, rounded down as etcd's TimeToLive does (29 right after a 30 s grant).
     return { grantedTtl: timer.ttl, remainingTtl: Math.floor(remainingMs / 1000) };

@@ -11,7 +11,14 @@ import {
   type Member,
   type TxnRequest,
 } from '../proto/etcdserverpb.js';
-import { ConfChange, ConfChangeType, EntryType, type ConfState, type Entry, type Snapshot } from '../proto/raftpb.js';
+import {
+  ConfChange,
+  ConfChangeType,
+  EntryType,
+  type ConfState,
+  type Entry,
+  type Snapshot,
+} from '../proto/raftpb.js';
 import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../mvcc/kvRequests.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
@@ -110,7 +117,8 @@ export class Applier {
       this.applying = false;
     }
     if (this.commitAfterApply || this.appliedIndex - this.durableIndex >= COMMIT_BATCH_ENTRIES) this.commit();
-    else if (this.appliedIndex > this.durableIndex) this.flushTimer ??= setTimeout(() => this.onFlushTimer(), COMMIT_INTERVAL_MS);
+    else if (this.appliedIndex > this.durableIndex)
+      this.flushTimer ??= setTimeout(() => this.onFlushTimer(), COMMIT_INTERVAL_MS);
   }
 
   /**
@@ -149,7 +157,9 @@ export class Applier {
     this.commitAfterApply = false;
     const index = this.appliedIndex;
     // Members and alarms as of `index`, stored only once the key space holds `index`.
-    const state = this.stateDirty ? { members: this.deps.membership.list(), alarms: this.deps.alarms.list() } : undefined;
+    const state = this.stateDirty
+      ? { members: this.deps.membership.list(), alarms: this.deps.alarms.list() }
+      : undefined;
     this.stateDirty = false;
     const done = this.deps.kv.commit({ consistentIndex: index }).then(async () => {
       this.durableIndex = Math.max(this.durableIndex, index);
@@ -175,7 +185,11 @@ export class Applier {
           } catch {
             // Refused alike on every member, then and now.
           }
-        } else if (entry.type === EntryType.EntryNormal && entry.index > this.stateIndex && entry.data.length > 0) {
+        } else if (
+          entry.type === EntryType.EntryNormal &&
+          entry.index > this.stateIndex &&
+          entry.data.length > 0
+        ) {
           // The stored members and alarms may lag the key space (a crash between the two
           // writes): bring them up to it.
           this.replayClusterState(InternalRaftRequest.decode(entry.data), entry.index);
@@ -197,7 +211,10 @@ export class Applier {
           results.push([BigInt(cc.id), { error: err instanceof Error ? err : new Error(String(err)) }]);
         }
       } else {
-        this.deps.logger.warn({ index: entry.index }, 'ConfChangeV2 entries are not proposed by this server; skipped');
+        this.deps.logger.warn(
+          { index: entry.index },
+          'ConfChangeV2 entries are not proposed by this server; skipped',
+        );
       }
     }
     if (last === this.appliedIndex) {
@@ -215,7 +232,11 @@ export class Applier {
     try {
       // As etcd stacks its appliers: NOSPACE refuses growing writes first, then CORRUPT refuses
       // every key-space and lease request that goes through the log.
-      const capped = this.spaceExceeded() && (req.put !== undefined || req.leaseGrant !== undefined || (req.txn !== undefined && txnHasPut(req.txn)));
+      const capped =
+        this.spaceExceeded() &&
+        (req.put !== undefined ||
+          req.leaseGrant !== undefined ||
+          (req.txn !== undefined && txnHasPut(req.txn)));
       if (capped) return { error: ErrNoSpace };
       if (this.deps.alarms.has(AlarmType.CORRUPT) && touchesKeySpace(req)) return { error: ErrCorrupt };
       if (req.put) return { response: await applyPut(kv, req.put) };
@@ -252,7 +273,11 @@ export class Applier {
       if (req.clusterMemberAttrSet) {
         const { memberId, memberAttributes } = req.clusterMemberAttrSet;
         if (index > this.stateIndex) {
-          this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
+          this.deps.membership.setAttributes(
+            memberId,
+            memberAttributes?.name ?? '',
+            memberAttributes?.clientUrls ?? [],
+          );
           this.stateDirty = true;
         }
         return { response: {} };
@@ -269,7 +294,11 @@ export class Applier {
     if (req.alarm) this.applyAlarm(req.alarm, index);
     if (req.clusterMemberAttrSet) {
       const { memberId, memberAttributes } = req.clusterMemberAttrSet;
-      this.deps.membership.setAttributes(memberId, memberAttributes?.name ?? '', memberAttributes?.clientUrls ?? []);
+      this.deps.membership.setAttributes(
+        memberId,
+        memberAttributes?.name ?? '',
+        memberAttributes?.clientUrls ?? [],
+      );
       this.stateDirty = true;
     }
   }
@@ -285,7 +314,11 @@ export class Applier {
         return AlarmResponse.create({ alarms: alarms.list(req.alarm) });
       case AlarmAction.ACTIVATE: {
         const raised = alarms.activate(member);
-        if (raised) this.deps.logger.warn({ alarm: AlarmType[raised.alarm], memberId: raised.memberId.toString(16) }, 'alarm raised');
+        if (raised)
+          this.deps.logger.warn(
+            { alarm: AlarmType[raised.alarm], memberId: raised.memberId.toString(16) },
+            'alarm raised',
+          );
         return AlarmResponse.create({ alarms: raised ? [raised] : [] });
       }
       case AlarmAction.DEACTIVATE: {
@@ -312,9 +345,14 @@ export class Applier {
       case ConfChangeType.ConfChangeUpdateNode:
         if (cc.context.length > 0) {
           // etcd's conf change context: the member as JSON (membership.Member).
-          const member = JSON.parse(Buffer.from(cc.context).toString('utf8')) as { peerURLs?: string[]; isLearner?: boolean; name?: string };
+          const member = JSON.parse(Buffer.from(cc.context).toString('utf8')) as {
+            peerURLs?: string[];
+            isLearner?: boolean;
+            name?: string;
+          };
           if (membership.has(cc.nodeId)) {
-            if (cc.type === ConfChangeType.ConfChangeAddNode && member.isLearner === false) membership.promote(cc.nodeId);
+            if (cc.type === ConfChangeType.ConfChangeAddNode && member.isLearner === false)
+              membership.promote(cc.nodeId);
             membership.updatePeerUrls(cc.nodeId, member.peerURLs ?? []);
           } else {
             membership.add({
@@ -350,5 +388,7 @@ function touchesKeySpace(req: InternalRaftRequest): boolean {
 }
 
 function txnHasPut(txn: TxnRequest): boolean {
-  return [...txn.success, ...txn.failure].some((op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnHasPut(op.requestTxn)));
+  return [...txn.success, ...txn.failure].some(
+    (op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnHasPut(op.requestTxn)),
+  );
 }

@@ -10,8 +10,7 @@
  * - revision: every 5 minutes, compact to `current - retention` if that moved.
  */
 export type CompactionPolicy =
-  | { mode: 'periodic'; retentionMs: number }
-  | { mode: 'revision'; retention: number };
+  { mode: 'periodic'; retentionMs: number } | { mode: 'revision'; retention: number };
 
 export interface Compactor {
   /** How often the server should call observe(), in ms. */

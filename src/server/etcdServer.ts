@@ -2,7 +2,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { etcdServerMachine, type EtcdServerEvent, type EtcdServerMachine } from '../../machines/etcd-server.js';
+import {
+  etcdServerMachine,
+  type EtcdServerEvent,
+  type EtcdServerMachine,
+} from '../../machines/etcd-server.js';
 import {
   BehaviorSubject,
   Subject,
@@ -176,7 +180,9 @@ export class EtcdServer {
     this.applied$ = new BehaviorSubject(kv.consistentIndex);
     this.watchable = new WatchableStore(kv, {
       logger,
-      ...(config.watchProgressNotifyIntervalMs ? { progressIntervalMs: config.watchProgressNotifyIntervalMs } : {}),
+      ...(config.watchProgressNotifyIntervalMs
+        ? { progressIntervalMs: config.watchProgressNotifyIntervalMs }
+        : {}),
     });
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
     for (const lease of kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
@@ -247,7 +253,10 @@ export class EtcdServer {
           clusterId: config.clusterId,
           members: config.initialMembers,
         });
-        RaftNode.bootstrap(memory, config.initialMembers.map((m) => m.id));
+        RaftNode.bootstrap(
+          memory,
+          config.initialMembers.map((m) => m.id),
+        );
         // The initial configuration is snapshot 0: persisted so that a restart knows the voters.
         await raftLog.saveSnapshot(memory.snapshot().metadata!);
       } else {
@@ -263,11 +272,32 @@ export class EtcdServer {
             'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
           );
         }
-        config = { ...config, memberId: record.memberId, clusterId: record.clusterId, initialMembers: record.members };
+        config = {
+          ...config,
+          memberId: record.memberId,
+          clusterId: record.clusterId,
+          initialMembers: record.members,
+        };
         restored = { stateIndex: record.stateIndex ?? 0, alarms: record.alarms ?? [] };
-        checkIntegrity(config.dataDir, kv.consistentIndex, memory.lastIndex(), state.snapshotMetadata?.index ?? 0);
+        checkIntegrity(
+          config.dataDir,
+          kv.consistentIndex,
+          memory.lastIndex(),
+          state.snapshotMetadata?.index ?? 0,
+        );
       }
-      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, fresh, metrics, inspect, restored);
+      const server = new EtcdServer(
+        config,
+        raftLog,
+        memory,
+        kv,
+        logger,
+        peers,
+        fresh,
+        metrics,
+        inspect,
+        restored,
+      );
       logger.info(
         {
           name: config.name,
@@ -362,7 +392,11 @@ export class EtcdServer {
             applied$: this.applied$,
             stopping$: this.stopping$,
             timeoutMs: requestTimeoutMs(config),
-            errors: { leaderChanged: () => ErrLeaderChanged, timeout: () => ErrTimeout, stopped: () => ErrStopped },
+            errors: {
+              leaderChanged: () => ErrLeaderChanged,
+              timeout: () => ErrTimeout,
+              stopped: () => ErrStopped,
+            },
           });
           const readLoop = this.readLoop;
           return () => readLoop.stop();
@@ -403,7 +437,10 @@ export class EtcdServer {
         if (this.stopped) throw err;
         // The first failure is worth a warning; repeating it every retry would bury everything else.
         const log = attempt === 1 || attempt % 50 === 0 ? 'warn' : 'debug';
-        this.logger[log]({ err: (err as Error).message, attempt }, 'publishing member attributes failed; retrying');
+        this.logger[log](
+          { err: (err as Error).message, attempt },
+          'publishing member attributes failed; retrying',
+        );
         // etcd retries publish after a request timeout; a short pause is enough not to spin.
         await new Promise((resolve) => setTimeout(resolve, config.heartbeatMs));
       }
@@ -421,7 +458,9 @@ export class EtcdServer {
     this.waits.failAll(ErrStopped);
     this.watchable.close();
     this.applier.stop();
-    await this.applier.flush().catch((err: unknown) => this.logger.error({ err }, 'final key-space commit failed'));
+    await this.applier
+      .flush()
+      .catch((err: unknown) => this.logger.error({ err }, 'final key-space commit failed'));
     await this.kv.close();
     await this.raftLog.close();
     this.stopping$.complete();
@@ -564,7 +603,10 @@ export class EtcdServer {
 
   async leaseLeases(): Promise<LeaseLeasesResponse> {
     await this.linearizableRead();
-    return LeaseLeasesResponse.create({ header: this.header(), leases: this.kv.leases().map((l) => ({ id: l.id })) });
+    return LeaseLeasesResponse.create({
+      header: this.header(),
+      leases: this.kv.leases().map((l) => ({ id: l.id })),
+    });
   }
 
   // ------------------------------------------------------------------ alarms
@@ -588,7 +630,8 @@ export class EtcdServer {
     if (peerUrls.some((u) => taken.has(u))) throw ErrPeerURLExist;
     // etcd's MemberAdd: no name, no cluster token, the time of adding.
     const id = deriveMemberId(peerUrls, '', Date.now() / 1000);
-    if (isLearner && this.membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS) throw ErrTooManyLearners;
+    if (isLearner && this.membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS)
+      throw ErrTooManyLearners;
     if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
     await this.proposeConfChange(
       isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
@@ -656,7 +699,11 @@ export class EtcdServer {
     return started >= Math.floor(remaining.length / 2) + 1;
   }
 
-  private async proposeConfChange(type: ConfChangeType, nodeId: bigint, member: object | undefined): Promise<void> {
+  private async proposeConfChange(
+    type: ConfChangeType,
+    nodeId: bigint,
+    member: object | undefined,
+  ): Promise<void> {
     if (this.stopped) throw ErrStopped;
     const id = this.ids.next();
     const cc = ConfChange.create({
@@ -702,7 +749,11 @@ export class EtcdServer {
   async *snapshotStream(): AsyncGenerator<SnapshotChunk> {
     // The snapshot reads the key space from disk: everything applied goes there first.
     await this.applier.flush();
-    const path = join(this.config.dataDir, 'member', `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`);
+    const path = join(
+      this.config.dataDir,
+      'member',
+      `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`,
+    );
     // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
     yield* streamSnapshot(this.kv.snapshotRecords(), path, {
       members: this.membership.list(),
@@ -721,7 +772,10 @@ export class EtcdServer {
     const before = await this.kv.dbSize();
     await this.kv.defragment();
     const after = await this.kv.dbSize();
-    this.logger.info({ dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) }, 'defragmented');
+    this.logger.info(
+      { dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) },
+      'defragmented',
+    );
   }
 
   /** Applied entries, Raft progress and storage sizes for Status. */
@@ -731,7 +785,9 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ internals
 
-  private async proposeWrite<T extends { header?: ResponseHeader }>(req: Partial<InternalRaftRequest>): Promise<T> {
+  private async proposeWrite<T extends { header?: ResponseHeader }>(
+    req: Partial<InternalRaftRequest>,
+  ): Promise<T> {
     const result = await this.propose(req);
     const resp = result.response as T;
     resp.header = this.header(resp.header?.revision || this.kv.currentRevision);
@@ -749,7 +805,10 @@ export class EtcdServer {
     try {
       this.raft.propose(data);
     } catch (err) {
-      this.waits.fail(id, err instanceof ProposalDroppedError ? (this.lead === 0n ? ErrNoLeader : ErrTimeout) : (err as Error));
+      this.waits.fail(
+        id,
+        err instanceof ProposalDroppedError ? (this.lead === 0n ? ErrNoLeader : ErrTimeout) : (err as Error),
+      );
       return done;
     }
     this.metrics.proposalsPending.inc();
@@ -779,7 +838,11 @@ export class EtcdServer {
 
   private async waitForLeader(): Promise<void> {
     if (this.lead !== 0n) return;
-    await this.waitFor(this.leaderChanged$.pipe(filter((l) => l !== 0n)), requestTimeoutMs(this.config), () => ErrNoLeader);
+    await this.waitFor(
+      this.leaderChanged$.pipe(filter((l) => l !== 0n)),
+      requestTimeoutMs(this.config),
+      () => ErrNoLeader,
+    );
   }
 
   /**
@@ -852,7 +915,10 @@ export class EtcdServer {
           this.memory.compact(compactTo);
           await this.raftLog.compact(compactTo);
         }
-        this.logger.info({ index, compactedTo: Math.max(0, compactTo) }, 'saved raft snapshot and compacted the log');
+        this.logger.info(
+          { index, compactedTo: Math.max(0, compactTo) },
+          'saved raft snapshot and compacted the log',
+        );
       })
       .catch((err: unknown) => this.logger.error({ err, index }, 'saving the raft snapshot failed'));
   }
@@ -862,7 +928,8 @@ export class EtcdServer {
     for (const id of this.lessor.expired(LEASE_REVOKE_RATE_PER_TICK)) {
       this.logger.info({ lease: id.toString(16) }, 'lease expired; revoking');
       this.leaseRevoke(id).catch((err: unknown) => {
-        if (err !== ErrLeaseNotFound) this.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');
+        if (err !== ErrLeaseNotFound)
+          this.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');
       });
     }
   }
@@ -874,9 +941,16 @@ export class EtcdServer {
     const size = await this.kv.dbSize();
     this.metrics.dbTotalSize.set(size);
     if (size <= this.config.quotaBackendBytes) return;
-    this.logger.warn({ dbSize: size, quota: this.config.quotaBackendBytes }, 'database space exceeded; raising NOSPACE');
+    this.logger.warn(
+      { dbSize: size, quota: this.config.quotaBackendBytes },
+      'database space exceeded; raising NOSPACE',
+    );
     await this.propose({
-      alarm: AlarmRequest.create({ action: AlarmAction.ACTIVATE, memberId: this.config.memberId, alarm: AlarmType.NOSPACE }),
+      alarm: AlarmRequest.create({
+        action: AlarmAction.ACTIVATE,
+        memberId: this.config.memberId,
+        alarm: AlarmType.NOSPACE,
+      }),
     }).catch(() => undefined);
   }
 
@@ -923,4 +997,3 @@ function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-

@@ -4,7 +4,13 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlarmType } from '../proto/etcdserverpb.js';
-import { ClusterService, KVService, LeaseService, MaintenanceService, WatchService } from '../proto/etcdserverpb.js';
+import {
+  ClusterService,
+  KVService,
+  LeaseService,
+  MaintenanceService,
+  WatchService,
+} from '../proto/etcdserverpb.js';
 import { clusterService } from '../api/grpc/clusterService.js';
 import { kvService } from '../api/grpc/kvService.js';
 import { leaseService } from '../api/grpc/leaseService.js';
@@ -76,7 +82,13 @@ export function createMemberServer(config: Config, deps: MemberServerDeps): Memb
         );
       }
       // Peers are reached over NATS; a one-member cluster sends no messages at all.
-      server = await EtcdServer.open(serverConfigOf(config), logger, { send: () => undefined }, metrics, deps.inspect);
+      server = await EtcdServer.open(
+        serverConfigOf(config),
+        logger,
+        { send: () => undefined },
+        metrics,
+        deps.inspect,
+      );
       server.fatal$.subscribe((err) => deps.fatal(err.message));
     },
 
@@ -84,7 +96,10 @@ export function createMemberServer(config: Config, deps: MemberServerDeps): Memb
       const started = performance.now();
       // Reading every record once verifies every checksum before anything is served.
       const { hash, hashRevision } = await need().kv.hashKV();
-      logger.info({ revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) }, 'key space verified');
+      logger.info(
+        { revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) },
+        'key space verified',
+      );
     },
 
     async startRaft() {

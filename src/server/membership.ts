@@ -18,7 +18,9 @@ export class Membership {
   }
 
   list(): Member[] {
-    return [...this.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((m) => Member.create(m));
+    return [...this.members.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((m) => Member.create(m));
   }
 
   get(id: bigint): Member | undefined {

@@ -47,12 +47,16 @@ describe('a member killed with SIGKILL under write load', () => {
         // Everything acknowledged before the previous kill is still there.
         for (const [key, want] of acked) {
           const got = await client.range({ key: Buffer.from(key) });
-          expect(Buffer.from(got.kvs[0]?.value ?? []).toString(), `seed ${seed}: ${key} lost`).toBe(want.value);
+          expect(Buffer.from(got.kvs[0]?.value ?? []).toString(), `seed ${seed}: ${key} lost`).toBe(
+            want.value,
+          );
           expect(got.kvs[0]?.modRevision, `seed ${seed}: ${key} rewritten`).toBe(want.revision);
         }
         const now = await client.range({ key: Buffer.from('probe') });
         const revision = now.header?.revision ?? 0;
-        expect(revision, `seed ${seed}: revision went back`).toBeGreaterThanOrEqual(Math.max(highestAcked, lastSeenRevision));
+        expect(revision, `seed ${seed}: revision went back`).toBeGreaterThanOrEqual(
+          Math.max(highestAcked, lastSeenRevision),
+        );
         lastSeenRevision = revision;
 
         let stop = false;
@@ -76,7 +80,10 @@ describe('a member killed with SIGKILL under write load', () => {
         await member.process.exited;
         await Promise.all(writers);
         // Snapshots and log compaction happened along the way, and nothing went wrong in them.
-        const errors = member.process.output().split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+        const errors = member.process
+          .output()
+          .split('\n')
+          .filter((l) => /"level":"(error|fatal)"/.test(l));
         expect(errors, `seed ${seed}: the member logged errors`).toEqual([]);
       } finally {
         client.close();

@@ -30,21 +30,38 @@ describe('xetcdctl snapshot restore', () => {
     await source.stop();
 
     const restored = join(dir.path, 'restored');
-    const { stdout } = await run(process.execPath, [XETCDCTL, 'snapshot', 'restore', file, '--data-dir', restored]);
+    const { stdout } = await run(process.execPath, [
+      XETCDCTL,
+      'snapshot',
+      'restore',
+      file,
+      '--data-dir',
+      restored,
+    ]);
     expect(stdout).toContain('restored 20 keys at revision 21');
     // A second restore into the same dir is refused and changes nothing.
-    const again = await run(process.execPath, [XETCDCTL, 'snapshot', 'restore', file, '--data-dir', restored]).catch(
-      (e: { code: number; stderr: string }) => e,
-    );
+    const again = await run(process.execPath, [
+      XETCDCTL,
+      'snapshot',
+      'restore',
+      file,
+      '--data-dir',
+      restored,
+    ]).catch((e: { code: number; stderr: string }) => e);
     expect(again).toMatchObject({ code: 1 });
     expect((again as { stderr: string }).stderr).toContain('exists');
 
     const member = await startXetcd({ dataDir: restored });
     scope.defer('restored member', () => member.stop());
     const got = await runEtcdctl(['get', 'k', '--prefix', '-w', 'json'], { endpoints: member.endpoint });
-    const json = JSON.parse(got.stdout) as { header: { revision: number }; kvs: Array<{ mod_revision: number }> };
+    const json = JSON.parse(got.stdout) as {
+      header: { revision: number };
+      kvs: Array<{ mod_revision: number }>;
+    };
     expect(json.kvs).toHaveLength(20);
     expect(json.header.revision).toBe(21);
-    expect(json.kvs.map((kv) => kv.mod_revision).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect(json.kvs.map((kv) => kv.mod_revision).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 2),
+    );
   }, 90_000);
 });

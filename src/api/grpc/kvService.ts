@@ -21,7 +21,11 @@ export interface KvLimits {
 }
 
 /** etcdserverpb.KV: requests are checked as etcd's v3rpc/key.go checks them, then handed to the server. */
-export function kvService(server: EtcdServer, limits: KvLimits, logger: Logger): grpc.UntypedServiceImplementation {
+export function kvService(
+  server: EtcdServer,
+  limits: KvLimits,
+  logger: Logger,
+): grpc.UntypedServiceImplementation {
   return {
     Range: unary<RangeRequest, RangeResponse>(logger, 'Range', async (req) => {
       checkRangeRequest(req);

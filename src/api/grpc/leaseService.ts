@@ -46,7 +46,8 @@ export function leaseService(server: EtcdServer, logger: Logger): grpc.UntypedSe
           }
           ttl = 0;
         }
-        if (!ended && !call.cancelled) call.write(LeaseKeepAliveResponse.create({ header: server.header(), id: req.id, ttl }));
+        if (!ended && !call.cancelled)
+          call.write(LeaseKeepAliveResponse.create({ header: server.header(), id: req.id, ttl }));
       });
     });
     call.on('end', () => void chain.then(() => end()));
@@ -55,14 +56,20 @@ export function leaseService(server: EtcdServer, logger: Logger): grpc.UntypedSe
   };
 
   return {
-    LeaseGrant: unary<LeaseGrantRequest, LeaseGrantResponse>(logger, 'LeaseGrant', (req) => server.leaseGrant(req)),
+    LeaseGrant: unary<LeaseGrantRequest, LeaseGrantResponse>(logger, 'LeaseGrant', (req) =>
+      server.leaseGrant(req),
+    ),
     LeaseRevoke: unary<LeaseRevokeRequest, LeaseRevokeResponse>(logger, 'LeaseRevoke', (req) =>
       server.leaseRevoke(req.id),
     ),
     LeaseKeepAlive: keepAlive,
-    LeaseTimeToLive: unary<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>(logger, 'LeaseTimeToLive', (req) =>
-      server.leaseTimeToLive(req),
+    LeaseTimeToLive: unary<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>(
+      logger,
+      'LeaseTimeToLive',
+      (req) => server.leaseTimeToLive(req),
     ),
-    LeaseLeases: unary<LeaseLeasesRequest, LeaseLeasesResponse>(logger, 'LeaseLeases', () => server.leaseLeases()),
+    LeaseLeases: unary<LeaseLeasesRequest, LeaseLeasesResponse>(logger, 'LeaseLeases', () =>
+      server.leaseLeases(),
+    ),
   };
 }

@@ -31,7 +31,9 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
           // Returning ends the generator, whose finally removes the temp file.
           if (call.cancelled) return;
           // etcd 3.4 sends the chunks without a header.
-          const ok = call.write(SnapshotResponse.create({ remainingBytes: chunk.remaining, blob: chunk.blob }));
+          const ok = call.write(
+            SnapshotResponse.create({ remainingBytes: chunk.remaining, blob: chunk.blob }),
+          );
           if (!ok) await drainedOrGone(call);
         }
         call.end();
@@ -59,7 +61,9 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
         // etcd lists a missing leader first, then each alarm in its protobuf text form.
         errors: [
           ...(server.leader === 0n ? ['etcdserver: no leader'] : []),
-          ...server.alarms.list().map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
+          ...server.alarms
+            .list()
+            .map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
         ],
         isLearner: server.membership.get(server.memberId)?.isLearner ?? false,
       });
@@ -76,7 +80,11 @@ export function maintenanceService(server: EtcdServer, logger: Logger): grpc.Unt
     HashKV: unary<HashKVRequest, HashKVResponse>(logger, 'HashKV', async (req) => {
       const r = await server.kv.hashKV(req.revision);
       // etcd's header carries the current revision, not the hashed one.
-      return HashKVResponse.create({ header: server.header(), hash: r.hash, compactRevision: r.compactRevision });
+      return HashKVResponse.create({
+        header: server.header(),
+        hash: r.hash,
+        compactRevision: r.compactRevision,
+      });
     }),
     Snapshot: snapshot,
     MoveLeader: unary<MoveLeaderRequest, MoveLeaderResponse>(logger, 'MoveLeader', async (req) => {

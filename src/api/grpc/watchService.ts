@@ -43,7 +43,10 @@ export function watchService(server: EtcdServer, logger: Logger): grpc.UntypedSe
           rangeEnd: c.rangeEnd,
           startRevision: c.startRevision,
           prevKv: c.prevKv,
-          filters: { noPut: c.filters.includes(FilterType.NOPUT), noDelete: c.filters.includes(FilterType.NODELETE) },
+          filters: {
+            noPut: c.filters.includes(FilterType.NOPUT),
+            noDelete: c.filters.includes(FilterType.NODELETE),
+          },
           progressNotify: c.progressNotify,
           fragment: c.fragment,
           watchId: c.watchId,

@@ -77,8 +77,15 @@ describe('HTTP/2 :authority rewriting', () => {
     const out = Buffer.concat([...input].map((b) => rewriter.transform(Buffer.of(b))));
     const { blocks, others } = serverView(out);
     expect(blocks).toHaveLength(2);
-    expect(blocks[0]).toMatchObject({ ':authority': '127.0.0.1:2379', ':path': '/etcdserverpb.Maintenance/Status' });
-    expect(blocks[1]).toMatchObject({ ':authority': '127.0.0.1:2379', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc' });
+    expect(blocks[0]).toMatchObject({
+      ':authority': '127.0.0.1:2379',
+      ':path': '/etcdserverpb.Maintenance/Status',
+    });
+    expect(blocks[1]).toMatchObject({
+      ':authority': '127.0.0.1:2379',
+      ':path': '/etcdserverpb.KV/Range',
+      'content-type': 'application/grpc',
+    });
     expect(others).toEqual([4, 0]);
   });
 

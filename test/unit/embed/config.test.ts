@@ -74,7 +74,9 @@ describe('defaults (etcd 3.4, data dir <name>.xetcd)', () => {
   });
 
   it('reads the watch progress interval as a Go duration and refuses nonsense', () => {
-    expect(ok({ 'experimental-watch-progress-notify-interval': '500ms' }).watchProgressNotifyIntervalMs).toBe(500);
+    expect(ok({ 'experimental-watch-progress-notify-interval': '500ms' }).watchProgressNotifyIntervalMs).toBe(
+      500,
+    );
     expect(problems({ 'experimental-watch-progress-notify-interval': 'soon' }).join('\n')).toContain(
       'experimental-watch-progress-notify-interval',
     );

@@ -28,7 +28,13 @@ describe('etcd server parts chart', () => {
     const actor = createActor(machine).start();
     expect([...running].sort()).toEqual(['raftLoop', 'readLoop']);
     actor.send({ type: 'LEADER_ELECTED' });
-    expect([...running].sort()).toEqual(['autoCompactor', 'leaseExpiry', 'quotaGuard', 'raftLoop', 'readLoop']);
+    expect([...running].sort()).toEqual([
+      'autoCompactor',
+      'leaseExpiry',
+      'quotaGuard',
+      'raftLoop',
+      'readLoop',
+    ]);
     actor.send({ type: 'LEADERSHIP_LOST' });
     // Losing leadership stops lease expiry at once: an old leader never revokes leases.
     expect([...running].sort()).toEqual(['raftLoop', 'readLoop']);
