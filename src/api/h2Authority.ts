@@ -64,6 +64,9 @@ export class ClientFrameRewriter {
     this.dropSettingsAck = opts.dropFirstSettingsAck === true;
   }
 
+  /** The client has acknowledged the probe's SETTINGS (and that frame was removed). */
+  settingsAckDropped = false;
+
   /** Bytes received but not yet a whole frame. */
   leftover(): Buffer {
     return this.buffered;
@@ -97,6 +100,7 @@ export class ClientFrameRewriter {
     let payload = frame.subarray(FRAME_HEADER_BYTES);
     if (type === TYPE_SETTINGS && (flags & FLAG_ACK) !== 0 && this.dropSettingsAck) {
       this.dropSettingsAck = false;
+      this.settingsAckDropped = true;
       return undefined;
     }
     if (type === TYPE_HEADERS) {
@@ -191,10 +195,14 @@ function headerFrames(streamId: number, endStream: boolean, block: Buffer): Buff
 
 /** A socket seen through a ClientFrameRewriter: what the HTTP/2 server reads is rewritten, what it writes is not. */
 class RewritingSocket extends Duplex {
-  private readonly rewriter = new ClientFrameRewriter(true);
+  private readonly rewriter: ClientFrameRewriter;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(
+    private readonly socket: net.Socket,
+    dropFirstSettingsAck: boolean,
+  ) {
     super();
+    this.rewriter = new ClientFrameRewriter(true, { dropFirstSettingsAck });
     socket.on('data', (chunk: Buffer) => {
       let out: Buffer;
       try {
@@ -249,7 +257,7 @@ export function routeH2Connection(socket: net.Socket, timeoutMs: number): Promis
       socket.pause();
       replay.push(probe.leftover());
       socket.unshift(Buffer.concat(replay));
-      resolve(result === 'raw' ? socket : new RewritingSocket(socket));
+      resolve(result === 'raw' ? socket : new RewritingSocket(socket, !probe.settingsAckDropped));
     };
     const onData = (chunk: Buffer): void => {
       try {
@@ -260,11 +268,16 @@ export function routeH2Connection(socket: net.Socket, timeoutMs: number): Promis
         finish('raw');
         return;
       }
-      if (probe.sawFirstBlock) finish(hasSchemeInAuthority(probe.firstAuthority) ? 'rewrite' : 'raw');
+      // The client's ACK of the probe's SETTINGS may come after its first request
+      // (grpc-go writes them from different goroutines): wait for both, since an
+      // ACK the HTTP/2 server never asked for is a protocol error that closes the connection.
+      if (probe.sawFirstBlock && probe.settingsAckDropped) finish(decision());
     };
+    const decision = (): 'raw' | 'rewrite' =>
+      hasSchemeInAuthority(probe.firstAuthority) ? 'rewrite' : 'raw';
     const onClose = (): void => finish(undefined);
-    // A client that opens a connection and waits before its first call gets the raw socket.
-    const timer = setTimeout(() => finish('raw'), timeoutMs);
+    // A client that opens a connection and waits before its first call is handed over as it is.
+    const timer = setTimeout(() => finish(decision()), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
     // grpc-go sends no request before it has the server's SETTINGS: send an

@@ -117,4 +117,18 @@ describe('HTTP/2 :authority rewriting', () => {
     expect(out.equals(Buffer.concat([PREFACE, headers]))).toBe(true);
     expect(probe.firstAuthority).toBe('localhost:2379');
   });
+
+  it('drops the probe’s SETTINGS ACK also when the client sends it after its first request', () => {
+    const enc = hpack.compressor.create({ table: { size: 4096 } });
+    const headers = frame(1, 4, 1, compress(enc, [[':authority', 'localhost:2379']]));
+    const ack = frame(4, 1, 0, Buffer.alloc(0));
+    const probe = new ClientFrameRewriter(false, { dropFirstSettingsAck: true });
+    const first = probe.transform(Buffer.concat([PREFACE, headers]));
+    expect(probe.sawFirstBlock).toBe(true);
+    expect(probe.settingsAckDropped).toBe(false);
+    const second = probe.transform(Buffer.concat([ack, ack]));
+    expect(probe.settingsAckDropped).toBe(true);
+    // Only the first ACK was the probe's; a later one belongs to the server's own SETTINGS.
+    expect(Buffer.concat([first, second]).equals(Buffer.concat([PREFACE, headers, ack]))).toBe(true);
+  });
 });
