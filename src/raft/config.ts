@@ -35,8 +35,10 @@ export interface RaftConfig {
   disableProposalForwarding?: boolean;
   /**
    * A leader that applies its own removal (or demotion to learner) steps down
-   * at once instead of leading a group it no longer belongs to. Defaults to true
-   * (etcd's raft defaults to false, where the server shuts such a member down).
+   * at once instead of leading a group it no longer belongs to. Defaults to
+   * false, as in etcd's raft, where the server shuts a removed member down: a
+   * leader that steps down the moment it applies a joint leave can strand the
+   * surviving voter (test/sim/regressions/stranded-survivor-after-joint-leave.txt).
    */
   stepDownOnRemoval?: boolean;
   /** Seeded source in [0, 1) for the randomized election timeout: the only nondeterminism. */
@@ -102,7 +104,7 @@ export function resolveConfig(c: RaftConfig): ResolvedRaftConfig {
     preVote: c.preVote ?? false,
     readOnlyOption,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
-    stepDownOnRemoval: c.stepDownOnRemoval ?? true,
+    stepDownOnRemoval: c.stepDownOnRemoval ?? false,
     random: c.random,
     logger: c.logger ?? silentLogger,
   };

@@ -146,7 +146,7 @@ describe('F57 remove the leader', () => {
   });
 
   it('with step-down: the removed leader becomes a follower that can neither propose nor campaign; n2 or n3 takes over', () => {
-    const c = new Cluster([1n, 2n, 3n]);
+    const c = new Cluster([1n, 2n, 3n], { stepDownOnRemoval: true });
     c.elect(1n);
     c.raft(1n).proposeConfChange(cc(ConfChangeRemoveNode, 1n));
     c.stabilize();
