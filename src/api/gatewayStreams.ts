@@ -11,12 +11,11 @@ import type { EtcdServer } from '../server/etcdServer.js';
 import {
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,
-  WatchCreateRequest_FilterType as FilterType,
   WatchRequest,
   WatchResponse,
 } from '../proto/etcdserverpb.js';
 import { LeaderRequest, LeaderResponse } from '../proto/v3electionpb.js';
-import type { WatchReply } from '../mvcc/watcher.js';
+import { handleWatchRequest, watchResponse } from './watchProtocol.js';
 import type { Election } from './recipes/election.js';
 import type { HttpRoutes } from './http.js';
 import { ErrLeaseNotFound, GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
@@ -76,26 +75,7 @@ function watchRoute(server: EtcdServer): StreamRoute<WatchRequest, WatchResponse
         // Body EOF does not end a watch: etcd keeps sending events until the client goes away.
         const incoming = requests$.subscribe({
           next: (req) => {
-            if (req.createRequest) {
-              const c = req.createRequest;
-              stream.watch({
-                key: c.key,
-                rangeEnd: c.rangeEnd,
-                startRevision: c.startRevision,
-                prevKv: c.prevKv,
-                filters: {
-                  noPut: c.filters.includes(FilterType.NOPUT),
-                  noDelete: c.filters.includes(FilterType.NODELETE),
-                },
-                progressNotify: c.progressNotify,
-                fragment: c.fragment,
-                watchId: c.watchId,
-              });
-            } else if (req.cancelRequest) {
-              stream.cancel(req.cancelRequest.watchId);
-            } else if (req.progressRequest) {
-              stream.requestProgress();
-            }
+            handleWatchRequest(stream, req);
           },
           error: () => undefined,
         });
@@ -108,19 +88,6 @@ function watchRoute(server: EtcdServer): StreamRoute<WatchRequest, WatchResponse
       return { responses$, pause: () => stream.pause(), resume: () => stream.resume() };
     },
   };
-}
-
-function watchResponse(server: EtcdServer, reply: WatchReply): WatchResponse {
-  return WatchResponse.create({
-    header: server.header(reply.revision),
-    watchId: reply.watchId,
-    created: reply.created ?? false,
-    canceled: reply.canceled ?? false,
-    compactRevision: reply.compactRevision ?? 0,
-    cancelReason: reply.cancelReason ?? '',
-    fragment: reply.fragment ?? false,
-    events: reply.events,
-  });
 }
 
 function keepAliveRoute(server: EtcdServer): StreamRoute<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
