@@ -131,13 +131,16 @@ describe('a known-bad core is caught', () => {
   });
 });
 
-describe('open findings (problems the simulation found in the core that are not fixed yet)', () => {
-  for (const file of readdirSync(findings).filter((f) => f.endsWith('.txt'))) {
-    it(`${file} still fails as described; when it passes, move it to regressions/`, () => {
-      const text = readFileSync(join(findings, file), 'utf8');
-      const expected = /^# expect-violation: (\S+)$/m.exec(text)?.[1];
-      expect(expected).toBeDefined();
-      expect(replay(parseSchedule(text)).violation?.property).toBe(expected);
-    });
-  }
-});
+// A suite with no tests fails, so the block exists only while something is open.
+const openFindings = readdirSync(findings).filter((f) => f.endsWith('.txt'));
+if (openFindings.length > 0)
+  describe('open findings (problems the simulation found in the core that are not fixed yet)', () => {
+    for (const file of openFindings) {
+      it(`${file} still fails as described; when it passes, move it to regressions/`, () => {
+        const text = readFileSync(join(findings, file), 'utf8');
+        const expected = /^# expect-violation: (\S+)$/m.exec(text)?.[1];
+        expect(expected).toBeDefined();
+        expect(replay(parseSchedule(text)).violation?.property).toBe(expected);
+      });
+    }
+  });
