@@ -81,7 +81,9 @@ Object.assign(actions, {
 });
 
 // provide() is typed per implementation; the test swaps every one of them for a generic stand-in.
-const model = raftRoleMachine.provide({ guards, actions } as unknown as Parameters<typeof raftRoleMachine.provide>[0]);
+const model = raftRoleMachine.provide({ guards, actions } as unknown as Parameters<
+  typeof raftRoleMachine.provide
+>[0]);
 const input = { raft: {} as RaftState };
 
 // ---- the chart's own structure -------------------------------------------------
