@@ -67,12 +67,10 @@ import {
   ErrLeaseNotFound,
   ErrLeaseTTLTooLarge,
   ErrNoLeader,
-  ErrNoSpace,
   ErrNotLeader,
   ErrStopped,
   ErrTimeout,
   ErrTimeoutWaitAppliedIndex,
-  ErrCorrupt,
   ErrLearnerNotReady,
   ErrMemberBadURLs,
   ErrMemberNotEnoughStarted,
@@ -162,7 +160,6 @@ export class EtcdServer {
   private actor: Actor<EtcdServerMachine> | undefined;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
-  readonly started: Date = new Date();
 
   private constructor(
     readonly config: ServerConfig,
@@ -171,7 +168,6 @@ export class EtcdServer {
     readonly kv: KvStore,
     private readonly logger: Logger,
     private readonly peers: PeerSender,
-    readonly isNewCluster: boolean,
     readonly metrics: EtcdMetrics,
     private readonly inspect: Observer<InspectionEvent> | undefined,
     restored: { stateIndex: number; alarms: AlarmMember[] },
@@ -286,18 +282,7 @@ export class EtcdServer {
           state.snapshotMetadata?.index ?? 0,
         );
       }
-      const server = new EtcdServer(
-        config,
-        raftLog,
-        memory,
-        kv,
-        logger,
-        peers,
-        fresh,
-        metrics,
-        inspect,
-        restored,
-      );
+      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, metrics, inspect, restored);
       logger.info(
         {
           name: config.name,
@@ -952,15 +937,6 @@ export class EtcdServer {
         alarm: AlarmType.NOSPACE,
       }),
     }).catch(() => undefined);
-  }
-
-  /** Rejects writes that would grow the key space while NOSPACE is raised (checked again at apply). */
-  assertSpace(): void {
-    if (this.alarms.has(AlarmType.NOSPACE)) throw ErrNoSpace;
-  }
-
-  assertNotCorrupt(): void {
-    if (this.alarms.has(AlarmType.CORRUPT)) throw ErrCorrupt;
   }
 }
 
