@@ -78,6 +78,7 @@ import {
   ErrMemberNotLearner,
   ErrPeerURLExist,
   ErrRequestTooLarge,
+  ErrNoSpace,
   ErrBadLeaderTransferee,
   ErrTooManyLearners,
 } from '../api/rpcErrors.js';
@@ -158,6 +159,8 @@ export class EtcdServer {
   private confState: ConfState;
   private snapshotIndex: number;
   private actor: Actor<EtcdServerMachine> | undefined;
+  /** The key space's size on disk as the quota guard last measured it. */
+  private dbSizeEstimate = 0;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
 
@@ -306,6 +309,7 @@ export class EtcdServer {
   /** Starts Raft, the apply and read loops, the lessor and the compactor. */
   start(): void {
     const { config } = this;
+    void this.kv.dbSize().then((size) => (this.dbSizeEstimate = size));
     this.raft = new RaftNode({
       id: config.memberId,
       storage: this.memory,
@@ -506,7 +510,8 @@ export class EtcdServer {
     return resp;
   }
 
-  put(req: PutRequest): Promise<PutResponse> {
+  async put(req: PutRequest): Promise<PutResponse> {
+    await this.assertQuota(putCost(req));
     return this.proposeWrite<PutResponse>({ put: req });
   }
 
@@ -521,6 +526,7 @@ export class EtcdServer {
       resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
       return resp;
     }
+    await this.assertQuota(txnCost(req));
     return this.proposeWrite<TxnResponse>({ txn: req });
   }
 
@@ -536,6 +542,7 @@ export class EtcdServer {
 
   async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     if (req.ttl > MAX_LEASE_TTL) throw ErrLeaseTTLTooLarge;
+    await this.assertQuota(LEASE_OVERHEAD_BYTES);
     // etcd makes an ID when the client leaves it 0: positive, so clients never see it negative.
     const id = req.id !== 0n ? req.id : BigInt.asIntN(64, this.ids.next() & 0x7fff_ffff_ffff_ffffn);
     const resp = await this.proposeWrite<LeaseGrantResponse>({ leaseGrant: { id, ttl: req.ttl } });
@@ -757,6 +764,7 @@ export class EtcdServer {
     const before = await this.kv.dbSize();
     await this.kv.defragment();
     const after = await this.kv.dbSize();
+    this.dbSizeEstimate = after;
     this.logger.info(
       { dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) },
       'defragmented',
@@ -920,11 +928,34 @@ export class EtcdServer {
   }
 
   /** Raises NOSPACE once the key space outgrows the quota (etcd's backend quota). */
+  /**
+   * etcd's quota check before a request that grows the key space: if the
+   * backend plus the request's cost would pass the quota, raise NOSPACE and
+   * refuse the request with etcd's error. The size is the quota guard's last
+   * reading (taken every second), since measuring the files per request costs
+   * more than the request.
+   */
+  private async assertQuota(cost: number): Promise<void> {
+    const quota = this.config.quotaBackendBytes;
+    if (quota <= 0 || this.dbSizeEstimate + cost < quota) return;
+    if (!this.alarms.has(AlarmType.NOSPACE)) {
+      await this.propose({
+        alarm: AlarmRequest.create({
+          action: AlarmAction.ACTIVATE,
+          memberId: this.config.memberId,
+          alarm: AlarmType.NOSPACE,
+        }),
+      }).catch(() => undefined);
+    }
+    throw ErrNoSpace;
+  }
+
   private async checkQuota(): Promise<void> {
     if (!this.isLeader() || this.stopped || this.config.quotaBackendBytes <= 0) return;
-    if (this.alarms.has(AlarmType.NOSPACE)) return;
     const size = await this.kv.dbSize();
+    this.dbSizeEstimate = size;
     this.metrics.dbTotalSize.set(size);
+    if (this.alarms.has(AlarmType.NOSPACE)) return;
     if (size <= this.config.quotaBackendBytes) return;
     this.logger.warn(
       { dbSize: size, quota: this.config.quotaBackendBytes },
@@ -938,6 +969,26 @@ export class EtcdServer {
       }),
     }).catch(() => undefined);
   }
+}
+
+/** etcd's quota cost of a put: the key, the value and a fixed overhead for its index and bookkeeping. */
+const KV_OVERHEAD_BYTES = 256;
+/** etcd's quota cost of a lease grant. */
+const LEASE_OVERHEAD_BYTES = 64;
+
+function putCost(req: PutRequest): number {
+  return KV_OVERHEAD_BYTES + req.key.length + req.value.length;
+}
+
+/** etcd's: the costlier of the two branches (only one of them runs). */
+function txnCost(req: TxnRequest): number {
+  const branch = (ops: TxnRequest['success']): number =>
+    ops.reduce(
+      (sum, op) =>
+        sum + (op.requestPut ? putCost(op.requestPut) : op.requestTxn ? txnCost(op.requestTxn) : 0),
+      0,
+    );
+  return Math.max(branch(req.success), branch(req.failure));
 }
 
 function isValidPeerUrl(u: string): boolean {

@@ -89,6 +89,20 @@ describe('EtcdServer NOSPACE alarm', () => {
     expect(s.alarms.list()).toEqual([{ memberId: s.memberId, alarm: AlarmType.NOSPACE }]);
   }, 20_000);
 
+  it('a put whose cost would pass the quota is refused before it is proposed, raising NOSPACE (etcd quota check)', async () => {
+    const { server: s } = track(await openServer({ config: { quotaBackendBytes: 64 * 1024 } }));
+    const revision = (await s.range(RangeRequest.create({ key: utf8('x') }))).header!.revision;
+    // Larger than the whole quota: refused at once, whatever the guard has measured so far.
+    const err = await s.put(PutRequest.create({ key: utf8('huge'), value: Buffer.alloc(70 * 1024, 1) })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err && toRpcError(err).message).toBe(NOSPACE);
+    expect(s.alarms.list()).toEqual([{ memberId: s.memberId, alarm: AlarmType.NOSPACE }]);
+    expect((await s.range(RangeRequest.create({ key: utf8('huge') }))).kvs).toEqual([]);
+    expect((await s.range(RangeRequest.create({ key: utf8('x') }))).header!.revision).toBe(revision);
+  });
+
   it('a raised alarm survives a restart, also after the log was compacted', async () => {
     const fx = track(await openServer({ config: { snapshotCount: 10, snapshotCatchUpEntries: 2 } }));
     await alarm(fx.server, AlarmAction.ACTIVATE);
