@@ -14,6 +14,7 @@ import { leaseService } from './grpc/leaseService.js';
 import { maintenanceService } from './grpc/maintenanceService.js';
 import type { HttpRoutes } from './http.js';
 import { GrpcCode, toRpcError } from './rpcErrors.js';
+import { httpStatusOf, readBodyText, writeJsonBody, writeMethodNotAllowed } from './gatewayFraming.js';
 
 interface JsonCodec<T> {
   fromJSON(j: unknown): T;
@@ -26,27 +27,6 @@ interface UnaryRoute {
   request: JsonCodec<unknown>;
   response: JsonCodec<unknown>;
 }
-
-/** HTTP status for a gRPC code, as grpc-gateway v1 maps them. */
-const HTTP_STATUS: Record<number, number> = {
-  [GrpcCode.OK]: 200,
-  [GrpcCode.Canceled]: 408,
-  [GrpcCode.Unknown]: 500,
-  [GrpcCode.InvalidArgument]: 400,
-  [GrpcCode.DeadlineExceeded]: 504,
-  [GrpcCode.NotFound]: 404,
-  [GrpcCode.AlreadyExists]: 409,
-  [GrpcCode.PermissionDenied]: 403,
-  [GrpcCode.Unauthenticated]: 401,
-  [GrpcCode.ResourceExhausted]: 429,
-  [GrpcCode.FailedPrecondition]: 400,
-  [GrpcCode.Aborted]: 409,
-  [GrpcCode.OutOfRange]: 400,
-  [GrpcCode.Unimplemented]: 501,
-  [GrpcCode.Internal]: 500,
-  [GrpcCode.Unavailable]: 503,
-  [GrpcCode.DataLoss]: 500,
-};
 
 export interface GatewayLimits {
   maxTxnOps: number;
@@ -192,27 +172,20 @@ export function createGateway(
     const path = url.pathname.replace(/^\/v3beta\//, '/v3/');
     const route = table[path];
     if (!route) {
-      writeJson(res, 404, { error: 'Not Found', message: 'Not Found', code: GrpcCode.NotFound });
+      writeJsonBody(res, 404, { error: 'Not Found', message: 'Not Found', code: GrpcCode.NotFound });
       return;
     }
     if (req.method !== 'POST') {
-      res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          error: 'Method Not Allowed',
-          message: 'Method Not Allowed',
-          code: GrpcCode.Unimplemented,
-        }),
-      );
+      writeMethodNotAllowed(res);
       return;
     }
     let request: unknown;
     try {
-      const body = await readBody(req, maxBody);
+      const body = await readBodyText(req, maxBody);
       request = route.request.fromJSON(body.length === 0 ? {} : JSON.parse(body));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      writeJson(res, 400, { error: message, message, code: GrpcCode.InvalidArgument });
+      writeJsonBody(res, 400, { error: message, message, code: GrpcCode.InvalidArgument });
       return;
     }
     const handler = route.implementation[route.method] as grpc.handleUnaryCall<unknown, unknown>;
@@ -224,35 +197,12 @@ export function createGateway(
       if (err) {
         const status = toRpcError(err.details ? new Error(err.details) : err);
         const code = typeof err.code === 'number' ? err.code : status.code;
-        writeJson(res, HTTP_STATUS[code] ?? 500, { error: status.message, message: status.message, code });
+        writeJsonBody(res, httpStatusOf(code), { error: status.message, message: status.message, code });
         return;
       }
-      writeJson(res, 200, route.response.toJSON(response));
+      writeJsonBody(res, 200, route.response.toJSON(response));
     });
   };
   routes.prefix('/v3/', handle).prefix('/v3beta/', handle);
   log.debug({ routes: Object.keys(table).length }, 'gateway routes registered');
-}
-
-function writeJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error(`request body larger than ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

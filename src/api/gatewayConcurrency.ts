@@ -12,7 +12,7 @@ import type { Mutex } from './recipes/mutex.js';
 import { RecipeAbortedError } from './recipes/waitDeletes.js';
 import type { HttpRoutes } from './http.js';
 import { GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
-import { readBodyText, writeJsonBody, writeUnaryError } from './gatewayFraming.js';
+import { readBodyText, writeJsonBody, writeMethodNotAllowed, writeUnaryError } from './gatewayFraming.js';
 
 interface JsonCodec<T> {
   fromJSON(j: unknown): T;
@@ -55,14 +55,7 @@ async function serveUnary<Req, Res>(
   log: Logger,
 ): Promise<void> {
   if (req.method !== 'POST') {
-    res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        error: 'Method Not Allowed',
-        message: 'Method Not Allowed',
-        code: GrpcCode.Unimplemented,
-      }),
-    );
+    writeMethodNotAllowed(res);
     return;
   }
   let message: Req;

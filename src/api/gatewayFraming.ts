@@ -42,6 +42,18 @@ export function writeUnaryError(res: ServerResponse, err: RpcError): void {
   writeJsonBody(res, httpStatusOf(err.code), { error: err.message, message: err.message, code: err.code });
 }
 
+/** Every gateway route takes POST only. */
+export function writeMethodNotAllowed(res: ServerResponse): void {
+  res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      error: 'Method Not Allowed',
+      message: 'Method Not Allowed',
+      code: GrpcCode.Unimplemented,
+    }),
+  );
+}
+
 export function writeJsonBody(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));

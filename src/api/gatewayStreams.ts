@@ -24,6 +24,7 @@ import {
   httpStatusOf,
   readBodyText,
   streamErrorChunk,
+  writeMethodNotAllowed,
   writeUnaryError,
 } from './gatewayFraming.js';
 
@@ -133,14 +134,7 @@ async function serveStream<Req, Res>(
   log: Logger,
 ): Promise<void> {
   if (req.method !== 'POST') {
-    res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        error: 'Method Not Allowed',
-        message: 'Method Not Allowed',
-        code: GrpcCode.Unimplemented,
-      }),
-    );
+    writeMethodNotAllowed(res);
     return;
   }
   const requests$ = new Subject<Req>();

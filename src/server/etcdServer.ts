@@ -938,15 +938,7 @@ export class EtcdServer {
   private async assertQuota(cost: number): Promise<void> {
     const quota = this.config.quotaBackendBytes;
     if (quota <= 0 || this.dbSizeEstimate + cost < quota) return;
-    if (!this.alarms.has(AlarmType.NOSPACE)) {
-      await this.propose({
-        alarm: AlarmRequest.create({
-          action: AlarmAction.ACTIVATE,
-          memberId: this.config.memberId,
-          alarm: AlarmType.NOSPACE,
-        }),
-      }).catch(() => undefined);
-    }
+    if (!this.alarms.has(AlarmType.NOSPACE)) await this.raiseNoSpace();
     throw ErrNoSpace;
   }
 
@@ -961,6 +953,11 @@ export class EtcdServer {
       { dbSize: size, quota: this.config.quotaBackendBytes },
       'database space exceeded; raising NOSPACE',
     );
+    await this.raiseNoSpace();
+  }
+
+  /** Raises NOSPACE through Raft; a failure is harmless, the next check raises it again. */
+  private async raiseNoSpace(): Promise<void> {
     await this.propose({
       alarm: AlarmRequest.create({
         action: AlarmAction.ACTIVATE,
