@@ -23,15 +23,33 @@ export interface Transport {
   start(receiver: RaftReceiver): Promise<void>;
   /** Sends a Ready's messages; best effort, in order per peer, never blocking the caller. */
   send(messages: readonly Message[]): void;
+  /**
+   * Sends a snapshot with the application state it stands for; the outcome
+   * reaches Raft through the receiver's reportSnapshot.
+   */
+  sendSnapshot(snapshot: OutgoingSnapshot): void;
   addPeer(peer: PeerAddress): void;
   removePeer(id: bigint): void;
   /** Stops sending and receiving; messages in flight may be lost. */
   stop(): Promise<void>;
 }
 
+/** A MsgSnap and the application state that goes with it (etcd's snap.Message). */
+export interface OutgoingSnapshot {
+  readonly message: Message;
+  /** The state, read once. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Releases what the body reads from; called once the transfer ended, either way. */
+  close(): Promise<void>;
+}
+
 /** Inbound: what the transport hands to the server (etcd's rafthttp.Raft). */
 export interface RaftReceiver {
-  /** A message from a peer, already decoded and addressed to this member. */
+  /**
+   * A message from a peer, already decoded and addressed to this member. For a
+   * MsgSnap, the application state is already durable where
+   * snapshotStatePath(snapshotDir, index) says.
+   */
   process(message: Message): void;
   /** A removed member's messages are dropped before they reach Raft. */
   isIdRemoved(id: bigint): boolean;
