@@ -18,6 +18,16 @@ import {
   jsonObject,
   jsonString,
 } from './json.js';
+import {
+  HashKVRequest as etcdserverpb_HashKVRequest,
+  HashKVResponse as etcdserverpb_HashKVResponse,
+  LeaseKeepAliveRequest as etcdserverpb_LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse as etcdserverpb_LeaseKeepAliveResponse,
+  LeaseTimeToLiveRequest as etcdserverpb_LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse as etcdserverpb_LeaseTimeToLiveResponse,
+  MemberListRequest as etcdserverpb_MemberListRequest,
+  MemberListResponse as etcdserverpb_MemberListResponse,
+} from './etcdserverpb.js';
 import { Message as raftpb_Message } from './raftpb.js';
 
 /** One NATS message from one member to another. */
@@ -632,6 +642,295 @@ export const SnapshotAck = {
     {
       const v = o['reason'];
       if (v !== undefined && v !== null) m.reason = jsonString(v, 'xetcdpb.SnapshotAck.reason');
+    }
+    return m;
+  },
+};
+
+/**
+ * A question one member asks another over NATS request/reply, where etcd's
+ * members use their peer HTTP endpoints: lease renewals and TTLs go to the
+ * leader, HashKV to every member for the corruption check, and the member
+ * list to any member a joining one names in --initial-cluster.
+ */
+export interface PeerRequest {
+  clusterId: bigint;
+  from: bigint;
+  leaseRenew?: etcdserverpb_LeaseKeepAliveRequest;
+  leaseTimeToLive?: etcdserverpb_LeaseTimeToLiveRequest;
+  hashKv?: etcdserverpb_HashKVRequest;
+  memberList?: etcdserverpb_MemberListRequest;
+}
+
+function encodePeerRequest(m: PeerRequest, w: $Writer): void {
+  if (m.clusterId) {
+    w.uint32(8);
+    w.int64Big(m.clusterId);
+  }
+  if (m.from) {
+    w.uint32(16);
+    w.int64Big(m.from);
+  }
+  if (m.leaseRenew !== undefined) {
+    w.uint32(26);
+    const at = w.fork();
+    etcdserverpb_LeaseKeepAliveRequest.write(m.leaseRenew, w);
+    w.ldelim(at);
+  }
+  if (m.leaseTimeToLive !== undefined) {
+    w.uint32(34);
+    const at = w.fork();
+    etcdserverpb_LeaseTimeToLiveRequest.write(m.leaseTimeToLive, w);
+    w.ldelim(at);
+  }
+  if (m.hashKv !== undefined) {
+    w.uint32(42);
+    const at = w.fork();
+    etcdserverpb_HashKVRequest.write(m.hashKv, w);
+    w.ldelim(at);
+  }
+  if (m.memberList !== undefined) {
+    w.uint32(50);
+    const at = w.fork();
+    etcdserverpb_MemberListRequest.write(m.memberList, w);
+    w.ldelim(at);
+  }
+}
+
+function decodePeerRequest(r: $Reader, end: number): PeerRequest {
+  const m: PeerRequest = { clusterId: 0n, from: 0n };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 8:
+        m.clusterId = r.uint64Big();
+        break;
+      case 16:
+        m.from = r.uint64Big();
+        break;
+      case 26: {
+        const e = r.delimited();
+        m.leaseRenew = etcdserverpb_LeaseKeepAliveRequest.read(r, e);
+        break;
+      }
+      case 34: {
+        const e = r.delimited();
+        m.leaseTimeToLive = etcdserverpb_LeaseTimeToLiveRequest.read(r, e);
+        break;
+      }
+      case 42: {
+        const e = r.delimited();
+        m.hashKv = etcdserverpb_HashKVRequest.read(r, e);
+        break;
+      }
+      case 50: {
+        const e = r.delimited();
+        m.memberList = etcdserverpb_MemberListRequest.read(r, e);
+        break;
+      }
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.PeerRequest: field overruns its message');
+  return m;
+}
+
+export const PeerRequest = {
+  create(init?: Partial<PeerRequest>): PeerRequest {
+    const m: PeerRequest = { clusterId: init?.clusterId ?? 0n, from: init?.from ?? 0n };
+    if (init !== undefined) {
+      if (init.leaseRenew !== undefined) m.leaseRenew = init.leaseRenew;
+      if (init.leaseTimeToLive !== undefined) m.leaseTimeToLive = init.leaseTimeToLive;
+      if (init.hashKv !== undefined) m.hashKv = init.hashKv;
+      if (init.memberList !== undefined) m.memberList = init.memberList;
+    }
+    return m;
+  },
+  encode(m: PeerRequest): Uint8Array {
+    return $encodeWith(m, encodePeerRequest);
+  },
+  decode(b: Uint8Array): PeerRequest {
+    return decodePeerRequest(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodePeerRequest,
+  /** Low level: reads fields from r up to end. */
+  read: decodePeerRequest,
+  toJSON(m: PeerRequest): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.clusterId) o['cluster_id'] = String(m.clusterId);
+    if (m.from) o['from'] = String(m.from);
+    if (m.leaseRenew !== undefined)
+      o['lease_renew'] = etcdserverpb_LeaseKeepAliveRequest.toJSON(m.leaseRenew);
+    if (m.leaseTimeToLive !== undefined)
+      o['lease_time_to_live'] = etcdserverpb_LeaseTimeToLiveRequest.toJSON(m.leaseTimeToLive);
+    if (m.hashKv !== undefined) o['hash_kv'] = etcdserverpb_HashKVRequest.toJSON(m.hashKv);
+    if (m.memberList !== undefined) o['member_list'] = etcdserverpb_MemberListRequest.toJSON(m.memberList);
+    return o;
+  },
+  fromJSON(j: unknown): PeerRequest {
+    const o = jsonObject(j, 'xetcdpb.PeerRequest');
+    const m: PeerRequest = { clusterId: 0n, from: 0n };
+    {
+      const v = o['cluster_id'] ?? o['clusterId'];
+      if (v !== undefined && v !== null) m.clusterId = jsonBig(v, 'xetcdpb.PeerRequest.cluster_id', true);
+    }
+    {
+      const v = o['from'];
+      if (v !== undefined && v !== null) m.from = jsonBig(v, 'xetcdpb.PeerRequest.from', true);
+    }
+    {
+      const v = o['lease_renew'] ?? o['leaseRenew'];
+      if (v !== undefined && v !== null) m.leaseRenew = etcdserverpb_LeaseKeepAliveRequest.fromJSON(v);
+    }
+    {
+      const v = o['lease_time_to_live'] ?? o['leaseTimeToLive'];
+      if (v !== undefined && v !== null) m.leaseTimeToLive = etcdserverpb_LeaseTimeToLiveRequest.fromJSON(v);
+    }
+    {
+      const v = o['hash_kv'] ?? o['hashKv'];
+      if (v !== undefined && v !== null) m.hashKv = etcdserverpb_HashKVRequest.fromJSON(v);
+    }
+    {
+      const v = o['member_list'] ?? o['memberList'];
+      if (v !== undefined && v !== null) m.memberList = etcdserverpb_MemberListRequest.fromJSON(v);
+    }
+    return m;
+  },
+};
+
+export interface PeerResponse {
+  leaseRenew?: etcdserverpb_LeaseKeepAliveResponse;
+  leaseTimeToLive?: etcdserverpb_LeaseTimeToLiveResponse;
+  hashKv?: etcdserverpb_HashKVResponse;
+  memberList?: etcdserverpb_MemberListResponse;
+  /** The answering member's error, as etcd's error string (the asker maps it back). */
+  error?: string;
+}
+
+function encodePeerResponse(m: PeerResponse, w: $Writer): void {
+  if (m.leaseRenew !== undefined) {
+    w.uint32(10);
+    const at = w.fork();
+    etcdserverpb_LeaseKeepAliveResponse.write(m.leaseRenew, w);
+    w.ldelim(at);
+  }
+  if (m.leaseTimeToLive !== undefined) {
+    w.uint32(18);
+    const at = w.fork();
+    etcdserverpb_LeaseTimeToLiveResponse.write(m.leaseTimeToLive, w);
+    w.ldelim(at);
+  }
+  if (m.hashKv !== undefined) {
+    w.uint32(26);
+    const at = w.fork();
+    etcdserverpb_HashKVResponse.write(m.hashKv, w);
+    w.ldelim(at);
+  }
+  if (m.memberList !== undefined) {
+    w.uint32(34);
+    const at = w.fork();
+    etcdserverpb_MemberListResponse.write(m.memberList, w);
+    w.ldelim(at);
+  }
+  if (m.error !== undefined) {
+    w.uint32(42);
+    w.string(m.error);
+  }
+}
+
+function decodePeerResponse(r: $Reader, end: number): PeerResponse {
+  const m: PeerResponse = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10: {
+        const e = r.delimited();
+        m.leaseRenew = etcdserverpb_LeaseKeepAliveResponse.read(r, e);
+        break;
+      }
+      case 18: {
+        const e = r.delimited();
+        m.leaseTimeToLive = etcdserverpb_LeaseTimeToLiveResponse.read(r, e);
+        break;
+      }
+      case 26: {
+        const e = r.delimited();
+        m.hashKv = etcdserverpb_HashKVResponse.read(r, e);
+        break;
+      }
+      case 34: {
+        const e = r.delimited();
+        m.memberList = etcdserverpb_MemberListResponse.read(r, e);
+        break;
+      }
+      case 42:
+        m.error = r.string();
+        break;
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.PeerResponse: field overruns its message');
+  return m;
+}
+
+export const PeerResponse = {
+  create(init?: Partial<PeerResponse>): PeerResponse {
+    const m: PeerResponse = {};
+    if (init !== undefined) {
+      if (init.leaseRenew !== undefined) m.leaseRenew = init.leaseRenew;
+      if (init.leaseTimeToLive !== undefined) m.leaseTimeToLive = init.leaseTimeToLive;
+      if (init.hashKv !== undefined) m.hashKv = init.hashKv;
+      if (init.memberList !== undefined) m.memberList = init.memberList;
+      if (init.error !== undefined) m.error = init.error;
+    }
+    return m;
+  },
+  encode(m: PeerResponse): Uint8Array {
+    return $encodeWith(m, encodePeerResponse);
+  },
+  decode(b: Uint8Array): PeerResponse {
+    return decodePeerResponse(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodePeerResponse,
+  /** Low level: reads fields from r up to end. */
+  read: decodePeerResponse,
+  toJSON(m: PeerResponse): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.leaseRenew !== undefined)
+      o['lease_renew'] = etcdserverpb_LeaseKeepAliveResponse.toJSON(m.leaseRenew);
+    if (m.leaseTimeToLive !== undefined)
+      o['lease_time_to_live'] = etcdserverpb_LeaseTimeToLiveResponse.toJSON(m.leaseTimeToLive);
+    if (m.hashKv !== undefined) o['hash_kv'] = etcdserverpb_HashKVResponse.toJSON(m.hashKv);
+    if (m.memberList !== undefined) o['member_list'] = etcdserverpb_MemberListResponse.toJSON(m.memberList);
+    if (m.error !== undefined) o['error'] = m.error;
+    return o;
+  },
+  fromJSON(j: unknown): PeerResponse {
+    const o = jsonObject(j, 'xetcdpb.PeerResponse');
+    const m: PeerResponse = {};
+    {
+      const v = o['lease_renew'] ?? o['leaseRenew'];
+      if (v !== undefined && v !== null) m.leaseRenew = etcdserverpb_LeaseKeepAliveResponse.fromJSON(v);
+    }
+    {
+      const v = o['lease_time_to_live'] ?? o['leaseTimeToLive'];
+      if (v !== undefined && v !== null) m.leaseTimeToLive = etcdserverpb_LeaseTimeToLiveResponse.fromJSON(v);
+    }
+    {
+      const v = o['hash_kv'] ?? o['hashKv'];
+      if (v !== undefined && v !== null) m.hashKv = etcdserverpb_HashKVResponse.fromJSON(v);
+    }
+    {
+      const v = o['member_list'] ?? o['memberList'];
+      if (v !== undefined && v !== null) m.memberList = etcdserverpb_MemberListResponse.fromJSON(v);
+    }
+    {
+      const v = o['error'];
+      if (v !== undefined && v !== null) m.error = jsonString(v, 'xetcdpb.PeerResponse.error');
     }
     return m;
   },

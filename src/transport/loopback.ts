@@ -10,11 +10,19 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { Message } from '../proto/raftpb.js';
 import { snapshotStatePath } from './snapshotReceiver.js';
-import type { OutgoingSnapshot, PeerAddress, RaftReceiver, Transport } from './transport.js';
+import type { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
+import type {
+  OutgoingSnapshot,
+  PeerAddress,
+  PeerRequestHandler,
+  RaftReceiver,
+  Transport,
+} from './transport.js';
 
 interface Endpoint {
   readonly receiver: RaftReceiver;
   readonly snapshotDir: string | undefined;
+  handler: PeerRequestHandler | undefined;
 }
 
 /** Who is reachable in one process; each member's LoopbackTransport registers here. */
@@ -37,6 +45,7 @@ export class LoopbackHub {
 export class LoopbackTransport implements Transport {
   private readonly peers = new Set<bigint>();
   private receiver: RaftReceiver | undefined;
+  private handler: PeerRequestHandler | undefined;
 
   /** snapshotDir: where snapshots sent to this member leave their state (none: it cannot take one). */
   constructor(
@@ -47,7 +56,7 @@ export class LoopbackTransport implements Transport {
 
   async start(receiver: RaftReceiver): Promise<void> {
     this.receiver = receiver;
-    this.hub.register(this.id, { receiver, snapshotDir: this.snapshotDir });
+    this.hub.register(this.id, { receiver, snapshotDir: this.snapshotDir, handler: this.handler });
   }
 
   send(messages: readonly Message[]): void {
@@ -78,6 +87,18 @@ export class LoopbackTransport implements Transport {
         await snapshot.close().catch(() => undefined);
         this.receiver?.reportSnapshot(message.to, status);
       });
+  }
+
+  async request(to: bigint, request: PeerRequest, _timeoutMs: number): Promise<PeerResponse> {
+    const handler = this.peers.has(to) ? this.hub.endpointOf(to)?.handler : undefined;
+    if (handler === undefined) throw new Error(`peer ${to.toString(16)} is not reachable`);
+    return handler.handle({ ...request, from: this.id });
+  }
+
+  serve(handler: PeerRequestHandler): void {
+    this.handler = handler;
+    const endpoint = this.hub.endpointOf(this.id);
+    if (endpoint) endpoint.handler = handler;
   }
 
   addPeer(peer: PeerAddress): void {

@@ -27,6 +27,12 @@ export interface NatsLinkOptions {
   readonly logger: Logger;
 }
 
+/** A subject to listen on; messages sent as requests come with a way to answer. */
+export interface LinkSubscription {
+  readonly subject: string;
+  onMessage(data: Uint8Array, respond?: (answer: Uint8Array) => void): void;
+}
+
 /** NATS's default max_payload: the limit until the server says otherwise. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -44,10 +50,10 @@ export class NatsLink {
 
   constructor(private readonly options: NatsLinkOptions) {}
 
-  /** Connects in the background and hands every message on `subject` to onMessage. */
-  start(subject: string, onMessage: (data: Uint8Array) => void): void {
+  /** Connects in the background and hands every message on each subject to its handler. */
+  start(subscriptions: readonly LinkSubscription[]): void {
     this.markAway('not connected yet');
-    this.running = this.connectLoop(subject, onMessage);
+    this.running = this.connectLoop(subscriptions);
   }
 
   /** The largest payload the server takes. */
@@ -67,6 +73,13 @@ export class NatsLink {
     }
   }
 
+  /** Asks whoever serves `subject`; rejects when nobody answers within timeoutMs or NATS is away. */
+  async request(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (!this.connected.value || this.nc === undefined) throw new Error('NATS is not reachable');
+    const reply = await this.nc.request(subject, payload, { timeout: timeoutMs });
+    return reply.data;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearAway();
@@ -80,7 +93,7 @@ export class NatsLink {
     this.connected.complete();
   }
 
-  private async connectLoop(subject: string, onMessage: (data: Uint8Array) => void): Promise<void> {
+  private async connectLoop(subscriptions: readonly LinkSubscription[]): Promise<void> {
     const { logger } = this.options;
     while (!this.stopped) {
       let nc: NatsConnection;
@@ -105,11 +118,14 @@ export class NatsLink {
         return;
       }
       this.nc = nc;
-      nc.subscribe(subject, {
-        callback: (err, msg) => {
-          if (err === null) onMessage(msg.data);
-        },
-      });
+      for (const { subject, onMessage } of subscriptions) {
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err !== null) return;
+            onMessage(msg.data, msg.reply ? (answer) => msg.respond(answer) : undefined);
+          },
+        });
+      }
       // Connected means reachable: once the server has the subscription, peers' messages arrive.
       await nc.flush().catch(() => undefined);
       this.markConnected(nc.getServer());

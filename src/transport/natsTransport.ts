@@ -9,18 +9,32 @@
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
 import { MessageType, type Message } from '../proto/raftpb.js';
-import { PeerFrame, type SnapshotAck, type SnapshotChunk } from '../proto/xetcdpb.js';
+import {
+  PeerFrame,
+  PeerRequest,
+  PeerResponse,
+  type SnapshotAck,
+  type SnapshotChunk,
+} from '../proto/xetcdpb.js';
 import { encodeFrame, Reassembler } from './frames.js';
 import type { DropReason, TransportMetrics } from './metrics.js';
 import { NatsLink, type NatsLinkOptions } from './natsLink.js';
 import { SnapshotReceiver } from './snapshotReceiver.js';
 import { SnapshotSend } from './snapshotSender.js';
-import { raftSubject } from './subjects.js';
-import type { OutgoingSnapshot, PeerAddress, RaftReceiver, Transport } from './transport.js';
+import { peerUrlSubject, raftSubject, rpcSubject } from './subjects.js';
+import type {
+  OutgoingSnapshot,
+  PeerAddress,
+  PeerRequestHandler,
+  RaftReceiver,
+  Transport,
+} from './transport.js';
 
 export interface NatsTransportOptions {
   readonly clusterId: bigint;
   readonly memberId: bigint;
+  /** This member's peer URLs: it answers joining members' questions addressed to them. */
+  readonly peerUrls: readonly string[];
   /** Where received snapshots' state is kept until applied. */
   readonly snapshotDir: string;
   readonly link: Omit<NatsLinkOptions, 'logger'>;
@@ -54,6 +68,7 @@ export class NatsTransport implements Transport {
   private readonly snapshots: SnapshotReceiver;
   private readonly selfHex: string;
   private receiver: RaftReceiver | undefined;
+  private handler: PeerRequestHandler | undefined;
   private peerCheck: NodeJS.Timeout | undefined;
   private frameIds = 0;
   private transferIds = 0;
@@ -85,9 +100,14 @@ export class NatsTransport implements Transport {
     this.receiver = receiver;
     await this.snapshots.start();
     this.link.connected$.subscribe((up) => this.options.metrics.natsConnected.set(up ? 1 : 0));
-    this.link.start(raftSubject(this.options.clusterId, this.options.memberId), (data) =>
-      this.onPayload(data),
-    );
+    const { clusterId, memberId, peerUrls } = this.options;
+    const answer = (data: Uint8Array, respond?: (answer: Uint8Array) => void): void =>
+      void this.answer(data, respond);
+    this.link.start([
+      { subject: raftSubject(clusterId, memberId), onMessage: (data) => this.onPayload(data) },
+      { subject: rpcSubject(clusterId, memberId), onMessage: answer },
+      ...peerUrls.map((url) => ({ subject: peerUrlSubject(url), onMessage: answer })),
+    ]);
     this.peerCheck = setInterval(() => this.checkPeers(), PEER_CHECK_MS);
   }
 
@@ -148,6 +168,16 @@ export class NatsTransport implements Transport {
     });
   }
 
+  async request(to: bigint, request: PeerRequest, timeoutMs: number): Promise<PeerResponse> {
+    const { clusterId, memberId } = this.options;
+    const payload = PeerRequest.encode({ ...request, clusterId, from: memberId });
+    return PeerResponse.decode(await this.link.request(rpcSubject(clusterId, to), payload, timeoutMs));
+  }
+
+  serve(handler: PeerRequestHandler): void {
+    this.handler = handler;
+  }
+
   addPeer(peer: PeerAddress): void {
     if (peer.id === this.options.memberId || this.peers.has(peer.id)) return;
     this.peers.set(peer.id, {
@@ -204,6 +234,31 @@ export class NatsTransport implements Transport {
     }
     this.options.metrics.sentBytes.inc({ To: to.toString(16) }, bytes);
     return true;
+  }
+
+  private async answer(data: Uint8Array, respond: ((answer: Uint8Array) => void) | undefined): Promise<void> {
+    if (respond === undefined) return this.drop('malformed');
+    const reply = (response: PeerResponse): void => respond(PeerResponse.encode(response));
+    let request: PeerRequest;
+    try {
+      request = PeerRequest.decode(data);
+    } catch {
+      this.drop('undecodable');
+      return reply({ error: 'undecodable request' });
+    }
+    // Only the member list may be asked by one who does not know the cluster yet: a joining member.
+    const anyCluster = request.clusterId === 0n && request.memberList !== undefined;
+    if (request.clusterId !== this.options.clusterId && !anyCluster) {
+      this.drop('other-cluster');
+      return reply({ error: 'request for another cluster' });
+    }
+    if (this.receiver?.isIdRemoved(request.from)) {
+      this.drop('removed-member');
+      return reply({ error: 'the member has been permanently removed from the cluster' });
+    }
+    const handler = this.handler;
+    if (handler === undefined) return reply({ error: 'etcdserver: not capable' });
+    reply(await handler.handle(request).catch((err: unknown) => ({ error: errorText(err) })));
   }
 
   private onPayload(data: Uint8Array): void {
@@ -296,4 +351,8 @@ export class NatsTransport implements Transport {
   private drop(reason: DropReason): void {
     this.options.metrics.droppedMessages.inc({ reason });
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

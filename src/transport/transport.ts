@@ -10,6 +10,7 @@
  * not arrive).
  */
 import type { Message } from '../proto/raftpb.js';
+import type { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
 
 /** A peer as the transport needs to know it: its member ID and where it listens for peers. */
 export interface PeerAddress {
@@ -28,6 +29,13 @@ export interface Transport {
    * reaches Raft through the receiver's reportSnapshot.
    */
   sendSnapshot(snapshot: OutgoingSnapshot): void;
+  /**
+   * Asks one peer what etcd's members ask over peer HTTP (lease renewals and
+   * TTLs to the leader, HashKV); rejects when no answer comes within timeoutMs.
+   */
+  request(to: bigint, request: PeerRequest, timeoutMs: number): Promise<PeerResponse>;
+  /** Answers peers' requests with `handler` from now on. */
+  serve(handler: PeerRequestHandler): void;
   addPeer(peer: PeerAddress): void;
   removePeer(id: bigint): void;
   /** Stops sending and receiving; messages in flight may be lost. */
@@ -57,4 +65,9 @@ export interface RaftReceiver {
   reportUnreachable(id: bigint): void;
   /** A snapshot sent to the peer arrived whole ('finish') or did not ('failure'). */
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void;
+}
+
+/** What a member answers its peers' requests with (etcd's peer HTTP handlers). */
+export interface PeerRequestHandler {
+  handle(request: PeerRequest): Promise<PeerResponse>;
 }

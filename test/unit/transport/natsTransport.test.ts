@@ -9,7 +9,8 @@ import { filter, firstValueFrom } from 'rxjs';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Message, MessageType } from '../../../src/proto/raftpb.js';
-import { PeerFrame } from '../../../src/proto/xetcdpb.js';
+import { PeerFrame, PeerRequest } from '../../../src/proto/xetcdpb.js';
+import { fetchClusterFromPeers } from '../../../src/transport/discovery.js';
 import { createTransportMetrics, type TransportMetrics } from '../../../src/transport/metrics.js';
 import { NatsTransport } from '../../../src/transport/natsTransport.js';
 import { snapshotStatePath } from '../../../src/transport/snapshotReceiver.js';
@@ -85,6 +86,7 @@ describe('NatsTransport over a real nats-server', () => {
     const t = new NatsTransport({
       clusterId: CLUSTER,
       memberId: id,
+      peerUrls: [`http://127.0.0.1:${2380 + Number(id)}`],
       snapshotDir: join(dir, `snap-${id.toString(16)}-${running.length}`),
       link: { servers, name: `m${id}`, pingIntervalMs: 500, reconnectWaitMs: 100, awayLogEveryMs: 1_000 },
       logger: pino({ level: 'silent' }),
@@ -226,6 +228,54 @@ describe('NatsTransport over a real nats-server', () => {
     } finally {
       await restartable.stop().catch(() => undefined);
     }
+  });
+
+  it('answers peer requests through the handler; errors and silence come back as such', async () => {
+    const [a] = await member(A, [B]);
+    const [b] = await member(B, [A]);
+    const noHandler = await a.request(B, PeerRequest.create({ hashKv: { revision: 0 } }), 2_000);
+    expect(noHandler.error).toBe('etcdserver: not capable');
+    b.serve({
+      handle: async (req) => {
+        if (req.hashKv) return { hashKv: { hash: 77, compactRevision: Number(req.from), header: undefined } };
+        throw new Error('etcdserver: requested lease not found');
+      },
+    });
+    const answered = await a.request(B, PeerRequest.create({ hashKv: { revision: 0 } }), 2_000);
+    expect(answered.hashKv).toMatchObject({ hash: 77, compactRevision: Number(A) });
+    const failed = await a.request(B, PeerRequest.create({ leaseRenew: { id: 1n } }), 2_000);
+    expect(failed.error).toBe('etcdserver: requested lease not found');
+    await expect(a.request(0x42n, PeerRequest.create({ hashKv: { revision: 0 } }), 500)).rejects.toThrow();
+  });
+
+  it('a joining member learns the cluster from a member it names by peer URL', async () => {
+    await member(A, [B]);
+    const [b] = await member(B, [A]);
+    b.serve({
+      handle: async (req) => {
+        if (!req.memberList) throw new Error('unexpected');
+        return {
+          memberList: { header: { clusterId: CLUSTER, memberId: B, revision: 0, raftTerm: 0 }, members: [] },
+        };
+      },
+    });
+    const link = {
+      servers: [nats.url],
+      name: 'joiner',
+      pingIntervalMs: 500,
+      reconnectWaitMs: 100,
+      awayLogEveryMs: 1_000,
+    };
+    const found = await fetchClusterFromPeers(
+      link,
+      ['http://127.0.0.1:9', `http://127.0.0.1:${2380 + Number(B)}`],
+      2_000,
+      pino({ level: 'silent' }),
+    );
+    expect(found.header?.clusterId).toBe(CLUSTER);
+    await expect(
+      fetchClusterFromPeers(link, ['http://127.0.0.1:9'], 500, pino({ level: 'silent' })),
+    ).rejects.toThrow(/could not retrieve the cluster's members from any peer \(http:\/\/127.0.0.1:9: /);
   });
 
   it('leaves no temporary snapshot files behind after a stop', async () => {
