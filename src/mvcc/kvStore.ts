@@ -2,7 +2,7 @@ import { access, rename, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Observable, Subject } from 'rxjs';
 import { Event, KeyValue } from '../proto/mvccpb.js';
-import { Backend, type BackendOp } from '../storage/backend.js';
+import { Backend, type BackendOp } from '../storage/backend/backend.js';
 import {
   KEY_PREFIX,
   LEASE_PREFIX,
@@ -16,8 +16,8 @@ import {
   revisionKey,
   revisionKeyBounds,
   type MetaName,
-} from '../storage/backendLayout.js';
-import { crc32c } from './crc32c.js';
+} from '../storage/backend/layout.js';
+import { crc32c } from '../storage/backend/crc32c.js';
 import { CorruptDataError, ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
 import type { KeyIndex, KeyState } from './keyIndex.js';
 import { KeyIndexTree, keyName } from './keyIndexTree.js';

@@ -12,7 +12,7 @@
 //         ack <seq>
 import { pino } from 'pino';
 import { ConfState, SnapshotMetadata } from '../../src/proto/raftpb.js';
-import { RaftLogStore } from '../../src/storage/raftLogStore.js';
+import { RaftLogStore } from '../../src/storage/raftlog/store.js';
 import { Rng } from '../sim/rng.js';
 import { CRASH_ENTRY_BYTES, ents, hs } from '../unit/storage/raftLogFixtures.js';
 

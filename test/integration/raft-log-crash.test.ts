@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfState, type Entry, SnapshotMetadata } from '../../src/proto/raftpb.js';
-import type { RaftLogState } from '../../src/storage/raftLogStore.js';
+import type { RaftLogState } from '../../src/storage/raftlog/store.js';
 import { startProcess, type ManagedProcess } from '../helpers/process.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import { Rng } from '../sim/rng.js';

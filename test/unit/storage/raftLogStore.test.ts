@@ -7,7 +7,7 @@ import {
   RaftLogFailedError,
   RaftLogStore,
   RaftLogWriteError,
-} from '../../../src/storage/raftLogStore.js';
+} from '../../../src/storage/raftlog/store.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ent, entryData, ents, hs, openStore, reopenState, shape, silent } from './raftLogFixtures.js';
 

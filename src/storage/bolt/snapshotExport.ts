@@ -1,5 +1,5 @@
-import { crc32c } from '../mvcc/crc32c.js';
-import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
+import { crc32c } from '../backend/crc32c.js';
+import type { AlarmMember, Member } from '../../proto/etcdserverpb.js';
 import {
   LEASE_PREFIX,
   META_PREFIX,
@@ -8,7 +8,7 @@ import {
   isRevisionKey,
   parseLeaseKey,
   parseRevisionKey,
-} from './backendLayout.js';
+} from '../backend/layout.js';
 import {
   AUTH_REVISION_KEY,
   CLUSTER_VERSION_KEY,
@@ -24,8 +24,8 @@ import {
   etcdMemberKey,
   etcdRevisionKey,
   etcdTombstoneValue,
-} from './boltEtcdLayout.js';
-import { BoltFileWriter } from './boltWriter.js';
+} from './etcdLayout.js';
+import { BoltFileWriter } from './writer.js';
 
 /** What a member's snapshot holds besides its key space. */
 export interface EtcdSnapshotSource {

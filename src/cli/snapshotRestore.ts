@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { KvStore } from '../mvcc/kvStore.js';
 import type { Member } from '../proto/etcdserverpb.js';
-import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from './boltImport.js';
+import {
+  etcdSnapshotMembers,
+  etcdSnapshotRecords,
+  openEtcdSnapshot,
+} from '../storage/bolt/snapshotImport.js';
 
 export interface RestoreDataDirOptions {
   /** An etcd 3.4 snapshot file (`etcdctl snapshot save` of etcd or of xetcd). */

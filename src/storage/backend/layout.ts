@@ -1,4 +1,4 @@
-import type { Revision } from '../mvcc/revision.js';
+import type { Revision } from '../../mvcc/revision.js';
 
 /**
  * What lives where in the MVCC backend (one classic-level directory):

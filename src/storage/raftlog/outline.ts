@@ -1,5 +1,5 @@
-import type { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
-import type { LogBounds } from './raftLogRecords.js';
+import type { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
+import type { LogBounds } from './records.js';
 
 /** A write the store refuses because applying it would break an invariant of the Raft log. */
 export class RaftLogWriteError extends Error {

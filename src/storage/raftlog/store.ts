@@ -2,11 +2,11 @@ import { access, mkdir, open as openFile, readdir, rename, rm, rmdir } from 'nod
 import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
-import { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
-import type { Snapshot } from '../proto/raftpb.js';
-import { CorruptDataError } from './corruptDataError.js';
-import { checkCorruptionMarker, checkRecoveryReport } from './levelRecovery.js';
-import { RaftLogOutline, RaftLogWriteError } from './raftLogOutline.js';
+import { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
+import type { Snapshot } from '../../proto/raftpb.js';
+import { CorruptDataError } from '../corruptDataError.js';
+import { checkCorruptionMarker, checkRecoveryReport } from '../levelRecovery.js';
+import { RaftLogOutline, RaftLogWriteError } from './outline.js';
 import {
   RecordError,
   RecordKind,
@@ -22,9 +22,9 @@ import {
   metaKey,
   parseKey,
   snapshotKey,
-} from './raftLogRecords.js';
+} from './records.js';
 
-export { RaftLogWriteError } from './raftLogOutline.js';
+export { RaftLogWriteError } from './outline.js';
 
 /** What the store held when it was opened: enough to rebuild the Raft core's MemoryStorage. */
 export interface RaftLogState {

@@ -1,8 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { crc32c } from '../mvcc/crc32c.js';
-import { CorruptDataError } from '../mvcc/errors.js';
+import { crc32c } from './crc32c.js';
+import { CorruptDataError } from '../../mvcc/errors.js';
 
 /**
  * The backend of the MVCC key space: classic-level (LevelDB) holding
