@@ -18,7 +18,8 @@ import {
   type MetaName,
 } from '../storage/backend/layout.js';
 import { crc32c } from '../storage/backend/crc32c.js';
-import { CorruptDataError, ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
+import { CorruptDataError } from '../storage/corruptDataError.js';
+import { ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
 import type { KeyIndex, KeyState } from './keyIndex.js';
 import { KeyIndexTree, keyName } from './keyIndexTree.js';
 import { LeaseTable, type LeaseRecord } from './leaseTable.js';
@@ -196,7 +197,12 @@ export class KvStore {
   private async readMeta(name: MetaName): Promise<number> {
     const v = await this.backend.get(metaKey(name));
     if (v === undefined) return 0;
-    if (v.length !== 8) throw new CorruptDataError(this.backend.dir, `meta record ${name}`, 'bad length');
+    if (v.length !== 8)
+      throw new CorruptDataError({
+        dir: this.backend.dir,
+        record: `meta record ${name}`,
+        detail: 'bad length',
+      });
     return decodeCounter(v);
   }
 
@@ -238,22 +244,22 @@ export class KvStore {
           // above the compact revision: a hole there means LevelDB lost a whole
           // batch (it skips a damaged log record and carries on).
           if (rev.main > contiguousFrom && rev.main !== Math.max(maxMain, contiguousFrom) + 1) {
-            throw new CorruptDataError(
-              this.backend.dir,
-              `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`,
-              `missing (next record is at revision ${rev.main})`,
-            );
+            throw new CorruptDataError({
+              dir: this.backend.dir,
+              record: `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`,
+              detail: `missing (next record is at revision ${rev.main})`,
+            });
           }
           maxMain = rev.main;
         }
       }
     }
     if (metaRevision > Math.max(maxMain, contiguousFrom)) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        `key-space revision ${metaRevision}`,
-        `missing (the newest record is at revision ${maxMain})`,
-      );
+      throw new CorruptDataError({
+        dir: this.backend.dir,
+        record: `key-space revision ${metaRevision}`,
+        detail: `missing (the newest record is at revision ${maxMain})`,
+      });
     }
     for await (const page of this.backend.scan(
       Buffer.of(LEASE_PREFIX),
@@ -263,7 +269,12 @@ export class KvStore {
         this.leaseTable.restore(
           parseLeaseKey(key),
           payload,
-          () => new CorruptDataError(this.backend.dir, describeBackendKey(key), 'bad lease record'),
+          () =>
+            new CorruptDataError({
+              dir: this.backend.dir,
+              record: describeBackendKey(key),
+              detail: 'bad lease record',
+            }),
         );
       }
     }
@@ -272,11 +283,11 @@ export class KvStore {
     this._currentRevision = Math.max(1, metaRevision, maxMain);
     this._compactRevision = Math.max(scheduled, finished);
     if (this._compactRevision > this._currentRevision) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        'meta record scheduledCompact',
-        'compact revision above the current revision',
-      );
+      throw new CorruptDataError({
+        dir: this.backend.dir,
+        record: 'meta record scheduledCompact',
+        detail: 'compact revision above the current revision',
+      });
     }
     this.logger.info(
       {
@@ -302,18 +313,18 @@ export class KvStore {
     try {
       kv = KeyValue.decode(payload);
     } catch (e) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        describeBackendKey(key),
-        `undecodable KeyValue (${(e as Error).message})`,
-      );
+      throw new CorruptDataError({
+        dir: this.backend.dir,
+        record: describeBackendKey(key),
+        detail: `undecodable KeyValue (${(e as Error).message})`,
+      });
     }
     if (kv.modRevision !== rev.main || kv.key.length === 0) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        describeBackendKey(key),
-        'KeyValue does not match its revision',
-      );
+      throw new CorruptDataError({
+        dir: this.backend.dir,
+        record: describeBackendKey(key),
+        detail: 'KeyValue does not match its revision',
+      });
     }
     return kv;
   }

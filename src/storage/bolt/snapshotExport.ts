@@ -1,5 +1,5 @@
-import { crc32c } from '../backend/crc32c.js';
 import type { AlarmMember, Member } from '../../proto/etcdserverpb.js';
+import { frameProblem } from '../backend/backend.js';
 import {
   LEASE_PREFIX,
   META_PREFIX,
@@ -140,9 +140,8 @@ async function* keyBucket(
 }
 
 function verified(key: Buffer, framed: Buffer): Buffer {
-  const payload = framed.subarray(4);
-  if (framed.length < 4 || framed.readUInt32BE(0) !== crc32c(payload, crc32c(key))) {
+  if (frameProblem(key, framed) !== undefined) {
     throw new SnapshotRecordError(`snapshot: ${describeBackendKey(key)} fails its checksum`);
   }
-  return payload;
+  return framed.subarray(4);
 }
