@@ -1,45 +1,21 @@
-import { access, mkdir, open as openFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
 import type { Snapshot } from '../../proto/raftpb.js';
-import { CorruptDataError } from '../corruptDataError.js';
-import { checkCorruptionMarker, checkRecoveryReport } from '../levelRecovery.js';
-import { RaftLogOutline, RaftLogWriteError } from './outline.js';
+import { RaftLogClosedError, RaftLogFailedError, RaftLogWriteError } from './errors.js';
+import { loadRaftLog, type RaftLogDb, type RaftLogState } from './load.js';
+import type { RaftLogOutline } from './outline.js';
 import {
-  RecordError,
   RecordKind,
   boundsKey,
-  decodeBounds,
-  decodeEntryPayload,
-  decodeRecord,
   encodeBounds,
   encodeEntryPayload,
   encodeRecord,
   entryKey,
   hardStateKey,
-  metaKey,
-  parseKey,
   snapshotKey,
 } from './records.js';
 
-export { RaftLogWriteError } from './outline.js';
-
-/** What the store held when it was opened: enough to rebuild the Raft core's MemoryStorage. */
-export interface RaftLogState {
-  /** The persisted term, vote and commit; all zero on a fresh store. */
-  hardState: HardState;
-  /** The newest snapshot's metadata (index, term, conf state), if any. */
-  snapshotMetadata?: SnapshotMetadata;
-  /**
-   * Every stored entry, in index order, contiguous. Entries at or below the
-   * snapshot index may be among them (compact() may keep some below a local
-   * snapshot, as etcd keeps catch-up entries); a MemoryStorage that applies the
-   * snapshot first ignores those.
-   */
-  entries: Entry[];
-}
+export type { RaftLogState } from './load.js';
 
 /** The durable part of a Ready. A Ready itself fits this type. */
 export interface RaftLogWrite {
@@ -53,30 +29,14 @@ export interface RaftLogStoreOptions {
   logger: Logger;
   /**
    * Observes the seconds each synced batch took (write + fsync): hand it
-   * etcd_disk_wal_fsync_duration_seconds (src/api/metrics.ts), the metric etcd
-   * operators watch for a disk too slow for Raft.
+   * etcd_disk_wal_fsync_duration_seconds, the metric etcd operators watch for
+   * a disk too slow for Raft.
    */
   fsyncDuration?: { observe(seconds: number): void };
 }
 
 /** etcd warns when one WAL sync takes longer than this (wal.warnSyncDuration). */
 const WARN_SYNC_SECONDS = 1;
-
-/** The store failed a write earlier; nothing after that write can be made durable in order. */
-export class RaftLogFailedError extends Error {
-  constructor(cause: unknown) {
-    super(`raft log store failed and refuses further writes: ${describe(cause)}`, { cause });
-    this.name = 'RaftLogFailedError';
-  }
-}
-
-/** The store was closed. */
-export class RaftLogClosedError extends Error {
-  constructor() {
-    super('raft log store is closed');
-    this.name = 'RaftLogClosedError';
-  }
-}
 
 type Op = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
@@ -87,8 +47,6 @@ interface PendingWrite {
   reject: (err: Error) => void;
 }
 
-const FORMAT = { format: 'xetcd-raft-log', version: 1 } as const;
-
 /**
  * The durable Raft log: entries, hard state and snapshot metadata in a
  * classic-level (LevelDB) database, doing for xetcd what etcd's WAL does.
@@ -97,8 +55,9 @@ const FORMAT = { format: 'xetcd-raft-log', version: 1 } as const;
  * from the server's MemoryStorage (src/raft/memoryStorage.ts), as etcd's raft
  * does; this store only makes that log durable and hands it back on open
  * (`RaftLogStore.open` returns the state; `restoreMemoryStorage` fills a
- * MemoryStorage from it). Keeping a second in-memory copy of entries here
- * would only be a second source of truth to get out of step.
+ * MemoryStorage from it; load.ts reads and verifies the records on open).
+ * Keeping a second in-memory copy of entries here would only be a second
+ * source of truth to get out of step.
  *
  * Writes:
  * - every save/saveSnapshot/compact is one atomic LevelDB batch; the promise
@@ -123,7 +82,7 @@ export class RaftLogStore {
 
   private constructor(
     readonly dir: string,
-    private readonly db: ClassicLevel<Uint8Array, Uint8Array>,
+    private readonly db: RaftLogDb,
     private readonly outline: RaftLogOutline,
     private readonly logger: Logger,
     private readonly fsyncDuration: { observe(seconds: number): void } | undefined,
@@ -140,38 +99,24 @@ export class RaftLogStore {
   ): Promise<{ store: RaftLogStore; state: RaftLogState }> {
     const started = performance.now();
     const logger = opts.logger.child({ component: 'raft-log' });
-    const fresh = await createIfMissing(dir);
-    await checkCorruptionMarker(dir);
-    const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
-    try {
-      await db.open();
-    } catch (err) {
-      throw openError(dir, err);
-    }
-    try {
-      await checkRecoveryReport(dir, logger);
-      const { outline, state } = await load(dir, db);
-      const store = new RaftLogStore(dir, db, outline, logger, opts.fsyncDuration);
-      logger.info(
-        {
-          dir,
-          fresh,
-          firstIndex: state.entries[0]?.index ?? outline.snapshotIndex + 1,
-          lastIndex: outline.lastIndex,
-          entries: state.entries.length,
-          snapshotIndex: outline.snapshotIndex,
-          term: state.hardState.term,
-          vote: state.hardState.vote.toString(16),
-          commit: state.hardState.commit,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
-        },
-        'raft log opened',
-      );
-      return { store, state };
-    } catch (err) {
-      await db.close().catch(() => undefined);
-      throw err;
-    }
+    const { db, outline, state, fresh } = await loadRaftLog(dir, logger);
+    const store = new RaftLogStore(dir, db, outline, logger, opts.fsyncDuration);
+    logger.info(
+      {
+        dir,
+        fresh,
+        firstIndex: state.entries[0]?.index ?? outline.snapshotIndex + 1,
+        lastIndex: outline.lastIndex,
+        entries: state.entries.length,
+        snapshotIndex: outline.snapshotIndex,
+        term: state.hardState.term,
+        vote: state.hardState.vote.toString(16),
+        commit: state.hardState.commit,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+      },
+      'raft log opened',
+    );
+    return { store, state };
   }
 
   /** The first index of the log: one past the snapshot. */
@@ -389,274 +334,4 @@ function snapshotMetadataOf(s: Snapshot): SnapshotMetadata {
 
 function encodeSnapshotMetadata(meta: SnapshotMetadata): Uint8Array {
   return encodeRecord(RecordKind.Snapshot, 0, SnapshotMetadata.encode(meta));
-}
-
-/** Reads and verifies every record. */
-/**
- * Creates the store if `dir` holds none, and says whether it did. A new store
- * is built beside its final place and renamed into it once its format marker
- * is durable, so `dir` either does not exist or holds a complete store: a
- * crash during creation leaves only the side directory, which the next open
- * discards. That is what lets open() treat a store without records as damaged
- * rather than new.
- */
-async function createIfMissing(dir: string): Promise<boolean> {
-  if (await exists(join(dir, 'CURRENT'))) return false;
-  if (await exists(dir)) {
-    const files = await readdir(dir);
-    if (files.length > 0) {
-      throw new Error(
-        `${dir} is not empty but holds no raft log store (no LevelDB CURRENT file; found ${files.slice(0, 5).join(', ')}); ` +
-          'refusing to overwrite it',
-      );
-    }
-    await rmdir(dir);
-  }
-  const parent = dirname(dir);
-  await mkdir(parent, { recursive: true });
-  const side = `${dir}.creating`;
-  await rm(side, { recursive: true, force: true });
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(side, { keyEncoding: 'view', valueEncoding: 'view' });
-  await db.open();
-  try {
-    await db.batch(
-      [
-        {
-          type: 'put',
-          key: metaKey,
-          value: encodeRecord(RecordKind.Meta, 0, Buffer.from(JSON.stringify(FORMAT))),
-        },
-        { type: 'put', key: boundsKey, value: encodeBounds(new RaftLogOutline().bounds()) },
-      ],
-      { sync: true },
-    );
-  } finally {
-    await db.close();
-  }
-  await rename(side, dir);
-  // The rename is durable only once the directory that holds the entry is synced.
-  const handle = await openFile(parent, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return true;
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function load(
-  dir: string,
-  db: ClassicLevel<Uint8Array, Uint8Array>,
-): Promise<{ outline: RaftLogOutline; state: RaftLogState }> {
-  const outline = new RaftLogOutline();
-  const entries: Entry[] = [];
-  let hardState: HardState | undefined;
-  let snapshot: SnapshotMetadata | undefined;
-  let meta = false;
-  let bounds: ReturnType<typeof decodeBounds> | undefined;
-  let firstPrevTerm = 0;
-  let records = 0;
-  const corrupt = (
-    record: string,
-    index: number | undefined,
-    detail: string,
-    cause?: unknown,
-  ): CorruptDataError =>
-    new CorruptDataError({ dir, record, ...(index === undefined ? {} : { index }), detail, cause });
-  const take = (key: Uint8Array, value: Uint8Array): void => {
-    records++;
-    const { kind, index } = parseKey(key);
-    const payload = decodeRecord(kind, index, value);
-    switch (kind) {
-      case RecordKind.Entry: {
-        const { prevTerm, entry } = decodeEntryPayload(index, payload);
-        const e = decodePayload('entry', index, () => Entry.decode(entry));
-        if (e.index !== index) throw new RecordError('entry', index, `holds entry ${e.index}`);
-        const prev = entries[entries.length - 1];
-        if (prev !== undefined) {
-          if (prevTerm !== prev.term) {
-            throw new RecordError(
-              'entry',
-              prev.index,
-              `holds term ${prev.term}, but entry ${index} was written after a term-${prevTerm} entry there: a newer write of entry ${prev.index} is missing`,
-            );
-          }
-        } else {
-          firstPrevTerm = prevTerm;
-        }
-        if (prev !== undefined && index !== prev.index + 1) {
-          throw new RecordError(
-            'entry',
-            prev.index + 1,
-            `missing: the log jumps from ${prev.index} to ${index}`,
-          );
-        }
-        if (prev !== undefined && e.term < prev.term) {
-          throw new RecordError(
-            'entry',
-            index,
-            `term ${e.term} is below the term ${prev.term} of entry ${prev.index}`,
-          );
-        }
-        entries.push(e);
-        break;
-      }
-      case RecordKind.HardState:
-        hardState = decodePayload('hardState', undefined, () => HardState.decode(payload));
-        break;
-      case RecordKind.Snapshot:
-        snapshot = decodePayload('snapshot', undefined, () => SnapshotMetadata.decode(payload));
-        break;
-      case RecordKind.Bounds:
-        bounds = decodeBounds(payload);
-        break;
-      case RecordKind.Meta: {
-        const text = Buffer.from(payload).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          throw new RecordError('meta', undefined, 'format marker is not JSON');
-        }
-        if (!isFormat(parsed)) throw new RecordError('meta', undefined, `not a raft log store: ${text}`);
-        if (parsed.version !== FORMAT.version) {
-          throw new Error(
-            `${dir} holds a raft log of format version ${parsed.version}; this xetcd reads version ${FORMAT.version}`,
-          );
-        }
-        meta = true;
-        break;
-      }
-    }
-  };
-  // nextv: one native call per thousand records instead of one per record (open time is restart time).
-  const iterator = db.iterator();
-  try {
-    for (;;) {
-      const chunk = await iterator.nextv(1024);
-      if (chunk.length === 0) break;
-      for (const [key, value] of chunk) take(key, value);
-    }
-  } catch (err) {
-    if (err instanceof RecordError) throw corrupt(err.record, err.index, err.message, err);
-    // While reading, an I/O error is as fatal as a corruption report: a damaged table block can
-    // point outside its file (EINVAL), and either way the records cannot be trusted or read.
-    if (isLevelCorruption(err) || levelCode(err) === 'LEVEL_IO_ERROR') {
-      throw corrupt('leveldb', undefined, `LevelDB cannot read its files: ${describe(err)}`, err);
-    }
-    throw err;
-  } finally {
-    await iterator.close();
-  }
-  // A store is created with its format marker and bounds (createIfMissing): without them it is damaged.
-  if (records === 0) throw corrupt('meta', undefined, 'the database exists but no record could be read');
-  if (!meta) throw corrupt('meta', undefined, 'the format marker is missing');
-  if (bounds === undefined) throw corrupt('bounds', undefined, 'the bounds record is missing');
-  if (entries.length > 0) outline.offset = entries[0]!.index;
-  else if (snapshot !== undefined) outline.offset = snapshot.index + 1;
-  outline.terms = entries.map((e) => e.term);
-  outline.snapshot = snapshot;
-  outline.hardState = hardState;
-  if (snapshot === undefined && entries.length > 0 && entries[0]!.index !== 1) {
-    throw corrupt('entry', 1, `missing: the log starts at ${entries[0]!.index} and there is no snapshot`);
-  }
-  // The first entry's predecessor is known when it is the snapshot (or nothing, at index 1).
-  const first = entries[0];
-  const snapIndex = snapshot?.index ?? 0;
-  if (first !== undefined && first.index === snapIndex + 1 && firstPrevTerm !== (snapshot?.term ?? 0)) {
-    throw corrupt(
-      'entry',
-      first.index,
-      `was written after a term-${firstPrevTerm} entry ${snapIndex} but the snapshot there has term ${snapshot?.term ?? 0}`,
-    );
-  }
-  if (bounds !== undefined) {
-    const found = outline.bounds();
-    if (found.term !== bounds.term || found.vote !== bounds.vote) {
-      throw corrupt(
-        'hardState',
-        undefined,
-        `holds term ${found.term} and vote ${found.vote.toString(16)} but the last write left term ${bounds.term} and vote ${bounds.vote.toString(16)}`,
-      );
-    }
-    if (found.last < bounds.last) {
-      throw corrupt(
-        'entry',
-        found.last + 1,
-        `missing: the last write left entries up to ${bounds.last} but the log ends at ${found.last}`,
-      );
-    }
-    if (
-      found.first !== bounds.first ||
-      found.last !== bounds.last ||
-      found.lastTerm !== bounds.lastTerm ||
-      found.snapshotIndex !== bounds.snapshotIndex
-    ) {
-      throw corrupt(
-        'bounds',
-        undefined,
-        `the log read (entries ${found.first}..${found.last}, last term ${found.lastTerm}, snapshot ${found.snapshotIndex}) ` +
-          `differs from what the last write left (entries ${bounds.first}..${bounds.last}, last term ${bounds.lastTerm}, snapshot ${bounds.snapshotIndex})`,
-      );
-    }
-  }
-  const problem = outline.problem();
-  if (problem !== undefined) {
-    const record = problem.index === undefined ? 'hardState' : 'entry';
-    throw corrupt(record, problem.index, problem.detail);
-  }
-  const state: RaftLogState = { hardState: hardState ?? HardState.create(), entries };
-  if (snapshot !== undefined) state.snapshotMetadata = snapshot;
-  return { outline, state };
-}
-
-function decodePayload<T>(record: string, index: number | undefined, decode: () => T): T {
-  try {
-    return decode();
-  } catch (err) {
-    throw new RecordError(record, index, `payload does not decode: ${describe(err)}`);
-  }
-}
-
-function isFormat(v: unknown): v is { format: string; version: number } {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    (v as { format?: unknown }).format === FORMAT.format &&
-    typeof (v as { version?: unknown }).version === 'number'
-  );
-}
-
-/** LevelDB reports damage to its own files (table blocks, manifest) as LEVEL_CORRUPTION. */
-function isLevelCorruption(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if ((e as { code?: unknown }).code === 'LEVEL_CORRUPTION') return true;
-    if (/corrupt/i.test(e.message)) return true;
-  }
-  return false;
-}
-
-function levelCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function openError(dir: string, err: unknown): Error {
-  if (isLevelCorruption(err))
-    return new CorruptDataError({ dir, record: 'leveldb', detail: describe(err), cause: err });
-  return new Error(`cannot open the raft log in ${dir}: ${describe(err)}`, { cause: err });
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const parts: string[] = [];
-  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message);
-  return parts.join(': ');
 }
