@@ -1,7 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { Event_EventType, type Event } from '../proto/mvccpb.js';
-import type { RevisionChanges } from './kvStore.js';
+import type { RevisionChanges } from './kvStoreHistory.js';
 import type { Watcher, WatchOptions } from './watcher.js';
 import { WatcherGroup } from './watcherGroup.js';
 import { fillPrevKv, hasReadView, missingPrev, prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
@@ -9,7 +9,7 @@ import { keyString } from './watcherRanges.js';
 import { RecentChanges } from './watcherRecent.js';
 import { WatcherStream, type WatchHub, type WatcherStreamOptions } from './watcherStream.js';
 
-export type { RevisionChanges } from './kvStore.js';
+export type { RevisionChanges } from './kvStoreHistory.js';
 export { prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
 
 /** What the watchable store needs of the key-value store (KvStore satisfies it). */

@@ -103,11 +103,6 @@ export class Backend {
     return this.db.keys(gt !== undefined ? { gt, lte, limit } : { gte, lte, limit }).all();
   }
 
-  /** LevelDB's estimate of the bytes used by keys in [start, end). */
-  approximateSize(start: Buffer, end: Buffer): Promise<number> {
-    return this.db.approximateSize(start, end);
-  }
-
   /** Bytes of all files of the store on disk (etcd's db size). */
   async sizeOnDisk(): Promise<number> {
     let total = 0;

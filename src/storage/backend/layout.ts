@@ -24,6 +24,9 @@ export interface Revision {
   readonly sub: number;
 }
 
+/** The version of this layout, in the `format` meta record (absent in a store no commit has written yet). */
+export const BACKEND_FORMAT = 1;
+
 export const KEY_PREFIX = 0x6b; // 'k'
 export const LEASE_PREFIX = 0x6c; // 'l'
 export const META_PREFIX = 0x6d; // 'm'
