@@ -1,6 +1,7 @@
-import { access, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { Backend } from '../storage/backend/backend.js';
 import { BACKEND_FORMAT, describeBackendKey, encodeCounter, metaKey } from '../storage/backend/layout.js';
+import { pathExists } from '../storage/pathExists.js';
 
 /** A store's records as KvStore.snapshotRecords() hands them out: raw, checksum frames included. */
 export type SnapshotRecords = AsyncIterable<Array<[Buffer, Buffer]>>;
@@ -12,7 +13,7 @@ export type SnapshotRecords = AsyncIterable<Array<[Buffer, Buffer]>>;
  * either no store or the whole one.
  */
 export async function writeBackendFromRecords(dir: string, records: SnapshotRecords): Promise<void> {
-  if (await exists(dir)) throw new Error(`mvcc: cannot restore into ${dir}: it exists`);
+  if (await pathExists(dir)) throw new Error(`mvcc: cannot restore into ${dir}: it exists`);
   const staging = `${dir}.restoring`;
   await rm(staging, { recursive: true, force: true });
   const backend = await Backend.open(staging, describeBackendKey);
@@ -27,13 +28,4 @@ export async function writeBackendFromRecords(dir: string, records: SnapshotReco
     await backend.close();
   }
   await rename(staging, dir);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,10 +1,11 @@
-import { access, mkdir, open as openFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
 import { CorruptDataError } from '../corruptDataError.js';
 import { checkCorruptionMarker, checkRecoveryReport } from '../levelRecovery.js';
+import { pathExists } from '../pathExists.js';
 import { describeError } from './errors.js';
 import { RaftLogOutline } from './outline.js';
 import {
@@ -82,8 +83,8 @@ export async function loadRaftLog(dir: string, logger: Logger): Promise<LoadedRa
  * damaged rather than new.
  */
 async function createIfMissing(dir: string): Promise<boolean> {
-  if (await exists(join(dir, 'CURRENT'))) return false;
-  if (await exists(dir)) {
+  if (await pathExists(join(dir, 'CURRENT'))) return false;
+  if (await pathExists(dir)) {
     const files = await readdir(dir);
     if (files.length > 0) {
       throw new Error(
@@ -123,13 +124,6 @@ async function createIfMissing(dir: string): Promise<boolean> {
     await handle.close();
   }
   return true;
-}
-
-function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** The records as read, each verified on its own and the entries against their neighbours. */
