@@ -12,7 +12,11 @@ import { pino } from 'pino';
 import { crc32c } from '../../src/storage/backend/crc32c.js';
 import { KvStore } from '../../src/mvcc/kvStore.js';
 import type { KeyValue } from '../../src/proto/mvccpb.js';
-import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from '../../src/storage/bolt/snapshotImport.js';
+import {
+  etcdSnapshotMembers,
+  etcdSnapshotRecords,
+  openEtcdSnapshot,
+} from '../../src/storage/bolt/snapshotImport.js';
 import { restoreDataDirFromSnapshot } from '../../src/cli/snapshotRestore.js';
 import { BoltReader } from '../../src/storage/bolt/reader.js';
 import { BoltFileWriter } from '../../src/storage/bolt/writer.js';
