@@ -53,11 +53,11 @@ import {
 import { ConfChange, ConfChangeType, type ConfState } from '../proto/raftpb.js';
 import { memberId as deriveMemberId } from '../embed/ids.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
-import { restoreMemoryStorage } from '../storage/raftLogRestore.js';
+import { restoreMemoryStorage } from '../storage/raftlog/restore.js';
 import { RaftNode } from '../raft/raftNode.js';
 import type { SoftState } from '../raft/ready.js';
 import { ProposalDroppedError } from '../raft/errors.js';
-import { RaftLogStore } from '../storage/raftLogStore.js';
+import { RaftLogStore } from '../storage/raftlog/store.js';
 import { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
