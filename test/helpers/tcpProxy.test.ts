@@ -31,7 +31,11 @@ interface Inbox {
 
 function inbox(nc: NatsConnection, subject: string): Inbox {
   const got: Received[] = [];
-  nc.subscribe(subject, { callback: (_err, m) => got.push({ data: m.string(), at: performance.now() }) });
+  nc.subscribe(subject, {
+    callback: (_err, m) => {
+      got.push({ data: m.string(), at: performance.now() });
+    },
+  });
   return {
     got,
     waitFor: (n, timeoutMs = 5_000) =>
