@@ -103,7 +103,6 @@ class Link {
 class Pipe {
   private readonly queue: { bytes: Buffer; due: number }[] = [];
   private readonly splitter: NatsFrameSplitter | undefined;
-  private lastDue = 0;
   private timer: NodeJS.Timeout | undefined;
   private sourceEnded = false;
   private sinkEnded = false;
@@ -132,8 +131,9 @@ class Pipe {
     this.link.stats.bytesIn += chunk.length;
     const bytes = this.splitter === undefined ? chunk : this.link.keep(this.splitter.push(chunk));
     if (bytes.length === 0) return;
-    this.lastDue = Math.max(performance.now() + this.link.nextDelay(), this.lastDue);
-    this.queue.push({ bytes, due: this.lastDue });
+    // The queue is released from its head only, so a chunk with a shorter random delay
+    // waits for the one before it: order is kept, as TCP keeps it.
+    this.queue.push({ bytes, due: performance.now() + this.link.nextDelay() });
     this.flush();
   }
 
