@@ -1,0 +1,352 @@
+// Is a history of etcd KV operations linearizable? A depth-first search for a total order
+// that respects real time (an operation that returned before another was called comes
+// first) and that the KV model (kvModel.ts) accepts: Wing & Gong's search, with Lowe's
+// memo of (operations placed, state) pairs already explored, over a list of call and return
+// events from which placed operations are unlinked and relinked on backtrack.
+//
+// The history cannot be split per key as P-compositionality would: the revision is global.
+// Revisions make the search narrow instead. Every known outcome names the revision the store
+// was at when it ran (requiredRevision), so:
+// - the store moves from revision R to R+1 only when no other unplaced known operation
+//   still needs R (it could never be placed after), and
+// - an operation of unknown outcome may change the store only into a revision no known
+//   change claims, below the last revision anything observed, and, when a get saw its
+//   (unique) value, exactly at the mod revision that get reported.
+// Operations of unknown outcome need not be placed at all (they may not have happened); the
+// search succeeds once every operation with a known outcome is placed.
+//
+// The memo keys on 64-bit hashes of the placed set and of the store: a collision could only
+// prune a branch, i.e. report a violation that is none, never accept a bad history, and the
+// order returned for a good one is a full witness (the tests replay it).
+import { Rng } from '../../sim/rng.js';
+import { describeOperation, isUnknown, type KvOperation, type Time } from './history.js';
+import { KvStore, requiredRevision, step, type KvSnapshot, type Undo } from './kvModel.js';
+
+export interface CheckOptions {
+  /** The store where the history starts; default etcd's fresh store (revision 1, empty). */
+  readonly initial?: KvSnapshot;
+  /** Search steps before giving up with `undecided`; default 2,000,000 (seconds, not minutes). */
+  readonly maxSteps?: number;
+}
+
+export interface SearchStats {
+  readonly operations: number;
+  readonly unknownOutcomes: number;
+  readonly steps: number;
+  readonly statesExplored: number;
+  readonly ms: number;
+}
+
+export type CheckResult =
+  | {
+      readonly verdict: 'linearizable';
+      /** Indices into the history, in a linearization order; unknown outcomes left out did not happen. */
+      readonly order: readonly number[];
+      readonly stats: SearchStats;
+    }
+  | {
+      /** `violation`: no linearization exists. `undecided`: the search ran out of steps. */
+      readonly verdict: 'violation' | 'undecided';
+      readonly explanation: string;
+      readonly stats: SearchStats;
+    };
+
+interface Event {
+  readonly op: number;
+  readonly isCall: boolean;
+  readonly time: Time;
+  /** A call's return event. */
+  match: Event | undefined;
+  prev: Event | undefined;
+  next: Event | undefined;
+}
+
+interface Placed {
+  readonly call: Event;
+  readonly undo: Undo;
+}
+
+/** The furthest point the search reached: what an explanation shows. */
+interface Stuck {
+  readonly knownPlaced: number;
+  readonly revision: number;
+  readonly recent: readonly { readonly op: number; readonly revision: number }[];
+  readonly mustComeNext: number;
+  readonly candidates: readonly { readonly op: number; readonly why: string }[];
+}
+
+const RECENT = 6;
+const CANDIDATES = 6;
+
+/**
+ * Validates the history and builds the time-ordered event list (a head sentinel first). A get
+ * of unknown outcome observed nothing and changed nothing: it gets no events.
+ */
+function events(ops: readonly KvOperation[]): Event {
+  const all: Event[] = [];
+  ops.forEach((op, i) => {
+    if (!Number.isFinite(op.call)) throw new Error(`history: ${describeOperation(op, i)} has no call time`);
+    if ((op.output === undefined) !== (op.return === undefined))
+      throw new Error(
+        `history: ${describeOperation(op, i)} needs both a return time and an output, or neither`,
+      );
+    if (op.return !== undefined && op.return < op.call)
+      throw new Error(`history: ${describeOperation(op, i)} returns before it is called`);
+    const call: Event = {
+      op: i,
+      isCall: true,
+      time: op.call,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
+    const ret: Event = {
+      op: i,
+      isCall: false,
+      time: op.return ?? Infinity,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
+    call.match = ret;
+    if (op.type !== 'get' || !isUnknown(op)) all.push(call, ret);
+  });
+  // At equal times a call goes first: the two operations then overlap, the lenient reading.
+  all.sort((a, b) => a.time - b.time || Number(b.isCall) - Number(a.isCall));
+  const head: Event = {
+    op: -1,
+    isCall: false,
+    time: -Infinity,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  };
+  let last = head;
+  for (const e of all) {
+    last.next = e;
+    e.prev = last;
+    last = e;
+  }
+  return head;
+}
+
+function unlink(call: Event): void {
+  for (const e of [call, call.match!]) {
+    e.prev!.next = e.next;
+    if (e.next !== undefined) e.next.prev = e.prev;
+  }
+}
+
+function relink(call: Event): void {
+  for (const e of [call.match!, call]) {
+    e.prev!.next = e;
+    if (e.next !== undefined) e.next.prev = e;
+  }
+}
+
+class Search {
+  private readonly store: KvStore;
+  private readonly required: (number | undefined)[];
+  /** Unplaced known operations by the revision they need the store at. */
+  private readonly waiting = new Map<number, Set<number>>();
+  private readonly lastObserved: number;
+  /** Unknown-outcome writes whose value a get saw: the revision they must make. */
+  private readonly pins = new Map<number, number>();
+  private readonly pinnedAt = new Map<number, number>();
+  private readonly zobrist: Uint32Array;
+  private placedA = 0;
+  private placedB = 0;
+  private knownPlaced = 0;
+  private readonly memo = new Set<string>();
+  private readonly placed: Placed[] = [];
+  private readonly revisions: number[] = [];
+  steps = 0;
+  stuck: Stuck | undefined;
+
+  constructor(
+    private readonly ops: readonly KvOperation[],
+    initial: KvSnapshot,
+  ) {
+    this.store = new KvStore(initial);
+    this.required = ops.map(requiredRevision);
+    this.required.forEach((r, i) => {
+      if (r === undefined) return;
+      let set = this.waiting.get(r);
+      if (set === undefined) this.waiting.set(r, (set = new Set()));
+      set.add(i);
+    });
+    this.lastObserved = this.required.reduce<number>((m, r) => Math.max(m, r ?? m), initial.revision);
+    this.pinUnknownWrites();
+    const rng = new Rng(0x11ea7);
+    this.zobrist = Uint32Array.from({ length: 2 * ops.length }, () => rng.u32());
+  }
+
+  /** With unique values, a get that saw a value names the revision of the one write of it. */
+  private pinUnknownWrites(): void {
+    const writers = new Map<string, number[]>();
+    const id = (key: string, value: string): string => `${key}\u0000${value}`;
+    this.ops.forEach((op, i) => {
+      if (op.type !== 'put' && op.type !== 'putIf') return;
+      const k = id(op.input.key, op.input.value);
+      writers.set(k, [...(writers.get(k) ?? []), i]);
+    });
+    for (const op of this.ops) {
+      if (op.type !== 'get' || op.output?.value === undefined) continue;
+      const w = writers.get(id(op.input.key, op.output.value));
+      if (w?.length !== 1 || !isUnknown(this.ops[w[0]!]!) || this.pins.has(w[0]!)) continue;
+      this.pins.set(w[0]!, op.output.modRevision);
+      this.pinnedAt.set(op.output.modRevision, w[0]!);
+    }
+  }
+
+  /** Why the store may not move from revision `from` to the next by operation `i`, if it may not. */
+  private revisionTaken(i: number, from: number): string | undefined {
+    const waiting = this.waiting.get(from);
+    for (const other of waiting ?? []) {
+      if (other !== i)
+        return `the store must stay at revision ${from} for ${describeOperation(this.ops[other]!, other)}`;
+    }
+    if (this.required[i] !== undefined) return undefined;
+    const made = from + 1;
+    if (made > this.lastObserved) return `nothing known observes revision ${made} or later`;
+    const pin = this.pins.get(i);
+    if (pin !== undefined && pin !== made) return `a get saw its value with mod revision ${pin}`;
+    const owner = this.pinnedAt.get(made);
+    if (owner !== undefined && owner !== i) return `a get saw revision ${made} made by #${owner}`;
+    return undefined;
+  }
+
+  /** Places operation `i` on the store if the model and the revision rules allow it. */
+  private attempt(i: number): Undo | string {
+    const from = this.store.revision;
+    const undo = step(this.store, this.ops[i]!);
+    if (typeof undo === 'string' || this.store.revision === from) return undo;
+    const why = this.revisionTaken(i, from);
+    if (why === undefined) return undo;
+    this.store.undo(undo);
+    return why;
+  }
+
+  private togglePlaced(i: number): void {
+    this.placedA ^= this.zobrist[2 * i]!;
+    this.placedB ^= this.zobrist[2 * i + 1]!;
+    const r = this.required[i];
+    if (r === undefined) return;
+    const set = this.waiting.get(r)!;
+    if (set.delete(i)) this.knownPlaced++;
+    else {
+      set.add(i);
+      this.knownPlaced--;
+    }
+  }
+
+  /** Runs the search: the placed order on success, undefined when there is none or steps ran out. */
+  run(head: Event, maxSteps: number): number[] | undefined {
+    let e = head.next;
+    for (;;) {
+      if (e === undefined || (!e.isCall && e.time === Infinity)) return this.placed.map((p) => p.call.op);
+      if (!e.isCall) {
+        // An operation returned that is not placed yet: nothing later may go first. Back up.
+        this.noteStuck(head, e);
+        const top = this.placed.pop();
+        if (top === undefined) return undefined;
+        this.revisions.pop();
+        this.store.undo(top.undo);
+        this.togglePlaced(top.call.op);
+        relink(top.call);
+        e = top.call.next;
+        continue;
+      }
+      if (++this.steps > maxSteps) {
+        let ret = e.next;
+        while (ret?.isCall) ret = ret.next;
+        if (ret !== undefined) this.noteStuck(head, ret);
+        return undefined;
+      }
+      const undo = this.attempt(e.op);
+      if (typeof undo !== 'string') {
+        this.togglePlaced(e.op);
+        const key = `${this.placedA}:${this.placedB}:${this.store.fingerprint()}`;
+        if (!this.memo.has(key)) {
+          this.memo.add(key);
+          this.placed.push({ call: e, undo });
+          this.revisions.push(this.store.revision);
+          unlink(e);
+          e = head.next;
+          continue;
+        }
+        this.togglePlaced(e.op);
+        this.store.undo(undo);
+      }
+      e = e.next;
+    }
+  }
+
+  get statesExplored(): number {
+    return this.memo.size;
+  }
+
+  private noteStuck(head: Event, ret: Event): void {
+    if (this.stuck !== undefined && this.stuck.knownPlaced >= this.knownPlaced) return;
+    const candidates: { op: number; why: string }[] = [];
+    for (let e = head.next; e !== undefined && e !== ret; e = e.next) {
+      if (!e.isCall) continue;
+      const undo = this.attempt(e.op);
+      let why: string;
+      if (typeof undo === 'string') why = undo;
+      else {
+        this.store.undo(undo);
+        why = 'placing it here leads to a dead end further on';
+      }
+      candidates.push({ op: e.op, why });
+    }
+    const recent = this.placed.slice(-RECENT).map((p, k, a) => ({
+      op: p.call.op,
+      revision: this.revisions[this.revisions.length - a.length + k]!,
+    }));
+    this.stuck = {
+      knownPlaced: this.knownPlaced,
+      revision: this.store.revision,
+      recent,
+      mustComeNext: ret.op,
+      candidates,
+    };
+  }
+}
+
+function explain(ops: readonly KvOperation[], stuck: Stuck, known: number, verdict: string): string {
+  const line = (i: number): string => describeOperation(ops[i]!, i);
+  const blocked = stuck.candidates.find((c) => c.op === stuck.mustComeNext);
+  const others = stuck.candidates.filter((c) => c.op !== stuck.mustComeNext).slice(0, CANDIDATES);
+  return [
+    `${verdict}: the longest order found places ${stuck.knownPlaced} of ${known} operations with a known outcome, up to revision ${stuck.revision}.`,
+    'Last operations placed (store revision after each):',
+    ...(stuck.recent.length > 0
+      ? stuck.recent.map((r) => `  ${line(r.op)}   ⇒ rev ${r.revision}`)
+      : ['  (none)']),
+    `Must come next (it returned before anything still unplaced was called):`,
+    `  ${line(stuck.mustComeNext)}`,
+    `    cannot: ${blocked?.why ?? 'it is not placeable here'}`,
+    ...(others.length > 0 ? ['Other operations that could have come next:'] : []),
+    ...others.flatMap((c) => [`  ${line(c.op)}`, `    cannot: ${c.why}`]),
+  ].join('\n');
+}
+
+export function checkLinearizable(history: readonly KvOperation[], opts: CheckOptions = {}): CheckResult {
+  const started = performance.now();
+  const maxSteps = opts.maxSteps ?? 2_000_000;
+  const search = new Search(history, opts.initial ?? { revision: 1 });
+  const order = search.run(events(history), maxSteps);
+  const stats: SearchStats = {
+    operations: history.length,
+    unknownOutcomes: history.filter(isUnknown).length,
+    steps: search.steps,
+    statesExplored: search.statesExplored,
+    ms: performance.now() - started,
+  };
+  if (order !== undefined) return { verdict: 'linearizable', order, stats };
+  const verdict = search.steps > maxSteps ? 'undecided' : 'violation';
+  const known = history.filter((op) => !isUnknown(op)).length;
+  const title = verdict === 'violation' ? 'not linearizable' : `undecided after ${maxSteps} steps`;
+  return { verdict, explanation: explain(history, search.stuck!, known, title), stats };
+}
