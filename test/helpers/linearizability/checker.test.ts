@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Rng } from '../../sim/rng.js';
 import { checkLinearizable } from './checker.js';
 import type { DeleteOperation, GetOperation, KvOperation, PutIfOperation, PutOperation } from './history.js';
+import { ReferenceKv, simulateHistory } from './simulatedHistory.js';
 
 // Histories written by hand: times in ms, `undefined` return = unknown outcome.
 type Span = readonly [call: number, ret: number | undefined];
@@ -155,8 +155,9 @@ describe('checkLinearizable: histories known NOT to be linearizable', () => {
     const r = checkLinearizable(h);
     expect(r.verdict).toBe('violation');
     if (r.verdict !== 'linearizable') {
+      expect(r.explanation).toMatch(/stale read/);
       expect(r.explanation).toContain('#2 c2 get("k") → "a" (mod 2) @ rev 3');
-      expect(r.explanation).toContain('cannot: the key is "b" (mod 3) at revision 3');
+      expect(r.explanation).toContain('#1 c1 put("k", "b") → rev 3');
     }
     // The same stale read, served from an old revision.
     expect(verdict([...h.slice(0, 2), get('c2', [4, 5], 'k', 'a', 2, 2)])).toBe('violation');
@@ -191,9 +192,35 @@ describe('checkLinearizable: histories known NOT to be linearizable', () => {
   });
 
   it('a read of a value whose write of unknown outcome was called after the read returned', () => {
-    expect(verdict([get('c1', [0, 1], 'k', 'a', 2, 2), put('c2', [5, undefined], 'k', 'a')])).toBe(
-      'violation',
-    );
+    const r = checkLinearizable([get('c1', [0, 1], 'k', 'a', 2, 2), put('c2', [5, undefined], 'k', 'a')]);
+    expect(r.verdict).toBe('violation');
+    if (r.verdict !== 'linearizable') expect(r.explanation).toMatch(/revisions go backwards in real time/);
+  });
+
+  it('a revision no operation made (a write applied twice, say)', () => {
+    const h = [put('c1', [0, 1], 'k', 'a', 2), put('c1', [2, 3], 'x', 'b', 4)];
+    const r = checkLinearizable(h);
+    expect(r.verdict).toBe('violation');
+    if (r.verdict !== 'linearizable') expect(r.explanation).toMatch(/no operation made revision 3/);
+    // A write of unknown outcome could have made it, unless it was called too late.
+    expect(verdict([...h, put('c2', [2.5, undefined], 'y', 'u')])).toBe('linearizable');
+    expect(verdict([...h, put('c2', [3.5, undefined], 'y', 'u')])).toBe('violation');
+  });
+
+  it('a write of unknown outcome that cannot explain what a later get saw', () => {
+    // Revision 3 must be the unknown put of "y", so "k" is still present when the get runs.
+    const r = checkLinearizable([
+      put('c1', [0, 1], 'k', 'a', 2),
+      put('c2', [2, undefined], 'y', 'u'),
+      get('c1', [10, 11], 'k', undefined, 0, 3),
+    ]);
+    expect(r.verdict).toBe('violation');
+    if (r.verdict !== 'linearizable') {
+      expect(r.stats.steps).toBeGreaterThan(0);
+      expect(r.explanation).toContain('Must come next');
+      expect(r.explanation).toContain('#2 c1 get("k") → absent @ rev 3');
+      expect(r.explanation).toContain('cannot: the key is "a" (mod 2) at revision 3');
+    }
   });
 
   it('a revision no write made, and two writes claiming one revision', () => {
@@ -223,103 +250,6 @@ describe('checkLinearizable: histories known NOT to be linearizable', () => {
     );
   });
 });
-
-// --- generated histories ---------------------------------------------------------------
-
-/** etcd's KV, forward only: the oracle that gives generated operations their outputs. */
-class ReferenceKv {
-  revision = 1;
-  private readonly keys = new Map<string, { value: string; modRevision: number }>();
-
-  run(op: KvOperation): KvOperation['output'] {
-    const cur = this.keys.get(op.input.key);
-    switch (op.type) {
-      case 'put':
-        this.keys.set(op.input.key, { value: op.input.value, modRevision: ++this.revision });
-        return { revision: this.revision };
-      case 'get':
-        return { value: cur?.value, modRevision: cur?.modRevision ?? 0, revision: this.revision };
-      case 'delete':
-        if (cur !== undefined) {
-          this.keys.delete(op.input.key);
-          this.revision++;
-        }
-        return { deleted: cur === undefined ? 0 : 1, revision: this.revision };
-      case 'putIf': {
-        const succeeded = (cur?.modRevision ?? 0) === op.input.modRevision;
-        if (succeeded) this.keys.set(op.input.key, { value: op.input.value, modRevision: ++this.revision });
-        return { succeeded, revision: this.revision };
-      }
-    }
-  }
-}
-
-/** An operation without its output, with a point in [call, return] where it takes effect. */
-interface Planned {
-  readonly op: KvOperation;
-  readonly at: number;
-  /** Unknown outcome: whether it took effect at `at` anyway. */
-  readonly unknown?: { readonly applied: boolean };
-}
-
-function randomInput(
-  rng: Rng,
-  keys: number,
-  n: number,
-  client: string,
-  call: number,
-  ret: number,
-): KvOperation {
-  const key = `k${rng.int(keys)}`;
-  const value = `${client}-${n}`;
-  const base = { client, call, return: ret, output: undefined };
-  const kind = rng.weighted({ put: 4, get: 4, delete: 1, putIf: 1 });
-  if (kind === 'put') return { ...base, type: 'put', input: { key, value } };
-  if (kind === 'get') return { ...base, type: 'get', input: { key } };
-  if (kind === 'delete') return { ...base, type: 'delete', input: { key } };
-  return {
-    ...base,
-    type: 'putIf',
-    input: { key, value, modRevision: rng.int(4) === 0 ? 0 : rng.int(n + 2) },
-  };
-}
-
-/**
- * `clients` sequential clients, each op taking effect at a random point of its span; a
- * write of unknown outcome (with probability `pUnknown`) takes effect or not, possibly
- * after its client has moved on. The outputs come from replaying the effects in order.
- */
-function generate(
-  seed: number,
-  clients: number,
-  perClient: number,
-  keys: number,
-  pUnknown: number,
-): KvOperation[] {
-  const rng = new Rng(seed);
-  const planned: Planned[] = [];
-  for (let c = 0; c < clients; c++) {
-    let t = rng.next() * 5;
-    for (let j = 0; j < perClient; j++) {
-      const call = t;
-      const ret = call + 0.1 + rng.next() * 10;
-      const op = randomInput(rng, keys, j, `c${c}`, call, ret);
-      const unknown = op.type !== 'get' && rng.chance(pUnknown);
-      const at = unknown ? call + rng.next() * 30 : call + rng.next() * (ret - call);
-      planned.push(unknown ? { op, at, unknown: { applied: rng.chance(0.5) } } : { op, at });
-      t = ret + rng.next() * 3;
-    }
-  }
-  const kv = new ReferenceKv();
-  const outputs = new Map<KvOperation, KvOperation['output']>();
-  for (const p of [...planned].sort((a, b) => a.at - b.at))
-    if (p.unknown?.applied !== false) outputs.set(p.op, kv.run(p.op));
-  return planned.map(({ op, unknown }) =>
-    unknown
-      ? { ...op, return: undefined, output: undefined }
-      : ({ ...op, output: outputs.get(op) } as KvOperation),
-  );
-}
 
 /** A different output the operation could not have had in a sequential history. */
 function mutate(op: KvOperation, how: number): KvOperation {
@@ -354,11 +284,48 @@ function mutate(op: KvOperation, how: number): KvOperation {
   }
 }
 
+/** Whether `order` linearizes `h`: every known outcome once, real time kept, outputs replayed. */
+function isWitness(h: readonly KvOperation[], order: readonly number[]): boolean {
+  const known = h.flatMap((op, i) => (op.output === undefined ? [] : [i]));
+  if (new Set(order).size !== order.length || !known.every((i) => order.includes(i))) return false;
+  for (let p = 0; p < order.length; p++)
+    for (let q = p + 1; q < order.length; q++)
+      if ((h[order[q]!]!.return ?? Infinity) < h[order[p]!]!.call) return false;
+  const kv = new ReferenceKv();
+  return order.every((i) => {
+    const out = kv.run(h[i]!);
+    return h[i]!.output === undefined || JSON.stringify(out) === JSON.stringify(h[i]!.output);
+  });
+}
+
+/** Tries every order (small histories only): the verdict the checker must agree with. */
+function bruteForce(h: readonly KvOperation[]): boolean {
+  const placed = new Array<boolean>(h.length).fill(false);
+  const search = (kv: ReferenceKv, left: number): boolean => {
+    if (left === 0) return true;
+    for (let i = 0; i < h.length; i++) {
+      if (placed[i]) continue;
+      // Next only if no unplaced operation returned before it was called.
+      if (h.some((o, j) => !placed[j] && o.return !== undefined && o.return < h[i]!.call)) continue;
+      const next = kv.clone();
+      const out = next.run(h[i]!);
+      const op = h[i]!;
+      if (op.output !== undefined && JSON.stringify(out) !== JSON.stringify(op.output)) continue;
+      placed[i] = true;
+      const found = search(next, left - (op.output === undefined ? 0 : 1));
+      placed[i] = false;
+      if (found) return true;
+    }
+    return false;
+  };
+  return search(new ReferenceKv(), h.filter((op) => op.output !== undefined).length);
+}
+
 describe('checkLinearizable: generated histories', () => {
   it('accepts every sequential history of the model, and rejects it with any one output changed', () => {
     fc.assert(
       fc.property(fc.integer(), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.nat(), (seed, n, pick, how) => {
-        const h = generate(seed, 1, n, 3, 0);
+        const h = simulateHistory({ seed, clients: 1, perClient: n, keys: 3, unknownRate: 0 });
         expect(checkLinearizable(h).verdict).toBe('linearizable');
         const i = pick % h.length;
         const bad = h.map((op, j) => (j === i ? mutate(op, how) : op));
@@ -371,23 +338,34 @@ describe('checkLinearizable: generated histories', () => {
   it('accepts concurrent histories with unknown outcomes, and its order is a witness', () => {
     fc.assert(
       fc.property(fc.integer(), (seed) => {
-        const h = generate(seed, 5, 30, 3, 0.1);
+        const h = simulateHistory({ seed, clients: 5, perClient: 30, keys: 3, unknownRate: 0.1 });
         const r = checkLinearizable(h);
         expect(r.verdict).toBe('linearizable');
-        if (r.verdict !== 'linearizable') return;
-        const kv = new ReferenceKv();
-        for (const i of r.order) {
-          const out = kv.run(h[i]!);
-          if (h[i]!.output !== undefined) expect(out).toEqual(h[i]!.output);
-        }
-        expect(new Set(r.order).size).toBe(r.order.length);
+        if (r.verdict === 'linearizable') expect(isWitness(h, r.order)).toBe(true);
       }),
       { numRuns: 200 },
     );
   });
 
+  it('agrees with trying every order, on small concurrent histories with or without a changed output', () => {
+    fc.assert(
+      fc.property(fc.integer(), fc.nat(), fc.nat(), fc.boolean(), (seed, pick, how, change) => {
+        const good = simulateHistory({ seed, clients: 3, perClient: 3, keys: 2, unknownRate: 0.3 });
+        const i = pick % good.length;
+        const h =
+          change && good[i]!.output !== undefined
+            ? good.map((op, j) => (j === i ? mutate(op, how) : op))
+            : good;
+        const r = checkLinearizable(h);
+        expect(r.verdict).toBe(bruteForce(h) ? 'linearizable' : 'violation');
+        if (r.verdict === 'linearizable') expect(isWitness(h, r.order)).toBe(true);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
   it('checks 5 clients × 1,000 operations in seconds', () => {
-    const h = generate(42, 5, 1_000, 10, 0.02);
+    const h = simulateHistory({ seed: 42, clients: 5, perClient: 1_000, keys: 10, unknownRate: 0.02 });
     const r = checkLinearizable(h);
     expect(r.verdict).toBe('linearizable');
     expect(r.stats.ms).toBeLessThan(10_000);

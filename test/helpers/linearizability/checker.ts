@@ -20,12 +20,13 @@
 // order returned for a good one is a full witness (the tests replay it).
 import { Rng } from '../../sim/rng.js';
 import { describeOperation, isUnknown, type KvOperation, type Time } from './history.js';
-import { KvStore, requiredRevision, step, type KvSnapshot, type Undo } from './kvModel.js';
+import { KvStore, step, type KvSnapshot, type Refusal, type Undo } from './kvModel.js';
+import { RevisionEvidence } from './revisionEvidence.js';
 
 export interface CheckOptions {
   /** The store where the history starts; default etcd's fresh store (revision 1, empty). */
   readonly initial?: KvSnapshot;
-  /** Search steps before giving up with `undecided`; default 2,000,000 (seconds, not minutes). */
+  /** Search steps before giving up with `undecided`; default 50,000,000 (about half a minute). */
   readonly maxSteps?: number;
 }
 
@@ -146,13 +147,11 @@ function relink(call: Event): void {
 
 class Search {
   private readonly store: KvStore;
-  private readonly required: (number | undefined)[];
   /** Unplaced known operations by the revision they need the store at. */
   private readonly waiting = new Map<number, Set<number>>();
-  private readonly lastObserved: number;
-  /** Unknown-outcome writes whose value a get saw: the revision they must make. */
-  private readonly pins = new Map<number, number>();
-  private readonly pinnedAt = new Map<number, number>();
+  /** Per key, its unpinned writes of unknown outcome, by call time. */
+  private readonly looseOnKey = new Map<string, number[]>();
+  private readonly loosePlaced = new Set<number>();
   private readonly zobrist: Uint32Array;
   private placedA = 0;
   private placedB = 0;
@@ -165,63 +164,100 @@ class Search {
 
   constructor(
     private readonly ops: readonly KvOperation[],
+    private readonly evidence: RevisionEvidence,
     initial: KvSnapshot,
   ) {
     this.store = new KvStore(initial);
-    this.required = ops.map(requiredRevision);
-    this.required.forEach((r, i) => {
+    evidence.required.forEach((r, i) => {
       if (r === undefined) return;
       let set = this.waiting.get(r);
       if (set === undefined) this.waiting.set(r, (set = new Set()));
       set.add(i);
     });
-    this.lastObserved = this.required.reduce<number>((m, r) => Math.max(m, r ?? m), initial.revision);
-    this.pinUnknownWrites();
+    const loose = ops
+      .flatMap((_, i) => (this.isLoose(i) ? [i] : []))
+      .sort((a, b) => ops[a]!.call - ops[b]!.call);
+    for (const i of loose) {
+      const key = ops[i]!.input.key;
+      this.looseOnKey.set(key, [...(this.looseOnKey.get(key) ?? []), i]);
+    }
     const rng = new Rng(0x11ea7);
     this.zobrist = Uint32Array.from({ length: 2 * ops.length }, () => rng.u32());
   }
 
-  /** With unique values, a get that saw a value names the revision of the one write of it. */
-  private pinUnknownWrites(): void {
-    const writers = new Map<string, number[]>();
-    const id = (key: string, value: string): string => `${key}\u0000${value}`;
-    this.ops.forEach((op, i) => {
-      if (op.type !== 'put' && op.type !== 'putIf') return;
-      const k = id(op.input.key, op.input.value);
-      writers.set(k, [...(writers.get(k) ?? []), i]);
-    });
-    for (const op of this.ops) {
-      if (op.type !== 'get' || op.output?.value === undefined) continue;
-      const w = writers.get(id(op.input.key, op.output.value));
-      if (w?.length !== 1 || !isUnknown(this.ops[w[0]!]!) || this.pins.has(w[0]!)) continue;
-      this.pins.set(w[0]!, op.output.modRevision);
-      this.pinnedAt.set(op.output.modRevision, w[0]!);
+  /** Why the store may not move from revision `from` to the next by operation `i`, if it may not. */
+  private revisionTaken(i: number, from: number): Refusal | undefined {
+    const waiting = this.waiting.get(from);
+    if (waiting !== undefined && waiting.size > (waiting.has(i) ? 1 : 0)) {
+      return () => {
+        const other = [...waiting].find((o) => o !== i)!;
+        return `the store must stay at revision ${from} for ${describeOperation(this.ops[other]!, other)}`;
+      };
     }
+    const { required, lastObserved, pins, pinnedAt } = this.evidence;
+    if (required[i] !== undefined) return undefined;
+    const made = from + 1;
+    if (made > lastObserved) return () => `nothing known observes revision ${made} or later`;
+    const pin = pins.get(i);
+    if (pin !== undefined && pin !== made) return () => `a get saw its value with mod revision ${pin}`;
+    const owner = pinnedAt.get(made);
+    if (owner !== undefined && owner !== i) return () => `a get saw revision ${made} made by #${owner}`;
+    if (this.evidence.quietAt(this.ops[i]!.input.key, made))
+      return () => `a get proves the key unchanged at revision ${made}`;
+    return undefined;
   }
 
-  /** Why the store may not move from revision `from` to the next by operation `i`, if it may not. */
-  private revisionTaken(i: number, from: number): string | undefined {
-    const waiting = this.waiting.get(from);
-    for (const other of waiting ?? []) {
-      if (other !== i)
-        return `the store must stay at revision ${from} for ${describeOperation(this.ops[other]!, other)}`;
+  /** An operation of unknown outcome that no get pins to a revision. */
+  private isLoose(i: number): boolean {
+    const op = this.ops[i]!;
+    return isUnknown(op) && op.type !== 'get' && !this.evidence.pins.has(i);
+  }
+
+  /**
+   * After an unknown-outcome change of a key, the operations on that key whose place is
+   * known must agree with it, up to the key's next known change, or until another unknown
+   * write of the key could have come in between. Checking this now, instead of when the
+   * search reaches them, keeps a wrong guess from being extended for thousands of steps
+   * (and every guess made meanwhile from being retried under it).
+   */
+  private laterOnKey(i: number): Refusal | undefined {
+    const key = this.ops[i]!.input.key;
+    const made = this.store.revision;
+    const kv = this.store.get(key);
+    // Another unknown write of the key may come between this one and an operation that
+    // returned at t only if it was called before t, at a revision no one else made.
+    let otherCall = Infinity;
+    for (const j of this.looseOnKey.get(key) ?? []) {
+      if (j !== i && !this.loosePlaced.has(j)) {
+        otherCall = this.ops[j]!.call;
+        break;
+      }
     }
-    if (this.required[i] !== undefined) return undefined;
-    const made = from + 1;
-    if (made > this.lastObserved) return `nothing known observes revision ${made} or later`;
-    const pin = this.pins.get(i);
-    if (pin !== undefined && pin !== made) return `a get saw its value with mod revision ${pin}`;
-    const owner = this.pinnedAt.get(made);
-    if (owner !== undefined && owner !== i) return `a get saw revision ${made} made by #${owner}`;
+    const gap = 2 * this.evidence.nextGapAfter(made) - 1;
+    const scratch = new KvStore({ revision: made, keys: kv === undefined ? {} : { [key]: kv } });
+    for (const { place, op } of this.evidence.onKey(key)) {
+      if (place <= 2 * made - 1) continue;
+      const later = this.ops[op]!;
+      if (place > gap && otherCall <= (later.return ?? Infinity)) return undefined;
+      scratch.revision = place % 2 === 0 ? place / 2 : (place - 1) / 2;
+      const r = step(scratch, later);
+      if (typeof r === 'function') return () => `then ${describeOperation(later, op)} could not be: ${r()}`;
+      if (place % 2 === 1) return undefined;
+    }
     return undefined;
   }
 
   /** Places operation `i` on the store if the model and the revision rules allow it. */
-  private attempt(i: number): Undo | string {
+  private attempt(i: number): Undo | Refusal {
     const from = this.store.revision;
+    const known = this.evidence.required[i] !== undefined;
+    // An unknown outcome is placed only as a change: the rules can refuse it before the
+    // store is touched, which is most of the time (it stays a candidate until the end).
+    const early = known ? undefined : this.revisionTaken(i, from);
+    if (early !== undefined) return early;
     const undo = step(this.store, this.ops[i]!);
-    if (typeof undo === 'string' || this.store.revision === from) return undo;
-    const why = this.revisionTaken(i, from);
+    if (typeof undo === 'function' || this.store.revision === from) return undo;
+    const why = known ? this.revisionTaken(i, from) : this.laterOnKey(i);
     if (why === undefined) return undo;
     this.store.undo(undo);
     return why;
@@ -230,7 +266,8 @@ class Search {
   private togglePlaced(i: number): void {
     this.placedA ^= this.zobrist[2 * i]!;
     this.placedB ^= this.zobrist[2 * i + 1]!;
-    const r = this.required[i];
+    if (this.isLoose(i) && !this.loosePlaced.delete(i)) this.loosePlaced.add(i);
+    const r = this.evidence.required[i];
     if (r === undefined) return;
     const set = this.waiting.get(r)!;
     if (set.delete(i)) this.knownPlaced++;
@@ -264,7 +301,7 @@ class Search {
         return undefined;
       }
       const undo = this.attempt(e.op);
-      if (typeof undo !== 'string') {
+      if (typeof undo !== 'function') {
         this.togglePlaced(e.op);
         const key = `${this.placedA}:${this.placedB}:${this.store.fingerprint()}`;
         if (!this.memo.has(key)) {
@@ -293,7 +330,7 @@ class Search {
       if (!e.isCall) continue;
       const undo = this.attempt(e.op);
       let why: string;
-      if (typeof undo === 'string') why = undo;
+      if (typeof undo === 'function') why = undo();
       else {
         this.store.undo(undo);
         why = 'placing it here leads to a dead end further on';
@@ -317,7 +354,13 @@ class Search {
 function explain(ops: readonly KvOperation[], stuck: Stuck, known: number, verdict: string): string {
   const line = (i: number): string => describeOperation(ops[i]!, i);
   const blocked = stuck.candidates.find((c) => c.op === stuck.mustComeNext);
-  const others = stuck.candidates.filter((c) => c.op !== stuck.mustComeNext).slice(0, CANDIDATES);
+  // Known outcomes first: writes of unknown outcome stay candidates to the end and are
+  // rarely the story.
+  const others = stuck.candidates
+    .filter((c) => c.op !== stuck.mustComeNext)
+    .sort((a, b) => Number(isUnknown(ops[a.op]!)) - Number(isUnknown(ops[b.op]!)));
+  const shown = others.slice(0, CANDIDATES);
+  const hidden = others.length - shown.length;
   return [
     `${verdict}: the longest order found places ${stuck.knownPlaced} of ${known} operations with a known outcome, up to revision ${stuck.revision}.`,
     'Last operations placed (store revision after each):',
@@ -327,16 +370,20 @@ function explain(ops: readonly KvOperation[], stuck: Stuck, known: number, verdi
     `Must come next (it returned before anything still unplaced was called):`,
     `  ${line(stuck.mustComeNext)}`,
     `    cannot: ${blocked?.why ?? 'it is not placeable here'}`,
-    ...(others.length > 0 ? ['Other operations that could have come next:'] : []),
-    ...others.flatMap((c) => [`  ${line(c.op)}`, `    cannot: ${c.why}`]),
+    ...(shown.length > 0 ? ['Other operations that could have come next:'] : []),
+    ...shown.flatMap((c) => [`  ${line(c.op)}`, `    cannot: ${c.why}`]),
+    ...(hidden > 0 ? [`  ... and ${hidden} more`] : []),
   ].join('\n');
 }
 
 export function checkLinearizable(history: readonly KvOperation[], opts: CheckOptions = {}): CheckResult {
   const started = performance.now();
-  const maxSteps = opts.maxSteps ?? 2_000_000;
-  const search = new Search(history, opts.initial ?? { revision: 1 });
-  const order = search.run(events(history), maxSteps);
+  const maxSteps = opts.maxSteps ?? 50_000_000;
+  const initial = opts.initial ?? { revision: 1 };
+  const head = events(history);
+  const evidence = new RevisionEvidence(history, initial);
+  const search = new Search(history, evidence, initial);
+  const order = evidence.contradiction === undefined ? search.run(head, maxSteps) : undefined;
   const stats: SearchStats = {
     operations: history.length,
     unknownOutcomes: history.filter(isUnknown).length,
@@ -345,6 +392,8 @@ export function checkLinearizable(history: readonly KvOperation[], opts: CheckOp
     ms: performance.now() - started,
   };
   if (order !== undefined) return { verdict: 'linearizable', order, stats };
+  if (evidence.contradiction !== undefined)
+    return { verdict: 'violation', explanation: evidence.contradiction, stats };
   const verdict = search.steps > maxSteps ? 'undecided' : 'violation';
   const known = history.filter((op) => !isUnknown(op)).length;
   const title = verdict === 'violation' ? 'not linearizable' : `undecided after ${maxSteps} steps`;

@@ -110,53 +110,54 @@ export function requiredRevision(op: KvOperation): number | undefined {
   }
 }
 
+/** Why an operation cannot run on the store as it is; spelled out only when an explanation asks. */
+export type Refusal = () => string;
+
 function describeKey(kv: KeyValue | undefined): string {
   return kv === undefined ? 'absent' : `${JSON.stringify(kv.value)} (mod ${kv.modRevision})`;
 }
 
 /**
  * Runs `op` on the store if the store, as it is, could have given `op`'s output: returns
- * the undo, or why not. An operation of unknown outcome runs with the effect it would have;
+ * the undo, or why not (a search refuses far more often than it explains). An operation of unknown outcome runs with the effect it would have;
  * one that would change nothing is refused, since leaving it out is the same history.
  */
-export function step(store: KvStore, op: KvOperation): Undo | string {
+export function step(store: KvStore, op: KvOperation): Undo | Refusal {
   const rev = store.revision;
   const key = op.input.key;
   const cur = store.get(key);
-  const made = (r: number): string | undefined =>
-    r === rev + 1 ? undefined : `it made revision ${r}, but the store is at ${rev}`;
-  const saw = (r: number): string | undefined =>
-    r === rev ? undefined : `it saw revision ${r}, but the store is at ${rev}`;
+  const made = (r: number): Refusal | undefined =>
+    r === rev + 1 ? undefined : () => `it made revision ${r}, but the store is at ${rev}`;
+  const saw = (r: number): Refusal | undefined =>
+    r === rev ? undefined : () => `it saw revision ${r}, but the store is at ${rev}`;
+  const is = (): string => `the key is ${describeKey(cur)} at revision ${rev}`;
   switch (op.type) {
     case 'put': {
       const why = op.output && made(op.output.revision);
       return why ?? store.change(key, { value: op.input.value, modRevision: rev + 1 });
     }
     case 'get': {
-      if (op.output === undefined) return 'a get of unknown outcome observes nothing';
+      if (op.output === undefined) return () => 'a get of unknown outcome observes nothing';
       const { value, modRevision, revision } = op.output;
       const why = saw(revision);
       if (why !== undefined) return why;
-      if (value !== cur?.value || modRevision !== (cur?.modRevision ?? 0))
-        return `the key is ${describeKey(cur)} at revision ${rev}`;
+      if (value !== cur?.value || modRevision !== (cur?.modRevision ?? 0)) return is;
       return store.unchanged(key);
     }
     case 'delete': {
       if (op.output === undefined)
-        return cur === undefined ? 'it would delete nothing' : store.change(key, undefined);
-      if (op.output.deleted !== (cur === undefined ? 0 : 1))
-        return `the key is ${describeKey(cur)} at revision ${rev}`;
+        return cur === undefined ? () => 'it would delete nothing' : store.change(key, undefined);
+      if (op.output.deleted !== (cur === undefined ? 0 : 1)) return is;
       const why = cur === undefined ? saw(op.output.revision) : made(op.output.revision);
       return why ?? (cur === undefined ? store.unchanged(key) : store.change(key, undefined));
     }
     case 'putIf': {
       const holds = (cur?.modRevision ?? 0) === op.input.modRevision;
       if (op.output !== undefined) {
-        if (op.output.succeeded !== holds)
-          return `the key is ${describeKey(cur)} at revision ${rev}: the compare ${holds ? 'holds' : 'fails'}`;
+        if (op.output.succeeded !== holds) return () => `${is()}: the compare ${holds ? 'holds' : 'fails'}`;
         const why = holds ? made(op.output.revision) : saw(op.output.revision);
         if (why !== undefined) return why;
-      } else if (!holds) return 'its compare would fail: it would change nothing';
+      } else if (!holds) return () => 'its compare would fail: it would change nothing';
       return holds
         ? store.change(key, { value: op.input.value, modRevision: rev + 1 })
         : store.unchanged(key);
