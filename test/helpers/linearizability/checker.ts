@@ -5,13 +5,15 @@
 // events from which placed operations are unlinked and relinked on backtrack.
 //
 // The history cannot be split per key as P-compositionality would: the revision is global.
-// Revisions make the search narrow instead. Every known outcome names the revision the store
-// was at when it ran (requiredRevision), so:
+// Revisions narrow the search instead. First, what the outputs prove on their own is checked
+// (revisionEvidence.ts): most real violations are found there, with the two operations that
+// disagree. Then every known outcome names the revision the store was at when it ran, so:
 // - the store moves from revision R to R+1 only when no other unplaced known operation
-//   still needs R (it could never be placed after), and
+//   still needs R (it could never be placed after);
 // - an operation of unknown outcome may change the store only into a revision no known
-//   change claims, below the last revision anything observed, and, when a get saw its
-//   (unique) value, exactly at the mod revision that get reported.
+//   change made, not above the last revision anything observed, not where a get proves its
+//   key unchanged, and, when a get saw its (unique) value, exactly at that get's mod
+//   revision; and the later operations on its key must agree with it (laterOnKey).
 // Operations of unknown outcome need not be placed at all (they may not have happened); the
 // search succeeds once every operation with a known outcome is placed.
 //
@@ -65,6 +67,8 @@ interface Event {
 interface Placed {
   readonly call: Event;
   readonly undo: Undo;
+  /** The store's revision after it. */
+  readonly revision: number;
 }
 
 /** The furthest point the search reached: what an explanation shows. */
@@ -85,6 +89,14 @@ const CANDIDATES = 6;
  */
 function events(ops: readonly KvOperation[]): Event {
   const all: Event[] = [];
+  const event = (op: number, isCall: boolean, time: Time): Event => ({
+    op,
+    isCall,
+    time,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  });
   ops.forEach((op, i) => {
     if (!Number.isFinite(op.call)) throw new Error(`history: ${describeOperation(op, i)} has no call time`);
     if ((op.output === undefined) !== (op.return === undefined))
@@ -93,35 +105,14 @@ function events(ops: readonly KvOperation[]): Event {
       );
     if (op.return !== undefined && op.return < op.call)
       throw new Error(`history: ${describeOperation(op, i)} returns before it is called`);
-    const call: Event = {
-      op: i,
-      isCall: true,
-      time: op.call,
-      match: undefined,
-      prev: undefined,
-      next: undefined,
-    };
-    const ret: Event = {
-      op: i,
-      isCall: false,
-      time: op.return ?? Infinity,
-      match: undefined,
-      prev: undefined,
-      next: undefined,
-    };
-    call.match = ret;
-    if (op.type !== 'get' || !isUnknown(op)) all.push(call, ret);
+    if (op.type === 'get' && isUnknown(op)) return;
+    const call = event(i, true, op.call);
+    call.match = event(i, false, op.return ?? Infinity);
+    all.push(call, call.match);
   });
   // At equal times a call goes first: the two operations then overlap, the lenient reading.
   all.sort((a, b) => a.time - b.time || Number(b.isCall) - Number(a.isCall));
-  const head: Event = {
-    op: -1,
-    isCall: false,
-    time: -Infinity,
-    match: undefined,
-    prev: undefined,
-    next: undefined,
-  };
+  const head = event(-1, false, -Infinity);
   let last = head;
   for (const e of all) {
     last.next = e;
@@ -158,7 +149,6 @@ class Search {
   private knownPlaced = 0;
   private readonly memo = new Set<string>();
   private readonly placed: Placed[] = [];
-  private readonly revisions: number[] = [];
   steps = 0;
   stuck: Stuck | undefined;
 
@@ -179,7 +169,9 @@ class Search {
       .sort((a, b) => ops[a]!.call - ops[b]!.call);
     for (const i of loose) {
       const key = ops[i]!.input.key;
-      this.looseOnKey.set(key, [...(this.looseOnKey.get(key) ?? []), i]);
+      const list = this.looseOnKey.get(key);
+      if (list === undefined) this.looseOnKey.set(key, [i]);
+      else list.push(i);
     }
     const rng = new Rng(0x11ea7);
     this.zobrist = Uint32Array.from({ length: 2 * ops.length }, () => rng.u32());
@@ -287,7 +279,6 @@ class Search {
         this.noteStuck(head, e);
         const top = this.placed.pop();
         if (top === undefined) return undefined;
-        this.revisions.pop();
         this.store.undo(top.undo);
         this.togglePlaced(top.call.op);
         relink(top.call);
@@ -306,8 +297,7 @@ class Search {
         const key = `${this.placedA}:${this.placedB}:${this.store.fingerprint()}`;
         if (!this.memo.has(key)) {
           this.memo.add(key);
-          this.placed.push({ call: e, undo });
-          this.revisions.push(this.store.revision);
+          this.placed.push({ call: e, undo, revision: this.store.revision });
           unlink(e);
           e = head.next;
           continue;
@@ -337,10 +327,7 @@ class Search {
       }
       candidates.push({ op: e.op, why });
     }
-    const recent = this.placed.slice(-RECENT).map((p, k, a) => ({
-      op: p.call.op,
-      revision: this.revisions[this.revisions.length - a.length + k]!,
-    }));
+    const recent = this.placed.slice(-RECENT).map((p) => ({ op: p.call.op, revision: p.revision }));
     this.stuck = {
       knownPlaced: this.knownPlaced,
       revision: this.store.revision,

@@ -85,6 +85,10 @@ function rank(sorted: readonly number[], x: number): number {
   return a;
 }
 
+function writeId(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
   if (list === undefined) m.set(k, [v]);
@@ -103,6 +107,13 @@ export class RevisionEvidence {
   /** The first contradiction the outputs prove on their own, spelled out; undefined if none. */
   readonly contradiction: string | undefined;
 
+  /** Known changes by the revision they made. */
+  private readonly made = new Map<number, Change>();
+  /** Per key, every change known or seen by a get. */
+  private readonly byKey = new Map<string, Change[]>();
+  /** Per (key, value), who may have written it. */
+  private readonly writers = new Map<string, Source[]>();
+  /** Per key, the revisions at which a get proves it unchanged. */
   private readonly quiet = new Map<string, Intervals>();
   /** Revisions only an unpinned operation of unknown outcome can have made, ascending. */
   private readonly gaps: number[] = [];
@@ -115,7 +126,12 @@ export class RevisionEvidence {
   ) {
     this.required = ops.map(requiredRevision);
     this.lastObserved = this.required.reduce<number>((m, r) => Math.max(m, r ?? m), initial.revision);
-    this.contradiction = this.changes(initial) ?? this.realTimeOrder() ?? this.gapsFillable(initial.revision);
+    this.contradiction =
+      this.knownChanges(initial) ??
+      this.seenWrites(initial) ??
+      this.readsAgree() ??
+      this.realTimeOrder() ??
+      this.gapsFillable(initial.revision);
   }
 
   /** The first revision above `revision` that only an unpinned unknown outcome can make. */
@@ -199,15 +215,15 @@ export class RevisionEvidence {
    * revision order (a change at 2r - 1, a read-only outcome at 2r) must not be later.
    */
   private realTimeOrder(): string | undefined {
-    const known = this.ops.flatMap((op, i) => {
+    const placed = this.ops.flatMap((op, i) => {
       const pos = this.placeOf(i);
       // A pinned write of unknown outcome has a place and a call, and no return.
       return pos === undefined ? [] : [{ i, call: op.call, ret: op.return ?? Infinity, pos }];
     });
-    const byReturn = [...known].sort((a, b) => a.ret - b.ret);
+    const byReturn = [...placed].sort((a, b) => a.ret - b.ret);
     let k = 0;
-    let latest: (typeof known)[number] | undefined;
-    for (const b of [...known].sort((x, y) => x.call - y.call)) {
+    let latest: (typeof placed)[number] | undefined;
+    for (const b of [...placed].sort((x, y) => x.call - y.call)) {
       while (k < byReturn.length && byReturn[k]!.ret < b.call) {
         const a = byReturn[k++]!;
         if (latest === undefined || a.pos > latest.pos) latest = a;
@@ -223,41 +239,37 @@ export class RevisionEvidence {
     return undefined;
   }
 
-  /** Known changes, and the changes gets saw, against each other and against every get. */
-  private changes(initial: KvSnapshot): string | undefined {
-    const made = new Map<number, Change>();
-    const byKey = new Map<string, Change[]>();
-    const writers = new Map<string, Source[]>();
-    const id = (key: string, value: string): string => `${key}\u0000${value}`;
-    const note = (c: Change): void => push(byKey, c.key, c);
+  /** Known changes against each other: one revision, one change. */
+  private knownChanges(initial: KvSnapshot): string | undefined {
     for (const [key, kv] of Object.entries(initial.keys ?? {})) {
-      note({ revision: kv.modRevision, key, value: kv.value, source: 'initial' });
-      push(writers, id(key, kv.value), 'initial');
+      this.noteChange({ revision: kv.modRevision, key, value: kv.value, source: 'initial' });
+      push(this.writers, writeId(key, kv.value), 'initial');
     }
     for (const [i, op] of this.ops.entries()) {
       if (op.type === 'put' || (op.type === 'putIf' && op.output?.succeeded !== false))
-        push(writers, id(op.input.key, op.input.value), i);
+        push(this.writers, writeId(op.input.key, op.input.value), i);
       const revision = madeRevision(op);
       if (revision === undefined) continue;
-      const change = {
-        revision,
-        key: op.input.key,
-        value: op.type === 'delete' || op.type === 'get' ? undefined : op.input.value,
-        source: i,
-      };
-      const other = made.get(revision);
+      const value = op.type === 'put' || op.type === 'putIf' ? op.input.value : undefined;
+      const other = this.made.get(revision);
       if (other !== undefined)
         return `not linearizable: two operations made revision ${revision}.\n  ${this.line(other.source)}\n  ${this.line(i)}`;
-      made.set(revision, change);
-      note(change);
+      const change = { revision, key: op.input.key, value, source: i };
+      this.made.set(revision, change);
+      this.noteChange(change);
     }
+    return undefined;
+  }
 
-    const gets = this.ops.flatMap((op, i) =>
-      op.type === 'get' && op.output !== undefined ? [{ op, out: op.output, i }] : [],
-    );
-    // What each get that found a value proves: that value was written at its mod revision.
-    for (const { op, out, i } of gets) {
-      if (out.value === undefined) continue;
+  /**
+   * A get that found a value proves that value was written at its mod revision: by the
+   * known change of that revision, or (values being unique) by the one write of it, which
+   * is then pinned there if its outcome is unknown.
+   */
+  private seenWrites(initial: KvSnapshot): string | undefined {
+    for (const [i, op] of this.ops.entries()) {
+      if (op.type !== 'get' || op.output?.value === undefined) continue;
+      const { value, modRevision, revision } = op.output;
       const key = op.input.key;
       const bad = (why: string, other?: Source): string =>
         [
@@ -265,53 +277,64 @@ export class RevisionEvidence {
           `  ${this.line(i)}`,
           ...(other === undefined ? [] : [`  ${this.line(other)}`]),
         ].join('\n');
-      if (out.modRevision < 1 || out.modRevision > out.revision)
-        return bad(`a get saw mod revision ${out.modRevision} at revision ${out.revision}.`);
-      const w = writers.get(id(key, out.value)) ?? [];
+      if (modRevision < 1 || modRevision > revision)
+        return bad(`a get saw mod revision ${modRevision} at revision ${revision}.`);
+      const w = this.writers.get(writeId(key, value)) ?? [];
       if (w.length === 0) return bad(`a get saw a value no operation wrote.`);
-      const claimed = made.get(out.modRevision);
-      if (claimed !== undefined && (claimed.key !== key || claimed.value !== out.value))
+      const claimed = this.made.get(modRevision);
+      if (claimed !== undefined && (claimed.key !== key || claimed.value !== value))
         return bad(
-          `a get saw revision ${out.modRevision} write its value, but another operation made that revision.`,
+          `a get saw revision ${modRevision} write its value, but another operation made that revision.`,
           claimed.source,
         );
+      this.noteChange({ revision: modRevision, key, value, source: i });
       if (w.length > 1) continue;
       const writer = w[0]!;
       const wrote = writer === 'initial' ? initial.keys![key]!.modRevision : madeRevision(this.ops[writer]!);
-      if (wrote !== undefined && wrote !== out.modRevision)
+      if (wrote !== undefined && wrote !== modRevision)
         return bad(
-          `a get saw the value at mod revision ${out.modRevision}, but it was written at revision ${wrote}.`,
+          `a get saw the value at mod revision ${modRevision}, but it was written at revision ${wrote}.`,
           writer,
         );
       if (typeof writer === 'number' && wrote === undefined) {
         const pinned = this.pins.get(writer);
-        if (pinned !== undefined && pinned !== out.modRevision)
+        if (pinned !== undefined && pinned !== modRevision)
           return bad(
-            `gets saw one write of unknown outcome at mod revisions ${pinned} and ${out.modRevision}.`,
+            `gets saw one write of unknown outcome at mod revisions ${pinned} and ${modRevision}.`,
             writer,
           );
-        this.pins.set(writer, out.modRevision);
-        this.pinnedAt.set(out.modRevision, writer);
+        this.pins.set(writer, modRevision);
+        this.pinnedAt.set(modRevision, writer);
       }
-      note({ revision: out.modRevision, key, value: out.value, source: i });
     }
+    return undefined;
+  }
 
+  /**
+   * Every get against the changes known or seen: one that found the key proves it unchanged
+   * from its mod revision to its own revision; one that found it absent needs a delete after
+   * the key's last write, at a revision no other change took.
+   */
+  private readsAgree(): string | undefined {
     const revisions = new Map<string, number[]>();
-    for (const [key, cs] of byKey)
+    for (const [key, cs] of this.byKey)
       revisions.set(
         key,
         [...new Set(cs.map((c) => c.revision))].sort((a, b) => a - b),
       );
     const changedAt = (key: string, revision: number): Change =>
-      byKey.get(key)!.find((c) => c.revision === revision)!;
-    const everyChange = [...new Set([...byKey.values()].flat().map((c) => c.revision))].sort((a, b) => a - b);
+      this.byKey.get(key)!.find((c) => c.revision === revision)!;
+    const everyChange = [...new Set([...this.byKey.values()].flat().map((c) => c.revision))].sort(
+      (a, b) => a - b,
+    );
     const spans = new Map<string, [number, number][]>();
-    for (const { op, out, i } of gets) {
+    for (const [i, op] of this.ops.entries()) {
+      if (op.type !== 'get' || op.output === undefined) continue;
+      const out = op.output;
       const key = op.input.key;
       const changes = revisions.get(key) ?? [];
       if (out.value !== undefined) {
-        // It proves the key unchanged after its mod revision, up to its own.
-        spans.set(key, [...(spans.get(key) ?? []), [out.modRevision, out.revision]]);
+        push(spans, key, [out.modRevision, out.revision]);
         const later = changes[rank(changes, out.modRevision)];
         if (later !== undefined && later <= out.revision)
           return [
@@ -322,7 +345,6 @@ export class RevisionEvidence {
           ].join('\n');
         continue;
       }
-      // Absent: the last change of the key up to this revision must be a delete.
       const at = changes[rank(changes, out.revision) - 1];
       const last = at === undefined ? undefined : changedAt(key, at);
       if (last === undefined || last.value === undefined) continue;
@@ -338,5 +360,9 @@ export class RevisionEvidence {
     }
     for (const [key, s] of spans) this.quiet.set(key, new Intervals(s));
     return undefined;
+  }
+
+  private noteChange(c: Change): void {
+    push(this.byKey, c.key, c);
   }
 }
