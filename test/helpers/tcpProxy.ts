@@ -15,6 +15,8 @@
 //   whole, and everything else (INFO, CONNECT, SUB, PING, PONG, ...) passes: loss as the NATS
 //   protocol can have it. Dropping bytes would corrupt the stream instead.
 // - reset: every open connection is closed with a RST, both sides; new ones are accepted.
+//   A partition long enough for TCP to give up is blackhole(), then reset() and heal(): the
+//   held bytes go with the connections.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Rng } from '../sim/rng.js';
 import { NatsFrameSplitter, type NatsFrame } from './natsFrames.js';
