@@ -119,8 +119,9 @@ function describeKey(kv: KeyValue | undefined): string {
 
 /**
  * Runs `op` on the store if the store, as it is, could have given `op`'s output: returns
- * the undo, or why not (a search refuses far more often than it explains). An operation of unknown outcome runs with the effect it would have;
- * one that would change nothing is refused, since leaving it out is the same history.
+ * the undo, or why not (a search refuses far more often than it explains). An operation of
+ * unknown outcome runs with the effect it would have; one that would change nothing is
+ * refused, since leaving it out is the same history.
  */
 export function step(store: KvStore, op: KvOperation): Undo | Refusal {
   const rev = store.revision;
