@@ -237,6 +237,20 @@ describe('TcpProxy between a NATS client and nats-server', () => {
     expect(proxy.stats().accepted).toBe(2);
   });
 
+  it('retarget() sends new connections to another server, e.g. a restarted nats-server', async () => {
+    const { proxy, a, aStatus } = await pair();
+    const other = scope.add(await startNats(), 'second nats-server', (n) => n.stop());
+    const c = scope.add(await connect({ servers: other.url, name: 'c' }), 'client c', (x) => x.close());
+    const toC = inbox(c, 'to.c');
+    await c.flush();
+    proxy.retarget({ port: other.port });
+    proxy.reset();
+    await vi.waitFor(() => expect(aStatus).toContain('reconnect'), { timeout: 5_000 });
+    a.publish('to.c', 'via the proxy');
+    await toC.waitFor(1);
+    expect(toC.got[0]!.data).toBe('via the proxy');
+  });
+
   it('close() ends every connection and the listener', async () => {
     const { proxy, aStatus } = await pair();
     proxy.blackhole();

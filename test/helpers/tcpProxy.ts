@@ -170,7 +170,7 @@ class Pipe {
 
 /** What a connection needs from its proxy: where to dial, how to read, and the faults. */
 interface Route {
-  readonly target: { readonly host: string; readonly port: number };
+  target: { readonly host: string; readonly port: number };
   readonly protocol: 'nats' | 'tcp';
   readonly links: Readonly<Record<Direction, Link>>;
 }
@@ -298,6 +298,14 @@ export class TcpProxy {
   /** Restores normal forwarding; bytes held by a blackhole or a delay are delivered in order. */
   heal(directions: Directions = 'both'): void {
     this.change(directions, HEALED);
+  }
+
+  /**
+   * Dials `target` for connections opened from now on (open ones keep their server), so a
+   * restarted nats-server may come back on another port while members keep the proxy's.
+   */
+  retarget(target: { readonly host?: string; readonly port: number }): void {
+    this.route.target = { host: target.host ?? '127.0.0.1', port: target.port };
   }
 
   /** Closes every open connection with a RST on both sides. New connections are accepted. */
