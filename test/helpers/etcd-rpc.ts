@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   DeleteRangeRequest,
   KVService,
+  MaintenanceService,
   PutRequest,
   RangeRequest,
   TxnRequest,
@@ -14,6 +15,7 @@ import {
   type DeleteRangeResponse,
   type PutResponse,
   type RangeResponse,
+  type StatusResponse,
   type TxnResponse,
   type WatchRequest,
   type WatchResponse,
@@ -83,6 +85,10 @@ export class EtcdRpcClient {
 
   deleteRange(d: Partial<DeleteRangeRequest>, deadlineMs = 5_000): Promise<DeleteRangeResponse> {
     return this.unary(KVService.DeleteRange, DeleteRangeRequest.create(d), deadlineMs);
+  }
+
+  status(deadlineMs = 5_000): Promise<StatusResponse> {
+    return this.unary(MaintenanceService.Status, {}, deadlineMs);
   }
 
   watch(): WatchStream {
