@@ -12,6 +12,7 @@ import * as etcdserverpb from '../../../src/proto/etcdserverpb.js';
 import * as v3electionpb from '../../../src/proto/v3electionpb.js';
 import * as v3lockpb from '../../../src/proto/v3lockpb.js';
 import * as grpc_health_v1 from '../../../src/proto/grpc_health_v1.js';
+import * as xetcdpb from '../../../src/proto/xetcdpb.js';
 
 /** The generated codec of a message, as the tests use it. */
 export interface Codec {
@@ -30,6 +31,7 @@ const modules: Record<string, Record<string, unknown>> = {
   v3electionpb,
   v3lockpb,
   grpc_health_v1,
+  xetcdpb,
 };
 
 export type Value = Record<string, unknown>;
