@@ -11,7 +11,7 @@ import type { Election } from './recipes/election.js';
 import type { Mutex } from './recipes/mutex.js';
 import { RecipeAbortedError } from './recipes/waitDeletes.js';
 import type { HttpRoutes } from './http.js';
-import { GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
+import { GrpcCode, RpcError, isEtcdError, toRpcError } from './rpcErrors.js';
 import { readBodyText, writeJsonBody, writeMethodNotAllowed, writeUnaryError } from './gatewayFraming.js';
 
 interface JsonCodec<T> {
@@ -77,7 +77,7 @@ async function serveUnary<Req, Res>(
   } catch (err) {
     if (err instanceof RecipeAbortedError || abort.signal.aborted) return;
     const status = toRpcError(err);
-    if (status !== err) log.warn({ err }, 'gateway request failed');
+    if (!isEtcdError(err)) log.warn({ err }, 'gateway request failed');
     // As over gRPC, etcd's election and lock servers lose the status code of what they call.
     writeUnaryError(res, new RpcError(GrpcCode.Unknown, status.message));
   }

@@ -105,7 +105,7 @@ function keepAliveRoute(server: EtcdServer): StreamRoute<LeaseKeepAliveRequest, 
               (ttl) => ttl,
               (err: unknown) => {
                 // An unknown or expired lease is answered with TTL 0, not an error.
-                if (err === ErrLeaseNotFound) return 0;
+                if (toRpcError(err) === ErrLeaseNotFound) return 0;
                 throw err;
               },
             ),

@@ -22,7 +22,7 @@ import {
 import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../mvcc/kvRequests.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
-import { ErrCorrupt, ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace } from '../api/rpcErrors.js';
+import { ErrCorrupt, ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace, ErrUnsupportedRequest } from './errors.js';
 import type { Alarms } from './alarms.js';
 import type { Membership } from './membership.js';
 import type { WaitRegistry } from './wait.js';
@@ -283,7 +283,7 @@ export class Applier {
         return { response: {} };
       }
       if (req.clusterVersionSet) return { response: {} };
-      return { error: new Error('etcdserver: unsupported request in raft log') };
+      return { error: ErrUnsupportedRequest };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
     }

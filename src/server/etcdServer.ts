@@ -81,7 +81,8 @@ import {
   ErrNoSpace,
   ErrBadLeaderTransferee,
   ErrTooManyLearners,
-} from '../api/rpcErrors.js';
+  ErrTimeoutLeaderTransfer,
+} from './errors.js';
 import { Alarms } from './alarms.js';
 import { Applier, type ApplyResult } from './applier.js';
 import { createCompactor, type CompactionPolicy } from './compactor.js';
@@ -733,7 +734,7 @@ export class EtcdServer {
     await this.waitFor(
       this.leaderChanged$.pipe(filter((lead) => lead === target)),
       requestTimeoutMs(this.config),
-      () => new Error('etcdserver: request timed out, leader transfer took too long'),
+      () => ErrTimeoutLeaderTransfer,
     );
   }
 

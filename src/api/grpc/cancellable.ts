@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { GrpcCode, toRpcError } from '../rpcErrors.js';
+import { GrpcCode, isEtcdError, toRpcError } from '../rpcErrors.js';
 import { RecipeAbortedError } from '../recipes/waitDeletes.js';
 
 /**
@@ -27,7 +27,7 @@ export function cancellableUnary<Req, Res>(
       (err: unknown) => {
         if (err instanceof RecipeAbortedError || abort.signal.aborted) return;
         const status = toRpcError(err);
-        if (status === err) logger.debug({ method, error: status.message }, 'request refused');
+        if (isEtcdError(err)) logger.debug({ method, error: status.message }, 'request refused');
         else logger.warn({ err, method }, 'request failed');
         callback({
           code: GrpcCode.Unknown,

@@ -40,7 +40,7 @@ export function leaseService(server: EtcdServer, logger: Logger): grpc.UntypedSe
           ttl = await server.leaseRenew(req.id);
         } catch (err) {
           // etcd answers a keep-alive of an unknown lease with TTL 0, not an error.
-          if (err !== ErrLeaseNotFound) {
+          if (toRpcError(err) !== ErrLeaseNotFound) {
             end(err);
             return;
           }
