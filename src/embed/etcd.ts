@@ -10,7 +10,7 @@ import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
 import type { HealthSource } from '../api/http-health.js';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/http-version.js';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
-import { createMetrics, type EtcdMetrics } from '../api/metrics.js';
+import { createMetrics, type EtcdMetrics } from './metrics.js';
 import type { BootMode } from '../../machines/server.js';
 import { configLogFields, type Config, type ConfigResult } from './config.js';
 import { GrpcHealth } from './grpc-health.js';

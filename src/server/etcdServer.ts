@@ -93,7 +93,7 @@ import { RequestIdGenerator } from './requestId.js';
 import { WaitRegistry } from './wait.js';
 import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
-import type { EtcdMetrics } from '../api/metrics.js';
+import type { ServerMetrics } from './metrics.js';
 
 export interface ServerConfig {
   name: string;
@@ -172,7 +172,7 @@ export class EtcdServer {
     readonly kv: KvStore,
     private readonly logger: Logger,
     private readonly peers: PeerSender,
-    readonly metrics: EtcdMetrics,
+    readonly metrics: ServerMetrics,
     private readonly inspect: Observer<InspectionEvent> | undefined,
     restored: { stateIndex: number; alarms: AlarmMember[] },
   ) {
@@ -224,7 +224,7 @@ export class EtcdServer {
     config: ServerConfig,
     logger: Logger,
     peers: PeerSender,
-    metrics: EtcdMetrics,
+    metrics: ServerMetrics,
     inspect?: Observer<InspectionEvent>,
   ): Promise<EtcdServer> {
     const memberDir = join(config.dataDir, 'member');

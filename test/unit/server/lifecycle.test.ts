@@ -13,7 +13,7 @@ import {
 } from './serverFixture.js';
 import { EtcdServer } from '../../../src/server/etcdServer.js';
 import { silentLogger } from '../../../src/logging.js';
-import { createMetrics } from '../../../src/api/metrics.js';
+import { createMetrics } from '../../../src/embed/metrics.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
 import { LeaseTimeToLiveRequest, PutRequest, RangeRequest } from '../../../src/proto/etcdserverpb.js';
 import type { RaftNode } from '../../../src/raft/raftNode.js';

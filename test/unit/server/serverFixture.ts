@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
 import { EtcdServer, type ServerConfig } from '../../../src/server/etcdServer.js';
 import { silentLogger } from '../../../src/logging.js';
-import { createMetrics } from '../../../src/api/metrics.js';
+import { createMetrics } from '../../../src/embed/metrics.js';
 import { clusterId, memberId } from '../../../src/embed/ids.js';
 import {
   ClusterService,
