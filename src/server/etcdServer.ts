@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import {
-  etcdServerMachine,
-  type EtcdServerEvent,
-  type EtcdServerMachine,
-} from '../../machines/etcd-server.js';
+  serverPartsMachine,
+  type ServerPartsEvent,
+  type ServerPartsMachine,
+} from '../../machines/serverParts.js';
 import {
   BehaviorSubject,
   Subject,
@@ -51,7 +51,7 @@ import {
   type TxnResponse,
 } from '../proto/etcdserverpb.js';
 import { ConfChange, ConfChangeType, type ConfState } from '../proto/raftpb.js';
-import { memberId as deriveMemberId } from '../embed/ids.js';
+import { memberId as deriveMemberId } from './ids.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import { restoreMemoryStorage } from '../storage/raftLogRestore.js';
 import { RaftNode } from '../raft/raftNode.js';
@@ -159,7 +159,7 @@ export class EtcdServer {
   private term = 0;
   private confState: ConfState;
   private snapshotIndex: number;
-  private actor: Actor<EtcdServerMachine> | undefined;
+  private actor: Actor<ServerPartsMachine> | undefined;
   /** The key space's size on disk as the quota guard last measured it. */
   private dbSizeEstimate = 0;
   private readonly subscriptions: Subscription[] = [];
@@ -352,17 +352,17 @@ export class EtcdServer {
     }
   }
 
-  /** The parts of machines/etcd-server.ts, each a child actor that owns its timers and streams. */
+  /** The parts of machines/serverParts.ts, each a child actor that owns its timers and streams. */
   private partsMachine() {
     const { config } = this;
     const every = (ms: number, fn: () => void) =>
-      fromCallback<EtcdServerEvent>(() => {
+      fromCallback<ServerPartsEvent>(() => {
         const timer = setInterval(fn, ms);
         return () => clearInterval(timer);
       });
-    return etcdServerMachine.provide({
+    return serverPartsMachine.provide({
       actors: {
-        raftLoop: fromCallback<EtcdServerEvent>(({ sendBack }) => {
+        raftLoop: fromCallback<ServerPartsEvent>(({ sendBack }) => {
           const sub = this.loop.fatal$.subscribe((err) => sendBack({ type: 'FATAL', reason: err.message }));
           this.loop.start();
           return () => {
@@ -370,7 +370,7 @@ export class EtcdServer {
             void this.loop.stop();
           };
         }),
-        readLoop: fromCallback<EtcdServerEvent>(() => {
+        readLoop: fromCallback<ServerPartsEvent>(() => {
           this.readLoop = new LinearizableReadLoop({
             requestReadIndex: (ctx) => {
               this.raft.readIndex(ctx);
@@ -392,7 +392,7 @@ export class EtcdServer {
           return () => readLoop.stop();
         }),
         leaseExpiry: every(LEASE_CHECK_MS, () => this.revokeExpiredLeases()),
-        autoCompactor: fromCallback<EtcdServerEvent>(() => {
+        autoCompactor: fromCallback<ServerPartsEvent>(() => {
           const compactor = config.compaction && createCompactor(config.compaction, Date.now());
           if (!compactor) return undefined;
           const timer = setInterval(() => {

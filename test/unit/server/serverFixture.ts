@@ -1,4 +1,4 @@
-// A real EtcdServer in-process, built the way src/server/member.ts builds one: on a temp
+// A real EtcdServer in-process, built the way src/embed/serverLayer.ts builds one: on a temp
 // data dir, silent logger, fresh metrics, no peers. `peers` > 1 declares members that never
 // start, so the member can never win an election (requests then wait, time out or fail).
 // `grpc()` mounts the etcd v3 services on a loopback gRPC port for tests that need the wire.
@@ -10,7 +10,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { EtcdServer, type ServerConfig } from '../../../src/server/etcdServer.js';
 import { silentLogger } from '../../../src/logging.js';
 import { createMetrics } from '../../../src/embed/metrics.js';
-import { clusterId, memberId } from '../../../src/embed/ids.js';
+import { clusterId, memberId } from '../../../src/server/ids.js';
 import {
   ClusterService,
   KVService,

@@ -15,7 +15,7 @@
  * no data and --initial-cluster-state=new → new; no data and existing → joining.
  *
  * Every step is an invoked promise actor named here and implemented by
- * src/embed/member.ts via `machine.provide()`; the chart does no I/O and can be
+ * src/embed/lifecycleRunner.ts via `machine.provide()`; the chart does no I/O and can be
  * opened in a visualizer as is.
  */
 import { assign, fromPromise, setup } from 'xstate';
@@ -32,7 +32,7 @@ export type LifecycleStep =
   | 'serving'
   | 'stopping';
 
-export interface ServerLifecycleContext {
+export interface MemberLifecycleContext {
   /** --initial-cluster-state, known once the config is valid. */
   initialClusterState: 'new' | 'existing';
   /** The data dir already held a member (from openStorage). */
@@ -44,7 +44,7 @@ export interface ServerLifecycleContext {
   stopReason?: string;
 }
 
-export type ServerLifecycleEvent = { type: 'STOP'; reason: string } | { type: 'FATAL'; reason: string };
+export type MemberLifecycleEvent = { type: 'STOP'; reason: string } | { type: 'FATAL'; reason: string };
 
 export interface ValidateConfigOutput {
   readonly initialClusterState: 'new' | 'existing';
@@ -69,10 +69,10 @@ function notProvided<TOutput, TInput = void>(step: string) {
 
 const failAt = (step: LifecycleStep) => ({ type: 'recordFailure', params: { step } }) as const;
 
-export const serverLifecycleMachine = setup({
+export const memberLifecycleMachine = setup({
   types: {
-    context: {} as ServerLifecycleContext,
-    events: {} as ServerLifecycleEvent,
+    context: {} as MemberLifecycleContext,
+    events: {} as MemberLifecycleEvent,
   },
   actors: {
     validateConfig: notProvided<ValidateConfigOutput, void>('validateConfig'),
@@ -248,4 +248,4 @@ export const serverLifecycleMachine = setup({
   },
 });
 
-export type ServerLifecycleMachine = typeof serverLifecycleMachine;
+export type MemberLifecycleMachine = typeof memberLifecycleMachine;

@@ -1,6 +1,6 @@
-// The server layer of a member as src/embed/etcd.ts drives it: each lifecycle
-// step of machines/server.ts done by the EtcdServer, and the etcd v3 services
-// mounted on the client port that embed owns.
+// The server layer of a member as etcd.ts drives it: each lifecycle step of
+// machines/memberLifecycle.ts done by the EtcdServer, and the etcd v3 services
+// mounted on the client port.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlarmType } from '../proto/etcdserverpb.js';
@@ -25,10 +25,10 @@ import { electionService } from '../api/grpc/electionService.js';
 import { lockService } from '../api/grpc/lockService.js';
 import { createGatewayStreams } from '../api/gatewayStreams.js';
 import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
-import type { Config } from '../embed/config.js';
-import type { ClientApi, MemberServer, MemberServerDeps } from '../embed/etcd.js';
-import { memberId } from '../embed/ids.js';
-import { EtcdServer, type ServerConfig } from './etcdServer.js';
+import type { Config } from './config.js';
+import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
+import { memberId } from '../server/ids.js';
+import { EtcdServer, type ServerConfig } from '../server/etcdServer.js';
 
 export function serverConfigOf(config: Config): ServerConfig {
   return {
@@ -59,7 +59,7 @@ export function serverConfigOf(config: Config): ServerConfig {
   };
 }
 
-export function createMemberServer(config: Config, deps: MemberServerDeps): MemberServer {
+export function createServerLayer(config: Config, deps: MemberServerDeps): MemberServer {
   const { logger, metrics } = deps;
   let server: EtcdServer | undefined;
   const need = (): EtcdServer => {

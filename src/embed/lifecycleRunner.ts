@@ -5,11 +5,11 @@
 import { createActor, fromPromise, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
 import {
-  serverLifecycleMachine,
+  memberLifecycleMachine,
   type BootMode,
   type LifecycleStep,
   type OpenStorageOutput,
-} from '../../machines/server.js';
+} from '../../machines/memberLifecycle.js';
 import type { Config, ConfigResult } from './config.js';
 
 /** What each state of the chart asks for. Every method may throw; the message is the reason logged. */
@@ -55,7 +55,7 @@ export interface RunMemberOptions {
 }
 
 export interface Member {
-  readonly actor: Actor<typeof serverLifecycleMachine>;
+  readonly actor: Actor<typeof memberLifecycleMachine>;
   /** Resolves when the chart reaches `stopped` or `failed`. */
   readonly done: Promise<MemberOutcome>;
   /** The valid config, once validatingConfig has passed. */
@@ -77,7 +77,7 @@ export function runMember(options: RunMemberOptions): Member {
     return steps;
   };
 
-  const machine = serverLifecycleMachine.provide({
+  const machine = memberLifecycleMachine.provide({
     actors: {
       validateConfig: fromPromise(async () => {
         const result = options.config();
