@@ -4,15 +4,16 @@
  *   validatingConfig → openingStorage → bootstrapping (new | joining | restarting)
  *     → checkingIntegrity → startingRaft → publishing → serving → stopping → stopped
  *
+ * Each step does what its name says: openingStorage opens the stores and finds
+ * whether they hold a member; bootstrapping, one state whatever the mode,
+ * brings up the member as new, joining or restarting; checkingIntegrity runs
+ * every check of the data before Raft starts on it.
+ *
  * Any step that fails goes to `releasing` (stop whatever already started, so
  * the member never half-serves) and then to the final `failed`, whose context
  * carries the step and the reason. A STOP (SIGINT/SIGTERM) at any point before
  * the end goes to `stopping`; a FATAL while serving (the server reports it can
  * no longer go on, e.g. a disk error) goes through `releasing` to `failed`.
- *
- * Which bootstrap: data already in the data dir → restarting (the data wins
- * over --initial-cluster-state, as in etcd where an existing WAL means restart);
- * no data and --initial-cluster-state=new → new; no data and existing → joining.
  *
  * Every step is an invoked promise actor named here and implemented by
  * src/embed/lifecycleRunner.ts via `machine.provide()`; the chart does no I/O and can be
@@ -54,6 +55,18 @@ export interface OpenStorageOutput {
   readonly hasData: boolean;
 }
 
+/**
+ * Data already in the data dir restarts (it wins over --initial-cluster-state,
+ * as in etcd where an existing WAL means restart); otherwise the cluster state
+ * says whether to start a new cluster or join a running one.
+ */
+export function bootModeOf(
+  context: Pick<MemberLifecycleContext, 'hasData' | 'initialClusterState'>,
+): BootMode {
+  if (context.hasData) return 'restarting';
+  return context.initialClusterState === 'new' ? 'new' : 'joining';
+}
+
 /** Turns whatever a step threw into the one line the failure is logged and reported with. */
 export function reasonOf(error: unknown): string {
   if (error instanceof Error) return error.message;
@@ -84,10 +97,6 @@ export const memberLifecycleMachine = setup({
     serve: notProvided<void, void>('serve'),
     stopMember: notProvided<void, void>('stopMember'),
   },
-  guards: {
-    hasData: ({ context }) => context.hasData,
-    isNewCluster: ({ context }) => context.initialClusterState === 'new',
-  },
   actions: {
     // Implemented by the runner (logging); named here so the chart shows where they happen.
     logStep: (_, _params: { state: string }) => undefined,
@@ -96,6 +105,7 @@ export const memberLifecycleMachine = setup({
     recordFailure: assign((args, params: { step: LifecycleStep }) => ({
       failure: { step: params.step, reason: reasonOf((args.event as { error?: unknown }).error) },
     })),
+    decideBootMode: assign({ bootMode: ({ context }) => bootModeOf(context) }),
     recordStop: assign({ stopReason: ({ event }) => (event.type === 'STOP' ? event.reason : undefined) }),
     recordFatal: assign({
       failure: ({ event }) => ({
@@ -105,7 +115,7 @@ export const memberLifecycleMachine = setup({
     }),
   },
 }).createMachine({
-  id: 'server',
+  id: 'memberLifecycle',
   context: { initialClusterState: 'new', hasData: false },
   initial: 'validatingConfig',
   // Before the member is up, a signal simply stops it (what started is released).
@@ -136,51 +146,15 @@ export const memberLifecycleMachine = setup({
       },
     },
     bootstrapping: {
-      initial: 'deciding',
-      states: {
-        deciding: {
-          always: [
-            { guard: 'hasData', target: 'restarting' },
-            { guard: 'isNewCluster', target: 'new' },
-            { target: 'joining' },
-          ],
-        },
-        new: {
-          entry: [
-            assign({ bootMode: 'new' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (new)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'new' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
-        joining: {
-          entry: [
-            assign({ bootMode: 'joining' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (joining)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'joining' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
-        restarting: {
-          entry: [
-            assign({ bootMode: 'restarting' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (restarting)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'restarting' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
+      entry: [
+        'decideBootMode',
+        { type: 'logStep', params: ({ context }) => ({ state: `bootstrapping (${context.bootMode})` }) },
+      ],
+      invoke: {
+        src: 'bootstrap',
+        input: ({ context }) => ({ mode: bootModeOf(context) }),
+        onDone: 'checkingIntegrity',
+        onError: { target: 'releasing', actions: failAt('bootstrapping') },
       },
     },
     checkingIntegrity: {
@@ -217,7 +191,7 @@ export const memberLifecycleMachine = setup({
           invoke: {
             src: 'serve',
             onDone: 'ready',
-            onError: { target: '#server.releasing', actions: failAt('serving') },
+            onError: { target: '#memberLifecycle.releasing', actions: failAt('serving') },
           },
         },
         ready: { entry: { type: 'logStep', params: { state: 'serving' } } },

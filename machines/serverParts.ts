@@ -6,7 +6,7 @@
  * a leader may do: expire leases, auto-compact, raise the space alarm. Losing
  * leadership leaves the state, which stops those actors at once (etcd #15247).
  *
- * Every actor is named here and implemented by src/server/etcdServer.ts through
+ * Every actor is named here and implemented by src/server/serverParts.ts through
  * `machine.provide()`. The chart does no I/O and opens in a visualizer as is.
  */
 import { assign, fromCallback, setup } from 'xstate';
@@ -51,7 +51,7 @@ export const serverPartsMachine = setup({
     }),
   },
 }).createMachine({
-  id: 'etcdServer',
+  id: 'serverParts',
   context: {},
   initial: 'running',
   states: {

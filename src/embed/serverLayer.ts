@@ -1,8 +1,6 @@
 // The server layer of a member as etcd.ts drives it: each lifecycle step of
 // machines/memberLifecycle.ts done by the EtcdServer, and the etcd v3 services
 // mounted on the client port.
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AlarmType } from '../proto/etcdserverpb.js';
 import {
   ClusterService,
@@ -28,7 +26,10 @@ import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import type { Config } from './config.js';
 import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
 import { memberId } from '../server/ids.js';
-import { EtcdServer, type ServerConfig } from '../server/etcdServer.js';
+import { MemberStorage, bootstrap, checkIntegrity, type Bootstrapped } from '../server/bootstrap.js';
+import { EtcdServer } from '../server/etcdServer.js';
+import type { ServerConfig } from '../server/serverConfig.js';
+import { LoopbackTransport } from '../transport/loopback.js';
 
 export function serverConfigOf(config: Config): ServerConfig {
   return {
@@ -61,57 +62,47 @@ export function serverConfigOf(config: Config): ServerConfig {
 
 export function createServerLayer(config: Config, deps: MemberServerDeps): MemberServer {
   const { logger, metrics } = deps;
+  // Until the NATS transport exists a member reaches no one but itself: a
+  // one-member cluster needs no more, and the peers of a bigger one are unreachable.
+  const transport = new LoopbackTransport(config.memberId);
+  let storage: MemberStorage | undefined;
+  let member: Bootstrapped | undefined;
   let server: EtcdServer | undefined;
-  const need = (): EtcdServer => {
-    if (server === undefined) throw new Error('the member has not opened its storage');
-    return server;
+  const need = <T>(part: T | undefined, what: string): T => {
+    if (part === undefined) throw new Error(`the member has no ${what} yet`);
+    return part;
   };
   return {
     async openStorage() {
-      const hasData = await access(join(config.dataDir, 'member', 'raft', 'CURRENT')).then(
-        () => true,
-        () => false,
-      );
-      return { hasData };
+      storage = await MemberStorage.open(config.dataDir, logger);
+      return { hasData: storage.hasData };
     },
 
     async bootstrap(mode) {
-      if (mode === 'joining') {
-        throw new Error(
-          '--initial-cluster-state=existing: joining a running cluster needs the NATS peer transport, which this version does not have yet; start a new cluster with --initial-cluster-state=new',
-        );
-      }
-      // Peers are reached over NATS; a one-member cluster sends no messages at all.
-      server = await EtcdServer.open(
-        serverConfigOf(config),
-        logger,
-        { send: () => undefined },
-        metrics,
-        deps.inspect,
-      );
-      server.fatal$.subscribe((err) => deps.fatal(err.message));
+      member = await bootstrap(need(storage, 'storage'), serverConfigOf(config), mode, logger);
     },
 
     async checkIntegrity() {
-      const started = performance.now();
-      // Reading every record once verifies every checksum before anything is served.
-      const { hash, hashRevision } = await need().kv.hashKV();
-      logger.info(
-        { revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) },
-        'key space verified',
-      );
+      await checkIntegrity(need(member, 'bootstrapped state'), logger);
     },
 
     async startRaft() {
-      need().start();
+      server = new EtcdServer(need(member, 'bootstrapped state'), {
+        logger,
+        metrics,
+        transport,
+        ...(deps.inspect !== undefined ? { inspect: deps.inspect } : {}),
+      });
+      server.fatal$.subscribe((err) => deps.fatal(err.message));
+      await server.start();
     },
 
     async publish() {
-      await need().publish();
+      await need(server, 'server').publish();
     },
 
     mountApi(api: ClientApi) {
-      const s = need();
+      const s = need(server, 'server');
       const log = logger.child({ component: 'grpc' });
       const limits = { maxTxnOps: config.maxTxnOps };
       api.grpc.addService(KVService, kvService(s, limits, log));
@@ -131,11 +122,13 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     health: {
       hasLeader: () => (server?.leader ?? 0n) !== 0n,
       activeAlarms: () => server?.alarms.list().map((a) => AlarmType[a.alarm]) ?? [],
-      linearizableRead: () => need().waitLinearizable(),
+      linearizableRead: () => need(server, 'server').waitLinearizable(),
     },
 
     async stop() {
-      await server?.stop();
+      // A started server closes its storage; before that, only the storage is open.
+      if (server !== undefined) await server.stop();
+      else await storage?.close();
     },
   };
 }

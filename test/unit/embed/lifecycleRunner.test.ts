@@ -79,7 +79,8 @@ describe('member lifecycle', () => {
       'publish',
       'serve',
     ]);
-    expect(states).toContain('{"bootstrapping":"new"}');
+    expect(states).toContain('"bootstrapping"');
+    expect(member.actor.getSnapshot().context.bootMode).toBe('new');
     expect(member.config()?.name).toBe('default');
     member.stop('SIGTERM');
     const out = await member.done;

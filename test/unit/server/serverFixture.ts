@@ -7,7 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
-import { EtcdServer, type ServerConfig } from '../../../src/server/etcdServer.js';
+import { EtcdServer } from '../../../src/server/etcdServer.js';
+import type { ServerConfig } from '../../../src/server/serverConfig.js';
+import { LoopbackTransport } from '../../../src/transport/loopback.js';
 import { silentLogger } from '../../../src/logging.js';
 import { createMetrics } from '../../../src/embed/metrics.js';
 import { clusterId, memberId } from '../../../src/server/ids.js';
@@ -90,8 +92,12 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
   }
   const members = opts.members ?? 1;
   const config = fixtureConfig(dataDir, members, opts.config);
-  const server = await EtcdServer.open(config, silentLogger(), { send: () => undefined }, createMetrics());
-  server.start();
+  const server = await EtcdServer.open(config, {
+    logger: silentLogger(),
+    metrics: createMetrics(),
+    transport: new LoopbackTransport(config.memberId),
+  });
+  await server.start();
   let grpcServer: grpc.Server | undefined;
   let stopped: Promise<void> | undefined;
   const fixture: ServerFixture = {

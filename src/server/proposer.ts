@@ -1,0 +1,97 @@
+import { InternalRaftRequest } from '../proto/etcdserverpb.js';
+import { ConfChange, type ConfChangeType } from '../proto/raftpb.js';
+import { ProposalDroppedError } from '../raft/errors.js';
+import type { RaftNode } from '../raft/raftNode.js';
+import type { ApplyResult } from './applier.js';
+import { ErrNoLeader, ErrRequestTooLarge, ErrStopped, ErrTimeout } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
+import type { RequestIdGenerator } from './requestId.js';
+import type { WaitRegistry } from './wait.js';
+
+export interface ProposerDeps {
+  raft(): RaftNode;
+  /** Hands what was proposed to the Raft loop. */
+  kick(): void;
+  waits: WaitRegistry<ApplyResult>;
+  ids: RequestIdGenerator;
+  metrics: Pick<ServerMetrics, 'proposalsPending' | 'proposalsFailed'>;
+  maxRequestBytes: number;
+  timeoutMs: number;
+  isStopped(): boolean;
+  hasLeader(): boolean;
+}
+
+/**
+ * Puts requests into the Raft log and waits for what applying them gave (etcd's
+ * processInternalRaftRequestOnce and configure): the wait is registered under
+ * the request's ID before the entry enters Raft, so the applier's answer never
+ * arrives for nobody, and it ends with the answer, the request timeout, or the stop.
+ */
+export class Proposer {
+  constructor(private readonly deps: ProposerDeps) {}
+
+  async propose(req: Partial<InternalRaftRequest>): Promise<ApplyResult> {
+    const { deps } = this;
+    if (deps.isStopped()) throw ErrStopped;
+    const id = deps.ids.next();
+    const full = InternalRaftRequest.create({ ...req, id, header: { id, username: '', authRevision: 0 } });
+    const data = InternalRaftRequest.encode(full);
+    if (data.length > deps.maxRequestBytes) throw ErrRequestTooLarge;
+    deps.metrics.proposalsPending.inc();
+    try {
+      const result = await this.enter(
+        id,
+        () => deps.raft().propose(data),
+        () => (deps.hasLeader() ? ErrTimeout : ErrNoLeader),
+      );
+      if (result.error) {
+        deps.metrics.proposalsFailed.inc();
+        throw result.error;
+      }
+      return result;
+    } finally {
+      deps.metrics.proposalsPending.dec();
+    }
+  }
+
+  /** A membership change; `member` is the conf change's context, as etcd's membership.Member in JSON. */
+  async proposeConfChange(type: ConfChangeType, nodeId: bigint, member: object | undefined): Promise<void> {
+    const { deps } = this;
+    if (deps.isStopped()) throw ErrStopped;
+    const cc = ConfChange.create({
+      type,
+      nodeId,
+      // The ID travels as a uint64 in the entry but is read back as a JS number: keep it exact.
+      id: Number(deps.ids.next() & 0x1f_ffff_ffff_ffffn),
+      context: member ? Buffer.from(JSON.stringify(member)) : new Uint8Array(0),
+    });
+    const result = await this.enter(
+      BigInt(cc.id),
+      () => deps.raft().proposeConfChange(cc),
+      () => ErrTimeout,
+    );
+    if (result.error) throw result.error;
+  }
+
+  /** Registers the wait, hands the entry to Raft, and waits for the applier, the timeout or the stop. */
+  private async enter(id: bigint, propose: () => void, dropped: () => Error): Promise<ApplyResult> {
+    const { waits } = this.deps;
+    const done = waits.register(id);
+    try {
+      propose();
+    } catch (err) {
+      waits.fail(
+        id,
+        err instanceof ProposalDroppedError ? dropped() : err instanceof Error ? err : new Error(String(err)),
+      );
+      return done;
+    }
+    this.deps.kick();
+    const timer = setTimeout(() => waits.fail(id, ErrTimeout), this.deps.timeoutMs);
+    try {
+      return await done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
