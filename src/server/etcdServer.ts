@@ -51,7 +51,7 @@ import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
 import { Lessor, minLeaseTtl } from '../lease/lessor.js';
 import type { Transport } from '../transport/transport.js';
 import { Alarms } from './alarms.js';
-import { Applier, type ApplyResult } from './applier.js';
+import { Applier } from './applier.js';
 import {
   MemberStorage,
   bootstrap,
@@ -77,6 +77,7 @@ import { Proposer } from './proposer.js';
 import { Quota, putCost, txnCost } from './quota.js';
 import { RaftLoop } from './raftLoop.js';
 import { RaftSnapshots } from './raftSnapshot.js';
+import type { Applied, AppliedResponses, ApplyResult } from './requestApplier.js';
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
 import { requestTimeoutMs, type ServerConfig } from './serverConfig.js';
@@ -285,7 +286,7 @@ export class EtcdServer {
       isLeader: () => this.isLeader(),
       isStopped: () => this.stopped,
       header: () => this.header(),
-      proposeWrite: (req) => this.proposeWrite(req),
+      proposeWrite: (kind, request) => this.proposeWrite(kind, request),
       linearizableRead: () => this.waitLinearizable(),
       waitForLeader: () => this.waitForLeader(),
       waitFor: (source, ms, onTimeout) => this.waitFor(source, ms, onTimeout),
@@ -440,11 +441,11 @@ export class EtcdServer {
 
   async put(req: PutRequest): Promise<PutResponse> {
     await this.quota.assert(putCost(req));
-    return this.proposeWrite<PutResponse>({ put: req });
+    return this.proposeWrite('put', req);
   }
 
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.proposeWrite<DeleteRangeResponse>({ deleteRange: req });
+    return this.proposeWrite('deleteRange', req);
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
@@ -455,15 +456,14 @@ export class EtcdServer {
       return resp;
     }
     await this.quota.assert(txnCost(req));
-    return this.proposeWrite<TxnResponse>({ txn: req });
+    return this.proposeWrite('txn', req);
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const result = await this.propose({ compaction: req });
-    if (req.physical && result.physicalDone) await result.physicalDone;
-    const resp = (result.response as CompactionResponse | undefined) ?? CompactionResponse.create();
-    resp.header = this.header();
-    return resp;
+    const { response, physicalDone } = await this.proposer.proposeRequest('compaction', req);
+    if (req.physical) await physicalDone;
+    response.header = this.header();
+    return response;
   }
 
   // ------------------------------------------------------------------ leases
@@ -498,8 +498,7 @@ export class EtcdServer {
       await this.waitLinearizable();
       return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
-    const result = await this.propose({ alarm: req });
-    return result.response as AlarmResponse;
+    return this.proposer.proposeRequest('alarm', req);
   }
 
   // ------------------------------------------------------------------ membership
@@ -577,16 +576,17 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ internals
 
-  /** Proposes a request and waits for its result from the applier (etcd's processInternalRaftRequestOnce). */
-  propose(req: Partial<InternalRaftRequest>): Promise<ApplyResult> {
+  /** Proposes a request and waits for what applying it answered (etcd's processInternalRaftRequestOnce). */
+  propose(req: Partial<InternalRaftRequest>): Promise<Applied> {
     return this.proposer.propose(req);
   }
 
-  private async proposeWrite<T extends { header?: ResponseHeader }>(
-    req: Partial<InternalRaftRequest>,
-  ): Promise<T> {
-    const result = await this.propose(req);
-    const resp = result.response as T;
+  /** A write, answered with the header of the revision it made (or of the current one). */
+  private async proposeWrite<K extends WriteKind>(
+    kind: K,
+    request: InternalRaftRequest[K],
+  ): Promise<AppliedResponses[K]> {
+    const resp = await this.proposer.proposeRequest(kind, request);
     resp.header = this.header(resp.header?.revision || this.kv.currentRevision);
     return resp;
   }
@@ -649,6 +649,9 @@ export class EtcdServer {
     this.snapshots.applied(index, confState);
   }
 }
+
+/** The requests answered with a header of their own revision. */
+type WriteKind = 'put' | 'deleteRange' | 'txn' | 'leaseGrant' | 'leaseRevoke';
 
 function isTxnSerializable(req: TxnRequest): boolean {
   return [...req.success, ...req.failure].every((op) => op.requestRange?.serializable ?? true);

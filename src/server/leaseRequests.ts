@@ -14,6 +14,7 @@ import type { KvStore } from '../mvcc/kvStore.js';
 import { MAX_LEASE_TTL, type Lessor } from '../lease/lessor.js';
 import { ErrLeaseNotFound, ErrLeaseTTLTooLarge, ErrNotLeader, ErrTimeoutWaitAppliedIndex } from './errors.js';
 import { LEASE_COST_BYTES, type Quota } from './quota.js';
+import type { AppliedResponses } from './requestApplier.js';
 import type { RequestIdGenerator } from './requestId.js';
 
 /** Leases expired in one sweep at most (etcd's leaseRevokeRate per tick). */
@@ -31,8 +32,11 @@ export interface LeaseRequestsDeps {
   isLeader(): boolean;
   isStopped(): boolean;
   header(): ResponseHeader;
-  /** Proposes a write and answers with its response, the header filled. */
-  proposeWrite<T extends { header?: ResponseHeader }>(req: Partial<InternalRaftRequest>): Promise<T>;
+  /** Proposes a lease grant or revoke and answers with its response, the header filled. */
+  proposeWrite<K extends 'leaseGrant' | 'leaseRevoke'>(
+    kind: K,
+    request: InternalRaftRequest[K],
+  ): Promise<AppliedResponses[K]>;
   linearizableRead(): Promise<void>;
   waitForLeader(): Promise<void>;
   /** The first value of `source`, or `onTimeout`'s error, or ErrStopped. */
@@ -50,11 +54,11 @@ export class LeaseRequests {
     await deps.quota.assert(LEASE_COST_BYTES);
     // etcd makes an ID when the client leaves it 0: positive, so clients never see it negative.
     const id = req.id !== 0n ? req.id : BigInt.asIntN(64, deps.ids.next() & 0x7fff_ffff_ffff_ffffn);
-    return deps.proposeWrite<LeaseGrantResponse>({ leaseGrant: { id, ttl: req.ttl } });
+    return deps.proposeWrite('leaseGrant', { id, ttl: req.ttl });
   }
 
   revoke(id: bigint): Promise<LeaseRevokeResponse> {
-    return this.deps.proposeWrite<LeaseRevokeResponse>({ leaseRevoke: { id } });
+    return this.deps.proposeWrite('leaseRevoke', { id });
   }
 
   /**

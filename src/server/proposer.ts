@@ -2,9 +2,16 @@ import { InternalRaftRequest } from '../proto/etcdserverpb.js';
 import { ConfChange, type ConfChangeType } from '../proto/raftpb.js';
 import { ProposalDroppedError } from '../raft/errors.js';
 import type { RaftNode } from '../raft/raftNode.js';
-import type { ApplyResult } from './applier.js';
 import { ErrNoLeader, ErrRequestTooLarge, ErrStopped, ErrTimeout } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import type {
+  Applied,
+  AppliedKind,
+  AppliedOf,
+  AppliedResponses,
+  ApplyResult,
+  RequestKind,
+} from './requestApplier.js';
 import type { RequestIdGenerator } from './requestId.js';
 import type { WaitRegistry } from './wait.js';
 
@@ -30,7 +37,17 @@ export interface ProposerDeps {
 export class Proposer {
   constructor(private readonly deps: ProposerDeps) {}
 
-  async propose(req: Partial<InternalRaftRequest>): Promise<ApplyResult> {
+  /** One request of a known kind; resolves with what applying it answered. */
+  async proposeRequest<K extends RequestKind>(
+    kind: K,
+    request: InternalRaftRequest[K],
+  ): Promise<AppliedResponses[K]> {
+    const applied = await this.propose(requestOf(kind, request));
+    if (!isKind(applied, kind)) throw new Error(`a ${kind} proposal was answered for a ${applied.kind}`);
+    return applied.response;
+  }
+
+  async propose(req: Partial<InternalRaftRequest>): Promise<Applied> {
     const { deps } = this;
     if (deps.isStopped()) throw ErrStopped;
     const id = deps.ids.next();
@@ -44,11 +61,11 @@ export class Proposer {
         () => deps.raft().propose(data),
         () => (deps.hasLeader() ? ErrTimeout : ErrNoLeader),
       );
-      if (result.error) {
+      if ('error' in result) {
         deps.metrics.proposalsFailed.inc();
         throw result.error;
       }
-      return result;
+      return result.applied;
     } finally {
       deps.metrics.proposalsPending.dec();
     }
@@ -70,7 +87,7 @@ export class Proposer {
       () => deps.raft().proposeConfChange(cc),
       () => ErrTimeout,
     );
-    if (result.error) throw result.error;
+    if ('error' in result) throw result.error;
   }
 
   /** Registers the wait, hands the entry to Raft, and waits for the applier, the timeout or the stop. */
@@ -94,4 +111,18 @@ export class Proposer {
       clearTimeout(timer);
     }
   }
+}
+
+function requestOf<K extends RequestKind>(
+  kind: K,
+  request: InternalRaftRequest[K],
+): Partial<InternalRaftRequest> {
+  const req: Partial<InternalRaftRequest> = {};
+  req[kind] = request;
+  return req;
+}
+
+/** Ties an answer to the kind proposed; the parameter also admits AppliedOf<K> so that the guard type-checks for a generic K. */
+function isKind<K extends AppliedKind>(applied: Applied | AppliedOf<K>, kind: K): applied is AppliedOf<K> {
+  return applied.kind === kind;
 }
