@@ -1,28 +1,30 @@
 // The server layer of a member as etcd.ts drives it: each lifecycle step of
 // machines/memberLifecycle.ts done by the EtcdServer, and the etcd v3 services
 // mounted on the client port.
-import { AlarmType } from '../proto/etcdserverpb.js';
 import {
+  AlarmType,
   ClusterService,
   KVService,
   LeaseService,
   MaintenanceService,
   WatchService,
 } from '../proto/etcdserverpb.js';
-import { clusterService } from '../api/grpc/clusterService.js';
-import { kvService } from '../api/grpc/kvService.js';
-import { leaseService } from '../api/grpc/leaseService.js';
-import { maintenanceService } from '../api/grpc/maintenanceService.js';
-import { watchService } from '../api/grpc/watchService.js';
-import { createGateway } from '../api/gateway.js';
 import { ElectionService } from '../proto/v3electionpb.js';
 import { LockService } from '../proto/v3lockpb.js';
+import { createGateway } from '../api/gateway.js';
+import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
+import { createGatewayStreams } from '../api/gatewayStreams.js';
+import { grpcHandlers } from '../api/grpc/register.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
-import { electionService } from '../api/grpc/electionService.js';
-import { lockService } from '../api/grpc/lockService.js';
-import { createGatewayStreams } from '../api/gatewayStreams.js';
-import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
+import { etcdFailures, recipeFailures } from '../api/rpc.js';
+import { clusterService } from '../api/services/cluster.js';
+import { electionService } from '../api/services/election.js';
+import { kvService } from '../api/services/kv.js';
+import { leaseService } from '../api/services/lease.js';
+import { lockService } from '../api/services/lock.js';
+import { maintenanceService } from '../api/services/maintenance.js';
+import { watchService } from '../api/services/watch.js';
 import type { Config } from './config.js';
 import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
 import { memberId } from '../server/ids.js';
@@ -104,19 +106,30 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     mountApi(api: ClientApi) {
       const s = need(server, 'server');
       const log = logger.child({ component: 'grpc' });
-      const limits = { maxTxnOps: config.maxTxnOps };
-      api.grpc.addService(KVService, kvService(s, limits, log));
-      api.grpc.addService(WatchService, watchService(s, log));
-      api.grpc.addService(LeaseService, leaseService(s, log));
-      api.grpc.addService(ClusterService, clusterService(s, log));
-      api.grpc.addService(MaintenanceService, maintenanceService(s, log));
-      createGateway(api.http, s, limits, logger);
+      const services = {
+        kv: kvService(s, { maxTxnOps: config.maxTxnOps }),
+        lease: leaseService(s),
+        cluster: clusterService(s),
+        maintenance: maintenanceService(s, log),
+      };
       const election = new Election(s, log);
-      const mutex = new Mutex(s);
-      api.grpc.addService(ElectionService, electionService(election, log));
-      api.grpc.addService(LockService, lockService(mutex, log));
+      const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
+      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log));
+      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log));
+      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log));
+      api.grpc.addService(ClusterService, grpcHandlers(ClusterService, services.cluster, etcdFailures, log));
+      api.grpc.addService(
+        MaintenanceService,
+        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log),
+      );
+      api.grpc.addService(
+        ElectionService,
+        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log),
+      );
+      api.grpc.addService(LockService, grpcHandlers(LockService, concurrency.lock, recipeFailures, log));
+      createGateway(api.http, services, {}, logger);
       createGatewayStreams(api.http, s, election, logger);
-      createConcurrencyGateway(api.http, election, mutex, logger);
+      createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);
     },
 
     health: {

@@ -19,6 +19,7 @@ import {
 import { memberId } from './ids.js';
 import type { Membership } from './membership.js';
 import type { Proposer } from './proposer.js';
+import type { RequestContext } from './requestContext.js';
 
 /** etcd 3.4 allows one learner at a time (membership.maxLearners). */
 const MAX_LEARNERS = 1;
@@ -41,7 +42,7 @@ export interface ClusterRequestsDeps {
 export class ClusterRequests {
   constructor(private readonly deps: ClusterRequestsDeps) {}
 
-  async add(peerUrls: string[], isLearner: boolean): Promise<MemberAddResponse> {
+  async add(peerUrls: string[], isLearner: boolean, ctx: RequestContext): Promise<MemberAddResponse> {
     const { membership } = this.deps;
     if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
     const taken = new Set(membership.list().flatMap((m) => m.peerUrls));
@@ -55,6 +56,7 @@ export class ClusterRequests {
       isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
       id,
       { id: id.toString(), peerURLs: peerUrls, isLearner },
+      ctx,
     );
     return MemberAddResponse.create({
       header: this.deps.memberHeader(),
@@ -63,33 +65,34 @@ export class ClusterRequests {
     });
   }
 
-  async remove(id: bigint): Promise<MemberRemoveResponse> {
+  async remove(id: bigint, ctx: RequestContext): Promise<MemberRemoveResponse> {
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
-    await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined);
+    await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined, ctx);
     return MemberRemoveResponse.create({
       header: this.deps.memberHeader(),
       members: this.deps.membership.list(),
     });
   }
 
-  async update(id: bigint, peerUrls: string[]): Promise<MemberUpdateResponse> {
+  async update(id: bigint, peerUrls: string[], ctx: RequestContext): Promise<MemberUpdateResponse> {
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
-    await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeUpdateNode, id, {
-      id: id.toString(),
-      peerURLs: peerUrls,
-      isLearner: member.isLearner,
-    });
+    await this.deps.proposer.proposeConfChange(
+      ConfChangeType.ConfChangeUpdateNode,
+      id,
+      { id: id.toString(), peerURLs: peerUrls, isLearner: member.isLearner },
+      ctx,
+    );
     return MemberUpdateResponse.create({
       header: this.deps.memberHeader(),
       members: this.deps.membership.list(),
     });
   }
 
-  async promote(id: bigint): Promise<MemberPromoteResponse> {
+  async promote(id: bigint, ctx: RequestContext): Promise<MemberPromoteResponse> {
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (!member.isLearner) throw ErrMemberNotLearner;
@@ -97,11 +100,12 @@ export class ClusterRequests {
     // index; with no such progress (it never connected) it cannot be promoted.
     const progress = this.deps.progressOf(id);
     if (!progress || progress.match < this.deps.committedIndex() * 0.9) throw ErrLearnerNotReady;
-    await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeAddNode, id, {
-      id: id.toString(),
-      peerURLs: member.peerUrls,
-      isLearner: false,
-    });
+    await this.deps.proposer.proposeConfChange(
+      ConfChangeType.ConfChangeAddNode,
+      id,
+      { id: id.toString(), peerURLs: member.peerUrls, isLearner: false },
+      ctx,
+    );
     return MemberPromoteResponse.create({
       header: this.deps.memberHeader(),
       members: this.deps.membership.list(),

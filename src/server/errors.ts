@@ -19,6 +19,8 @@ export const ErrNoLeader = e('etcdserver: no leader');
 export const ErrNotLeader = e('etcdserver: not leader');
 export const ErrLeaderChanged = e('etcdserver: leader changed');
 export const ErrTimeout = e('etcdserver: request timed out');
+/** The client went away before its answer; nobody reads this but the log. */
+export const ErrCanceled = e('etcdserver: request cancelled');
 export const ErrTimeoutWaitAppliedIndex = e(
   'etcdserver: request timed out, waiting for the applied index took too long',
 );

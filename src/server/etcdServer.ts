@@ -80,6 +80,7 @@ import { RaftSnapshots } from './raftSnapshot.js';
 import type { Applied, AppliedResponses, ApplyResult } from './requestApplier.js';
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
+import { INTERNAL, unlessCanceled, type RequestContext } from './requestContext.js';
 import { requestTimeoutMs, type ServerConfig } from './serverConfig.js';
 import { serverParts } from './serverParts.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
@@ -286,8 +287,8 @@ export class EtcdServer {
       isLeader: () => this.isLeader(),
       isStopped: () => this.stopped,
       header: () => this.header(),
-      proposeWrite: (kind, request) => this.proposeWrite(kind, request),
-      linearizableRead: () => this.waitLinearizable(),
+      proposeWrite: (kind, request, ctx) => this.proposeWrite(kind, request, ctx),
+      linearizableRead: (ctx) => this.waitLinearizable(ctx),
       waitForLeader: () => this.waitForLeader(),
       waitFor: (source, ms, onTimeout) => this.waitFor(source, ms, onTimeout),
       logger,
@@ -319,7 +320,7 @@ export class EtcdServer {
       revokeExpiredLeases: () => this.leases.revokeExpired(),
       compaction: config.compaction,
       currentRevision: () => this.kv.currentRevision,
-      compact: (revision) => this.compact({ revision, physical: false }),
+      compact: (revision) => this.compact({ revision, physical: false }, INTERNAL),
       checkQuota: () => this.quota.check(),
       logger,
     });
@@ -432,35 +433,35 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ KV
 
-  async range(req: RangeRequest): Promise<RangeResponse> {
-    if (!req.serializable) await this.waitLinearizable();
+  async range(req: RangeRequest, ctx: RequestContext = INTERNAL): Promise<RangeResponse> {
+    if (!req.serializable) await this.waitLinearizable(ctx);
     const resp = await applyRange(this.kv, req);
     resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
     return resp;
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
+  async put(req: PutRequest, ctx: RequestContext = INTERNAL): Promise<PutResponse> {
     await this.quota.assert(putCost(req));
-    return this.proposeWrite('put', req);
+    return this.proposeWrite('put', req, ctx);
   }
 
-  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.proposeWrite('deleteRange', req);
+  deleteRange(req: DeleteRangeRequest, ctx: RequestContext = INTERNAL): Promise<DeleteRangeResponse> {
+    return this.proposeWrite('deleteRange', req, ctx);
   }
 
-  async txn(req: TxnRequest): Promise<TxnResponse> {
+  async txn(req: TxnRequest, ctx: RequestContext = INTERNAL): Promise<TxnResponse> {
     if (isTxnReadOnly(req)) {
-      if (!isTxnSerializable(req)) await this.waitLinearizable();
+      if (!isTxnSerializable(req)) await this.waitLinearizable(ctx);
       const resp = await applyTxn(this.kv, req);
       resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
       return resp;
     }
     await this.quota.assert(txnCost(req));
-    return this.proposeWrite('txn', req);
+    return this.proposeWrite('txn', req, ctx);
   }
 
-  async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const { response, physicalDone } = await this.proposer.proposeRequest('compaction', req);
+  async compact(req: CompactionRequest, ctx: RequestContext = INTERNAL): Promise<CompactionResponse> {
+    const { response, physicalDone } = await this.proposer.proposeRequest('compaction', req, ctx);
     if (req.physical) await physicalDone;
     response.header = this.header();
     return response;
@@ -468,71 +469,85 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ leases
 
-  leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    return this.leases.grant(req);
+  leaseGrant(req: LeaseGrantRequest, ctx: RequestContext = INTERNAL): Promise<LeaseGrantResponse> {
+    return this.leases.grant(req, ctx);
   }
 
-  leaseRevoke(id: bigint): Promise<LeaseRevokeResponse> {
-    return this.leases.revoke(id);
+  leaseRevoke(id: bigint, ctx: RequestContext = INTERNAL): Promise<LeaseRevokeResponse> {
+    return this.leases.revoke(id, ctx);
   }
 
   /** Keep-alive: the TTL the leader renewed the lease to, or ErrLeaseNotFound. */
-  leaseRenew(id: bigint): Promise<number> {
-    return this.leases.renew(id);
+  leaseRenew(id: bigint, ctx: RequestContext = INTERNAL): Promise<number> {
+    return this.leases.renew(id, ctx);
   }
 
-  leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    return this.leases.timeToLive(req);
+  leaseTimeToLive(
+    req: LeaseTimeToLiveRequest,
+    ctx: RequestContext = INTERNAL,
+  ): Promise<LeaseTimeToLiveResponse> {
+    return this.leases.timeToLive(req, ctx);
   }
 
-  leaseLeases(): Promise<LeaseLeasesResponse> {
-    return this.leases.leases();
+  leaseLeases(ctx: RequestContext = INTERNAL): Promise<LeaseLeasesResponse> {
+    return this.leases.leases(ctx);
   }
 
   // ------------------------------------------------------------------ alarms
 
   /** etcd 3.4 answers Alarm without a header (its applier builds a bare AlarmResponse). */
-  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+  async alarm(req: AlarmRequest, ctx: RequestContext = INTERNAL): Promise<AlarmResponse> {
     if (req.action === AlarmAction.GET) {
       // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on.
-      await this.waitLinearizable();
+      await this.waitLinearizable(ctx);
       return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
-    return this.proposer.proposeRequest('alarm', req);
+    return this.proposer.proposeRequest('alarm', req, ctx);
   }
 
   // ------------------------------------------------------------------ membership
 
-  memberAdd(peerUrls: string[], isLearner: boolean): Promise<MemberAddResponse> {
-    return this.cluster.add(peerUrls, isLearner);
+  memberAdd(
+    peerUrls: string[],
+    isLearner: boolean,
+    ctx: RequestContext = INTERNAL,
+  ): Promise<MemberAddResponse> {
+    return this.cluster.add(peerUrls, isLearner, ctx);
   }
 
-  memberRemove(id: bigint): Promise<MemberRemoveResponse> {
-    return this.cluster.remove(id);
+  memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+    return this.cluster.remove(id, ctx);
   }
 
-  memberUpdate(id: bigint, peerUrls: string[]): Promise<MemberUpdateResponse> {
-    return this.cluster.update(id, peerUrls);
+  memberUpdate(
+    id: bigint,
+    peerUrls: string[],
+    ctx: RequestContext = INTERNAL,
+  ): Promise<MemberUpdateResponse> {
+    return this.cluster.update(id, peerUrls, ctx);
   }
 
-  memberPromote(id: bigint): Promise<MemberPromoteResponse> {
-    return this.cluster.promote(id);
+  memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+    return this.cluster.promote(id, ctx);
   }
 
   // ------------------------------------------------------------------ maintenance
 
   /** Hands a leadership transfer to Raft and waits until someone else leads (etcd's MoveLeader). */
-  async moveLeader(target: bigint): Promise<void> {
+  async moveLeader(target: bigint, ctx: RequestContext = INTERNAL): Promise<void> {
     if (!this.isLeader()) throw ErrNotLeader;
     const transferee = this.membership.get(target);
     if (!transferee || transferee.isLearner) throw ErrBadLeaderTransferee;
     if (target === this.config.memberId) return;
     this.raft.transferLeadership(target);
     this.loop.kick();
-    await this.waitFor(
-      this.leaderChanged$.pipe(filter((lead) => lead === target)),
-      requestTimeoutMs(this.config),
-      () => ErrTimeoutLeaderTransfer,
+    await unlessCanceled(
+      this.waitFor(
+        this.leaderChanged$.pipe(filter((lead) => lead === target)),
+        requestTimeoutMs(this.config),
+        () => ErrTimeoutLeaderTransfer,
+      ),
+      ctx,
     );
   }
 
@@ -577,23 +592,24 @@ export class EtcdServer {
   // ------------------------------------------------------------------ internals
 
   /** Proposes a request and waits for what applying it answered (etcd's processInternalRaftRequestOnce). */
-  propose(req: Partial<InternalRaftRequest>): Promise<Applied> {
-    return this.proposer.propose(req);
+  propose(req: Partial<InternalRaftRequest>, ctx: RequestContext = INTERNAL): Promise<Applied> {
+    return this.proposer.propose(req, ctx);
   }
 
   /** A write, answered with the header of the revision it made (or of the current one). */
   private async proposeWrite<K extends WriteKind>(
     kind: K,
     request: InternalRaftRequest[K],
+    ctx: RequestContext,
   ): Promise<AppliedResponses[K]> {
-    const resp = await this.proposer.proposeRequest(kind, request);
+    const resp = await this.proposer.proposeRequest(kind, request, ctx);
     resp.header = this.header(resp.header?.revision || this.kv.currentRevision);
     return resp;
   }
 
   /** Resolves when a read served now from local state is linearizable. */
-  waitLinearizable(): Promise<void> {
-    return this.readLoop.waitLinearizable();
+  waitLinearizable(ctx: RequestContext = INTERNAL): Promise<void> {
+    return unlessCanceled(this.readLoop.waitLinearizable(), ctx);
   }
 
   private async waitForLeader(): Promise<void> {

@@ -15,6 +15,7 @@ import { MAX_LEASE_TTL, type Lessor } from '../lease/lessor.js';
 import { ErrLeaseNotFound, ErrLeaseTTLTooLarge, ErrNotLeader, ErrTimeoutWaitAppliedIndex } from './errors.js';
 import { LEASE_COST_BYTES, type Quota } from './quota.js';
 import type { AppliedResponses } from './requestApplier.js';
+import { INTERNAL, type RequestContext } from './requestContext.js';
 import type { RequestIdGenerator } from './requestId.js';
 
 /** Leases expired in one sweep at most (etcd's leaseRevokeRate per tick). */
@@ -36,8 +37,9 @@ export interface LeaseRequestsDeps {
   proposeWrite<K extends 'leaseGrant' | 'leaseRevoke'>(
     kind: K,
     request: InternalRaftRequest[K],
+    ctx: RequestContext,
   ): Promise<AppliedResponses[K]>;
-  linearizableRead(): Promise<void>;
+  linearizableRead(ctx: RequestContext): Promise<void>;
   waitForLeader(): Promise<void>;
   /** The first value of `source`, or `onTimeout`'s error, or ErrStopped. */
   waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T>;
@@ -48,17 +50,17 @@ export interface LeaseRequestsDeps {
 export class LeaseRequests {
   constructor(private readonly deps: LeaseRequestsDeps) {}
 
-  async grant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+  async grant(req: LeaseGrantRequest, ctx: RequestContext): Promise<LeaseGrantResponse> {
     const { deps } = this;
     if (req.ttl > MAX_LEASE_TTL) throw ErrLeaseTTLTooLarge;
     await deps.quota.assert(LEASE_COST_BYTES);
     // etcd makes an ID when the client leaves it 0: positive, so clients never see it negative.
     const id = req.id !== 0n ? req.id : BigInt.asIntN(64, deps.ids.next() & 0x7fff_ffff_ffff_ffffn);
-    return deps.proposeWrite('leaseGrant', { id, ttl: req.ttl });
+    return deps.proposeWrite('leaseGrant', { id, ttl: req.ttl }, ctx);
   }
 
-  revoke(id: bigint): Promise<LeaseRevokeResponse> {
-    return this.deps.proposeWrite('leaseRevoke', { id });
+  revoke(id: bigint, ctx: RequestContext): Promise<LeaseRevokeResponse> {
+    return this.deps.proposeWrite('leaseRevoke', { id }, ctx);
   }
 
   /**
@@ -66,7 +68,7 @@ export class LeaseRequests {
    * committed so that a revoke already agreed on is seen (etcd #13675).
    * Returns the TTL, or throws ErrLeaseNotFound.
    */
-  async renew(id: bigint): Promise<number> {
+  async renew(id: bigint, ctx: RequestContext): Promise<number> {
     const { deps } = this;
     await deps.waitForLeader();
     if (!deps.isLeader()) throw ErrNotLeader;
@@ -79,7 +81,7 @@ export class LeaseRequests {
       // Its time ran out: the leader is revoking it (or will at the next sweep). etcd's
       // Renew waits for that revoke rather than revive it; a keep-alive answered with a
       // TTL here would promise keys that are about to be deleted.
-      await this.revoke(id).catch((err: unknown) => {
+      await this.revoke(id, ctx).catch((err: unknown) => {
         if (err !== ErrLeaseNotFound) throw err;
       });
       throw ErrLeaseNotFound;
@@ -89,9 +91,9 @@ export class LeaseRequests {
     return ttl;
   }
 
-  async timeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+  async timeToLive(req: LeaseTimeToLiveRequest, ctx: RequestContext): Promise<LeaseTimeToLiveResponse> {
     const { deps } = this;
-    await deps.linearizableRead();
+    await deps.linearizableRead(ctx);
     const ttl = deps.lessor.timeToLive(req.id);
     if (!ttl) return LeaseTimeToLiveResponse.create({ header: deps.header(), id: req.id, ttl: -1 });
     return LeaseTimeToLiveResponse.create({
@@ -103,9 +105,9 @@ export class LeaseRequests {
     });
   }
 
-  async leases(): Promise<LeaseLeasesResponse> {
+  async leases(ctx: RequestContext): Promise<LeaseLeasesResponse> {
     const { deps } = this;
-    await deps.linearizableRead();
+    await deps.linearizableRead(ctx);
     return LeaseLeasesResponse.create({
       header: deps.header(),
       leases: deps.kv.leases().map((l) => ({ id: l.id })),
@@ -118,7 +120,7 @@ export class LeaseRequests {
     if (!deps.isLeader() || deps.isStopped()) return;
     for (const id of deps.lessor.expired(LEASE_REVOKE_RATE_PER_TICK)) {
       deps.logger.info({ lease: id.toString(16) }, 'lease expired; revoking');
-      this.revoke(id).catch((err: unknown) => {
+      this.revoke(id, INTERNAL).catch((err: unknown) => {
         if (err !== ErrLeaseNotFound)
           deps.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');
       });

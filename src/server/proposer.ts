@@ -2,7 +2,7 @@ import { InternalRaftRequest } from '../proto/etcdserverpb.js';
 import { ConfChange, type ConfChangeType } from '../proto/raftpb.js';
 import { ProposalDroppedError } from '../raft/errors.js';
 import type { RaftNode } from '../raft/raftNode.js';
-import { ErrNoLeader, ErrRequestTooLarge, ErrStopped, ErrTimeout } from './errors.js';
+import { ErrCanceled, ErrNoLeader, ErrRequestTooLarge, ErrStopped, ErrTimeout } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type {
   Applied,
@@ -12,6 +12,7 @@ import type {
   ApplyResult,
   RequestKind,
 } from './requestApplier.js';
+import type { RequestContext } from './requestContext.js';
 import type { RequestIdGenerator } from './requestId.js';
 import type { WaitRegistry } from './wait.js';
 
@@ -41,17 +42,20 @@ export class Proposer {
   async proposeRequest<K extends RequestKind>(
     kind: K,
     request: InternalRaftRequest[K],
+    ctx: RequestContext,
   ): Promise<AppliedResponses[K]> {
-    const applied = await this.propose(requestOf(kind, request));
+    const applied = await this.propose(requestOf(kind, request), ctx);
     if (!isKind(applied, kind)) throw new Error(`a ${kind} proposal was answered for a ${applied.kind}`);
     return applied.response;
   }
 
-  async propose(req: Partial<InternalRaftRequest>): Promise<Applied> {
+  /** A request as the client sent it, with who sent it in its header (etcd's RequestHeader). */
+  async propose(req: Partial<InternalRaftRequest>, ctx: RequestContext): Promise<Applied> {
     const { deps } = this;
     if (deps.isStopped()) throw ErrStopped;
     const id = deps.ids.next();
-    const full = InternalRaftRequest.create({ ...req, id, header: { id, username: '', authRevision: 0 } });
+    const header = { id, username: ctx.authInfo?.username ?? '', authRevision: ctx.authInfo?.revision ?? 0 };
+    const full = InternalRaftRequest.create({ ...req, id, header });
     const data = InternalRaftRequest.encode(full);
     if (data.length > deps.maxRequestBytes) throw ErrRequestTooLarge;
     deps.metrics.proposalsPending.inc();
@@ -60,6 +64,7 @@ export class Proposer {
         id,
         () => deps.raft().propose(data),
         () => (deps.hasLeader() ? ErrTimeout : ErrNoLeader),
+        ctx,
       );
       if ('error' in result) {
         deps.metrics.proposalsFailed.inc();
@@ -72,7 +77,12 @@ export class Proposer {
   }
 
   /** A membership change; `member` is the conf change's context, as etcd's membership.Member in JSON. */
-  async proposeConfChange(type: ConfChangeType, nodeId: bigint, member: object | undefined): Promise<void> {
+  async proposeConfChange(
+    type: ConfChangeType,
+    nodeId: bigint,
+    member: object | undefined,
+    ctx: RequestContext,
+  ): Promise<void> {
     const { deps } = this;
     if (deps.isStopped()) throw ErrStopped;
     const cc = ConfChange.create({
@@ -86,12 +96,21 @@ export class Proposer {
       BigInt(cc.id),
       () => deps.raft().proposeConfChange(cc),
       () => ErrTimeout,
+      ctx,
     );
     if ('error' in result) throw result.error;
   }
 
-  /** Registers the wait, hands the entry to Raft, and waits for the applier, the timeout or the stop. */
-  private async enter(id: bigint, propose: () => void, dropped: () => Error): Promise<ApplyResult> {
+  /**
+   * Registers the wait, hands the entry to Raft, and waits for the applier, the
+   * timeout, the stop, or the client going away (the entry may still be applied).
+   */
+  private async enter(
+    id: bigint,
+    propose: () => void,
+    dropped: () => Error,
+    { signal }: RequestContext,
+  ): Promise<ApplyResult> {
     const { waits } = this.deps;
     const done = waits.register(id);
     try {
@@ -105,10 +124,13 @@ export class Proposer {
     }
     this.deps.kick();
     const timer = setTimeout(() => waits.fail(id, ErrTimeout), this.deps.timeoutMs);
+    const cancel = (): void => waits.fail(id, ErrCanceled);
+    signal?.addEventListener('abort', cancel, { once: true });
     try {
       return await done;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', cancel);
     }
   }
 }

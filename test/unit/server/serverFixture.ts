@@ -20,11 +20,13 @@ import {
   MaintenanceService,
   WatchService,
 } from '../../../src/proto/etcdserverpb.js';
-import { kvService } from '../../../src/api/grpc/kvService.js';
-import { leaseService } from '../../../src/api/grpc/leaseService.js';
-import { clusterService } from '../../../src/api/grpc/clusterService.js';
-import { maintenanceService } from '../../../src/api/grpc/maintenanceService.js';
-import { watchService } from '../../../src/api/grpc/watchService.js';
+import { grpcHandlers } from '../../../src/api/grpc/register.js';
+import { etcdFailures } from '../../../src/api/rpc.js';
+import { clusterService } from '../../../src/api/services/cluster.js';
+import { kvService } from '../../../src/api/services/kv.js';
+import { leaseService } from '../../../src/api/services/lease.js';
+import { maintenanceService } from '../../../src/api/services/maintenance.js';
+import { watchService } from '../../../src/api/services/watch.js';
 
 export interface FixtureOptions {
   /** Members of the initial cluster, this one included; only this one runs. Default 1. */
@@ -130,11 +132,17 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
     async grpc() {
       const s = new grpc.Server();
       const log = silentLogger();
-      s.addService(KVService, kvService(server, { maxTxnOps: 128 }, log));
-      s.addService(WatchService, watchService(server, log));
-      s.addService(LeaseService, leaseService(server, log));
-      s.addService(ClusterService, clusterService(server, log));
-      s.addService(MaintenanceService, maintenanceService(server, log));
+      s.addService(
+        KVService,
+        grpcHandlers(KVService, kvService(server, { maxTxnOps: 128 }), etcdFailures, log),
+      );
+      s.addService(WatchService, grpcHandlers(WatchService, watchService(server), etcdFailures, log));
+      s.addService(LeaseService, grpcHandlers(LeaseService, leaseService(server), etcdFailures, log));
+      s.addService(ClusterService, grpcHandlers(ClusterService, clusterService(server), etcdFailures, log));
+      s.addService(
+        MaintenanceService,
+        grpcHandlers(MaintenanceService, maintenanceService(server, log), etcdFailures, log),
+      );
       const port = await new Promise<number>((resolve, reject) =>
         s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
           err ? reject(err) : resolve(p),
