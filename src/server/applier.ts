@@ -20,6 +20,7 @@ import {
   type ApplyResult,
   type RequestApplier,
 } from './requestApplier.js';
+import type { Transport } from '../transport/transport.js';
 import type { WaitRegistry } from './wait.js';
 
 export interface ApplierDeps {
@@ -30,6 +31,8 @@ export interface ApplierDeps {
   waits: WaitRegistry<ApplyResult>;
   /** Applies a conf change to the Raft core and returns the new configuration. */
   applyConfChange(cc: ConfChange): ConfState;
+  /** Who the transport reaches: a member added or updated is (re)added, a removed one removed. */
+  peers: Pick<Transport, 'addPeer' | 'removePeer'>;
   /** Raft index the stored member list and alarms reflect; replayed entries at or below it leave them alone. */
   stateIndex: number;
   /**
@@ -258,6 +261,7 @@ export class Applier {
     switch (cc.type) {
       case ConfChangeType.ConfChangeRemoveNode:
         membership.remove(cc.nodeId);
+        this.deps.peers.removePeer(cc.nodeId);
         break;
       case ConfChangeType.ConfChangeAddNode:
       case ConfChangeType.ConfChangeAddLearnerNode:
@@ -282,6 +286,7 @@ export class Applier {
               isLearner: cc.type === ConfChangeType.ConfChangeAddLearnerNode,
             });
           }
+          this.deps.peers.addPeer({ id: cc.nodeId, peerUrls: member.peerURLs ?? [] });
         }
         break;
     }

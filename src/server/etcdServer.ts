@@ -41,7 +41,8 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from '../proto/etcdserverpb.js';
-import type { ConfState } from '../proto/raftpb.js';
+import type { ConfState, Message } from '../proto/raftpb.js';
+import { StepLocalMsgError, StepPeerNotFoundError } from '../raft/errors.js';
 import { RaftNode } from '../raft/raftNode.js';
 import type { SoftState } from '../raft/ready.js';
 import type { RaftLogStore } from '../storage/raftLogStore.js';
@@ -49,7 +50,7 @@ import type { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
 import { Lessor, minLeaseTtl } from '../lease/lessor.js';
-import type { Transport } from '../transport/transport.js';
+import type { RaftReceiver, Transport } from '../transport/transport.js';
 import { Alarms } from './alarms.js';
 import { Applier } from './applier.js';
 import {
@@ -100,9 +101,10 @@ export interface ServerDeps {
  * One member (etcd's EtcdServer): it owns the Raft node and its loop, the
  * storage, the key space, the lessor and the read loop, and answers the
  * client API. Writes go through Raft and are answered once applied; reads are
- * linearizable through ReadIndex unless asked to be serializable.
+ * linearizable through ReadIndex unless asked to be serializable. It is what
+ * its transport delivers peers' messages to (etcd's rafthttp.Raft).
  */
-export class EtcdServer {
+export class EtcdServer implements RaftReceiver {
   private readonly appliedIndexes: BehaviorSubject<number>;
   private readonly leaderChanges = new Subject<bigint>();
   private readonly stops = new Subject<void>();
@@ -213,6 +215,7 @@ export class EtcdServer {
       membership: this.membership,
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
+      peers: deps.transport,
       stateIndex: member.stateIndex,
       persistClusterState: (index, state) =>
         writeClusterRecord(storage.memberDir, {
@@ -314,6 +317,9 @@ export class EtcdServer {
       (err: unknown) => logger.warn({ err }, 'measuring the backend failed'),
     );
     this.subscriptions.push(this.loop.softState$.subscribe((s) => this.onSoftState(s)));
+    // The road is open before Raft runs, so the first messages either way find it.
+    await this.deps.transport.start(this);
+    for (const m of this.membership.list()) this.deps.transport.addPeer({ id: m.id, peerUrls: m.peerUrls });
     const parts = serverParts({
       raftLoop: this.loop,
       readLoop: this.readLoop,
@@ -374,6 +380,7 @@ export class EtcdServer {
     // Its part stops it too; a server opened but never started has no parts.
     this.readLoop.stop();
     await this.loop.stop();
+    await this.deps.transport.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.waits.failAll(ErrStopped);
     this.watchable.close();
@@ -385,6 +392,43 @@ export class EtcdServer {
     this.stops.complete();
     this.leaderChanges.complete();
     this.logger.info({ name: this.config.name }, 'member stopped');
+  }
+
+  // ------------------------------------------------------------------ from peers
+
+  /**
+   * A peer's message for this member's Raft. A message Raft refuses (a local
+   * type, a response from a node not in the configuration) is dropped: a peer
+   * cannot stop this member. Anything else Raft throws means its state can no
+   * longer be trusted, and the member stops.
+   */
+  process(message: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raft.step(message);
+    } catch (err) {
+      if (err instanceof StepPeerNotFoundError || err instanceof StepLocalMsgError) {
+        this.logger.debug(
+          { from: message.from.toString(16), type: message.type, reason: err.message },
+          'dropped a message from a peer',
+        );
+        return;
+      }
+      this.logger.fatal({ err }, 'raft failed on a message from a peer; the member stops');
+      this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  isIdRemoved(id: bigint): boolean {
+    return this.membership.isRemoved(id);
+  }
+
+  reportUnreachable(id: bigint): void {
+    if (!this.stopped) this.raft.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
+    if (!this.stopped) this.raft.reportSnapshot(id, status);
   }
 
   // ------------------------------------------------------------------ state

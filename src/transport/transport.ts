@@ -23,6 +23,7 @@ export interface Transport {
   start(receiver: RaftReceiver): Promise<void>;
   /** Sends a Ready's messages; best effort, in order per peer, never blocking the caller. */
   send(messages: readonly Message[]): void;
+  /** Starts reaching a peer; adding one already known updates where it listens (etcd's UpdatePeer). */
   addPeer(peer: PeerAddress): void;
   removePeer(id: bigint): void;
   /** Stops sending and receiving; messages in flight may be lost. */
