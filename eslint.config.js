@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'src/proto/gen/**', '**/*.xetcd/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '**/*.xetcd/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

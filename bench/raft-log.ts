@@ -9,7 +9,7 @@ import { ClassicLevel } from 'classic-level';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { Entry, EntryType, HardState } from '../src/proto/raftpb.js';
-import { RaftLogStore } from '../src/storage/raftLogStore.js';
+import { RaftLogStore } from '../src/storage/raftlog/store.js';
 
 const program = new Command()
   .option('--seconds <n>', 'seconds per phase', '5')

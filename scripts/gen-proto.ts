@@ -18,8 +18,8 @@
  * - Services are exported as `<Service>Service` objects usable directly by
  *   @grpc/grpc-js `server.addService` and `makeGenericClientConstructor`.
  *
- * With `--check`, writes nothing and exits non-zero when a committed module
- * differs from what would be generated.
+ * test/unit/proto/generator.test.ts fails when a committed module differs from
+ * what this writes.
  */
 import { readdirSync, readFileSync, writeFileSync, statSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -37,7 +37,7 @@ const protobufjsDir = dirname(require.resolve('protobufjs/package.json'));
 // ---------------------------------------------------------------- naming
 
 /** Splits a .proto identifier into words; capital runs are acronyms. */
-export function words(name: string): string[] {
+function words(name: string): string[] {
   const out: string[] = [];
   for (const seg of name.split('_')) {
     let i = 0;
@@ -126,7 +126,8 @@ interface ScalarInfo {
   packable: boolean;
 }
 
-const isNum = (v: string): string => `${v}`;
+/** Integers, bigints, booleans and strings are at their zero value exactly when falsy. */
+const truthy = (v: string): string => v;
 
 function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
   const num = (write: string, read: string, wt: number): ScalarInfo => ({
@@ -135,7 +136,7 @@ function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
     write,
     read,
     zero: '0',
-    nonZero: isNum,
+    nonZero: truthy,
     packable: true,
   });
   const bigI = (write: string, read: string, wt: number): ScalarInfo => ({
@@ -144,7 +145,7 @@ function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
     write,
     read,
     zero: '0n',
-    nonZero: isNum,
+    nonZero: truthy,
     packable: true,
   });
   switch (type) {
@@ -179,7 +180,7 @@ function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
         write: 'bool',
         read: 'bool',
         zero: 'false',
-        nonZero: isNum,
+        nonZero: truthy,
         packable: true,
       };
     case 'string':
@@ -189,7 +190,7 @@ function scalarInfo(type: Scalar, big: boolean): ScalarInfo {
         write: 'string',
         read: 'string',
         zero: "''",
-        nonZero: isNum,
+        nonZero: truthy,
         packable: false,
       };
     case 'bytes':
@@ -840,22 +841,12 @@ export async function generate(): Promise<Map<string, string>> {
 }
 
 async function main(): Promise<void> {
-  const check = process.argv.includes('--check');
-  const out = await generate();
-  let stale = 0;
-  for (const [path, code] of out) {
-    const rel = relative(repoRoot, path);
+  for (const [path, code] of await generate()) {
     const current = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
     if (current === code) continue;
-    if (check) {
-      console.error(`stale: ${rel}`);
-      stale++;
-    } else {
-      writeFileSync(path, code);
-      console.log(`wrote ${rel}`);
-    }
+    writeFileSync(path, code);
+    console.log(`wrote ${relative(repoRoot, path)}`);
   }
-  if (stale > 0) process.exit(1);
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

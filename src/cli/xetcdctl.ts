@@ -2,7 +2,7 @@
 // its API. etcdctl does everything else against xetcd unchanged; what it cannot
 // do is build an xetcd data dir, so `snapshot restore` lives here.
 import { Command, CommanderError } from 'commander';
-import { restoreDataDirFromSnapshot } from '../storage/boltRestore.js';
+import { restoreDataDirFromSnapshot } from './snapshotRestore.js';
 import { createLogger } from '../logging.js';
 
 export async function runXetcdctl(

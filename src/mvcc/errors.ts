@@ -1,4 +1,3 @@
-import { CorruptDataError as StorageCorruptDataError } from '../storage/corruptDataError.js';
 /**
  * The errors of the key space, with etcd's internal texts (mvcc/kvstore.go,
  * lease/lessor.go, etcdserver/errors.go). The API layer maps them to gRPC
@@ -26,19 +25,3 @@ export class MvccError extends Error {
 
 export const ErrCompacted = (): MvccError => new MvccError('compacted');
 export const ErrFutureRev = (): MvccError => new MvccError('futureRev');
-
-/**
- * Data on disk failed its checksum or could not be decoded. The store never
- * serves such a record: opening fails, or the read that met it fails. One
- * error for all of a member's data (storage/corruptDataError.ts), so the
- * operator gets the same advice whichever store met the damage.
- */
-export class CorruptDataError extends StorageCorruptDataError {
-  constructor(
-    readonly location: string,
-    record: string,
-    reason: string,
-  ) {
-    super({ dir: location, record, detail: reason });
-  }
-}

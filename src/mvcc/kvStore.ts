@@ -1,38 +1,40 @@
-import { access, rename, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Observable, Subject } from 'rxjs';
-import { Event, KeyValue } from '../proto/mvccpb.js';
-import { Backend, type BackendOp } from '../storage/backend.js';
+import { Backend, type BackendOp } from '../storage/backend/backend.js';
 import {
-  KEY_PREFIX,
-  LEASE_PREFIX,
-  decodeCounter,
+  BACKEND_FORMAT,
   describeBackendKey,
   encodeCounter,
   leaseKey,
   metaKey,
-  parseLeaseKey,
-  parseRevisionKey,
-  revisionKey,
-  revisionKeyBounds,
   type MetaName,
-} from '../storage/backendLayout.js';
-import { crc32c } from './crc32c.js';
-import { CorruptDataError, ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
-import type { KeyIndex, KeyState } from './keyIndex.js';
-import { KeyIndexTree, keyName } from './keyIndexTree.js';
+} from '../storage/backend/layout.js';
+import { ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
+import { KeySpace, type PendingRecord, type RangeResult } from './keySpace.js';
+import { Compactor, type CompactResult } from './kvStoreCompaction.js';
+import { hashBackend, hashKV, type HashKVResult } from './kvStoreHash.js';
+import { eventsBetween, type HistoryOptions, type RevisionChanges } from './kvStoreHistory.js';
+import { restoreKeySpace } from './kvStoreRestore.js';
+import { writeBackendFromRecords, type SnapshotRecords } from './kvStoreSnapshot.js';
+import {
+  StoreWriteTxn,
+  type DeleteResult,
+  type PutOptions,
+  type PutResult,
+  type ReadView,
+  type WriteTxn,
+} from './kvStoreTxn.js';
 import { LeaseTable, type LeaseRecord } from './leaseTable.js';
-import { normalizeRange, planRange, sortByValue, type RangeOptions } from './rangeQuery.js';
-import { compareRevisions, revisionId, type Revision } from './revision.js';
+import type { RangeOptions } from './rangeQuery.js';
+import { revisionId } from './revision.js';
 
 export type { RangeOptions } from './rangeQuery.js';
 export type { LeaseRecord } from './leaseTable.js';
-
-/** All events of one main revision, in sub-revision order. */
-export interface RevisionChanges {
-  revision: number;
-  events: Event[];
-}
+export type { RangeResult } from './keySpace.js';
+export type { DeleteResult, PutOptions, PutResult, ReadView, WriteTxn } from './kvStoreTxn.js';
+export type { CompactResult } from './kvStoreCompaction.js';
+export type { HashKVResult } from './kvStoreHash.js';
+export type { RevisionChanges } from './kvStoreHistory.js';
 
 export interface KvStoreOptions {
   logger: Logger;
@@ -42,87 +44,6 @@ export interface KvStoreOptions {
   compactionBatchIntervalMs?: number;
 }
 
-export interface RangeResult {
-  kvs: KeyValue[];
-  /** Keys in the range at the read revision, ignoring limit (etcd 3.4: before the min/max filters). */
-  count: number;
-  /** True when `limit` cut the result short. */
-  more: boolean;
-  /** The revision of the view the read ran in (etcd's header revision for a Range). */
-  revision: number;
-}
-
-export interface PutOptions {
-  /** 0n or absent: no lease (a put without ignoreLease detaches the key from its lease). */
-  lease?: bigint;
-  prevKv?: boolean;
-  ignoreValue?: boolean;
-  ignoreLease?: boolean;
-}
-
-export interface PutResult {
-  /** The revision of the write (the txn's revision). */
-  revision: number;
-  prevKv?: KeyValue;
-}
-
-export interface DeleteResult {
-  /** The txn's revision if anything was deleted so far in it, else the current revision. */
-  revision: number;
-  deleted: number;
-  prevKvs: KeyValue[];
-}
-
-/** A consistent read view: the current revision when it was taken. */
-export interface ReadView {
-  /** Revision the view reads at: in a write txn, the txn's own revision once it has changed something. */
-  readonly revision: number;
-  range(key: Uint8Array, rangeEnd?: Uint8Array, opts?: RangeOptions): Promise<RangeResult>;
-}
-
-/**
- * A write transaction: one main revision for all its changes (sub-revisions in
- * call order). Reads inside it see its own writes. If nothing changes, the
- * store revision does not move.
- */
-export interface WriteTxn extends ReadView {
-  /** The store revision when the txn began. */
-  readonly beginRevision: number;
-  /** Whether the txn has changed anything so far. */
-  readonly changed: boolean;
-  /** Throws MvccError('keyNotFound') for ignoreValue/ignoreLease on a missing key, 'leaseNotFound' for an unknown lease. */
-  put(key: Uint8Array, value: Uint8Array, opts?: PutOptions): Promise<PutResult>;
-  deleteRange(key: Uint8Array, rangeEnd?: Uint8Array, opts?: { prevKv?: boolean }): Promise<DeleteResult>;
-}
-
-export interface CompactResult {
-  /** Resolves when the superseded records are gone from disk (begins after the next commit()). */
-  physicalDone: Promise<void>;
-}
-
-export interface HashKVResult {
-  hash: number;
-  /** The compact revision at the time of hashing. */
-  compactRevision: number;
-  /** The revision the key space was hashed at. */
-  hashRevision: number;
-}
-
-interface PendingRecord {
-  rev: Revision;
-  dbKey: Buffer;
-  payload: Uint8Array;
-}
-
-interface CompactionJob {
-  revision: number;
-  keep: Set<string>;
-  done: () => void;
-  failed: (e: unknown) => void;
-}
-
-const DB_FORMAT = 1;
-
 /**
  * etcd's MVCC key space on classic-level: revisions, an in-memory key index
  * rebuilt on open, range/put/delete/txn, compaction, hashes and the lease table.
@@ -131,29 +52,24 @@ const DB_FORMAT = 1;
  * when their txn ends; they reach disk at the next commit(), which writes the
  * effects of all finished txns together with the consistent (applied) index
  * and the current revision in one atomic batch.
+ *
+ * This file holds the store's life (open, commit, close) and the order its
+ * parts run in; the parts are beside it: the shared key space (keySpace.ts),
+ * restore, txn, compaction, history, hash and snapshot (kvStore*.ts).
  */
 export class KvStore {
-  private readonly tree = new KeyIndexTree();
-  private readonly leaseTable = new LeaseTable();
+  private readonly space: KeySpace;
+  private readonly compactor: Compactor;
   private readonly changesSubject = new Subject<RevisionChanges>();
-  /** Records of finished (and the running) txns not yet on disk, by revisionId. */
-  private readonly pending = new Map<string, PendingRecord>();
   private readonly pendingMeta = new Map<MetaName, number>();
   private writeChain: Promise<unknown> = Promise.resolve();
   private commitChain: Promise<unknown> = Promise.resolve();
-  private compactionChain: Promise<unknown> = Promise.resolve();
-  private awaitingCommit: CompactionJob[] = [];
-  /** Keep set of the newest compaction while its physical pass has not finished. */
   private closed = false;
   /** Set when a commit failed: nothing more may be committed (see commit()). */
   private failure: Error | undefined;
-  private _currentRevision = 1;
-  private _compactRevision = 0;
   private _consistentIndex = 0;
   /** The consistent index of the newest commit() call (written or not yet). */
   private lastCommitIndex = 0;
-  private readonly batchLimit: number;
-  private readonly batchIntervalMs: number;
 
   /** One emission per write txn that changed something, once it is visible to reads. */
   readonly changes$: Observable<RevisionChanges> = this.changesSubject.asObservable();
@@ -163,16 +79,19 @@ export class KvStore {
     private readonly logger: Logger,
     opts: KvStoreOptions,
   ) {
-    this.batchLimit = opts.compactionBatchLimit ?? 1000;
-    this.batchIntervalMs = opts.compactionBatchIntervalMs ?? 10;
+    this.space = new KeySpace(backend);
+    this.compactor = new Compactor(this.space, logger, {
+      batchLimit: opts.compactionBatchLimit,
+      batchIntervalMs: opts.compactionBatchIntervalMs,
+    });
   }
 
   get currentRevision(): number {
-    return this._currentRevision;
+    return this.space.currentRevision;
   }
   /** Reads below this revision fail with the compacted error (0: never compacted). */
   get compactRevision(): number {
-    return this._compactRevision;
+    return this.space.compactRevision;
   }
   /** The applied index of the last commit(), or as read back on open. */
   get consistentIndex(): number {
@@ -191,131 +110,28 @@ export class KvStore {
     return store;
   }
 
-  // ---------------------------------------------------------------- restore
-
-  private async readMeta(name: MetaName): Promise<number> {
-    const v = await this.backend.get(metaKey(name));
-    if (v === undefined) return 0;
-    if (v.length !== 8) throw new CorruptDataError(this.backend.dir, `meta record ${name}`, 'bad length');
-    return decodeCounter(v);
-  }
-
   private async restore(): Promise<void> {
-    const format = await this.readMeta('format');
-    if (format !== 0 && format !== DB_FORMAT) {
-      throw new Error(
-        `xetcd: ${this.backend.dir} has backend format ${format}, this version reads ${DB_FORMAT}`,
-      );
-    }
-    this._consistentIndex = await this.readMeta('consistentIndex');
-    this.lastCommitIndex = this._consistentIndex;
-    const metaRevision = await this.readMeta('currentRevision');
-    const scheduled = await this.readMeta('scheduledCompact');
-    const finished = await this.readMeta('finishedCompact');
-
-    let maxMain = 0;
-    const contiguousFrom = Math.max(scheduled, finished, 1);
-    const keyLease = new Map<string, bigint>();
-    const { gte, lte } = revisionKeyBounds(0, 2 ** 48 - 1);
-    for await (const page of this.backend.scan(gte, lte)) {
-      for (const { key, payload } of page) {
-        const { rev, tombstone } = parseRevisionKey(key);
-        const kv = this.decodeRecord(key, payload, rev);
-        const name = keyName(kv.key);
-        const ki = this.tree.getOrCreate(name);
-        const oldLease = keyLease.get(name);
-        if (oldLease !== undefined) keyLease.delete(name);
-        if (tombstone) {
-          ki.restoreTombstone(rev);
-        } else {
-          // A new life although the previous one has no tombstone on disk: close it.
-          if (kv.createRevision === rev.main && ki.live) ki.closeLife();
-          ki.restorePut(rev, kv.createRevision, kv.version);
-          if (kv.lease !== 0n) keyLease.set(name, kv.lease);
-        }
-        if (rev.main > maxMain) {
-          // Every write creates at least one record, and compaction removes none
-          // above the compact revision: a hole there means LevelDB lost a whole
-          // batch (it skips a damaged log record and carries on).
-          if (rev.main > contiguousFrom && rev.main !== Math.max(maxMain, contiguousFrom) + 1) {
-            throw new CorruptDataError(
-              this.backend.dir,
-              `key-space revision ${Math.max(maxMain, contiguousFrom) + 1}`,
-              `missing (next record is at revision ${rev.main})`,
-            );
-          }
-          maxMain = rev.main;
-        }
-      }
-    }
-    if (metaRevision > Math.max(maxMain, contiguousFrom)) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        `key-space revision ${metaRevision}`,
-        `missing (the newest record is at revision ${maxMain})`,
-      );
-    }
-    for await (const page of this.backend.scan(
-      Buffer.of(LEASE_PREFIX),
-      Buffer.of(LEASE_PREFIX, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
-    )) {
-      for (const { key, payload } of page) {
-        this.leaseTable.restore(
-          parseLeaseKey(key),
-          payload,
-          () => new CorruptDataError(this.backend.dir, describeBackendKey(key), 'bad lease record'),
-        );
-      }
-    }
-    for (const [name, lease] of keyLease) this.leaseTable.attach(lease, name);
-
-    this._currentRevision = Math.max(1, metaRevision, maxMain);
-    this._compactRevision = Math.max(scheduled, finished);
-    if (this._compactRevision > this._currentRevision) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        'meta record scheduledCompact',
-        'compact revision above the current revision',
-      );
-    }
+    const { consistentIndex, scheduledCompact, finishedCompact } = await restoreKeySpace(this.space);
+    this._consistentIndex = consistentIndex;
+    this.lastCommitIndex = consistentIndex;
     this.logger.info(
       {
         dir: this.backend.dir,
-        revision: this._currentRevision,
-        compactRevision: this._compactRevision,
+        revision: this.space.currentRevision,
+        compactRevision: this.space.compactRevision,
         consistentIndex: this._consistentIndex,
-        keys: this.tree.size,
+        keys: this.space.tree.size,
       },
       'mvcc: key space restored',
     );
-    if (scheduled > finished) {
-      // A crash interrupted the physical compaction: finish it (etcd restores the same way).
-      this.logger.warn({ scheduled, finished }, 'mvcc: resuming an interrupted compaction');
-      const job = this.compactIndex(scheduled);
-      this.startPhysical(job);
-    }
-  }
-
-  /** Decodes a key-space record, refusing one that does not belong under its key. */
-  private decodeRecord(key: Buffer, payload: Uint8Array, rev: Revision): KeyValue {
-    let kv: KeyValue;
-    try {
-      kv = KeyValue.decode(payload);
-    } catch (e) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        describeBackendKey(key),
-        `undecodable KeyValue (${(e as Error).message})`,
+    if (scheduledCompact > finishedCompact) {
+      // A crash interrupted the physical compaction: finish it.
+      this.logger.warn(
+        { scheduled: scheduledCompact, finished: finishedCompact },
+        'mvcc: resuming an interrupted compaction',
       );
+      this.compactor.resume(scheduledCompact);
     }
-    if (kv.modRevision !== rev.main || kv.key.length === 0) {
-      throw new CorruptDataError(
-        this.backend.dir,
-        describeBackendKey(key),
-        'KeyValue does not match its revision',
-      );
-    }
-    return kv;
   }
 
   // ------------------------------------------------------------------ reads
@@ -323,105 +139,22 @@ export class KvStore {
   /** Range at the current revision (or opts.revision). */
   range(key: Uint8Array, rangeEnd?: Uint8Array, opts?: RangeOptions): Promise<RangeResult> {
     this.assertOpen();
-    return this.rangeAt(key, rangeEnd, opts ?? {}, this._currentRevision);
+    return this.space.rangeAt(key, rangeEnd, opts ?? {}, this.space.currentRevision);
   }
 
   /** A read view pinned at the current revision. */
   readView(): ReadView {
-    const revision = this._currentRevision;
-    return { revision, range: (key, rangeEnd, opts) => this.rangeAt(key, rangeEnd, opts ?? {}, revision) };
-  }
-
-  private async rangeAt(
-    key: Uint8Array,
-    rangeEnd: Uint8Array | undefined,
-    opts: RangeOptions,
-    viewRevision: number,
-  ): Promise<RangeResult> {
-    let atRev = viewRevision;
-    const asked = opts.revision ?? 0;
-    if (asked > viewRevision) throw ErrFutureRev();
-    if (asked > 0) atRev = asked;
-    if (atRev < this._compactRevision) throw ErrCompacted();
-    const states = this.statesInRange(key, rangeEnd, atRev);
-    const count = states.length;
-    if (opts.countOnly) return { kvs: [], count, more: false, revision: viewRevision };
-    const plan = planRange(states, opts);
-    let kvs = await this.fetch(plan.selected.map((s) => s.modified));
-    let more = plan.more;
-    if (plan.sortByValue) ({ kvs, more } = sortByValue(kvs, opts));
-    if (opts.keysOnly) for (const kv of kvs) kv.value = new Uint8Array(0);
-    if (this._compactRevision > atRev) throw ErrCompacted(); // compacted while reading
-    return { kvs, count, more, revision: viewRevision };
-  }
-
-  /** Live keys of [key, rangeEnd) at atRev, in key order, with their states. */
-  private statesInRange(key: Uint8Array, rangeEnd: Uint8Array | undefined, atRev: number): KeyState[] {
-    const r = normalizeRange(key, rangeEnd);
-    const out: KeyState[] = [];
-    if (r.kind === 'single') {
-      const s = this.tree.get(keyName(key))?.get(atRev);
-      if (s !== undefined) out.push(s);
-      return out;
-    }
-    if (r.kind === 'empty') return out;
-    this.tree.forRange(r.start.toString('latin1'), r.end?.toString('latin1'), (ki) => {
-      const s = ki.get(atRev);
-      if (s !== undefined) out.push(s);
-    });
-    return out;
-  }
-
-  /** The live KeyIndexes of a range at atRev (for deletes). */
-  private indexesInRange(
-    key: Uint8Array,
-    rangeEnd: Uint8Array | undefined,
-    atRev: number,
-  ): { ki: KeyIndex; state: KeyState }[] {
-    const r = normalizeRange(key, rangeEnd);
-    const out: { ki: KeyIndex; state: KeyState }[] = [];
-    const visit = (ki: KeyIndex): void => {
-      const state = ki.get(atRev);
-      if (state !== undefined) out.push({ ki, state });
+    const revision = this.space.currentRevision;
+    return {
+      revision,
+      range: (key, rangeEnd, opts) => this.space.rangeAt(key, rangeEnd, opts ?? {}, revision),
     };
-    if (r.kind === 'single') {
-      const ki = this.tree.get(keyName(key));
-      if (ki !== undefined) visit(ki);
-    } else if (r.kind === 'range') {
-      this.tree.forRange(r.start.toString('latin1'), r.end?.toString('latin1'), visit);
-    }
-    return out;
   }
 
-  /** The KeyValues stored at the given put revisions, from the pending buffer or disk. */
-  private async fetch(revs: Revision[]): Promise<KeyValue[]> {
-    const out: KeyValue[] = new Array<KeyValue>(revs.length);
-    const missing: number[] = [];
-    const keys: Buffer[] = [];
-    for (let i = 0; i < revs.length; i++) {
-      const rev = revs[i]!;
-      const p = this.pending.get(revisionId(rev));
-      if (p !== undefined) {
-        out[i] = KeyValue.decode(p.payload);
-      } else {
-        missing.push(i);
-        keys.push(revisionKey(rev, false));
-      }
-    }
-    if (keys.length > 0) {
-      // getMany even for one key: classic-level's get is several times slower per call.
-      const values = await this.backend.getMany(keys);
-      for (let j = 0; j < missing.length; j++) {
-        const i = missing[j]!;
-        const v = values[j];
-        if (v === undefined) {
-          // Physical compaction removed it after the index lookup: the read fell behind the compaction.
-          throw ErrCompacted();
-        }
-        out[i] = this.decodeRecord(keys[j]!, v, revs[i]!);
-      }
-    }
-    return out;
+  /** The changes of main revisions fromRev..toRev: see kvStoreHistory.ts. */
+  async eventsBetween(fromRev: number, toRev: number, opts?: HistoryOptions): Promise<RevisionChanges[]> {
+    this.assertOpen();
+    return eventsBetween(this.space, fromRev, toRev, opts);
   }
 
   // ----------------------------------------------------------------- writes
@@ -432,23 +165,7 @@ export class KvStore {
    * rethrown; the revision does not move.
    */
   write<T>(fn: (txn: WriteTxn) => Promise<T> | T): Promise<T> {
-    this.assertOpen();
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    const run = async (): Promise<T> => {
-      const txn = new StoreWriteTxn(this, this._currentRevision);
-      let result: T;
-      try {
-        result = await fn(txn);
-      } catch (e) {
-        txn.rollback();
-        throw e;
-      }
-      txn.finish();
-      return result;
-    };
-    const p = this.writeChain.then(run, run);
-    this.writeChain = p.catch(() => undefined);
-    return p;
+    return this.runTxn(fn);
   }
 
   put(key: Uint8Array, value: Uint8Array, opts?: PutOptions): Promise<PutResult> {
@@ -459,97 +176,29 @@ export class KvStore {
     return this.write((txn) => txn.deleteRange(key, rangeEnd, opts));
   }
 
-  /** @internal used by StoreWriteTxn */
-  _rangeIn(
-    txn: StoreWriteTxn,
-    key: Uint8Array,
-    rangeEnd: Uint8Array | undefined,
-    opts: RangeOptions,
-  ): Promise<RangeResult> {
-    return this.rangeAt(key, rangeEnd, opts, txn.revision);
-  }
-
-  /** @internal */
-  async _put(txn: StoreWriteTxn, key: Uint8Array, value: Uint8Array, opts: PutOptions): Promise<PutResult> {
-    if (key.length === 0) throw new Error('mvcc: empty key');
-    const viewRev = txn.revision;
-    const name = keyName(key);
-    const ki = this.tree.get(name);
-    const prev = ki?.get(viewRev);
-    // etcd's order: an unknown lease first, then a missing key for ignore_*.
-    if (!opts.ignoreLease && (opts.lease ?? 0n) !== 0n && !this.leaseTable.has(opts.lease!))
-      throw new MvccError('leaseNotFound');
-    if ((opts.ignoreValue || opts.ignoreLease) && prev === undefined) throw new MvccError('keyNotFound');
-    const needPrevKv = prev !== undefined && (opts.prevKv || opts.ignoreValue);
-    const lease = opts.ignoreLease ? this.leaseTable.leaseOfKey(name) : (opts.lease ?? 0n);
-    const prevKv = needPrevKv ? (await this.fetch([prev.modified]))[0] : undefined;
-    // Everything that can fail has been checked: from here on the change is applied synchronously.
-    const rev: Revision = { main: txn.beginRevision + 1, sub: txn.nextSub() };
-    const kv: KeyValue = KeyValue.create({
-      key: Buffer.from(key),
-      value: opts.ignoreValue ? prevKv!.value : Buffer.from(value),
-      createRevision: prev ? prev.createRevision : rev.main,
-      modRevision: rev.main,
-      version: prev ? prev.version + 1 : 1,
-      lease,
-    });
-    const target = ki ?? this.tree.getOrCreate(name);
-    target.put(rev);
-    const oldLease = this.leaseTable.leaseOfKey(name);
-    this.leaseTable.detach(name);
-    if (lease !== 0n) this.leaseTable.attach(lease, name);
-    this.stage(rev, false, kv);
-    txn.record(Event.create({ type: 0, kv: KeyValue.create(kv) }), () => {
-      target.undoPut();
-      if (!target.live && target.lastRevision === undefined) this.tree.delete(name);
-      this.pending.delete(revisionId(rev));
-      this.leaseTable.detach(name);
-      if (oldLease !== 0n) this.leaseTable.attach(oldLease, name);
-    });
-    const result: PutResult = { revision: rev.main };
-    if (opts.prevKv && prevKv !== undefined) result.prevKv = prevKv;
-    return result;
-  }
-
-  /** @internal */
-  async _deleteRange(
-    txn: StoreWriteTxn,
-    key: Uint8Array,
-    rangeEnd: Uint8Array | undefined,
-    prevKv: boolean,
-  ): Promise<DeleteResult> {
-    const targets = this.indexesInRange(key, rangeEnd, txn.revision);
-    const prevKvs =
-      prevKv && targets.length > 0 ? await this.fetch(targets.map((t) => t.state.modified)) : [];
-    for (const { ki } of targets) {
-      const rev: Revision = { main: txn.beginRevision + 1, sub: txn.nextSub() };
-      const tomb = KeyValue.create({ key: ki.keyBytes(), modRevision: rev.main });
-      ki.tombstone(rev);
-      const oldLease = this.leaseTable.leaseOfKey(ki.key);
-      this.leaseTable.detach(ki.key);
-      this.stage(rev, true, tomb);
-      txn.record(Event.create({ type: 1, kv: KeyValue.create(tomb) }), () => {
-        ki.undoTombstone();
-        this.pending.delete(revisionId(rev));
-        if (oldLease !== 0n) this.leaseTable.attach(oldLease, ki.key);
-      });
-    }
-    return { revision: txn.revision, deleted: targets.length, prevKvs };
-  }
-
-  private stage(rev: Revision, tombstone: boolean, kv: KeyValue): void {
-    this.pending.set(revisionId(rev), {
-      rev,
-      dbKey: revisionKey(rev, tombstone),
-      payload: KeyValue.encode(kv),
-    });
-  }
-
-  /** @internal a txn ended: make it visible and announce it. */
-  _finish(txn: StoreWriteTxn, events: Event[]): void {
-    if (events.length === 0) return;
-    this._currentRevision = txn.beginRevision + 1;
-    this.changesSubject.next({ revision: this._currentRevision, events });
+  private runTxn<T>(fn: (txn: StoreWriteTxn) => Promise<T> | T): Promise<T> {
+    this.assertOpen();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const run = async (): Promise<T> => {
+      const txn = new StoreWriteTxn(this.space, this.space.currentRevision);
+      let result: T;
+      try {
+        result = await fn(txn);
+      } catch (e) {
+        txn.rollback();
+        throw e;
+      }
+      const events = txn.finish();
+      if (events.length > 0) {
+        // Visible to reads and announced in the same tick.
+        this.space.currentRevision = txn.beginRevision + 1;
+        this.changesSubject.next({ revision: this.space.currentRevision, events });
+      }
+      return result;
+    };
+    const p = this.writeChain.then(run, run);
+    this.writeChain = p.catch(() => undefined);
+    return p;
   }
 
   // ----------------------------------------------------------------- commit
@@ -574,11 +223,11 @@ export class KvStore {
     // The batch is fixed now: exactly the effects applied before this call belong
     // to this consistent index (taking them later could persist an index below
     // effects it does not cover, and replay would apply those twice).
-    const revision = this._currentRevision;
+    const revision = this.space.currentRevision;
     const records: PendingRecord[] = [];
-    for (const p of this.pending.values()) if (p.rev.main <= revision) records.push(p);
+    for (const p of this.space.pending.values()) if (p.rev.main <= revision) records.push(p);
     const ops: BackendOp[] = records.map((p) => ({ type: 'put', key: p.dbKey, value: p.payload }));
-    for (const [id, rec] of this.leaseTable.takeDirty()) {
+    for (const [id, rec] of this.space.leases.takeDirty()) {
       ops.push(
         rec === undefined
           ? { type: 'del', key: leaseKey(id) }
@@ -587,12 +236,11 @@ export class KvStore {
     }
     this.pendingMeta.set('consistentIndex', opts.consistentIndex);
     this.pendingMeta.set('currentRevision', revision);
-    this.pendingMeta.set('format', DB_FORMAT);
+    this.pendingMeta.set('format', BACKEND_FORMAT);
     for (const [name, n] of this.pendingMeta)
       ops.push({ type: 'put', key: metaKey(name), value: encodeCounter(n) });
     this.pendingMeta.clear();
-    const jobs = this.awaitingCommit;
-    this.awaitingCommit = [];
+    const jobs = this.compactor.takeScheduled();
     const write = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {
@@ -607,10 +255,10 @@ export class KvStore {
         this.logger.error({ err: e }, 'mvcc: commit failed');
         throw this.failure;
       }
-      for (const p of records)
-        if (this.pending.get(revisionId(p.rev)) === p) this.pending.delete(revisionId(p.rev));
+      const { pending } = this.space;
+      for (const p of records) if (pending.get(revisionId(p.rev)) === p) pending.delete(revisionId(p.rev));
       this._consistentIndex = Math.max(this._consistentIndex, opts.consistentIndex);
-      for (const job of jobs) this.startPhysical(job);
+      for (const job of jobs) this.compactor.start(job);
     };
     const p = this.commitChain.then(write);
     this.commitChain = p.catch(() => undefined);
@@ -627,216 +275,28 @@ export class KvStore {
   compact(revision: number): Promise<CompactResult> {
     this.assertOpen();
     return this.write(() => {
-      if (revision <= this._compactRevision) throw ErrCompacted();
-      if (revision > this._currentRevision) throw ErrFutureRev();
-      const job = this.compactIndex(revision);
+      if (revision <= this.space.compactRevision) throw ErrCompacted();
+      if (revision > this.space.currentRevision) throw ErrFutureRev();
+      const result = this.compactor.schedule(revision);
       this.pendingMeta.set('scheduledCompact', revision);
-      this.awaitingCommit.push(job);
-      const physicalDone = new Promise<void>((resolve, reject) => {
-        job.done = resolve;
-        job.failed = reject;
-      });
-      physicalDone.catch(() => undefined); // failures are logged; callers that care await it
-      return { physicalDone };
+      return result;
     });
-  }
-
-  private compactIndex(revision: number): CompactionJob {
-    this._compactRevision = revision;
-    const keep = new Set<string>();
-    const emptied: string[] = [];
-    for (const ki of this.tree.all()) {
-      if (ki.compact(revision, keep, revisionId)) emptied.push(ki.key);
-    }
-    for (const key of emptied) this.tree.delete(key);
-    // Superseded records still waiting for a commit are written anyway and removed
-    // by the physical pass: until it is done, older records on disk need them (a
-    // tombstone that ends a life must stay while the life's puts are there).
-    return { revision, keep, done: () => undefined, failed: () => undefined };
-  }
-
-  private startPhysical(job: CompactionJob): void {
-    const run = async (): Promise<void> => {
-      const { gte, lte } = revisionKeyBounds(0, job.revision);
-      let after: Buffer | undefined;
-      let removed = 0;
-      for (;;) {
-        if (this.closed) throw new MvccError('closed');
-        const keys = await this.backend.keysBetween(after, lte, gte, this.batchLimit);
-        if (keys.length === 0) break;
-        const dels: BackendOp[] = [];
-        for (const key of keys) {
-          if (!job.keep.has(revisionId(parseRevisionKey(key).rev))) dels.push({ type: 'del', key });
-        }
-        await this.backend.write(dels, false);
-        removed += dels.length;
-        after = keys[keys.length - 1];
-        if (keys.length < this.batchLimit) break;
-        await new Promise((r) => setTimeout(r, this.batchIntervalMs));
-      }
-      await this.backend.write(
-        [{ type: 'put', key: metaKey('finishedCompact'), value: encodeCounter(job.revision) }],
-        false,
-      );
-      this.logger.info({ revision: job.revision, removed }, 'mvcc: compaction finished');
-    };
-    const p = this.compactionChain.then(run);
-    this.compactionChain = p.catch(() => undefined);
-    p.then(
-      () => {
-        job.done();
-      },
-      (e: unknown) => {
-        if (!this.closed)
-          this.logger.error({ err: e, revision: job.revision }, 'mvcc: physical compaction failed');
-        job.failed(e);
-      },
-    );
-  }
-
-  // ---------------------------------------------------------------- history
-
-  /**
-   * The changes of main revisions fromRev..toRev (both inclusive) as stored,
-   * committed or not, optionally only for keys in [key, rangeEnd) (same range
-   * conventions as Range) and at most `limit` revisions. Throws the compacted
-   * error when fromRev < compactRevision (also if a compaction passed fromRev
-   * while reading). Events carry no prevKv: read it with range(key, {revision: rev - 1}).
-   */
-  async eventsBetween(
-    fromRev: number,
-    toRev: number,
-    opts?: { key?: Uint8Array; rangeEnd?: Uint8Array; limit?: number },
-  ): Promise<RevisionChanges[]> {
-    this.assertOpen();
-    if (fromRev < this._compactRevision) throw ErrCompacted();
-    const to = Math.min(toRev, this._currentRevision);
-    if (fromRev > to) return [];
-    const filter = opts?.key !== undefined ? normalizeRange(opts.key, opts.rangeEnd) : undefined;
-    const limit = opts?.limit ?? Number.POSITIVE_INFINITY;
-    const out: RevisionChanges[] = [];
-    await this.forRecords(fromRev, to, (rev, tombstone, decode) => {
-      const kv = decode();
-      if (filter !== undefined && !inRange(filter, kv.key)) return true;
-      const last = out[out.length - 1];
-      if (last === undefined || last.revision !== rev.main) {
-        if (out.length >= limit) return false;
-        out.push({ revision: rev.main, events: [] });
-      }
-      out[out.length - 1]!.events.push(
-        tombstone
-          ? Event.create({ type: 1, kv: KeyValue.create({ key: kv.key, modRevision: rev.main }) })
-          : Event.create({ type: 0, kv }),
-      );
-      return true;
-    });
-    if (fromRev < this._compactRevision) throw ErrCompacted();
-    return out;
-  }
-
-  /**
-   * Visits every key-space record with fromMain <= main <= toMain in revision
-   * order, merging the disk with the pending (uncommitted) records. Records of
-   * an unfinished txn (main > currentRevision) are never visited.
-   */
-  private async forRecords(
-    fromMain: number,
-    toMain: number,
-    visit: (
-      rev: Revision,
-      tombstone: boolean,
-      decode: () => KeyValue,
-      dbKey: Buffer,
-      payload: Uint8Array,
-    ) => boolean,
-  ): Promise<void> {
-    const bound = Math.min(toMain, this._currentRevision);
-    const pend = [...this.pending.values()]
-      .filter((p) => p.rev.main >= fromMain && p.rev.main <= bound)
-      .sort((a, b) => compareRevisions(a.rev, b.rev));
-    let pi = 0;
-    const emitPending = (upTo: Revision | undefined): boolean => {
-      while (pi < pend.length && (upTo === undefined || compareRevisions(pend[pi]!.rev, upTo) < 0)) {
-        const p = pend[pi++]!;
-        const { tombstone } = parseRevisionKey(p.dbKey);
-        if (!visit(p.rev, tombstone, () => KeyValue.decode(p.payload), p.dbKey, p.payload)) return false;
-      }
-      return true;
-    };
-    const { gte, lte } = revisionKeyBounds(fromMain, bound);
-    for await (const page of this.backend.scan(gte, lte)) {
-      for (const { key, payload } of page) {
-        const { rev, tombstone } = parseRevisionKey(key);
-        if (!emitPending(rev)) return;
-        if (pi < pend.length && compareRevisions(pend[pi]!.rev, rev) === 0) pi++; // committed while still pending
-        // Decoded only when the visitor needs it (the checksum was verified by the scan).
-        if (!visit(rev, tombstone, () => this.decodeRecord(key, payload, rev), key, payload)) return;
-      }
-    }
-    emitPending(undefined);
   }
 
   // ----------------------------------------------------------------- hashes
 
-  /**
-   * etcd's HashKV: CRC-32C over the revision keys and KeyValue records up to
-   * `revision` (0 = current), skipping what compaction superseded, so members
-   * with equal histories agree whether or not their physical compaction is done.
-   */
+  /** etcd's HashKV at `revision` (0 = current): see kvStoreHash.ts. */
   async hashKV(revision = 0): Promise<HashKVResult> {
     this.assertOpen();
-    const rev = revision === 0 ? this._currentRevision : revision;
-    if (revision > 0 && revision <= this._compactRevision) throw ErrCompacted();
-    if (rev > this._currentRevision) throw ErrFutureRev();
-    const compactRevision = this._compactRevision;
-    // etcd hashes its bolt bucket "key": the bucket name, then each record's
-    // 17-byte revision key (18 with the tombstone mark) and KeyValue bytes, up
-    // to `rev`. At or below the compact revision it hashes only what
-    // kvindex.Keep(rev) keeps, each key's live record as of `rev`, unless Keep
-    // is empty. Our backend key is etcd's behind a one-byte prefix, and our
-    // tombstone value also records its revision, which etcd's does not.
-    const keepAt = (kv: KeyValue, r: Revision): boolean => {
-      const state = this.tree.get(keyName(kv.key))?.get(rev);
-      return state !== undefined && compareRevisions(state.modified, r) === 0;
-    };
-    let keepIsEmpty: boolean | undefined;
-    let h = crc32c(Buffer.from('key'));
-    await this.forRecords(0, rev, (r, tomb, decode, dbKey, payload) => {
-      if (r.main <= compactRevision) {
-        keepIsEmpty ??= !this.anyKeyLiveAt(rev);
-        if (!keepIsEmpty && (tomb || !keepAt(decode(), r))) return true;
-      }
-      const value = tomb ? KeyValue.encode(KeyValue.create({ key: decode().key })) : payload;
-      h = crc32c(value, crc32c(dbKey.subarray(1), h));
-      return true;
-    });
-    return { hash: h, compactRevision, hashRevision: rev };
-  }
-
-  private anyKeyLiveAt(rev: number): boolean {
-    let found = false;
-    this.tree.forRange('', undefined, (ki) => {
-      found = ki.get(rev) !== undefined;
-      return !found;
-    });
-    return found;
+    return hashKV(this.space, revision);
   }
 
   /** etcd's Hash: CRC-32C of every committed record of the backend (key space and leases). */
   async hash(): Promise<{ hash: number; revision: number }> {
     this.assertOpen();
     await this.commitChain;
-    const revision = this._currentRevision;
-    let h = 0;
-    for (const prefix of [KEY_PREFIX, LEASE_PREFIX]) {
-      for await (const page of this.backend.scan(
-        Buffer.of(prefix),
-        Buffer.of(prefix, ...new Array<number>(20).fill(0xff)),
-      )) {
-        for (const { key, payload } of page) h = crc32c(payload, crc32c(key, h));
-      }
-    }
-    return { hash: h, revision };
+    const revision = this.space.currentRevision;
+    return { hash: await hashBackend(this.backend), revision };
   }
 
   // ----------------------------------------------------------------- leases
@@ -844,14 +304,14 @@ export class KvStore {
   /** Adds a lease to the table (persisted at the next commit). */
   leaseGrant(id: bigint, ttl: number): LeaseRecord {
     this.assertOpen();
-    if (this.leaseTable.has(id)) throw new MvccError('leaseExists');
-    return this.leaseTable.grant(id, ttl);
+    if (this.space.leases.has(id)) throw new MvccError('leaseExists');
+    return this.space.leases.grant(id, ttl);
   }
 
   /** Records a lease's remaining TTL (etcd's lease checkpoint); unknown leases are ignored. */
   leaseCheckpoint(id: bigint, remainingTtl: number): void {
     this.assertOpen();
-    this.leaseTable.checkpoint(id, remainingTtl);
+    this.space.leases.checkpoint(id, remainingTtl);
   }
 
   /**
@@ -859,28 +319,29 @@ export class KvStore {
    * and removes the lease. Throws MvccError('leaseNotFound').
    */
   leaseRevoke(id: bigint): Promise<{ revision: number; deleted: number }> {
-    return this.write(async (txn) => {
-      if (!this.leaseTable.has(id)) throw new MvccError('leaseNotFound');
+    const { leases } = this.space;
+    return this.runTxn(async (txn) => {
+      if (!leases.has(id)) throw new MvccError('leaseNotFound');
       let deleted = 0;
-      for (const name of this.leaseTable.keysOf(id))
+      for (const name of leases.keysOf(id))
         deleted += (await txn.deleteRange(Buffer.from(name, 'latin1'))).deleted;
       // Removed when the txn ends, so no commit can persist the removal without the deletes.
-      (txn as StoreWriteTxn).onFinish(() => this.leaseTable.remove(id));
+      txn.onFinish(() => leases.remove(id));
       return { revision: txn.revision, deleted };
     });
   }
 
   lease(id: bigint): LeaseRecord | undefined {
-    return this.leaseTable.get(id);
+    return this.space.leases.get(id);
   }
 
   leases(): LeaseRecord[] {
-    return this.leaseTable.all();
+    return this.space.leases.all();
   }
 
   /** Keys attached to the lease, in byte order. */
   keysOfLease(id: bigint): Uint8Array[] {
-    return this.leaseTable.keysOf(id).map((name) => Buffer.from(name, 'latin1'));
+    return this.space.leases.keysOf(id).map((name) => Buffer.from(name, 'latin1'));
   }
 
   // ------------------------------------------------------------------- size
@@ -890,23 +351,18 @@ export class KvStore {
     return this.backend.sizeOnDisk();
   }
 
-  /** LevelDB's estimate of the bytes the live records take (etcd's dbSizeInUse). */
-  approximateSize(): Promise<number> {
-    return this.backend.approximateSize(Buffer.of(0), Buffer.of(0xff));
-  }
-
   /** Number of keys in the index (live or with history). */
   get indexedKeys(): number {
-    return this.tree.size;
+    return this.space.tree.size;
   }
-
-  // ------------------------------------------------------------------ close
 
   /** Gives the space of deleted and compacted records back to the file system (etcd's defragment). */
   async defragment(): Promise<void> {
     this.assertOpen();
     await this.backend.compactAll();
   }
+
+  // --------------------------------------------------------------- snapshot
 
   /**
    * The whole key space, raw and consistent, for a snapshot that can restore a
@@ -921,29 +377,18 @@ export class KvStore {
 
   /**
    * Builds a store in `dir` (which must not exist) from snapshotRecords() of
-   * another store and opens it. Records are verified as they arrive; the data
-   * is written and synced in a sibling directory and renamed into place, so a
-   * crash leaves either no store or the whole one.
+   * another store and opens it (see kvStoreSnapshot.ts).
    */
   static async restoreFromRecords(
     dir: string,
-    records: AsyncIterable<Array<[Buffer, Buffer]>>,
+    records: SnapshotRecords,
     opts: KvStoreOptions,
   ): Promise<KvStore> {
-    if (await exists(dir)) throw new Error(`mvcc: cannot restore into ${dir}: it exists`);
-    const staging = `${dir}.restoring`;
-    await rm(staging, { recursive: true, force: true });
-    const backend = await Backend.open(staging, describeBackendKey);
-    try {
-      for await (const page of records) await backend.writeRaw(page, false);
-      // A synced write of the format record makes everything before it durable too.
-      await backend.write([{ type: 'put', key: metaKey('format'), value: encodeCounter(DB_FORMAT) }], true);
-    } finally {
-      await backend.close();
-    }
-    await rename(staging, dir);
+    await writeBackendFromRecords(dir, records);
     return KvStore.open(dir, opts);
   }
+
+  // ------------------------------------------------------------------ close
 
   /**
    * Waits for running writes and commits, stops a running physical compaction
@@ -955,92 +400,11 @@ export class KvStore {
     await this.commitChain;
     this.closed = true;
     this.changesSubject.complete();
-    await this.compactionChain;
+    await this.compactor.stop();
     await this.backend.close();
   }
 
   private assertOpen(): void {
     if (this.closed) throw new MvccError('closed');
   }
-}
-
-class StoreWriteTxn implements WriteTxn {
-  private sub = 0;
-  private readonly events: Event[] = [];
-  private readonly undo: (() => void)[] = [];
-  private ended = false;
-
-  constructor(
-    private readonly store: KvStore,
-    readonly beginRevision: number,
-  ) {}
-
-  get changed(): boolean {
-    return this.events.length > 0;
-  }
-
-  get revision(): number {
-    return this.events.length > 0 ? this.beginRevision + 1 : this.beginRevision;
-  }
-
-  nextSub(): number {
-    return this.sub++;
-  }
-
-  private readonly finishers: (() => void)[] = [];
-
-  record(event: Event, undo: () => void): void {
-    this.events.push(event);
-    this.undo.push(undo);
-  }
-
-  /** Runs when the txn ends successfully, in the same tick its changes become visible. */
-  onFinish(fn: () => void): void {
-    this.finishers.push(fn);
-  }
-
-  private assertActive(): void {
-    if (this.ended) throw new Error('mvcc: write txn used after it ended');
-  }
-
-  range(key: Uint8Array, rangeEnd?: Uint8Array, opts?: RangeOptions): Promise<RangeResult> {
-    this.assertActive();
-    return this.store._rangeIn(this, key, rangeEnd, opts ?? {});
-  }
-
-  put(key: Uint8Array, value: Uint8Array, opts?: PutOptions): Promise<PutResult> {
-    this.assertActive();
-    return this.store._put(this, key, value, opts ?? {});
-  }
-
-  deleteRange(key: Uint8Array, rangeEnd?: Uint8Array, opts?: { prevKv?: boolean }): Promise<DeleteResult> {
-    this.assertActive();
-    return this.store._deleteRange(this, key, rangeEnd, opts?.prevKv ?? false);
-  }
-
-  finish(): void {
-    this.ended = true;
-    for (const fn of this.finishers) fn();
-    this.store._finish(this, this.events);
-  }
-
-  rollback(): void {
-    this.ended = true;
-    for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]!();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function inRange(r: ReturnType<typeof normalizeRange>, key: Uint8Array): boolean {
-  if (r.kind === 'empty') return false;
-  if (r.kind === 'single') return Buffer.compare(r.start, key) === 0;
-  return Buffer.compare(key, r.start) >= 0 && (r.end === undefined || Buffer.compare(key, r.end) < 0);
 }

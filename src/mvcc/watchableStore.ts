@@ -1,7 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { Event_EventType, type Event } from '../proto/mvccpb.js';
-import type { RevisionChanges } from './kvStore.js';
+import type { RevisionChanges } from './kvStoreHistory.js';
 import type { Watcher, WatchOptions } from './watcher.js';
 import { WatcherGroup } from './watcherGroup.js';
 import { fillPrevKv, hasReadView, missingPrev, prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
@@ -9,7 +9,7 @@ import { keyString } from './watcherRanges.js';
 import { RecentChanges } from './watcherRecent.js';
 import { WatcherStream, type WatchHub, type WatcherStreamOptions } from './watcherStream.js';
 
-export type { RevisionChanges } from './kvStore.js';
+export type { RevisionChanges } from './kvStoreHistory.js';
 export { prevKvFromStore, type PrevKvLookup } from './watcherPrevKv.js';
 
 /** What the watchable store needs of the key-value store (KvStore satisfies it). */
@@ -241,18 +241,7 @@ export class WatchableStore implements WatchHub {
   private fanOut(rc: RevisionChanges): void {
     const rev = rc.revision;
     const perWatcher = new Map<Watcher, Event[]>();
-    const stripped = new Map<Event, Event>();
-    for (const ev of rc.events) {
-      const kv = ev.kv;
-      if (kv === undefined) continue;
-      this.synced.forKey(keyString(kv.key), (w) => {
-        if (w.minRev > rev || filteredOut(w, ev)) return;
-        const out = w.prevKv ? ev : strip(ev, stripped);
-        const list = perWatcher.get(w);
-        if (list === undefined) perWatcher.set(w, [out]);
-        else list.push(out);
-      });
-    }
+    collectEvents(this.synced, rc, perWatcher, new Map());
     for (const [w, events] of perWatcher) {
       if (w.prevKv && this.prevKvLookup !== undefined && events.some(missingPrev)) {
         // The previous pair needs a read: let the catch-up path do it, off the write path.
@@ -396,18 +385,7 @@ export class WatchableStore implements WatchHub {
     const perWatcher = new Map<Watcher, Event[]>();
     const stripped = new Map<Event, Event>();
     for (const rc of changes) {
-      if (rc.revision < from || rc.revision > to) continue;
-      for (const ev of rc.events) {
-        const kv = ev.kv;
-        if (kv === undefined) continue;
-        group.forKey(keyString(kv.key), (w) => {
-          if (rc.revision < w.minRev || filteredOut(w, ev)) return;
-          const out = w.prevKv ? ev : strip(ev, stripped);
-          const list = perWatcher.get(w);
-          if (list === undefined) perWatcher.set(w, [out]);
-          else list.push(out);
-        });
-      }
+      if (rc.revision >= from && rc.revision <= to) collectEvents(group, rc, perWatcher, stripped);
     }
     for (const w of group.watchers()) {
       const events = perWatcher.get(w);
@@ -420,6 +398,30 @@ export class WatchableStore implements WatchHub {
     w.state = 'synced';
     this.synced.add(w);
     w.stream.checkPendingProgress();
+  }
+}
+
+/**
+ * Adds each event of `rc` to the list of every watcher in `group` that wants
+ * it: watching its key, from its revision on, not filtered out. Watchers that
+ * did not ask for prevKv share one stripped copy of each event (`stripped`).
+ */
+function collectEvents(
+  group: WatcherGroup,
+  rc: RevisionChanges,
+  perWatcher: Map<Watcher, Event[]>,
+  stripped: Map<Event, Event>,
+): void {
+  for (const ev of rc.events) {
+    const kv = ev.kv;
+    if (kv === undefined) continue;
+    group.forKey(keyString(kv.key), (w) => {
+      if (w.minRev > rc.revision || filteredOut(w, ev)) return;
+      const out = w.prevKv ? ev : strip(ev, stripped);
+      const list = perWatcher.get(w);
+      if (list === undefined) perWatcher.set(w, [out]);
+      else list.push(out);
+    });
   }
 }
 

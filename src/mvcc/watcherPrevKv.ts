@@ -1,6 +1,7 @@
 import { Event_EventType, type Event, type KeyValue } from '../proto/mvccpb.js';
 import { MvccError } from './errors.js';
-import type { ReadView, RevisionChanges } from './kvStore.js';
+import type { RevisionChanges } from './kvStoreHistory.js';
+import type { ReadView } from './kvStoreTxn.js';
 import { keyString } from './watcherRanges.js';
 
 /**

@@ -1,5 +1,5 @@
 import { Event_EventType, type KeyValue } from '../proto/mvccpb.js';
-import type { RevisionChanges } from './kvStore.js';
+import type { RevisionChanges } from './kvStoreHistory.js';
 import { missingPrev } from './watcherPrevKv.js';
 import { keyString } from './watcherRanges.js';
 

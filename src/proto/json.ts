@@ -23,13 +23,11 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-export type JsonObject = Record<string, unknown>;
-
 /** The object of a message; null/undefined read as an empty message. */
-export function jsonObject(j: unknown, type: string): JsonObject {
+export function jsonObject(j: unknown, type: string): Record<string, unknown> {
   if (j === null || j === undefined) return {};
   if (typeof j !== 'object' || Array.isArray(j)) throw new JsonFieldError(type, 'object', j);
-  return j as JsonObject;
+  return j as Record<string, unknown>;
 }
 
 /** A repeated field: null reads as empty. */

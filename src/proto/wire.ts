@@ -267,10 +267,10 @@ export class Reader {
   readonly end: number;
   private view: DataView | undefined;
 
-  constructor(buf: Uint8Array, start = 0, end = buf.length) {
+  constructor(buf: Uint8Array) {
     this.buf = buf;
-    this.pos = start;
-    this.end = end;
+    this.pos = 0;
+    this.end = buf.length;
   }
 
   private dv(): DataView {

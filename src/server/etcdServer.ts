@@ -45,7 +45,7 @@ import type { ConfState, Message } from '../proto/raftpb.js';
 import { StepLocalMsgError, StepPeerNotFoundError } from '../raft/errors.js';
 import { RaftNode } from '../raft/raftNode.js';
 import type { SoftState } from '../raft/ready.js';
-import type { RaftLogStore } from '../storage/raftLogStore.js';
+import type { RaftLogStore } from '../storage/raftlog/store.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';

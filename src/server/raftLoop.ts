@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import type { RaftNode } from '../raft/raftNode.js';
 import type { ReadState, Ready, SoftState } from '../raft/ready.js';
-import type { RaftLogStore } from '../storage/raftLogStore.js';
+import type { RaftLogStore } from '../storage/raftlog/store.js';
 import type { Snapshot, Entry } from '../proto/raftpb.js';
 import type { Transport } from '../transport/transport.js';
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ConfState } from '../proto/raftpb.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
-import type { RaftLogStore } from '../storage/raftLogStore.js';
+import type { RaftLogStore } from '../storage/raftlog/store.js';
 
 export interface RaftSnapshotsDeps {
   memory: MemoryStorage;

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
-import { writeEtcdSnapshot } from '../storage/boltSnapshot.js';
+import { writeEtcdSnapshot } from '../storage/bolt/snapshotExport.js';
 
 /**
  * The bytes of Maintenance.Snapshot, as etcd sends them: the member's backend
- * as an etcd 3.4 bbolt database file (see storage/boltSnapshot.ts), followed
+ * as an etcd 3.4 bbolt database file (see storage/bolt/snapshotExport.ts), followed
  * by one last message holding the SHA-256 of everything before it. bbolt
  * files are whole 4 KiB pages, so the size is a multiple of 512, which is how
  * etcdctl's `snapshot save` knows the trailing 32 bytes are a checksum and

@@ -11,7 +11,10 @@
 export class CorruptDataError extends Error {
   /** The data directory (the classic-level database) holding the damaged record. */
   readonly dir: string;
-  /** What kind of record is damaged: 'entry', 'hardState', 'snapshot', 'meta', 'log', 'leveldb'. */
+  /**
+   * Which record is damaged: in the raft log its kind ('entry', 'hardState', 'snapshot', 'meta',
+   * 'bounds', 'log', 'leveldb'), in the MVCC backend its description (describeBackendKey).
+   */
   readonly record: string;
   /** The log index of the damaged record, when it has one. */
   readonly index: number | undefined;

@@ -9,13 +9,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { pino } from 'pino';
-import { crc32c } from '../../src/mvcc/crc32c.js';
+import { crc32c } from '../../src/storage/backend/crc32c.js';
 import { KvStore } from '../../src/mvcc/kvStore.js';
 import type { KeyValue } from '../../src/proto/mvccpb.js';
-import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from '../../src/storage/boltImport.js';
-import { restoreDataDirFromSnapshot } from '../../src/storage/boltRestore.js';
-import { BoltReader } from '../../src/storage/boltReader.js';
-import { BoltFileWriter } from '../../src/storage/boltWriter.js';
+import {
+  etcdSnapshotMembers,
+  etcdSnapshotRecords,
+  openEtcdSnapshot,
+} from '../../src/storage/bolt/snapshotImport.js';
+import { restoreDataDirFromSnapshot } from '../../src/cli/snapshotRestore.js';
+import { BoltReader } from '../../src/storage/bolt/reader.js';
+import { BoltFileWriter } from '../../src/storage/bolt/writer.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { startXetcd } from '../helpers/xetcd.js';

@@ -3,7 +3,9 @@
 // in a new term, local snapshots and compactions, up to three writes in flight)
 // until it is killed. Each write is announced on stdout before it is issued
 // ("issue") and again once the store resolved it ("ack"); the test replays the
-// announced writes to know what the disk must hold.
+// announced writes to know what the disk must hold. Writes to a pipe are
+// asynchronous in Node: a write is issued only once its announcement is in
+// the pipe, where a SIGKILL cannot take it back.
 //
 // Lines:  open <lastIndex> <term> <vote hex> <commit> <snapshotIndex>
 //         issue <seq> save <from> <to> <term> <vote hex> <commit>
@@ -12,7 +14,7 @@
 //         ack <seq>
 import { pino } from 'pino';
 import { ConfState, SnapshotMetadata } from '../../src/proto/raftpb.js';
-import { RaftLogStore } from '../../src/storage/raftLogStore.js';
+import { RaftLogStore } from '../../src/storage/raftlog/store.js';
 import { Rng } from '../sim/rng.js';
 import { CRASH_ENTRY_BYTES, ents, hs } from '../unit/storage/raftLogFixtures.js';
 
@@ -21,6 +23,11 @@ const seed = Number(process.argv[3] ?? 1);
 if (dir === undefined) throw new Error('usage: raft-log-crash-child <dir> <seed>');
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+/** Resolves once the lines are handed to the pipe (not merely queued in this process). */
+const announce = (lines: string[]): Promise<void> =>
+  new Promise((resolve, reject) =>
+    process.stdout.write(lines.map((l) => `${l}\n`).join(''), (err) => (err ? reject(err) : resolve())),
+  );
 
 const { store, state } = await RaftLogStore.open(dir, { logger: pino({ level: 'silent' }) });
 const rng = new Rng(seed);
@@ -36,12 +43,15 @@ say(`open ${last} ${term} ${vote.toString(16)} ${commit} ${snapIndex}`);
 
 let seq = 0;
 for (;;) {
-  const inFlight: Promise<void>[] = [];
+  // The writes of one pipeline are announced together, then issued back to back (so they
+  // can share a batch) and awaited together.
+  const lines: string[] = [];
+  const issues: (() => Promise<void>)[] = [];
   const pipeline = 1 + (rng.u32() % 3);
   for (let p = 0; p < pipeline; p++) {
     const n = seq++;
     const pick = rng.u32() % 24;
-    let write: Promise<void>;
+    let issue: () => Promise<void>;
     if (pick === 0 && commit > snapIndex) {
       const index = commit;
       const meta = SnapshotMetadata.create({
@@ -49,13 +59,13 @@ for (;;) {
         term: terms.get(index)!,
         confState: ConfState.create({ voters: [1n] }),
       });
-      say(`issue ${n} snap ${index} ${meta.term}`);
-      write = store.saveSnapshot(meta);
+      lines.push(`issue ${n} snap ${index} ${meta.term}`);
+      issue = () => store.saveSnapshot(meta);
       snapIndex = index;
     } else if (pick === 1 && snapIndex >= first) {
       const index = Math.max(first, snapIndex - (rng.u32() % 4));
-      say(`issue ${n} compact ${index}`);
-      write = store.compact(index);
+      lines.push(`issue ${n} compact ${index}`);
+      issue = () => store.compact(index);
       for (let i = first; i <= index; i++) if (i !== snapIndex) terms.delete(i);
       first = index + 1;
     } else {
@@ -74,13 +84,12 @@ for (;;) {
       for (let i = from; i <= to; i++) terms.set(i, term);
       last = to;
       commit = Math.min(last, commit + (rng.u32() % 4));
-      say(`issue ${n} save ${from} ${to} ${term} ${vote.toString(16)} ${commit}`);
-      write = store.save({
-        entries: ents(from, to, term, CRASH_ENTRY_BYTES),
-        hardState: hs(term, vote, commit),
-      });
+      lines.push(`issue ${n} save ${from} ${to} ${term} ${vote.toString(16)} ${commit}`);
+      const write = { entries: ents(from, to, term, CRASH_ENTRY_BYTES), hardState: hs(term, vote, commit) };
+      issue = () => store.save(write);
     }
-    inFlight.push(write.then(() => say(`ack ${n}`)));
+    issues.push(() => issue().then(() => say(`ack ${n}`)));
   }
-  await Promise.all(inFlight);
+  await announce(lines);
+  await Promise.all(issues.map((run) => run()));
 }

@@ -8,10 +8,11 @@
 // half-written shows. XETCD_CRASH_ROUNDS sets the number of rounds (default 20).
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfState, type Entry, SnapshotMetadata } from '../../src/proto/raftpb.js';
-import type { RaftLogState } from '../../src/storage/raftLogStore.js';
+import type { RaftLogState } from '../../src/storage/raftlog/store.js';
 import { startProcess, type ManagedProcess } from '../helpers/process.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import { Rng } from '../sim/rng.js';
@@ -118,6 +119,8 @@ describe('raft log store under SIGKILL', () => {
         proc.signal('SIGKILL');
         const status = await proc.exited;
         expect(status.signal, proc.tail()).toBe('SIGKILL');
+        // 'exit' can come before the last lines are read from the pipe: a write announced there may be on disk.
+        await finished(proc.child.stdout!);
         running = undefined;
 
         const { issued, acked, open } = parseWrites(proc.stdout());

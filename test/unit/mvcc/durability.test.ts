@@ -7,8 +7,8 @@ import { ClassicLevel } from 'classic-level';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
-import { CorruptDataError } from '../../../src/mvcc/errors.js';
-import { revisionKey } from '../../../src/storage/backendLayout.js';
+import { CorruptDataError } from '../../../src/storage/corruptDataError.js';
+import { revisionKey } from '../../../src/storage/backend/layout.js';
 import { StoreFixture, b, str } from './storeFixture.js';
 
 const fx = new StoreFixture();

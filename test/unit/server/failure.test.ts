@@ -5,7 +5,7 @@ import { openServer, rejection, removeFixtureDirs, utf8, type ServerFixture } fr
 import { toRpcError } from '../../../src/api/rpcErrors.js';
 import { PutRequest, RangeRequest } from '../../../src/proto/etcdserverpb.js';
 import type { EtcdServer } from '../../../src/server/etcdServer.js';
-import type { RaftLogStore } from '../../../src/storage/raftLogStore.js';
+import type { RaftLogStore } from '../../../src/storage/raftlog/store.js';
 import type { WaitRegistry } from '../../../src/server/wait.js';
 
 let fixtures: ServerFixture[] = [];

@@ -12,7 +12,7 @@ import { Entry, EntryType, Message, MessageType } from '../../../src/proto/raftp
 import type { Ready } from '../../../src/raft/ready.js';
 import type { RaftNode } from '../../../src/raft/raftNode.js';
 import type { MemoryStorage } from '../../../src/raft/memoryStorage.js';
-import type { RaftLogStore } from '../../../src/storage/raftLogStore.js';
+import type { RaftLogStore } from '../../../src/storage/raftlog/store.js';
 
 interface Deferred {
   resolve(): void;

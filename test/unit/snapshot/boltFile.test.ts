@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BoltReader } from '../../../src/storage/boltReader.js';
-import { BoltFileWriter, type BoltEntries } from '../../../src/storage/boltWriter.js';
+import { BoltReader } from '../../../src/storage/bolt/reader.js';
+import { BoltFileWriter, type BoltEntries } from '../../../src/storage/bolt/writer.js';
 import {
   BOLT_PAGE_SIZE,
   PageFlag,
@@ -15,7 +15,7 @@ import {
   fnv64a,
   readPageHeader,
   type BoltMeta,
-} from '../../../src/storage/boltPage.js';
+} from '../../../src/storage/bolt/page.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -18,15 +18,15 @@ import {
   etcdRevisionKey,
   etcdTombstoneValue,
   parseEtcdRevisionKey,
-} from '../../../src/storage/boltEtcdLayout.js';
-import { BoltReader } from '../../../src/storage/boltReader.js';
-import { SnapshotRecordError, writeEtcdSnapshot } from '../../../src/storage/boltSnapshot.js';
+} from '../../../src/storage/bolt/etcdLayout.js';
+import { BoltReader } from '../../../src/storage/bolt/reader.js';
+import { SnapshotRecordError, writeEtcdSnapshot } from '../../../src/storage/bolt/snapshotExport.js';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
 import {
   etcdSnapshotMembers,
   etcdSnapshotRecords,
   openEtcdSnapshot,
-} from '../../../src/storage/boltImport.js';
+} from '../../../src/storage/bolt/snapshotImport.js';
 import { StoreFixture, b, silent, str } from '../mvcc/storeFixture.js';
 
 const fx = new StoreFixture();

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KvStore } from '../../../src/mvcc/kvStore.js';
 import { Member } from '../../../src/proto/etcdserverpb.js';
 import { streamSnapshot } from '../../../src/server/snapshotFile.js';
-import { restoreDataDirFromSnapshot } from '../../../src/storage/boltRestore.js';
+import { restoreDataDirFromSnapshot } from '../../../src/cli/snapshotRestore.js';
 import { StoreFixture, b, silent, str } from '../mvcc/storeFixture.js';
 
 const fx = new StoreFixture();

@@ -13,7 +13,7 @@ import {
   entryKey,
   hardStateKey,
   metaKey,
-} from '../../../src/storage/raftLogRecords.js';
+} from '../../../src/storage/raftlog/records.js';
 import { Rng } from '../../sim/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ent, ents, hs, openStore, reopenState } from './raftLogFixtures.js';

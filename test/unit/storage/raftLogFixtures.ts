@@ -2,7 +2,7 @@
 // from (index, term) so any mix-up is visible, and open/reopen shorthands.
 import { pino } from 'pino';
 import { Entry, EntryType, HardState } from '../../../src/proto/raftpb.js';
-import { RaftLogStore, type RaftLogState } from '../../../src/storage/raftLogStore.js';
+import { RaftLogStore, type RaftLogState } from '../../../src/storage/raftlog/store.js';
 
 export const silent = pino({ level: 'silent' });
 

@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfState, Snapshot, SnapshotMetadata } from '../../../src/proto/raftpb.js';
-import type { RaftLogState, RaftLogStore } from '../../../src/storage/raftLogStore.js';
-import { RaftLogWriteError } from '../../../src/storage/raftLogStore.js';
+import type { RaftLogState, RaftLogStore } from '../../../src/storage/raftlog/store.js';
+import { RaftLogWriteError } from '../../../src/storage/raftlog/errors.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ents, hs, openStore } from './raftLogFixtures.js';
 

@@ -8,7 +8,7 @@ import {
   encodeRecord,
   entryKey,
   parseKey,
-} from '../../../src/storage/raftLogRecords.js';
+} from '../../../src/storage/raftlog/records.js';
 
 describe('raft log records', () => {
   it('entry keys sort in index order, across the 32-bit boundary too', () => {

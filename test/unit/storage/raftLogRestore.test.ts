@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfState, SnapshotMetadata } from '../../../src/proto/raftpb.js';
 import { CompactedError } from '../../../src/raft/storage.js';
-import { openRaftLog, restoreMemoryStorage } from '../../../src/storage/raftLogRestore.js';
+import { openRaftLog, restoreMemoryStorage } from '../../../src/storage/raftlog/restore.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ents, hs, openStore, reopenState, silent } from './raftLogFixtures.js';
 

@@ -5,9 +5,9 @@ import type { ClassicLevel } from 'classic-level';
 import {
   RaftLogClosedError,
   RaftLogFailedError,
-  RaftLogStore,
   RaftLogWriteError,
-} from '../../../src/storage/raftLogStore.js';
+} from '../../../src/storage/raftlog/errors.js';
+import { RaftLogStore } from '../../../src/storage/raftlog/store.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ent, entryData, ents, hs, openStore, reopenState, shape, silent } from './raftLogFixtures.js';
 

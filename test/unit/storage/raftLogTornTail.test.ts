@@ -8,7 +8,7 @@ import { cp, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, HardState } from '../../../src/proto/raftpb.js';
-import type { RaftLogState } from '../../../src/storage/raftLogStore.js';
+import type { RaftLogState } from '../../../src/storage/raftlog/store.js';
 import { CorruptDataError } from '../../../src/storage/corruptDataError.js';
 import { Rng } from '../../sim/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';

@@ -1,13 +1,6 @@
-import type { Entry, HardState, SnapshotMetadata } from '../proto/raftpb.js';
-import type { LogBounds } from './raftLogRecords.js';
-
-/** A write the store refuses because applying it would break an invariant of the Raft log. */
-export class RaftLogWriteError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RaftLogWriteError';
-  }
-}
+import type { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
+import { RaftLogWriteError } from './errors.js';
+import type { LogBounds } from './records.js';
 
 /**
  * The shape of the log as it will be once every queued write has landed: the

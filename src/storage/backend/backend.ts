@@ -1,8 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { crc32c } from '../mvcc/crc32c.js';
-import { CorruptDataError } from '../mvcc/errors.js';
+import { CorruptDataError } from '../corruptDataError.js';
+import { crc32c } from './crc32c.js';
 
 /**
  * The backend of the MVCC key space: classic-level (LevelDB) holding
@@ -14,6 +14,13 @@ import { CorruptDataError } from '../mvcc/errors.js';
  * bad data is reported, never served.
  */
 export type BackendOp = { type: 'put'; key: Buffer; value: Uint8Array } | { type: 'del'; key: Buffer };
+
+/** What is wrong with a stored value's checksum frame, or undefined when it holds. */
+export function frameProblem(key: Buffer, value: Buffer): string | undefined {
+  if (value.length < 4) return 'record shorter than its checksum';
+  if (value.readUInt32BE(0) !== crc32c(value.subarray(4), crc32c(key))) return 'checksum mismatch';
+  return undefined;
+}
 
 export interface BackendRecord {
   key: Buffer;
@@ -43,13 +50,10 @@ export class Backend {
 
   /** Verifies and strips the checksum of a stored value. */
   unframe(key: Buffer, value: Buffer): Buffer {
-    if (value.length < 4)
-      throw new CorruptDataError(this.dir, this.describe(key), 'record shorter than its checksum');
-    const payload = value.subarray(4);
-    if (value.readUInt32BE(0) !== crc32c(payload, crc32c(key))) {
-      throw new CorruptDataError(this.dir, this.describe(key), 'checksum mismatch');
-    }
-    return payload;
+    const problem = frameProblem(key, value);
+    if (problem !== undefined)
+      throw new CorruptDataError({ dir: this.dir, record: this.describe(key), detail: problem });
+    return value.subarray(4);
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
@@ -97,11 +101,6 @@ export class Backend {
   async keysBetween(gt: Buffer | undefined, lte: Buffer, gte: Buffer, limit: number): Promise<Buffer[]> {
     // all() closes the iterator itself, also on error.
     return this.db.keys(gt !== undefined ? { gt, lte, limit } : { gte, lte, limit }).all();
-  }
-
-  /** LevelDB's estimate of the bytes used by keys in [start, end). */
-  approximateSize(start: Buffer, end: Buffer): Promise<number> {
-    return this.db.approximateSize(start, end);
   }
 
   /** Bytes of all files of the store on disk (etcd's db size). */

@@ -1,5 +1,5 @@
-import { AlarmMember, type Member } from '../proto/etcdserverpb.js';
-import { KeyValue } from '../proto/mvccpb.js';
+import { AlarmMember, type Member } from '../../proto/etcdserverpb.js';
+import { KeyValue } from '../../proto/mvccpb.js';
 
 /**
  * etcd 3.4's backend layout inside its bbolt file (mvcc/kvstore.go,

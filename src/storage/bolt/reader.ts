@@ -10,7 +10,7 @@ import {
   decodeMeta,
   readPageHeader,
   type BoltMeta,
-} from './boltPage.js';
+} from './page.js';
 
 export interface BoltItem {
   key: Buffer;

@@ -1,4 +1,4 @@
-import { BUCKET_HEADER_SIZE, ELEMENT_SIZE, PAGE_HEADER_SIZE, PageFlag, writePageHeader } from './boltPage.js';
+import { BUCKET_HEADER_SIZE, ELEMENT_SIZE, PAGE_HEADER_SIZE, PageFlag, writePageHeader } from './page.js';
 
 /**
  * Encoding of bbolt's B+tree nodes. A leaf holds `flags u32, pos u32, ksize u32,

@@ -8,7 +8,7 @@ import {
   pagesFor,
   type BranchItem,
   type LeafItem,
-} from './boltNode.js';
+} from './node.js';
 import {
   BOLT_PAGE_SIZE,
   BUCKET_LEAF_FLAG,
@@ -17,7 +17,7 @@ import {
   encodeMetaPage,
   writePageHeader,
   type BoltMeta,
-} from './boltPage.js';
+} from './page.js';
 
 /** Sorted key/value pairs of one bucket, given at once or a page at a time. */
 export type BoltEntries =

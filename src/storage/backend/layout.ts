@@ -1,5 +1,3 @@
-import type { Revision } from '../mvcc/revision.js';
-
 /**
  * What lives where in the MVCC backend (one classic-level directory):
  *
@@ -14,6 +12,21 @@ import type { Revision } from '../mvcc/revision.js';
  * Every value carries a CRC-32C of key and payload (see backend.ts).
  * Nothing in the directory may be deleted by hand.
  */
+/**
+ * A revision as etcd numbers changes: `main` is the store revision a write
+ * transaction creates, `sub` orders the changes inside it (0, 1, 2, ...).
+ * Only `main` is visible on the wire; `sub` orders the events of one revision.
+ * Declared here because the backend's keys are revisions: their byte order is
+ * revision order.
+ */
+export interface Revision {
+  readonly main: number;
+  readonly sub: number;
+}
+
+/** The version of this layout, in the `format` meta record (absent in a store no commit has written yet). */
+export const BACKEND_FORMAT = 1;
+
 export const KEY_PREFIX = 0x6b; // 'k'
 export const LEASE_PREFIX = 0x6c; // 'l'
 export const META_PREFIX = 0x6d; // 'm'

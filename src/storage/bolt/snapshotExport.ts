@@ -1,5 +1,5 @@
-import { crc32c } from '../mvcc/crc32c.js';
-import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
+import type { AlarmMember, Member } from '../../proto/etcdserverpb.js';
+import { frameProblem } from '../backend/backend.js';
 import {
   LEASE_PREFIX,
   META_PREFIX,
@@ -8,7 +8,7 @@ import {
   isRevisionKey,
   parseLeaseKey,
   parseRevisionKey,
-} from './backendLayout.js';
+} from '../backend/layout.js';
 import {
   AUTH_REVISION_KEY,
   CLUSTER_VERSION_KEY,
@@ -24,8 +24,8 @@ import {
   etcdMemberKey,
   etcdRevisionKey,
   etcdTombstoneValue,
-} from './boltEtcdLayout.js';
-import { BoltFileWriter } from './boltWriter.js';
+} from './etcdLayout.js';
+import { BoltFileWriter } from './writer.js';
 
 /** What a member's snapshot holds besides its key space. */
 export interface EtcdSnapshotSource {
@@ -140,9 +140,8 @@ async function* keyBucket(
 }
 
 function verified(key: Buffer, framed: Buffer): Buffer {
-  const payload = framed.subarray(4);
-  if (framed.length < 4 || framed.readUInt32BE(0) !== crc32c(payload, crc32c(key))) {
+  if (frameProblem(key, framed) !== undefined) {
     throw new SnapshotRecordError(`snapshot: ${describeBackendKey(key)} fails its checksum`);
   }
-  return payload;
+  return framed.subarray(4);
 }

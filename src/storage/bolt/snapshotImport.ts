@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Member } from '../proto/etcdserverpb.js';
-import { KeyValue } from '../proto/mvccpb.js';
-import { Backend } from './backend.js';
-import { encodeCounter, leaseKey, metaKey, revisionKey } from './backendLayout.js';
+import { Member } from '../../proto/etcdserverpb.js';
+import { KeyValue } from '../../proto/mvccpb.js';
+import { Backend } from '../backend/backend.js';
+import { encodeCounter, leaseKey, metaKey, revisionKey } from '../backend/layout.js';
 import {
   EtcdBucket,
   META_CONSISTENT_INDEX,
@@ -11,8 +11,8 @@ import {
   META_SCHEDULED_COMPACT,
   decodeEtcdLease,
   parseEtcdRevisionKey,
-} from './boltEtcdLayout.js';
-import { BoltReader } from './boltReader.js';
+} from './etcdLayout.js';
+import { BoltReader } from './reader.js';
 
 /** A snapshot file that cannot become a member's data. */
 export class EtcdSnapshotError extends Error {

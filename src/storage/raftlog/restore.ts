@@ -1,6 +1,6 @@
-import { MemoryStorage } from '../raft/memoryStorage.js';
-import { Snapshot } from '../proto/raftpb.js';
-import { RaftLogStore, type RaftLogState, type RaftLogStoreOptions } from './raftLogStore.js';
+import { MemoryStorage } from '../../raft/memoryStorage.js';
+import { Snapshot } from '../../proto/raftpb.js';
+import { RaftLogStore, type RaftLogState, type RaftLogStoreOptions } from './store.js';
 
 /**
  * Rebuilds the Raft core's in-memory log from what RaftLogStore.open found, as

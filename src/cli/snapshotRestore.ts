@@ -1,9 +1,13 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { KvStore } from '../mvcc/kvStore.js';
 import type { Member } from '../proto/etcdserverpb.js';
-import { etcdSnapshotMembers, etcdSnapshotRecords, openEtcdSnapshot } from './boltImport.js';
+import { pathExists } from '../storage/pathExists.js';
+import {
+  etcdSnapshotMembers,
+  etcdSnapshotRecords,
+  openEtcdSnapshot,
+} from '../storage/bolt/snapshotImport.js';
 
 export interface RestoreDataDirOptions {
   /** An etcd 3.4 snapshot file (`etcdctl snapshot save` of etcd or of xetcd). */
@@ -36,11 +40,7 @@ const KV_DIR = ['member', 'kv'];
  * verified first; the data is written beside its place and renamed in.
  */
 export async function restoreDataDirFromSnapshot(opts: RestoreDataDirOptions): Promise<RestoreSummary> {
-  const exists = await access(opts.dataDir).then(
-    () => true,
-    () => false,
-  );
-  if (exists) throw new Error(`snapshot restore: data-dir ${opts.dataDir} exists`);
+  if (await pathExists(opts.dataDir)) throw new Error(`snapshot restore: data-dir ${opts.dataDir} exists`);
   const reader = await openEtcdSnapshot(opts.snapshot);
   const store = await KvStore.restoreFromRecords(
     join(opts.dataDir, ...KV_DIR),

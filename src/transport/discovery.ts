@@ -1,0 +1,41 @@
+/**
+ * How a member joining a running cluster learns it (etcd's
+ * GetClusterFromRemotePeers): it asks the members its --initial-cluster names,
+ * each by its peer URL, for the member list. The answer carries the cluster
+ * ID, and the joining member finds its own ID by its peer URLs in the list.
+ */
+import type { Logger } from 'pino';
+import { filter, firstValueFrom, timeout } from 'rxjs';
+import type { MemberListResponse } from '../proto/etcdserverpb.js';
+import { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
+import { NatsLink, type NatsLinkOptions } from './natsLink.js';
+import { peerUrlSubject } from './subjects.js';
+
+export async function fetchClusterFromPeers(
+  link: Omit<NatsLinkOptions, 'logger'>,
+  peerUrls: readonly string[],
+  timeoutMs: number,
+  logger: Logger,
+): Promise<MemberListResponse> {
+  const nats = new NatsLink({ ...link, logger });
+  nats.start([]);
+  const problems: string[] = [];
+  try {
+    await firstValueFrom(nats.connected$.pipe(filter(Boolean), timeout(timeoutMs))).catch(() => {
+      throw new Error(`cannot reach NATS at ${link.servers.join(',')} within ${timeoutMs} ms`);
+    });
+    const question = PeerRequest.encode(PeerRequest.create({ memberList: { linearizable: false } }));
+    for (const url of peerUrls) {
+      try {
+        const answer = PeerResponse.decode(await nats.request(peerUrlSubject(url), question, timeoutMs));
+        if (answer.memberList) return answer.memberList;
+        problems.push(`${url}: ${answer.error ?? 'no member list'}`);
+      } catch (err) {
+        problems.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  } finally {
+    await nats.stop();
+  }
+  throw new Error(`could not retrieve the cluster's members from any peer (${problems.join('; ')})`);
+}
