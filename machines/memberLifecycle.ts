@@ -75,9 +75,11 @@ export function reasonOf(error: unknown): string {
 
 /** The chart's default for each step: refuse, so a runner that forgets one fails loudly. */
 function notProvided<TOutput, TInput = void>(step: string) {
-  return fromPromise<TOutput, TInput>(async () => {
-    throw new Error(`lifecycle step '${step}' has no implementation (provide it with machine.provide)`);
-  });
+  return fromPromise<TOutput, TInput>(() =>
+    Promise.reject(
+      new Error(`lifecycle step '${step}' has no implementation (provide it with machine.provide)`),
+    ),
+  );
 }
 
 const failAt = (step: LifecycleStep) => ({ type: 'recordFailure', params: { step } }) as const;

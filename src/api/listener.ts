@@ -176,7 +176,7 @@ export class ClientListeners implements GrpcByteSource {
         },
         (socket) => this.routeTls(socket),
       );
-      server.on('tlsClientError', (err, socket) => {
+      server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         this.options.logger?.debug(
           { error: err.message, remote: socket.remoteAddress },
           'rejected TLS client',

@@ -79,16 +79,16 @@ export function runMember(options: RunMemberOptions): Member {
 
   const machine = memberLifecycleMachine.provide({
     actors: {
-      validateConfig: fromPromise(async () => {
+      validateConfig: fromPromise(() => {
         const result = options.config();
         if (!result.ok) {
           configProblems = result.problems;
-          throw new ConfigError(result.problems);
+          return Promise.reject(new ConfigError(result.problems));
         }
         for (const w of result.warnings) logger.warn(w);
         config = result.config;
         steps = options.steps(result.config);
-        return { initialClusterState: result.config.initialClusterState };
+        return Promise.resolve({ initialClusterState: result.config.initialClusterState });
       }),
       openStorage: fromPromise(() => need().openStorage()),
       bootstrap: fromPromise(({ input }: { input: { mode: BootMode } }) => need().bootstrap(input.mode)),

@@ -96,14 +96,16 @@ export class Applier {
     return this.appliedIndex;
   }
 
-  async applySnapshot(snapshot: Snapshot): Promise<void> {
+  applySnapshot(snapshot: Snapshot): Promise<void> {
     const index = snapshot.metadata?.index ?? 0;
-    if (index <= this.appliedIndex) return;
+    if (index <= this.appliedIndex) return Promise.resolve();
     // A snapshot carries another member's state machine; restoring it needs the
     // peer snapshot transfer of a multi-member cluster, which a one-member
     // cluster never receives.
-    throw new Error(
-      `received a raft snapshot at index ${index} but applied is ${this.appliedIndex}; restoring member state from a peer snapshot is not supported`,
+    return Promise.reject(
+      new Error(
+        `received a raft snapshot at index ${index} but applied is ${this.appliedIndex}; restoring member state from a peer snapshot is not supported`,
+      ),
     );
   }
 

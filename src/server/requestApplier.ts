@@ -164,13 +164,13 @@ export class BackendApplier implements RequestApplier {
     return applyCompaction(this.deps.kv, req);
   }
 
-  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+  leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
     const { kv, lessor } = this.deps;
-    if (kv.lease(req.id)) throw ErrLeaseExist;
+    if (kv.lease(req.id)) return Promise.reject(ErrLeaseExist);
     const granted = lessor.effectiveTtl(req.ttl);
     kv.leaseGrant(req.id, granted);
     lessor.grant(req.id, granted);
-    return LeaseGrantResponse.create({ id: req.id, ttl: granted });
+    return Promise.resolve(LeaseGrantResponse.create({ id: req.id, ttl: granted }));
   }
 
   async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
@@ -181,15 +181,35 @@ export class BackendApplier implements RequestApplier {
     return LeaseRevokeResponse.create();
   }
 
-  async leaseCheckpoint(req: LeaseCheckpointRequest): Promise<LeaseCheckpointResponse> {
+  leaseCheckpoint(req: LeaseCheckpointRequest): Promise<LeaseCheckpointResponse> {
     for (const cp of req.checkpoints) {
       this.deps.kv.leaseCheckpoint(cp.id, cp.remainingTtl);
       this.deps.lessor.checkpoint(cp.id, cp.remainingTtl);
     }
-    return LeaseCheckpointResponse.create();
+    return Promise.resolve(LeaseCheckpointResponse.create());
   }
 
-  async alarm(req: AlarmRequest, index: number): Promise<AlarmResponse> {
+  alarm(req: AlarmRequest, index: number): Promise<AlarmResponse> {
+    return Promise.resolve(this.applyAlarm(req, index));
+  }
+
+  clusterMemberAttrSet(req: ClusterMemberAttrSetRequest, index: number): Promise<undefined> {
+    if (index > this.deps.clusterState.index()) {
+      this.deps.membership.setAttributes(
+        req.memberId,
+        req.memberAttributes?.name ?? '',
+        req.memberAttributes?.clientUrls ?? [],
+      );
+      this.deps.clusterState.changed();
+    }
+    return Promise.resolve(undefined);
+  }
+
+  clusterVersionSet(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  private applyAlarm(req: AlarmRequest, index: number): AlarmResponse {
     const { alarms, clusterState, logger } = this.deps;
     const member = { memberId: req.memberId, alarm: req.alarm };
     if (req.action !== AlarmAction.GET) {
@@ -215,21 +235,6 @@ export class BackendApplier implements RequestApplier {
       }
     }
     return AlarmResponse.create();
-  }
-
-  async clusterMemberAttrSet(req: ClusterMemberAttrSetRequest, index: number): Promise<undefined> {
-    if (index <= this.deps.clusterState.index()) return undefined;
-    this.deps.membership.setAttributes(
-      req.memberId,
-      req.memberAttributes?.name ?? '',
-      req.memberAttributes?.clientUrls ?? [],
-    );
-    this.deps.clusterState.changed();
-    return undefined;
-  }
-
-  async clusterVersionSet(): Promise<undefined> {
-    return undefined;
   }
 }
 
@@ -284,8 +289,8 @@ class RequestApplierWrapper implements RequestApplier {
 
 /** etcd's applierV3Capped: with NOSPACE raised, nothing that grows the key space is applied. */
 export class CappedApplier extends RequestApplierWrapper {
-  override async put(): Promise<PutResponse> {
-    throw ErrNoSpace;
+  override put(): Promise<PutResponse> {
+    return Promise.reject(ErrNoSpace);
   }
 
   override txn(req: TxnRequest): Promise<TxnResponse> {
@@ -293,39 +298,39 @@ export class CappedApplier extends RequestApplierWrapper {
     return this.next.txn(req);
   }
 
-  override async leaseGrant(): Promise<LeaseGrantResponse> {
-    throw ErrNoSpace;
+  override leaseGrant(): Promise<LeaseGrantResponse> {
+    return Promise.reject(ErrNoSpace);
   }
 }
 
 /** etcd's applierV3Corrupt: with CORRUPT raised, nothing touches the key space or the leases. */
 export class CorruptApplier extends RequestApplierWrapper {
-  override async range(): Promise<RangeResponse> {
-    throw ErrCorrupt;
+  override range(): Promise<RangeResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async put(): Promise<PutResponse> {
-    throw ErrCorrupt;
+  override put(): Promise<PutResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async deleteRange(): Promise<DeleteRangeResponse> {
-    throw ErrCorrupt;
+  override deleteRange(): Promise<DeleteRangeResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async txn(): Promise<TxnResponse> {
-    throw ErrCorrupt;
+  override txn(): Promise<TxnResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async compaction(): Promise<CompactionApplied> {
-    throw ErrCorrupt;
+  override compaction(): Promise<CompactionApplied> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async leaseGrant(): Promise<LeaseGrantResponse> {
-    throw ErrCorrupt;
+  override leaseGrant(): Promise<LeaseGrantResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 
-  override async leaseRevoke(): Promise<LeaseRevokeResponse> {
-    throw ErrCorrupt;
+  override leaseRevoke(): Promise<LeaseRevokeResponse> {
+    return Promise.reject(ErrCorrupt);
   }
 }
 

@@ -21,22 +21,17 @@ export interface AuthInfo {
 export const INTERNAL: RequestContext = {};
 
 /** `work`'s outcome, or ErrCanceled as soon as the client goes away (`work` goes on, unawaited). */
-export function unlessCanceled<T>(work: Promise<T>, { signal }: RequestContext): Promise<T> {
+export async function unlessCanceled<T>(work: Promise<T>, { signal }: RequestContext): Promise<T> {
   if (signal === undefined) return work;
-  return new Promise<T>((resolve, reject) => {
-    const cancel = (): void => reject(ErrCanceled);
-    if (signal.aborted) cancel();
-    else signal.addEventListener('abort', cancel, { once: true });
-    const settled = (): void => signal.removeEventListener('abort', cancel);
-    work.then(
-      (value) => {
-        settled();
-        resolve(value);
-      },
-      (err: unknown) => {
-        settled();
-        reject(err);
-      },
-    );
+  let cancel = (): void => undefined;
+  const canceled = new Promise<never>((_, reject) => {
+    cancel = () => reject(ErrCanceled);
   });
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  try {
+    return await Promise.race([work, canceled]);
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
 }
