@@ -45,7 +45,8 @@ async function cluster(): Promise<EtcdServer[]> {
   const hub = new LoopbackHub();
   for (let i = 0; i < 3; i++) dirs.push(await mkdtemp(join(tmpdir(), `xetcd-loopback-${i}-`)));
   const configs = dirs.map((dir, i) => {
-    const c = fixtureConfig(dir, 3);
+    // Elections slower than the fixture's: on a loaded machine a 100 ms timeout elects again and again.
+    const c = fixtureConfig(dir, 3, { heartbeatMs: 20, electionMs: 400 });
     const me = c.initialMembers[i]!;
     return { ...c, name: me.name, memberId: me.id, seed: i + 1 };
   });
