@@ -3,165 +3,119 @@
 // response as JSON (proto names, zero values left out). The gateway calls the
 // same service implementations as gRPC, so checks, errors and headers are
 // identical on both.
-import type * as grpc from '@grpc/grpc-js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { EtcdServer } from '../server/etcdServer.js';
 import * as pb from '../proto/etcdserverpb.js';
-import { clusterService } from './grpc/clusterService.js';
-import { kvService } from './grpc/kvService.js';
-import { leaseService } from './grpc/leaseService.js';
-import { maintenanceService } from './grpc/maintenanceService.js';
+import { writeJsonBody } from './gatewayFraming.js';
+import { serveUnary, unaryRoute, type JsonCodec, type UnaryRoute } from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
-import { GrpcCode, toRpcError } from './rpcErrors.js';
-import { httpStatusOf, readBodyText, writeJsonBody, writeMethodNotAllowed } from './gatewayFraming.js';
+import { etcdFailures, type UnaryMethod } from './rpc.js';
+import { GrpcCode } from './rpcErrors.js';
+import type { ClusterService } from './services/cluster.js';
+import type { KvService } from './services/kv.js';
+import type { LeaseService } from './services/lease.js';
+import type { MaintenanceService } from './services/maintenance.js';
 
-interface JsonCodec<T> {
-  fromJSON(j: unknown): T;
-  toJSON(m: T): unknown;
-}
-
-interface UnaryRoute {
-  implementation: grpc.UntypedServiceImplementation;
-  method: string;
-  request: JsonCodec<unknown>;
-  response: JsonCodec<unknown>;
+export interface GatewayServices {
+  readonly kv: KvService;
+  readonly lease: LeaseService;
+  readonly cluster: ClusterService;
+  readonly maintenance: MaintenanceService;
 }
 
 export interface GatewayLimits {
-  maxTxnOps: number;
   /** Largest JSON body accepted; etcd's request limit plus room for base64 and JSON. */
   maxBodyBytes?: number;
 }
 
+/** grpc-gateway reads an empty body as an empty request. */
+const parseBody = (body: string): unknown => (body.length === 0 ? {} : JSON.parse(body));
+
 export function createGateway(
   routes: HttpRoutes,
-  server: EtcdServer,
+  services: GatewayServices,
   limits: GatewayLimits,
   logger: Logger,
 ): void {
   const log = logger.child({ component: 'gateway' });
-  const kv = kvService(server, limits, log);
-  const lease = leaseService(server, log);
-  const cluster = clusterService(server, log);
-  const maintenance = maintenanceService(server, log);
-  const c = <T>(codec: JsonCodec<T>): JsonCodec<unknown> => codec as JsonCodec<unknown>;
+  const { kv, lease, cluster, maintenance } = services;
+  const route = <Req, Res>(
+    name: string,
+    method: UnaryMethod<Req, Res>,
+    request: JsonCodec<Req>,
+    response: JsonCodec<Res>,
+  ): UnaryRoute => unaryRoute(name, method, { request, response }, etcdFailures, parseBody);
   const table: Record<string, UnaryRoute> = {
-    '/v3/kv/range': {
-      implementation: kv,
-      method: 'Range',
-      request: c(pb.RangeRequest),
-      response: c(pb.RangeResponse),
-    },
-    '/v3/kv/put': {
-      implementation: kv,
-      method: 'Put',
-      request: c(pb.PutRequest),
-      response: c(pb.PutResponse),
-    },
-    '/v3/kv/deleterange': {
-      implementation: kv,
-      method: 'DeleteRange',
-      request: c(pb.DeleteRangeRequest),
-      response: c(pb.DeleteRangeResponse),
-    },
-    '/v3/kv/txn': {
-      implementation: kv,
-      method: 'Txn',
-      request: c(pb.TxnRequest),
-      response: c(pb.TxnResponse),
-    },
-    '/v3/kv/compaction': {
-      implementation: kv,
-      method: 'Compact',
-      request: c(pb.CompactionRequest),
-      response: c(pb.CompactionResponse),
-    },
-    '/v3/lease/grant': {
-      implementation: lease,
-      method: 'LeaseGrant',
-      request: c(pb.LeaseGrantRequest),
-      response: c(pb.LeaseGrantResponse),
-    },
-    '/v3/lease/revoke': {
-      implementation: lease,
-      method: 'LeaseRevoke',
-      request: c(pb.LeaseRevokeRequest),
-      response: c(pb.LeaseRevokeResponse),
-    },
-    '/v3/lease/timetolive': {
-      implementation: lease,
-      method: 'LeaseTimeToLive',
-      request: c(pb.LeaseTimeToLiveRequest),
-      response: c(pb.LeaseTimeToLiveResponse),
-    },
-    '/v3/lease/leases': {
-      implementation: lease,
-      method: 'LeaseLeases',
-      request: c(pb.LeaseLeasesRequest),
-      response: c(pb.LeaseLeasesResponse),
-    },
-    '/v3/cluster/member/list': {
-      implementation: cluster,
-      method: 'MemberList',
-      request: c(pb.MemberListRequest),
-      response: c(pb.MemberListResponse),
-    },
-    '/v3/cluster/member/add': {
-      implementation: cluster,
-      method: 'MemberAdd',
-      request: c(pb.MemberAddRequest),
-      response: c(pb.MemberAddResponse),
-    },
-    '/v3/cluster/member/remove': {
-      implementation: cluster,
-      method: 'MemberRemove',
-      request: c(pb.MemberRemoveRequest),
-      response: c(pb.MemberRemoveResponse),
-    },
-    '/v3/cluster/member/update': {
-      implementation: cluster,
-      method: 'MemberUpdate',
-      request: c(pb.MemberUpdateRequest),
-      response: c(pb.MemberUpdateResponse),
-    },
-    '/v3/cluster/member/promote': {
-      implementation: cluster,
-      method: 'MemberPromote',
-      request: c(pb.MemberPromoteRequest),
-      response: c(pb.MemberPromoteResponse),
-    },
-    '/v3/maintenance/alarm': {
-      implementation: maintenance,
-      method: 'Alarm',
-      request: c(pb.AlarmRequest),
-      response: c(pb.AlarmResponse),
-    },
-    '/v3/maintenance/status': {
-      implementation: maintenance,
-      method: 'Status',
-      request: c(pb.StatusRequest),
-      response: c(pb.StatusResponse),
-    },
-    '/v3/maintenance/defragment': {
-      implementation: maintenance,
-      method: 'Defragment',
-      request: c(pb.DefragmentRequest),
-      response: c(pb.DefragmentResponse),
-    },
+    '/v3/kv/range': route('Range', kv.Range, pb.RangeRequest, pb.RangeResponse),
+    '/v3/kv/put': route('Put', kv.Put, pb.PutRequest, pb.PutResponse),
+    '/v3/kv/deleterange': route('DeleteRange', kv.DeleteRange, pb.DeleteRangeRequest, pb.DeleteRangeResponse),
+    '/v3/kv/txn': route('Txn', kv.Txn, pb.TxnRequest, pb.TxnResponse),
+    '/v3/kv/compaction': route('Compact', kv.Compact, pb.CompactionRequest, pb.CompactionResponse),
+    '/v3/lease/grant': route('LeaseGrant', lease.LeaseGrant, pb.LeaseGrantRequest, pb.LeaseGrantResponse),
+    '/v3/lease/revoke': route(
+      'LeaseRevoke',
+      lease.LeaseRevoke,
+      pb.LeaseRevokeRequest,
+      pb.LeaseRevokeResponse,
+    ),
+    '/v3/lease/timetolive': route(
+      'LeaseTimeToLive',
+      lease.LeaseTimeToLive,
+      pb.LeaseTimeToLiveRequest,
+      pb.LeaseTimeToLiveResponse,
+    ),
+    '/v3/lease/leases': route(
+      'LeaseLeases',
+      lease.LeaseLeases,
+      pb.LeaseLeasesRequest,
+      pb.LeaseLeasesResponse,
+    ),
+    '/v3/cluster/member/list': route(
+      'MemberList',
+      cluster.MemberList,
+      pb.MemberListRequest,
+      pb.MemberListResponse,
+    ),
+    '/v3/cluster/member/add': route(
+      'MemberAdd',
+      cluster.MemberAdd,
+      pb.MemberAddRequest,
+      pb.MemberAddResponse,
+    ),
+    '/v3/cluster/member/remove': route(
+      'MemberRemove',
+      cluster.MemberRemove,
+      pb.MemberRemoveRequest,
+      pb.MemberRemoveResponse,
+    ),
+    '/v3/cluster/member/update': route(
+      'MemberUpdate',
+      cluster.MemberUpdate,
+      pb.MemberUpdateRequest,
+      pb.MemberUpdateResponse,
+    ),
+    '/v3/cluster/member/promote': route(
+      'MemberPromote',
+      cluster.MemberPromote,
+      pb.MemberPromoteRequest,
+      pb.MemberPromoteResponse,
+    ),
+    '/v3/maintenance/alarm': route('Alarm', maintenance.Alarm, pb.AlarmRequest, pb.AlarmResponse),
+    '/v3/maintenance/status': route('Status', maintenance.Status, pb.StatusRequest, pb.StatusResponse),
+    '/v3/maintenance/defragment': route(
+      'Defragment',
+      maintenance.Defragment,
+      pb.DefragmentRequest,
+      pb.DefragmentResponse,
+    ),
     // etcd 3.4 quirk: HashKV shares Hash's route and is unreachable over HTTP.
-    '/v3/maintenance/hash': {
-      implementation: maintenance,
-      method: 'Hash',
-      request: c(pb.HashRequest),
-      response: c(pb.HashResponse),
-    },
-    '/v3/maintenance/transfer-leadership': {
-      implementation: maintenance,
-      method: 'MoveLeader',
-      request: c(pb.MoveLeaderRequest),
-      response: c(pb.MoveLeaderResponse),
-    },
+    '/v3/maintenance/hash': route('Hash', maintenance.Hash, pb.HashRequest, pb.HashResponse),
+    '/v3/maintenance/transfer-leadership': route(
+      'MoveLeader',
+      maintenance.MoveLeader,
+      pb.MoveLeaderRequest,
+      pb.MoveLeaderResponse,
+    ),
   };
   table['/v3/kv/lease/revoke'] = table['/v3/lease/revoke']!;
   table['/v3/kv/lease/timetolive'] = table['/v3/lease/timetolive']!;
@@ -175,33 +129,7 @@ export function createGateway(
       writeJsonBody(res, 404, { error: 'Not Found', message: 'Not Found', code: GrpcCode.NotFound });
       return;
     }
-    if (req.method !== 'POST') {
-      writeMethodNotAllowed(res);
-      return;
-    }
-    let request: unknown;
-    try {
-      const body = await readBodyText(req, maxBody);
-      request = route.request.fromJSON(body.length === 0 ? {} : JSON.parse(body));
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      writeJsonBody(res, 400, { error: message, message, code: GrpcCode.InvalidArgument });
-      return;
-    }
-    const handler = route.implementation[route.method] as grpc.handleUnaryCall<unknown, unknown>;
-    const call = { request, cancelled: false, metadata: undefined } as unknown as grpc.ServerUnaryCall<
-      unknown,
-      unknown
-    >;
-    handler(call, (err, response) => {
-      if (err) {
-        const status = toRpcError(err.details ? new Error(err.details) : err);
-        const code = typeof err.code === 'number' ? err.code : status.code;
-        writeJsonBody(res, httpStatusOf(code), { error: status.message, message: status.message, code });
-        return;
-      }
-      writeJsonBody(res, 200, route.response.toJSON(response));
-    });
+    await serveUnary(req, res, route, maxBody, log);
   };
   routes.prefix('/v3/', handle).prefix('/v3beta/', handle);
   log.debug({ routes: Object.keys(table).length }, 'gateway routes registered');

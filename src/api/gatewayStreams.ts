@@ -5,7 +5,7 @@
 // one `{"result": <message>}` per line; a failure ends it with
 // `{"error": {...}}` (and sets the HTTP status if nothing was sent yet).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { concatMap, from, map, Observable, Subject, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import type { EtcdServer } from '../server/etcdServer.js';
 import {
@@ -15,10 +15,13 @@ import {
   WatchResponse,
 } from '../proto/etcdserverpb.js';
 import { LeaderRequest, LeaderResponse } from '../proto/v3electionpb.js';
-import { handleWatchRequest, watchResponse } from './watchProtocol.js';
 import type { Election } from './recipes/election.js';
 import type { HttpRoutes } from './http.js';
-import { ErrLeaseNotFound, GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
+import type { StreamContext, StreamMethod } from './rpc.js';
+import { GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
+import { electionService } from './services/election.js';
+import { leaseKeepAlive } from './services/lease.js';
+import { watchService } from './services/watch.js';
 import {
   JsonObjectSplitter,
   httpStatusOf,
@@ -28,20 +31,13 @@ import {
   writeUnaryError,
 } from './gatewayFraming.js';
 
-/** What a streaming route makes of its incoming messages. */
-interface StreamSession<Res> {
-  readonly responses$: Observable<Res>;
-  /** The HTTP socket is full / has room again (watch lets its watchers lag meanwhile). */
-  pause?(): void;
-  resume?(): void;
-}
-
+/** A streaming method behind a gateway path, with its messages' JSON forms. */
 interface StreamRoute<Req, Res> {
   /** Bidi: every JSON object of the body is a message. Server stream: the body is one message. */
   readonly bidi: boolean;
   decode(json: unknown): Req;
   encode(message: Res): unknown;
-  open(requests$: Observable<Req>): StreamSession<Res>;
+  readonly method: StreamMethod<Req, Res>;
 }
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -59,72 +55,24 @@ export function createGatewayStreams(
       serveStream(req, res, route, log);
     routes.path(`/v3/${path}`, handler).path(`/v3beta/${path}`, handler);
   };
-  mount('watch', watchRoute(server));
-  mount('lease/keepalive', keepAliveRoute(server));
-  mount('election/observe', observeRoute(election));
-}
-
-function watchRoute(server: EtcdServer): StreamRoute<WatchRequest, WatchResponse> {
-  return {
+  mount('watch', {
     bidi: true,
     decode: (j) => WatchRequest.fromJSON(j),
     encode: (m) => WatchResponse.toJSON(m),
-    open: (requests$) => {
-      const stream = server.watchable.newStream();
-      const responses$ = new Observable<WatchResponse>((subscriber) => {
-        const replies = stream.replies$.pipe(map((r) => watchResponse(server, r))).subscribe(subscriber);
-        // Body EOF does not end a watch: etcd keeps sending events until the client goes away.
-        const incoming = requests$.subscribe({
-          next: (req) => {
-            handleWatchRequest(stream, req);
-          },
-          error: () => undefined,
-        });
-        return () => {
-          incoming.unsubscribe();
-          replies.unsubscribe();
-          stream.close();
-        };
-      });
-      return { responses$, pause: () => stream.pause(), resume: () => stream.resume() };
-    },
-  };
-}
-
-function keepAliveRoute(server: EtcdServer): StreamRoute<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
-  return {
+    method: watchService(server).Watch,
+  });
+  mount('lease/keepalive', {
     bidi: true,
     decode: (j) => LeaseKeepAliveRequest.fromJSON(j),
     encode: (m) => LeaseKeepAliveResponse.toJSON(m),
-    open: (requests$) => ({
-      // Answered one by one in order; body EOF ends the stream once all are answered, as etcd's does.
-      responses$: requests$.pipe(
-        concatMap((req) =>
-          from(
-            server.leaseRenew(req.id).then(
-              (ttl) => ttl,
-              (err: unknown) => {
-                // An unknown or expired lease is answered with TTL 0, not an error.
-                if (err === ErrLeaseNotFound) return 0;
-                throw err;
-              },
-            ),
-          ).pipe(map((ttl) => LeaseKeepAliveResponse.create({ header: server.header(), id: req.id, ttl }))),
-        ),
-      ),
-    }),
-  };
-}
-
-function observeRoute(election: Election): StreamRoute<LeaderRequest, LeaderResponse> {
-  return {
+    method: leaseKeepAlive(server),
+  });
+  mount('election/observe', {
     bidi: false,
     decode: (j) => LeaderRequest.fromJSON(j),
     encode: (m) => LeaderResponse.toJSON(m),
-    open: (requests$) => ({
-      responses$: requests$.pipe(concatMap((req) => election.observe(req))),
-    }),
-  };
+    method: electionService(election).Observe,
+  });
 }
 
 async function serveStream<Req, Res>(
@@ -138,14 +86,18 @@ async function serveStream<Req, Res>(
     return;
   }
   const requests$ = new Subject<Req>();
+  const abort = new AbortController();
+  const ctx = { signal: abort.signal, backpressure$: new BehaviorSubject(false) };
   let started = false;
   let finished = false;
   let subscription: Subscription | undefined;
   const finish = (): void => {
     if (finished) return;
     finished = true;
+    abort.abort();
     subscription?.unsubscribe();
     requests$.complete();
+    ctx.backpressure$.complete();
   };
   res.on('close', finish);
 
@@ -171,15 +123,13 @@ async function serveStream<Req, Res>(
       writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, text));
       return;
     }
-    const session = route.open(requests$);
-    subscription = subscribeResponses(session, res, route, fail, () => (started = true), finish);
+    subscription = subscribeResponses(requests$, ctx, res, route, fail, () => (started = true), finish);
     requests$.next(message);
     requests$.complete();
     return;
   }
 
-  const session = route.open(requests$);
-  subscription = subscribeResponses(session, res, route, fail, () => (started = true), finish);
+  subscription = subscribeResponses(requests$, ctx, res, route, fail, () => (started = true), finish);
   const splitter = new JsonObjectSplitter(MAX_BODY_BYTES);
   let received = 0;
   let reading = true;
@@ -224,8 +174,10 @@ async function serveStream<Req, Res>(
   });
 }
 
+/** The method's responses, one `{"result": ...}` line each; a full socket is its backpressure until 'drain'. */
 function subscribeResponses<Req, Res>(
-  session: StreamSession<Res>,
+  requests$: Subject<Req>,
+  ctx: StreamContext & { backpressure$: BehaviorSubject<boolean> },
   res: ServerResponse,
   route: StreamRoute<Req, Res>,
   fail: (err: unknown) => void,
@@ -233,8 +185,8 @@ function subscribeResponses<Req, Res>(
   finish: () => void,
 ): Subscription {
   let headerSent = false;
-  res.on('drain', () => session.resume?.());
-  return session.responses$.subscribe({
+  res.on('drain', () => ctx.backpressure$.next(false));
+  return route.method.stream(requests$, ctx).subscribe({
     next: (message) => {
       if (res.writableEnded) return;
       if (!headerSent) {
@@ -242,7 +194,7 @@ function subscribeResponses<Req, Res>(
         markStarted();
         res.writeHead(200, { 'Content-Type': 'application/json' });
       }
-      if (!res.write(`${JSON.stringify({ result: route.encode(message) })}\n`)) session.pause?.();
+      if (!res.write(`${JSON.stringify({ result: route.encode(message) })}\n`)) ctx.backpressure$.next(true);
     },
     error: (err: unknown) => fail(err),
     complete: () => {

@@ -6,7 +6,7 @@
 // (as etcd 3.5 does) because the extra key breaks no client and helps people.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { EtcdMetrics } from './metrics.js';
+import type { ApiMetrics } from './metrics.js';
 
 /** What /health asks of the server; implemented by the EtcdServer. */
 export interface HealthSource {
@@ -69,7 +69,7 @@ const NO_SERVER: HealthSource = {
 
 export function healthHandler(
   source: () => HealthSource | undefined,
-  metrics?: EtcdMetrics,
+  metrics?: ApiMetrics,
   logger?: Logger,
 ): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   return async (req, res, url) => {

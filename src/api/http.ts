@@ -6,7 +6,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { healthHandler, type HealthSource } from './http-health.js';
 import { serveVersion } from './http-version.js';
-import type { EtcdMetrics } from './metrics.js';
+import type { ApiMetrics } from './metrics.js';
 
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -76,7 +76,7 @@ export class HttpRoutes {
 }
 
 export interface HttpEndpointsOptions {
-  readonly metrics: EtcdMetrics;
+  readonly metrics: ApiMetrics;
   /** Called per /health request: the server registers itself once it exists. */
   readonly health: () => HealthSource | undefined;
   readonly logger?: Logger;

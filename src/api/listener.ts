@@ -17,7 +17,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { grpcMetricsInterceptor, type EtcdMetrics, type GrpcByteSource } from './metrics.js';
+import { grpcMetricsInterceptor, type ApiMetrics, type GrpcByteSource } from './metrics.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -69,7 +69,7 @@ function listenHost(hostname: string): string {
  * gRPC server options that follow etcd's server: request size limit plus framing
  * overhead, unlimited sends, and (given metrics) the grpc_server_* counters.
  */
-export function grpcServerOptions(maxRequestBytes: number, metrics?: EtcdMetrics): grpc.ServerOptions {
+export function grpcServerOptions(maxRequestBytes: number, metrics?: ApiMetrics): grpc.ServerOptions {
   return {
     ...(metrics !== undefined ? { interceptors: [grpcMetricsInterceptor(metrics)] } : {}),
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
@@ -176,7 +176,7 @@ export class ClientListeners implements GrpcByteSource {
         },
         (socket) => this.routeTls(socket),
       );
-      server.on('tlsClientError', (err, socket) => {
+      server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         this.options.logger?.debug(
           { error: err.message, remote: socket.remoteAddress },
           'rejected TLS client',

@@ -1,4 +1,5 @@
 import { MvccError } from '../mvcc/errors.js';
+import { ServerError } from '../server/errors.js';
 
 /**
  * etcd's client-facing errors as values (etcd 3.4 `v3rpc/rpctypes/error.go`):
@@ -209,7 +210,8 @@ export function rpcErrorByMessage(message: string): RpcError | undefined {
 /**
  * Maps an internal error to what the client sees, as etcd's v3rpc/util.go
  * togRPCError does: known errors get their status; anything else is Unknown
- * with its own text.
+ * with its own text. The server's errors (src/server/errors.ts) carry the
+ * texts above and are found by them.
  */
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
@@ -231,4 +233,9 @@ export function toRpcError(err: unknown): RpcError {
   }
   const message = err instanceof Error ? err.message : String(err);
   return byMessage.get(message) ?? new RpcError(GrpcCode.Unknown, message);
+}
+
+/** An etcd error value (the server's or one of the above): the client's business, not the log's. */
+export function isEtcdError(err: unknown): boolean {
+  return err instanceof RpcError || err instanceof ServerError;
 }

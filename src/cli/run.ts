@@ -7,14 +7,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { ETCD_SERVER_VERSION } from '../api/http-version.js';
 import { loadConfig } from '../embed/config.js';
 import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
+import { createServerLayer } from '../embed/serverLayer.js';
 import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
 import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
 import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
 
 export interface CliDeps {
-  /** The server layer; by default looked up at run time (see embed/server-link.ts). */
-  readonly server?: () => Promise<MemberServerFactory | undefined>;
+  /** The server layer; the real one unless a test stands in for it. */
+  readonly server?: MemberServerFactory;
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly stdout?: (text: string) => void;
   readonly stderr?: (text: string) => void;
@@ -115,22 +116,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     logger.info({ url: result.config.inspectUrl }, 'XState inspector attached');
   }
 
-  let server: MemberServerFactory | undefined;
-  if (result.ok) {
-    try {
-      server = await (
-        deps.server ?? (async () => (await import('../embed/server-link.js')).loadMemberServerFactory())
-      )();
-    } catch (e) {
-      logger.error({ reason: (e as Error).message }, 'cannot load the server layer');
-      inspector?.stop();
-      return 1;
-    }
-  }
-
   const member = startEtcd({
     config: () => result,
-    server,
+    server: deps.server ?? createServerLayer,
     logger,
     report: (line) => err(`${line}\n`),
     ...(inspector !== undefined ? { inspect: inspector.observer } : {}),

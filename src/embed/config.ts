@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { gatherSources, settingLabel, type RawSettings, type SourceInput } from './config-sources.js';
 import { formatDuration, parseGoDuration } from './duration.js';
-import { clusterId, memberId } from './ids.js';
+import { clusterId, memberId } from '../server/ids.js';
 import { checkUrl, parseInitialCluster, sameUrlSet, splitList, type ClusterMember } from './urls.js';
 import { LOG_LEVELS, type LogLevel } from '../logging.js';
 

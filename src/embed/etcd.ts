@@ -1,7 +1,8 @@
 // Start a member from a config (etcd's embed.StartEtcd): the lifecycle chart's
 // steps built from the server layer (storage, Raft, apply, API services) and the
 // client port this folder owns (listeners, /health, /version, /metrics,
-// grpc.health.v1). The server layer plugs in through `MemberServer`.
+// grpc.health.v1). The server layer plugs in through `MemberServer`
+// (serverLayer.ts), which tests of the process around it replace.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -10,12 +11,12 @@ import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
 import type { HealthSource } from '../api/http-health.js';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/http-version.js';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
-import { createMetrics, type EtcdMetrics } from '../api/metrics.js';
-import type { BootMode } from '../../machines/server.js';
+import { createMetrics, type EtcdMetrics } from './metrics.js';
+import type { BootMode } from '../../machines/memberLifecycle.js';
 import { configLogFields, type Config, type ConfigResult } from './config.js';
 import { GrpcHealth } from './grpc-health.js';
-import { idHex } from './ids.js';
-import { runMember, type Member, type MemberSteps } from './member.js';
+import { idHex } from '../server/ids.js';
+import { runMember, type Member, type MemberSteps } from './lifecycleRunner.js';
 
 /** The client port as the server layer sees it: where to mount its services and routes. */
 export interface ClientApi {
@@ -25,7 +26,7 @@ export interface ClientApi {
 }
 
 /**
- * What the server layer (src/server) provides to run a member. Each method is
+ * What the server layer provides to run a member. Each method is
  * one step of the lifecycle chart; throwing fails the member with the message.
  */
 export interface MemberServer {
@@ -69,8 +70,8 @@ export interface ServingMember extends Member {
 
 export interface StartEtcdOptions {
   readonly config: () => ConfigResult;
-  /** The server layer; undefined when this build has none (the member then fails to start, saying so). */
-  readonly server: MemberServerFactory | undefined;
+  /** The server layer: the real one (serverLayer.ts), or a stand-in in tests of the process around it. */
+  readonly server: MemberServerFactory;
   readonly logger: Logger;
   readonly report?: (line: string) => void;
   readonly inspect?: Observer<InspectionEvent>;
@@ -124,11 +125,6 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           },
           'starting an etcd server',
         );
-        if (options.server === undefined) {
-          throw new Error(
-            'this build has no server layer: src/server/member.ts must export createMemberServer (see src/embed/etcd.ts MemberServer)',
-          );
-        }
         server = options.server(config, {
           logger,
           metrics: m,

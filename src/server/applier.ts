@@ -1,16 +1,5 @@
 import type { Logger } from 'pino';
-import {
-  AlarmRequest_AlarmAction as AlarmAction,
-  AlarmResponse,
-  AlarmType,
-  InternalRaftRequest,
-  LeaseGrantResponse,
-  LeaseRevokeResponse,
-  type AlarmMember,
-  type AlarmRequest,
-  type Member,
-  type TxnRequest,
-} from '../proto/etcdserverpb.js';
+import { InternalRaftRequest, type AlarmMember, type Member } from '../proto/etcdserverpb.js';
 import {
   ConfChange,
   ConfChangeType,
@@ -19,21 +8,20 @@ import {
   type Entry,
   type Snapshot,
 } from '../proto/raftpb.js';
-import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../mvcc/kvRequests.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
-import { ErrCorrupt, ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace } from '../api/rpcErrors.js';
 import type { Alarms } from './alarms.js';
 import type { Membership } from './membership.js';
+import {
+  BackendApplier,
+  applyRequest,
+  stackFor,
+  type Applied,
+  type ApplyResult,
+  type RequestApplier,
+} from './requestApplier.js';
+import type { Transport } from '../transport/transport.js';
 import type { WaitRegistry } from './wait.js';
-
-/** What a proposer gets back once its entry is applied. */
-export interface ApplyResult {
-  response?: unknown;
-  error?: Error;
-  /** A physical compaction's completion, awaited by the proposer, never by the apply loop. */
-  physicalDone?: Promise<void>;
-}
 
 export interface ApplierDeps {
   kv: KvStore;
@@ -43,6 +31,8 @@ export interface ApplierDeps {
   waits: WaitRegistry<ApplyResult>;
   /** Applies a conf change to the Raft core and returns the new configuration. */
   applyConfChange(cc: ConfChange): ConfState;
+  /** Who the transport reaches: a member added or updated is (re)added, a removed one removed. */
+  peers: Pick<Transport, 'addPeer' | 'removePeer'>;
   /** Raft index the stored member list and alarms reflect; replayed entries at or below it leave them alone. */
   stateIndex: number;
   /**
@@ -58,22 +48,26 @@ export interface ApplierDeps {
   onApplied(index: number, confState: ConfState | undefined): void;
 }
 
-/**
- * Applies committed entries to the state machine (etcd's applierV3 and
- * applyEntries). Deterministic: every member applies the same entries to the
- * same state and reaches the same result, whoever proposed them. The effects
- * of a batch and its applied index reach disk in one atomic write.
- */
 /** Applied entries held in memory at most before the key space is committed (etcd: 10,000). */
 const COMMIT_BATCH_ENTRIES = 10_000;
 /** How long applied effects wait at most for their commit (etcd's backend batch interval: 100 ms). */
 const COMMIT_INTERVAL_MS = 100;
 
+/**
+ * Applies committed entries to the state machine (etcd's applyEntries, with
+ * the request appliers of requestApplier.ts). Deterministic: every member
+ * applies the same entries to the same state and reaches the same result,
+ * whoever proposed them. The effects of a batch and its applied index reach
+ * disk in one atomic write.
+ */
 export class Applier {
   private appliedIndex: number;
-  private stateIndex: number;
+  private readonly stateIndex: number;
   /** The member list or alarms changed since they were last handed to persistClusterState. */
   private stateDirty = false;
+  private readonly backend: BackendApplier;
+  /** The request appliers for the alarms raised now. */
+  private requests: RequestApplier;
 
   /** The applied index the key space has on disk; effects past it are in memory only. */
   private durableIndex: number;
@@ -87,20 +81,31 @@ export class Applier {
     this.appliedIndex = deps.kv.consistentIndex;
     this.durableIndex = this.appliedIndex;
     this.stateIndex = deps.stateIndex;
+    this.backend = new BackendApplier({
+      kv: deps.kv,
+      lessor: deps.lessor,
+      alarms: deps.alarms,
+      membership: deps.membership,
+      clusterState: { index: () => this.stateIndex, changed: () => (this.stateDirty = true) },
+      logger: deps.logger,
+    });
+    this.requests = stackFor(this.backend, deps.alarms);
   }
 
   get applied(): number {
     return this.appliedIndex;
   }
 
-  async applySnapshot(snapshot: Snapshot): Promise<void> {
+  applySnapshot(snapshot: Snapshot): Promise<void> {
     const index = snapshot.metadata?.index ?? 0;
-    if (index <= this.appliedIndex) return;
+    if (index <= this.appliedIndex) return Promise.resolve();
     // A snapshot carries another member's state machine; restoring it needs the
     // peer snapshot transfer of a multi-member cluster, which a one-member
     // cluster never receives.
-    throw new Error(
-      `received a raft snapshot at index ${index} but applied is ${this.appliedIndex}; restoring member state from a peer snapshot is not supported`,
+    return Promise.reject(
+      new Error(
+        `received a raft snapshot at index ${index} but applied is ${this.appliedIndex}; restoring member state from a peer snapshot is not supported`,
+      ),
     );
   }
 
@@ -192,7 +197,7 @@ export class Applier {
         ) {
           // The stored members and alarms may lag the key space (a crash between the two
           // writes): bring them up to it.
-          this.replayClusterState(InternalRaftRequest.decode(entry.data), entry.index);
+          await this.replayClusterState(InternalRaftRequest.decode(entry.data), entry.index);
         }
         continue;
       }
@@ -201,11 +206,12 @@ export class Applier {
         if (entry.data.length === 0) continue; // a new leader's empty entry
         const req = InternalRaftRequest.decode(entry.data);
         results.push([req.header?.id ?? req.id, await this.applyRequest(req, entry.index)]);
+        if (req.alarm) this.requests = stackFor(this.backend, this.deps.alarms);
       } else if (entry.type === EntryType.EntryConfChange) {
         const cc = ConfChange.decode(entry.data);
         try {
           confState = this.applyConfChange(cc, entry.index);
-          results.push([BigInt(cc.id), {}]);
+          results.push([BigInt(cc.id), { applied: { kind: 'confChange', response: confState } }]);
         } catch (err) {
           // The core refused the change and left its configuration as it was; so does every member.
           results.push([BigInt(cc.id), { error: err instanceof Error ? err : new Error(String(err)) }]);
@@ -228,106 +234,24 @@ export class Applier {
   }
 
   private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
-    const { kv } = this.deps;
     try {
-      // As etcd stacks its appliers: NOSPACE refuses growing writes first, then CORRUPT refuses
-      // every key-space and lease request that goes through the log.
-      const capped =
-        this.spaceExceeded() &&
-        (req.put !== undefined ||
-          req.leaseGrant !== undefined ||
-          (req.txn !== undefined && txnHasPut(req.txn)));
-      if (capped) return { error: ErrNoSpace };
-      if (this.deps.alarms.has(AlarmType.CORRUPT) && touchesKeySpace(req)) return { error: ErrCorrupt };
-      if (req.put) return { response: await applyPut(kv, req.put) };
-      if (req.deleteRange) return { response: await applyDeleteRange(kv, req.deleteRange) };
-      if (req.txn) return { response: await applyTxn(kv, req.txn) };
-      if (req.range) return { response: await applyRange(kv, req.range) };
-      if (req.compaction) {
-        const { response, physicalDone } = await applyCompaction(kv, req.compaction);
-        return { response, physicalDone };
-      }
-      if (req.leaseGrant) {
-        const { id, ttl } = req.leaseGrant;
-        if (kv.lease(id)) return { error: ErrLeaseExist };
-        const granted = this.deps.lessor.effectiveTtl(ttl);
-        kv.leaseGrant(id, granted);
-        this.deps.lessor.grant(id, granted);
-        return { response: LeaseGrantResponse.create({ id, ttl: granted }) };
-      }
-      if (req.leaseRevoke) {
-        const { id } = req.leaseRevoke;
-        if (!kv.lease(id)) return { error: ErrLeaseNotFound };
-        await kv.leaseRevoke(id);
-        this.deps.lessor.revoke(id);
-        return { response: LeaseRevokeResponse.create() };
-      }
-      if (req.leaseCheckpoint) {
-        for (const cp of req.leaseCheckpoint.checkpoints) {
-          kv.leaseCheckpoint(cp.id, cp.remainingTtl);
-          this.deps.lessor.checkpoint(cp.id, cp.remainingTtl);
-        }
-        return { response: {} };
-      }
-      if (req.alarm) return { response: this.applyAlarm(req.alarm, index) };
-      if (req.clusterMemberAttrSet) {
-        const { memberId, memberAttributes } = req.clusterMemberAttrSet;
-        if (index > this.stateIndex) {
-          this.deps.membership.setAttributes(
-            memberId,
-            memberAttributes?.name ?? '',
-            memberAttributes?.clientUrls ?? [],
-          );
-          this.stateDirty = true;
-        }
-        return { response: {} };
-      }
-      if (req.clusterVersionSet) return { response: {} };
-      return { error: new Error('etcdserver: unsupported request in raft log') };
+      const applied: Applied = await applyRequest(this.requests, req, index);
+      return { applied };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
     }
   }
 
-  /** The member-list and alarm effects of a replayed entry whose key-space effects are on disk already. */
-  private replayClusterState(req: InternalRaftRequest, index: number): void {
-    if (req.alarm) this.applyAlarm(req.alarm, index);
-    if (req.clusterMemberAttrSet) {
-      const { memberId, memberAttributes } = req.clusterMemberAttrSet;
-      this.deps.membership.setAttributes(
-        memberId,
-        memberAttributes?.name ?? '',
-        memberAttributes?.clientUrls ?? [],
-      );
-      this.stateDirty = true;
+  /**
+   * The member-list and alarm effects of a replayed entry whose key-space effects are on disk
+   * already (the stored state lagged the key space: a crash between the two writes).
+   */
+  private async replayClusterState(req: InternalRaftRequest, index: number): Promise<void> {
+    if (req.alarm) {
+      await this.backend.alarm(req.alarm, index);
+      this.requests = stackFor(this.backend, this.deps.alarms);
     }
-  }
-
-  private applyAlarm(req: AlarmRequest, index: number): AlarmResponse {
-    const { alarms } = this.deps;
-    const member = { memberId: req.memberId, alarm: req.alarm };
-    // Already in the stored alarms (a crash cut the batch short after they were saved).
-    if (index <= this.stateIndex && req.action !== AlarmAction.GET) return AlarmResponse.create();
-    if (req.action !== AlarmAction.GET) this.stateDirty = true;
-    switch (req.action) {
-      case AlarmAction.GET:
-        return AlarmResponse.create({ alarms: alarms.list(req.alarm) });
-      case AlarmAction.ACTIVATE: {
-        const raised = alarms.activate(member);
-        if (raised)
-          this.deps.logger.warn(
-            { alarm: AlarmType[raised.alarm], memberId: raised.memberId.toString(16) },
-            'alarm raised',
-          );
-        return AlarmResponse.create({ alarms: raised ? [raised] : [] });
-      }
-      case AlarmAction.DEACTIVATE: {
-        const cleared = alarms.deactivate(member);
-        if (cleared) this.deps.logger.info({ alarm: AlarmType[cleared.alarm] }, 'alarm disarmed');
-        return AlarmResponse.create({ alarms: cleared ? [cleared] : [] });
-      }
-    }
-    return AlarmResponse.create();
+    if (req.clusterMemberAttrSet) await this.backend.clusterMemberAttrSet(req.clusterMemberAttrSet, index);
   }
 
   private applyConfChange(cc: ConfChange, index: number): ConfState {
@@ -339,6 +263,7 @@ export class Applier {
     switch (cc.type) {
       case ConfChangeType.ConfChangeRemoveNode:
         membership.remove(cc.nodeId);
+        this.deps.peers.removePeer(cc.nodeId);
         break;
       case ConfChangeType.ConfChangeAddNode:
       case ConfChangeType.ConfChangeAddLearnerNode:
@@ -363,32 +288,10 @@ export class Applier {
               isLearner: cc.type === ConfChangeType.ConfChangeAddLearnerNode,
             });
           }
+          this.deps.peers.addPeer({ id: cc.nodeId, peerUrls: member.peerURLs ?? [] });
         }
         break;
     }
     return confState;
   }
-
-  private spaceExceeded(): boolean {
-    return this.deps.alarms.has(AlarmType.NOSPACE);
-  }
-}
-
-/** The requests etcd's corrupt applier refuses. */
-function touchesKeySpace(req: InternalRaftRequest): boolean {
-  return (
-    req.put !== undefined ||
-    req.range !== undefined ||
-    req.deleteRange !== undefined ||
-    req.txn !== undefined ||
-    req.compaction !== undefined ||
-    req.leaseGrant !== undefined ||
-    req.leaseRevoke !== undefined
-  );
-}
-
-function txnHasPut(txn: TxnRequest): boolean {
-  return [...txn.success, ...txn.failure].some(
-    (op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnHasPut(op.requestTxn)),
-  );
 }

@@ -1,48 +1,39 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import {
-  etcdServerMachine,
-  type EtcdServerEvent,
-  type EtcdServerMachine,
-} from '../../machines/etcd-server.js';
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import {
   BehaviorSubject,
   Subject,
   filter,
   firstValueFrom,
-  race,
-  switchMap,
-  take,
+  takeUntil,
   throwError,
-  timer,
+  throwIfEmpty,
+  timeout,
   type Observable,
   type Subscription,
 } from 'rxjs';
+import type { ServerPartsMachine } from '../../machines/serverParts.js';
 import {
-  AlarmRequest,
   AlarmRequest_AlarmAction as AlarmAction,
-  AlarmType,
-  CompactionResponse,
-  InternalRaftRequest,
-  LeaseGrantResponse,
-  LeaseLeasesResponse,
-  MemberAddResponse,
-  MemberPromoteResponse,
-  MemberRemoveResponse,
-  MemberUpdateResponse,
-  LeaseRevokeResponse,
-  LeaseTimeToLiveResponse,
-  ResponseHeader,
-  type AlarmMember,
   AlarmResponse,
+  CompactionResponse,
+  ResponseHeader,
+  type AlarmRequest,
   type CompactionRequest,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
+  type InternalRaftRequest,
   type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeResponse,
   type LeaseTimeToLiveRequest,
-  type Member,
+  type LeaseTimeToLiveResponse,
+  type MemberAddResponse,
+  type MemberPromoteResponse,
+  type MemberRemoveResponse,
+  type MemberUpdateResponse,
   type PutRequest,
   type PutResponse,
   type RangeRequest,
@@ -50,155 +41,184 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from '../proto/etcdserverpb.js';
-import { ConfChange, ConfChangeType, type ConfState } from '../proto/raftpb.js';
-import { memberId as deriveMemberId } from '../embed/ids.js';
-import type { MemoryStorage } from '../raft/memoryStorage.js';
-import { restoreMemoryStorage } from '../storage/raftlog/restore.js';
+import type { ConfState, Message } from '../proto/raftpb.js';
+import { StepLocalMsgError, StepPeerNotFoundError } from '../raft/errors.js';
 import { RaftNode } from '../raft/raftNode.js';
 import type { SoftState } from '../raft/ready.js';
-import { ProposalDroppedError } from '../raft/errors.js';
-import { RaftLogStore } from '../storage/raftlog/store.js';
-import { KvStore } from '../mvcc/kvStore.js';
+import type { RaftLogStore } from '../storage/raftlog/store.js';
+import type { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
-import { Lessor, MAX_LEASE_TTL, minLeaseTtl } from '../lease/lessor.js';
+import { Lessor, minLeaseTtl } from '../lease/lessor.js';
+import type { RaftReceiver, Transport } from '../transport/transport.js';
+import { Alarms } from './alarms.js';
+import { Applier } from './applier.js';
 import {
+  MemberStorage,
+  bootstrap,
+  checkIntegrity,
+  persistBootstrap,
+  type Bootstrapped,
+} from './bootstrap.js';
+import { ClusterRequests } from './clusterRequests.js';
+import { writeClusterRecord } from './clusterRecord.js';
+import {
+  ErrBadLeaderTransferee,
   ErrLeaderChanged,
-  ErrLeaseNotFound,
-  ErrLeaseTTLTooLarge,
   ErrNoLeader,
   ErrNotLeader,
   ErrStopped,
   ErrTimeout,
-  ErrTimeoutWaitAppliedIndex,
-  ErrLearnerNotReady,
-  ErrMemberBadURLs,
-  ErrMemberNotEnoughStarted,
-  ErrMemberNotFound,
-  ErrMemberNotLearner,
-  ErrPeerURLExist,
-  ErrRequestTooLarge,
-  ErrNoSpace,
-  ErrBadLeaderTransferee,
-  ErrTooManyLearners,
-} from '../api/rpcErrors.js';
-import { Alarms } from './alarms.js';
-import { Applier, type ApplyResult } from './applier.js';
-import { createCompactor, type CompactionPolicy } from './compactor.js';
+  ErrTimeoutLeaderTransfer,
+} from './errors.js';
+import { LeaseRequests } from './leaseRequests.js';
 import { Membership } from './membership.js';
-import { RaftLoop, type PeerSender } from './raftLoop.js';
+import type { ServerMetrics } from './metrics.js';
+import { Proposer } from './proposer.js';
+import { Quota, putCost, txnCost } from './quota.js';
+import { RaftLoop } from './raftLoop.js';
+import { RaftSnapshots } from './raftSnapshot.js';
+import type { Applied, AppliedResponses, ApplyResult } from './requestApplier.js';
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
-import { WaitRegistry } from './wait.js';
-import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';
+import { INTERNAL, unlessCanceled, type RequestContext } from './requestContext.js';
+import { requestTimeoutMs, type ServerConfig } from './serverConfig.js';
+import { serverParts } from './serverParts.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
-import type { EtcdMetrics } from '../api/metrics.js';
+import { WaitRegistry } from './wait.js';
 
-export interface ServerConfig {
-  name: string;
-  dataDir: string;
-  memberId: bigint;
-  clusterId: bigint;
-  /** Every member of the initial cluster, this one included. */
-  initialMembers: Member[];
-  clientUrls: string[];
-  heartbeatMs: number;
-  electionMs: number;
-  snapshotCount: number;
-  /** Entries kept in the log behind a snapshot for slow followers (etcd: 5000). */
-  snapshotCatchUpEntries: number;
-  quotaBackendBytes: number;
-  /** Largest encoded request that may be proposed (--max-request-bytes). */
-  maxRequestBytes: number;
-  compaction?: CompactionPolicy;
-  preVote: boolean;
-  /** Interval of progress notifications to watchers that ask for them. */
-  watchProgressNotifyIntervalMs?: number;
-  /** Seed of the election-timeout randomness; anything is fine in production. */
-  seed?: number;
+/** What a server is given besides its data: where it logs, counts, sends and is watched. */
+export interface ServerDeps {
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  /** The road to the other members. */
+  readonly transport: Transport;
+  /** Attaches the server's own actors (its parts, the Raft role) to --inspect. */
+  readonly inspect?: Observer<InspectionEvent>;
 }
-
-/** etcd's request timeout: 5 s plus twice the election timeout. */
-function requestTimeoutMs(cfg: ServerConfig): number {
-  return 5_000 + 2 * cfg.electionMs;
-}
-
-const LEASE_REVOKE_RATE_PER_TICK = 1000;
-const LEASE_CHECK_MS = 500;
-const QUOTA_CHECK_MS = 1_000;
-/** etcd 3.4 allows one learner at a time (membership.maxLearners). */
-const MAX_LEARNERS = 1;
-/** etcd's applyTimeout: how long a lease renewal waits for the leader to apply what it committed. */
-const APPLY_WAIT_MS = 1_000;
 
 /**
  * One member (etcd's EtcdServer): it owns the Raft node and its loop, the
  * storage, the key space, the lessor and the read loop, and answers the
  * client API. Writes go through Raft and are answered once applied; reads are
- * linearizable through ReadIndex unless asked to be serializable.
+ * linearizable through ReadIndex unless asked to be serializable. It is what
+ * its transport delivers peers' messages to (etcd's rafthttp.Raft).
  */
-export class EtcdServer {
-  readonly applied$: BehaviorSubject<number>;
-  readonly leaderChanged$ = new Subject<bigint>();
-  readonly stopping$ = new Subject<void>();
+export class EtcdServer implements RaftReceiver {
+  private readonly appliedIndexes: BehaviorSubject<number>;
+  private readonly leaderChanges = new Subject<bigint>();
+  private readonly stops = new Subject<void>();
   private readonly fatalSubject = new Subject<Error>();
+  // The streams below are the subjects themselves, typed as Observables: only the server emits.
+  /** The applied index, current value first. */
+  readonly applied$: Observable<number>;
+  /** The leader's ID at each change (0 while there is none). */
+  readonly leaderChanged$: Observable<bigint> = this.leaderChanges;
+  /** Emits once, when the server begins to stop. */
+  readonly stopping$: Observable<void> = this.stops;
   /** The member cannot go on (its log could not be made durable); the lifecycle stops it. */
-  readonly fatal$: Observable<Error> = this.fatalSubject.asObservable();
+  readonly fatal$: Observable<Error> = this.fatalSubject;
+  readonly config: ServerConfig;
+  readonly kv: KvStore;
   readonly alarms = new Alarms();
   readonly watchable: WatchableStore;
   readonly lessor: Lessor;
   readonly membership: Membership;
+  private readonly logger: Logger;
+  private readonly metrics: ServerMetrics;
+  private readonly raftLog: RaftLogStore;
   private readonly waits = new WaitRegistry<ApplyResult>();
   private readonly ids: RequestIdGenerator;
   private readonly applier: Applier;
-  private raft!: RaftNode;
-  private loop!: RaftLoop;
-  private readLoop!: LinearizableReadLoop;
+  private readonly raft: RaftNode;
+  private readonly loop: RaftLoop;
+  private readonly readLoop: LinearizableReadLoop;
+  private readonly proposer: Proposer;
+  private readonly quota: Quota;
+  private readonly leases: LeaseRequests;
+  private readonly cluster: ClusterRequests;
+  private readonly snapshots: RaftSnapshots;
   private lead = 0n;
   private term = 0;
-  private confState: ConfState;
-  private snapshotIndex: number;
-  private actor: Actor<EtcdServerMachine> | undefined;
-  /** The key space's size on disk as the quota guard last measured it. */
-  private dbSizeEstimate = 0;
+  private actor: Actor<ServerPartsMachine> | undefined;
   private readonly subscriptions: Subscription[] = [];
   private stopped = false;
 
-  private constructor(
-    readonly config: ServerConfig,
-    private readonly raftLog: RaftLogStore,
-    private readonly memory: MemoryStorage,
-    readonly kv: KvStore,
-    private readonly logger: Logger,
-    private readonly peers: PeerSender,
-    readonly metrics: EtcdMetrics,
-    private readonly inspect: Observer<InspectionEvent> | undefined,
-    restored: { stateIndex: number; alarms: AlarmMember[] },
+  /**
+   * Opens, bootstraps and checks a member in one go (its data decides between
+   * a new member and a restart), for callers that do not run the lifecycle chart.
+   */
+  static async open(config: ServerConfig, deps: ServerDeps): Promise<EtcdServer> {
+    const storage = await MemberStorage.open(config.dataDir, deps.logger);
+    try {
+      const member = await bootstrap(storage, config, storage.hasData ? 'restarting' : 'new', deps.logger);
+      await checkIntegrity(member, deps.logger);
+      return new EtcdServer(member, deps);
+    } catch (err) {
+      await storage.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  constructor(
+    private readonly member: Bootstrapped,
+    private readonly deps: ServerDeps,
   ) {
+    const { config, storage, memory } = member;
+    const { logger, metrics } = deps;
+    this.config = config;
+    this.kv = storage.kv;
+    this.raftLog = storage.raftLog;
+    this.logger = logger;
+    this.metrics = metrics;
     this.ids = new RequestIdGenerator(config.memberId);
-    this.applied$ = new BehaviorSubject(kv.consistentIndex);
-    this.watchable = new WatchableStore(kv, {
+    this.appliedIndexes = new BehaviorSubject(this.kv.consistentIndex);
+    this.applied$ = this.appliedIndexes;
+    this.watchable = new WatchableStore(this.kv, {
       logger,
       ...(config.watchProgressNotifyIntervalMs
         ? { progressIntervalMs: config.watchProgressNotifyIntervalMs }
         : {}),
     });
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
-    for (const lease of kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
+    for (const lease of this.kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
     this.membership = new Membership(config.clusterId, config.initialMembers);
-    for (const a of restored.alarms) this.alarms.activate(a);
-    this.confState = memory.initialState().confState;
-    this.snapshotIndex = memory.firstIndex() - 1;
+    for (const a of member.alarms) this.alarms.activate(a);
+    this.raft = new RaftNode({
+      id: config.memberId,
+      storage: memory,
+      electionTick: Math.max(2, Math.round(config.electionMs / config.heartbeatMs)),
+      heartbeatTick: 1,
+      // Raft hands out everything after the snapshot again on restart: conf changes
+      // must reach the Raft configuration anew, while the key space skips what it has.
+      applied: memory.firstIndex() - 1,
+      preVote: config.preVote,
+      checkQuorum: true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      random: seededRandom(config.seed ?? Number(config.memberId & 0xffffffffn) ^ Date.now()),
+      logger: logger.child({ component: 'raft' }),
+      ...(deps.inspect ? { inspect: (event: InspectionEvent) => deps.inspect?.next?.(event) } : {}),
+    });
+    this.snapshots = new RaftSnapshots({
+      memory,
+      raftLog: this.raftLog,
+      flushApplied: () => this.applier.flush(),
+      snapshotCount: config.snapshotCount,
+      catchUpEntries: config.snapshotCatchUpEntries,
+      logger,
+    });
     this.applier = new Applier({
-      kv,
+      kv: this.kv,
       lessor: this.lessor,
       alarms: this.alarms,
       membership: this.membership,
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
-      stateIndex: restored.stateIndex,
+      peers: deps.transport,
+      stateIndex: member.stateIndex,
       persistClusterState: (index, state) =>
-        writeClusterRecord(join(config.dataDir, 'member'), {
+        writeClusterRecord(storage.memberDir, {
           memberId: config.memberId,
           clusterId: config.clusterId,
           members: state.members,
@@ -212,132 +232,105 @@ export class EtcdServer {
         this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
       },
     });
+    this.loop = new RaftLoop(
+      this.raft,
+      memory,
+      this.raftLog,
+      deps.transport,
+      this.applier,
+      { tickMs: config.heartbeatMs },
+      logger,
+      (ms) => metrics.walFsyncDuration.observe(ms / 1000),
+    );
+    this.readLoop = new LinearizableReadLoop({
+      requestReadIndex: (ctx) => {
+        this.raft.readIndex(ctx);
+        this.loop.kick();
+      },
+      nextRequestId: () => this.ids.next(),
+      readState$: this.loop.readState$,
+      leaderChanged$: this.leaderChanged$,
+      applied$: this.applied$,
+      stopping$: this.stopping$,
+      timeoutMs: requestTimeoutMs(config),
+      errors: {
+        leaderChanged: () => ErrLeaderChanged,
+        timeout: () => ErrTimeout,
+        stopped: () => ErrStopped,
+      },
+    });
+    this.proposer = new Proposer({
+      raft: () => this.raft,
+      kick: () => this.loop.kick(),
+      waits: this.waits,
+      ids: this.ids,
+      metrics,
+      maxRequestBytes: config.maxRequestBytes,
+      timeoutMs: requestTimeoutMs(config),
+      isStopped: () => this.stopped,
+      hasLeader: () => this.lead !== 0n,
+    });
+    this.quota = new Quota({
+      quotaBackendBytes: config.quotaBackendBytes,
+      memberId: config.memberId,
+      leads: () => this.isLeader() && !this.stopped,
+      kv: this.kv,
+      alarms: this.alarms,
+      propose: (req) => this.propose(req),
+      metrics,
+      logger,
+    });
+    this.leases = new LeaseRequests({
+      kv: this.kv,
+      lessor: this.lessor,
+      quota: this.quota,
+      ids: this.ids,
+      applied$: this.applied$,
+      committedIndex: () => this.committedIndex,
+      isLeader: () => this.isLeader(),
+      isStopped: () => this.stopped,
+      header: () => this.header(),
+      proposeWrite: (kind, request, ctx) => this.proposeWrite(kind, request, ctx),
+      linearizableRead: (ctx) => this.waitLinearizable(ctx),
+      waitForLeader: () => this.waitForLeader(),
+      waitFor: (source, ms, onTimeout) => this.waitFor(source, ms, onTimeout),
+      logger,
+    });
+    this.cluster = new ClusterRequests({
+      membership: this.membership,
+      proposer: this.proposer,
+      progressOf: (id) => this.raft.status().progress?.get(id),
+      committedIndex: () => this.committedIndex,
+      memberHeader: () => this.memberHeader(),
+    });
   }
 
   /**
-   * Opens the member's storage (raft log and key space) under dataDir, decides
-   * between a new member and a restart, and checks that the two agree. Throws
-   * with a clear reason when the data cannot be trusted.
+   * Starts Raft (a new member's initial state is written first), the apply and
+   * read loops, and the leader's parts.
    */
-  static async open(
-    config: ServerConfig,
-    logger: Logger,
-    peers: PeerSender,
-    metrics: EtcdMetrics,
-    inspect?: Observer<InspectionEvent>,
-  ): Promise<EtcdServer> {
-    const memberDir = join(config.dataDir, 'member');
-    await mkdir(memberDir, { recursive: true });
-    const { store: raftLog, state } = await RaftLogStore.open(join(memberDir, 'raft'), { logger });
-    let kv: KvStore;
-    try {
-      kv = await KvStore.open(join(memberDir, 'kv'), { logger });
-    } catch (err) {
-      await raftLog.close();
-      throw err;
-    }
-    try {
-      const fresh = state.entries.length === 0 && !state.snapshotMetadata && state.hardState.term === 0;
-      let restored: { stateIndex: number; alarms: AlarmMember[] } = { stateIndex: 0, alarms: [] };
-      const memory = restoreMemoryStorage(state);
-      if (fresh) {
-        if (kv.consistentIndex > 0) {
-          throw new Error(
-            `data dir ${config.dataDir}: the key space has applied index ${kv.consistentIndex} but the raft log is empty; the raft log was lost or deleted. Restore from a snapshot or remove the data dir and re-add the member.`,
-          );
-        }
-        // Identity first: a log without it could not be restarted, an identity without a log is a fresh member.
-        await writeClusterRecord(memberDir, {
-          memberId: config.memberId,
-          clusterId: config.clusterId,
-          members: config.initialMembers,
-        });
-        RaftNode.bootstrap(
-          memory,
-          config.initialMembers.map((m) => m.id),
-        );
-        // The initial configuration is snapshot 0: persisted so that a restart knows the voters.
-        await raftLog.saveSnapshot(memory.snapshot().metadata!);
-      } else {
-        const record = await readClusterRecord(memberDir);
-        if (!record) {
-          throw new Error(
-            `data dir ${config.dataDir} holds a raft log but no member/cluster.json: the member's identity is lost. Restore the data dir from a snapshot or remove the member and re-add it.`,
-          );
-        }
-        if (record.memberId !== config.memberId) {
-          logger.warn(
-            { storedMemberId: record.memberId.toString(16), flagsMemberId: config.memberId.toString(16) },
-            'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
-          );
-        }
-        config = {
-          ...config,
-          memberId: record.memberId,
-          clusterId: record.clusterId,
-          initialMembers: record.members,
-        };
-        restored = { stateIndex: record.stateIndex ?? 0, alarms: record.alarms ?? [] };
-        checkIntegrity(
-          config.dataDir,
-          kv.consistentIndex,
-          memory.lastIndex(),
-          state.snapshotMetadata?.index ?? 0,
-        );
-      }
-      const server = new EtcdServer(config, raftLog, memory, kv, logger, peers, metrics, inspect, restored);
-      logger.info(
-        {
-          name: config.name,
-          memberId: config.memberId.toString(16),
-          clusterId: config.clusterId.toString(16),
-          dataDir: config.dataDir,
-          appliedIndex: kv.consistentIndex,
-          revision: kv.currentRevision,
-          fresh,
-        },
-        fresh ? 'starting a new member' : 'restarting member from existing data',
-      );
-      return server;
-    } catch (err) {
-      await kv.close().catch(() => undefined);
-      await raftLog.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** Starts Raft, the apply and read loops, the lessor and the compactor. */
-  start(): void {
-    const { config } = this;
-    void this.kv.dbSize().then((size) => (this.dbSizeEstimate = size));
-    this.raft = new RaftNode({
-      id: config.memberId,
-      storage: this.memory,
-      electionTick: Math.max(2, Math.round(config.electionMs / config.heartbeatMs)),
-      heartbeatTick: 1,
-      // Raft hands out everything after the snapshot again on restart: conf changes
-      // must reach the Raft configuration anew, while the key space skips what it has.
-      applied: this.memory.firstIndex() - 1,
-      preVote: config.preVote,
-      checkQuorum: true,
-      maxSizePerMsg: 1024 * 1024,
-      maxInflightMsgs: 512,
-      random: seededRandom(config.seed ?? Number(config.memberId & 0xffffffffn) ^ Date.now()),
-      logger: this.logger.child({ component: 'raft' }),
-      ...(this.inspect ? { inspect: (event: InspectionEvent) => this.inspect?.next?.(event) } : {}),
-    });
-    this.loop = new RaftLoop(
-      this.raft,
-      this.memory,
-      this.raftLog,
-      this.peers,
-      this.applier,
-      { tickMs: config.heartbeatMs },
-      this.logger,
-      (ms) => this.metrics.walFsyncDuration.observe(ms / 1000),
+  async start(): Promise<void> {
+    const { config, logger } = this;
+    if (this.member.fresh) await persistBootstrap(this.member);
+    this.kv.dbSize().then(
+      (size) => this.quota.measured(size),
+      (err: unknown) => logger.warn({ err }, 'measuring the backend failed'),
     );
     this.subscriptions.push(this.loop.softState$.subscribe((s) => this.onSoftState(s)));
-    this.actor = createActor(this.partsMachine(), this.inspect ? { inspect: this.inspect } : {});
+    // The road is open before Raft runs, so the first messages either way find it.
+    await this.deps.transport.start(this);
+    for (const m of this.membership.list()) this.deps.transport.addPeer({ id: m.id, peerUrls: m.peerUrls });
+    const parts = serverParts({
+      raftLoop: this.loop,
+      readLoop: this.readLoop,
+      revokeExpiredLeases: () => this.leases.revokeExpired(),
+      compaction: config.compaction,
+      currentRevision: () => this.kv.currentRevision,
+      compact: (revision) => this.compact({ revision, physical: false }, INTERNAL),
+      checkQuota: () => this.quota.check(),
+      logger,
+    });
+    this.actor = createActor(parts, this.deps.inspect ? { inspect: this.deps.inspect } : {});
     this.actor.subscribe((snapshot) => {
       if (snapshot.status === 'done' && snapshot.value === 'failed') {
         this.fatalSubject.next(new Error(snapshot.context.failure ?? 'server failed'));
@@ -349,64 +342,6 @@ export class EtcdServer {
       this.raft.campaign();
       this.loop.kick();
     }
-  }
-
-  /** The parts of machines/etcd-server.ts, each a child actor that owns its timers and streams. */
-  private partsMachine() {
-    const { config } = this;
-    const every = (ms: number, fn: () => void) =>
-      fromCallback<EtcdServerEvent>(() => {
-        const timer = setInterval(fn, ms);
-        return () => clearInterval(timer);
-      });
-    return etcdServerMachine.provide({
-      actors: {
-        raftLoop: fromCallback<EtcdServerEvent>(({ sendBack }) => {
-          const sub = this.loop.fatal$.subscribe((err) => sendBack({ type: 'FATAL', reason: err.message }));
-          this.loop.start();
-          return () => {
-            sub.unsubscribe();
-            void this.loop.stop();
-          };
-        }),
-        readLoop: fromCallback<EtcdServerEvent>(() => {
-          this.readLoop = new LinearizableReadLoop({
-            requestReadIndex: (ctx) => {
-              this.raft.readIndex(ctx);
-              this.loop.kick();
-            },
-            nextRequestId: () => this.ids.next(),
-            readState$: this.loop.readState$,
-            leaderChanged$: this.leaderChanged$,
-            applied$: this.applied$,
-            stopping$: this.stopping$,
-            timeoutMs: requestTimeoutMs(config),
-            errors: {
-              leaderChanged: () => ErrLeaderChanged,
-              timeout: () => ErrTimeout,
-              stopped: () => ErrStopped,
-            },
-          });
-          const readLoop = this.readLoop;
-          return () => readLoop.stop();
-        }),
-        leaseExpiry: every(LEASE_CHECK_MS, () => this.revokeExpiredLeases()),
-        autoCompactor: fromCallback<EtcdServerEvent>(() => {
-          const compactor = config.compaction && createCompactor(config.compaction, Date.now());
-          if (!compactor) return undefined;
-          const timer = setInterval(() => {
-            const target = compactor.observe(Date.now(), this.kv.currentRevision);
-            if (target === undefined) return;
-            this.logger.info({ revision: target, mode: config.compaction?.mode }, 'auto compaction');
-            this.compact({ revision: target, physical: false }).catch((err: unknown) =>
-              this.logger.warn({ err, revision: target }, 'auto compaction failed'),
-            );
-          }, compactor.pollMs);
-          return () => clearInterval(timer);
-        }),
-        quotaGuard: every(QUOTA_CHECK_MS, () => void this.checkQuota()),
-      },
-    });
   }
 
   /** Publishes this member's name and client URLs through Raft (etcd's publish), retrying until it lands. */
@@ -439,10 +374,13 @@ export class EtcdServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.stopping$.next();
+    this.stops.next();
     this.actor?.send({ type: 'STOP' });
     this.actor?.stop();
-    await this.loop?.stop();
+    // Its part stops it too; a server opened but never started has no parts.
+    this.readLoop.stop();
+    await this.loop.stop();
+    await this.deps.transport.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.waits.failAll(ErrStopped);
     this.watchable.close();
@@ -450,11 +388,47 @@ export class EtcdServer {
     await this.applier
       .flush()
       .catch((err: unknown) => this.logger.error({ err }, 'final key-space commit failed'));
-    await this.kv.close();
-    await this.raftLog.close();
-    this.stopping$.complete();
-    this.leaderChanged$.complete();
+    await this.member.storage.close();
+    this.stops.complete();
+    this.leaderChanges.complete();
     this.logger.info({ name: this.config.name }, 'member stopped');
+  }
+
+  // ------------------------------------------------------------------ from peers
+
+  /**
+   * A peer's message for this member's Raft. A message Raft refuses (a local
+   * type, a response from a node not in the configuration) is dropped: a peer
+   * cannot stop this member. Anything else Raft throws means its state can no
+   * longer be trusted, and the member stops.
+   */
+  process(message: Message): void {
+    if (this.stopped) return;
+    try {
+      this.raft.step(message);
+    } catch (err) {
+      if (err instanceof StepPeerNotFoundError || err instanceof StepLocalMsgError) {
+        this.logger.debug(
+          { from: message.from.toString(16), type: message.type, reason: err.message },
+          'dropped a message from a peer',
+        );
+        return;
+      }
+      this.logger.fatal({ err }, 'raft failed on a message from a peer; the member stops');
+      this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  isIdRemoved(id: bigint): boolean {
+    return this.membership.isRemoved(id);
+  }
+
+  reportUnreachable(id: bigint): void {
+    if (!this.stopped) this.raft.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
+    if (!this.stopped) this.raft.reportSnapshot(id, status);
   }
 
   // ------------------------------------------------------------------ state
@@ -484,7 +458,7 @@ export class EtcdServer {
   }
 
   get committedIndex(): number {
-    return this.raft?.status().commit ?? 0;
+    return this.raft.status().commit;
   }
 
   header(revision = this.kv.currentRevision): ResponseHeader {
@@ -503,237 +477,121 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ KV
 
-  async range(req: RangeRequest): Promise<RangeResponse> {
-    if (!req.serializable) await this.linearizableRead();
+  async range(req: RangeRequest, ctx: RequestContext = INTERNAL): Promise<RangeResponse> {
+    if (!req.serializable) await this.waitLinearizable(ctx);
     const resp = await applyRange(this.kv, req);
     resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
     return resp;
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
-    await this.assertQuota(putCost(req));
-    return this.proposeWrite<PutResponse>({ put: req });
+  async put(req: PutRequest, ctx: RequestContext = INTERNAL): Promise<PutResponse> {
+    await this.quota.assert(putCost(req));
+    return this.proposeWrite('put', req, ctx);
   }
 
-  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return this.proposeWrite<DeleteRangeResponse>({ deleteRange: req });
+  deleteRange(req: DeleteRangeRequest, ctx: RequestContext = INTERNAL): Promise<DeleteRangeResponse> {
+    return this.proposeWrite('deleteRange', req, ctx);
   }
 
-  async txn(req: TxnRequest): Promise<TxnResponse> {
+  async txn(req: TxnRequest, ctx: RequestContext = INTERNAL): Promise<TxnResponse> {
     if (isTxnReadOnly(req)) {
-      if (!isTxnSerializable(req)) await this.linearizableRead();
+      if (!isTxnSerializable(req)) await this.waitLinearizable(ctx);
       const resp = await applyTxn(this.kv, req);
       resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
       return resp;
     }
-    await this.assertQuota(txnCost(req));
-    return this.proposeWrite<TxnResponse>({ txn: req });
+    await this.quota.assert(txnCost(req));
+    return this.proposeWrite('txn', req, ctx);
   }
 
-  async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const result = await this.propose({ compaction: req });
-    if (req.physical && result.physicalDone) await result.physicalDone;
-    const resp = (result.response as CompactionResponse | undefined) ?? CompactionResponse.create();
-    resp.header = this.header();
-    return resp;
+  async compact(req: CompactionRequest, ctx: RequestContext = INTERNAL): Promise<CompactionResponse> {
+    const { response, physicalDone } = await this.proposer.proposeRequest('compaction', req, ctx);
+    if (req.physical) await physicalDone;
+    response.header = this.header();
+    return response;
   }
 
   // ------------------------------------------------------------------ leases
 
-  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
-    if (req.ttl > MAX_LEASE_TTL) throw ErrLeaseTTLTooLarge;
-    await this.assertQuota(LEASE_OVERHEAD_BYTES);
-    // etcd makes an ID when the client leaves it 0: positive, so clients never see it negative.
-    const id = req.id !== 0n ? req.id : BigInt.asIntN(64, this.ids.next() & 0x7fff_ffff_ffff_ffffn);
-    const resp = await this.proposeWrite<LeaseGrantResponse>({ leaseGrant: { id, ttl: req.ttl } });
-    return resp;
+  leaseGrant(req: LeaseGrantRequest, ctx: RequestContext = INTERNAL): Promise<LeaseGrantResponse> {
+    return this.leases.grant(req, ctx);
   }
 
-  async leaseRevoke(id: bigint): Promise<LeaseRevokeResponse> {
-    return this.proposeWrite<LeaseRevokeResponse>({ leaseRevoke: { id } });
+  leaseRevoke(id: bigint, ctx: RequestContext = INTERNAL): Promise<LeaseRevokeResponse> {
+    return this.leases.revoke(id, ctx);
   }
 
-  /**
-   * Keep-alive: only the leader renews, after it has applied everything it
-   * committed so that a revoke already agreed on is seen (etcd #13675).
-   * Returns the TTL, or throws ErrLeaseNotFound.
-   */
-  async leaseRenew(id: bigint): Promise<number> {
-    await this.waitForLeader();
-    if (!this.isLeader()) throw ErrNotLeader;
-    await this.waitFor(
-      this.applied$.pipe(filter((a) => a >= this.committedIndex)),
-      APPLY_WAIT_MS,
-      () => ErrTimeoutWaitAppliedIndex,
-    );
-    if (this.lessor.hasExpired(id)) {
-      // Its time ran out: the leader is revoking it (or will at the next sweep). etcd's
-      // Renew waits for that revoke rather than revive it; a keep-alive answered with a
-      // TTL here would promise keys that are about to be deleted.
-      await this.leaseRevoke(id).catch((err: unknown) => {
-        if (err !== ErrLeaseNotFound) throw err;
-      });
-      throw ErrLeaseNotFound;
-    }
-    const ttl = this.lessor.renew(id);
-    if (ttl === undefined) throw ErrLeaseNotFound;
-    return ttl;
+  /** Keep-alive: the TTL the leader renewed the lease to, or ErrLeaseNotFound. */
+  leaseRenew(id: bigint, ctx: RequestContext = INTERNAL): Promise<number> {
+    return this.leases.renew(id, ctx);
   }
 
-  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    await this.linearizableRead();
-    const ttl = this.lessor.timeToLive(req.id);
-    if (!ttl) return LeaseTimeToLiveResponse.create({ header: this.header(), id: req.id, ttl: -1 });
-    return LeaseTimeToLiveResponse.create({
-      header: this.header(),
-      id: req.id,
-      ttl: ttl.remainingTtl,
-      grantedTtl: ttl.grantedTtl,
-      keys: req.keys ? this.kv.keysOfLease(req.id) : [],
-    });
+  leaseTimeToLive(
+    req: LeaseTimeToLiveRequest,
+    ctx: RequestContext = INTERNAL,
+  ): Promise<LeaseTimeToLiveResponse> {
+    return this.leases.timeToLive(req, ctx);
   }
 
-  async leaseLeases(): Promise<LeaseLeasesResponse> {
-    await this.linearizableRead();
-    return LeaseLeasesResponse.create({
-      header: this.header(),
-      leases: this.kv.leases().map((l) => ({ id: l.id })),
-    });
+  leaseLeases(ctx: RequestContext = INTERNAL): Promise<LeaseLeasesResponse> {
+    return this.leases.leases(ctx);
   }
 
   // ------------------------------------------------------------------ alarms
 
   /** etcd 3.4 answers Alarm without a header (its applier builds a bare AlarmResponse). */
-  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+  async alarm(req: AlarmRequest, ctx: RequestContext = INTERNAL): Promise<AlarmResponse> {
     if (req.action === AlarmAction.GET) {
       // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on.
-      await this.linearizableRead();
+      await this.waitLinearizable(ctx);
       return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
-    const result = await this.propose({ alarm: req });
-    return result.response as AlarmResponse;
+    return this.proposer.proposeRequest('alarm', req, ctx);
   }
 
   // ------------------------------------------------------------------ membership
 
-  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<MemberAddResponse> {
-    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
-    const taken = new Set(this.membership.list().flatMap((m) => m.peerUrls));
-    if (peerUrls.some((u) => taken.has(u))) throw ErrPeerURLExist;
-    // etcd's MemberAdd: no name, no cluster token, the time of adding.
-    const id = deriveMemberId(peerUrls, '', Date.now() / 1000);
-    if (isLearner && this.membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS)
-      throw ErrTooManyLearners;
-    if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
-    await this.proposeConfChange(
-      isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
-      id,
-      { id: id.toString(), peerURLs: peerUrls, isLearner },
-    );
-    return MemberAddResponse.create({
-      header: this.memberHeader(),
-      member: this.membership.get(id),
-      members: this.membership.list(),
-    });
+  memberAdd(
+    peerUrls: string[],
+    isLearner: boolean,
+    ctx: RequestContext = INTERNAL,
+  ): Promise<MemberAddResponse> {
+    return this.cluster.add(peerUrls, isLearner, ctx);
   }
 
-  async memberRemove(id: bigint): Promise<MemberRemoveResponse> {
-    const member = this.membership.get(id);
-    if (!member) throw ErrMemberNotFound;
-    if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
-    await this.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined);
-    return MemberRemoveResponse.create({ header: this.memberHeader(), members: this.membership.list() });
+  memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+    return this.cluster.remove(id, ctx);
   }
 
-  async memberUpdate(id: bigint, peerUrls: string[]): Promise<MemberUpdateResponse> {
-    const member = this.membership.get(id);
-    if (!member) throw ErrMemberNotFound;
-    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
-    await this.proposeConfChange(ConfChangeType.ConfChangeUpdateNode, id, {
-      id: id.toString(),
-      peerURLs: peerUrls,
-      isLearner: member.isLearner,
-    });
-    return MemberUpdateResponse.create({ header: this.memberHeader(), members: this.membership.list() });
+  memberUpdate(
+    id: bigint,
+    peerUrls: string[],
+    ctx: RequestContext = INTERNAL,
+  ): Promise<MemberUpdateResponse> {
+    return this.cluster.update(id, peerUrls, ctx);
   }
 
-  async memberPromote(id: bigint): Promise<MemberPromoteResponse> {
-    const member = this.membership.get(id);
-    if (!member) throw ErrMemberNotFound;
-    if (!member.isLearner) throw ErrMemberNotLearner;
-    // A learner is in sync when the leader's progress shows it near the commit
-    // index; with no such progress (it never connected) it cannot be promoted.
-    const progress = this.raft.status().progress?.get(id);
-    if (!progress || progress.match < this.committedIndex * 0.9) throw ErrLearnerNotReady;
-    await this.proposeConfChange(ConfChangeType.ConfChangeAddNode, id, {
-      id: id.toString(),
-      peerURLs: member.peerUrls,
-      isLearner: false,
-    });
-    return MemberPromoteResponse.create({ header: this.memberHeader(), members: this.membership.list() });
+  memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+    return this.cluster.promote(id, ctx);
   }
 
-  /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */
-  private readyToAddVoter(): boolean {
-    const voters = this.membership.votingMembers();
-    const started = voters.filter((m) => m.name !== '').length;
-    const total = voters.length + 1;
-    // Adding a second member to a one-member cluster is how a cluster grows from a restored snapshot.
-    if (started === 1 && total === 2) return true;
-    return started >= Math.floor(total / 2) + 1;
-  }
-
-  /** etcd's IsReadyToRemoveVotingMember: removing one must leave a quorum of started voters. */
-  private readyToRemoveVoter(id: bigint): boolean {
-    const voters = this.membership.votingMembers();
-    const remaining = voters.filter((m) => m.id !== id);
-    const started = remaining.filter((m) => m.name !== '').length;
-    return started >= Math.floor(remaining.length / 2) + 1;
-  }
-
-  private async proposeConfChange(
-    type: ConfChangeType,
-    nodeId: bigint,
-    member: object | undefined,
-  ): Promise<void> {
-    if (this.stopped) throw ErrStopped;
-    const id = this.ids.next();
-    const cc = ConfChange.create({
-      type,
-      nodeId,
-      id: Number(id & 0x1f_ffff_ffff_ffffn),
-      context: member ? Buffer.from(JSON.stringify(member)) : new Uint8Array(0),
-    });
-    const done = this.waits.register(BigInt(cc.id));
-    try {
-      this.raft.proposeConfChange(cc);
-    } catch (err) {
-      this.waits.fail(BigInt(cc.id), err instanceof ProposalDroppedError ? ErrTimeout : (err as Error));
-    }
-    this.loop.kick();
-    const timer = setTimeout(() => this.waits.fail(BigInt(cc.id), ErrTimeout), requestTimeoutMs(this.config));
-    try {
-      const result = await done;
-      if (result.error) throw result.error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  // ------------------------------------------------------------------ raft-level
+  // ------------------------------------------------------------------ maintenance
 
   /** Hands a leadership transfer to Raft and waits until someone else leads (etcd's MoveLeader). */
-  async moveLeader(target: bigint): Promise<void> {
+  async moveLeader(target: bigint, ctx: RequestContext = INTERNAL): Promise<void> {
     if (!this.isLeader()) throw ErrNotLeader;
     const transferee = this.membership.get(target);
     if (!transferee || transferee.isLearner) throw ErrBadLeaderTransferee;
     if (target === this.config.memberId) return;
     this.raft.transferLeadership(target);
     this.loop.kick();
-    await this.waitFor(
-      this.leaderChanged$.pipe(filter((lead) => lead === target)),
-      requestTimeoutMs(this.config),
-      () => new Error('etcdserver: request timed out, leader transfer took too long'),
+    await unlessCanceled(
+      this.waitFor(
+        this.leaderChanged$.pipe(filter((lead) => lead === target)),
+        requestTimeoutMs(this.config),
+        () => ErrTimeoutLeaderTransfer,
+      ),
+      ctx,
     );
   }
 
@@ -742,8 +600,7 @@ export class EtcdServer {
     // The snapshot reads the key space from disk: everything applied goes there first.
     await this.applier.flush();
     const path = join(
-      this.config.dataDir,
-      'member',
+      this.member.storage.memberDir,
       `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`,
     );
     // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
@@ -764,7 +621,7 @@ export class EtcdServer {
     const before = await this.kv.dbSize();
     await this.kv.defragment();
     const after = await this.kv.dbSize();
-    this.dbSizeEstimate = after;
+    this.quota.measured(after);
     this.logger.info(
       { dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) },
       'defragmented',
@@ -778,55 +635,25 @@ export class EtcdServer {
 
   // ------------------------------------------------------------------ internals
 
-  private async proposeWrite<T extends { header?: ResponseHeader }>(
-    req: Partial<InternalRaftRequest>,
-  ): Promise<T> {
-    const result = await this.propose(req);
-    const resp = result.response as T;
+  /** Proposes a request and waits for what applying it answered (etcd's processInternalRaftRequestOnce). */
+  propose(req: Partial<InternalRaftRequest>, ctx: RequestContext = INTERNAL): Promise<Applied> {
+    return this.proposer.propose(req, ctx);
+  }
+
+  /** A write, answered with the header of the revision it made (or of the current one). */
+  private async proposeWrite<K extends WriteKind>(
+    kind: K,
+    request: InternalRaftRequest[K],
+    ctx: RequestContext,
+  ): Promise<AppliedResponses[K]> {
+    const resp = await this.proposer.proposeRequest(kind, request, ctx);
     resp.header = this.header(resp.header?.revision || this.kv.currentRevision);
     return resp;
   }
 
-  /** Proposes a request and waits for its result from the applier (etcd's processInternalRaftRequestOnce). */
-  async propose(req: Partial<InternalRaftRequest>): Promise<ApplyResult & { response?: unknown }> {
-    if (this.stopped) throw ErrStopped;
-    const id = this.ids.next();
-    const full = InternalRaftRequest.create({ ...req, id, header: { id, username: '', authRevision: 0 } });
-    const data = InternalRaftRequest.encode(full);
-    if (data.length > this.config.maxRequestBytes) throw ErrRequestTooLarge;
-    const done = this.waits.register(id);
-    try {
-      this.raft.propose(data);
-    } catch (err) {
-      this.waits.fail(
-        id,
-        err instanceof ProposalDroppedError ? (this.lead === 0n ? ErrNoLeader : ErrTimeout) : (err as Error),
-      );
-      return done;
-    }
-    this.metrics.proposalsPending.inc();
-    this.loop.kick();
-    const timer = setTimeout(() => this.waits.fail(id, ErrTimeout), requestTimeoutMs(this.config));
-    try {
-      const result = await done;
-      if (result.error) {
-        this.metrics.proposalsFailed.inc();
-        throw result.error;
-      }
-      return result;
-    } finally {
-      clearTimeout(timer);
-      this.metrics.proposalsPending.dec();
-    }
-  }
-
-  private linearizableRead(): Promise<void> {
-    return this.readLoop.waitLinearizable();
-  }
-
   /** Resolves when a read served now from local state is linearizable. */
-  waitLinearizable(): Promise<void> {
-    return this.readLoop.waitLinearizable();
+  waitLinearizable(ctx: RequestContext = INTERNAL): Promise<void> {
+    return unlessCanceled(this.readLoop.waitLinearizable(), ctx);
   }
 
   private async waitForLeader(): Promise<void> {
@@ -839,17 +666,17 @@ export class EtcdServer {
   }
 
   /**
-   * The first value of `source`, or the timeout's error, or ErrStopped. One rxjs race, so
-   * the losers are unsubscribed: a Promise.race of firstValueFrom()s would leave a
-   * subscription on stopping$ behind for every keep-alive, growing without bound.
+   * The first value of `source`, or the timeout's error, or ErrStopped. One
+   * pipeline, so everything it subscribed to is let go with its answer: a
+   * subscription left on stopping$ per keep-alive would grow without bound.
    */
   private waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
     if (this.stopped) return Promise.reject(ErrStopped);
     return firstValueFrom(
-      race(
-        source.pipe(take(1)),
-        timer(timeoutMs).pipe(switchMap(() => throwError(onTimeout))),
-        this.stopping$.pipe(switchMap(() => throwError(() => ErrStopped))),
+      source.pipe(
+        timeout({ first: timeoutMs, with: () => throwError(onTimeout) }),
+        takeUntil(this.stopping$),
+        throwIfEmpty(() => ErrStopped),
       ),
     );
   }
@@ -872,142 +699,22 @@ export class EtcdServer {
       this.actor?.send({ type: 'LEADERSHIP_LOST' });
     }
     this.logger.info({ lead: s.lead.toString(16), role: s.role, term: this.term }, 'leader changed');
-    this.leaderChanged$.next(s.lead);
+    this.leaderChanges.next(s.lead);
   }
 
   private onApplied(index: number, confState: ConfState | undefined): void {
-    if (confState) this.confState = confState;
     this.metrics.proposalsApplied.set(index);
     this.metrics.proposalsCommitted.set(this.committedIndex);
-    this.applied$.next(index);
-    if (index - this.snapshotIndex >= this.config.snapshotCount) this.snapshot(index);
-  }
-
-  /**
-   * Takes a Raft snapshot at the applied index and compacts the log behind it,
-   * keeping catch-up entries (etcd's triggerSnapshot). The key space itself is
-   * the snapshot's state: it is already durable up to its applied index.
-   */
-  private snapshot(index: number): void {
-    const snap = this.memory.createSnapshot(index, this.confState, new Uint8Array(0));
-    this.snapshotIndex = index;
-    const compactTo = index - this.config.snapshotCatchUpEntries;
-    // A restart resumes applying after the snapshot: the key space must hold
-    // everything up to it on disk before the raft log says so.
-    // The log store holds the commit index only as of its last write (a newer
-    // commit alone is not written): record it first, the snapshot may not pass it.
-    // Entries up to the applied index are committed and durable, so the commit may be raised to it.
-    const durable = this.memory.initialState().hardState;
-    const hardState = { ...durable, commit: Math.max(durable.commit, index) };
-    void this.applier
-      .flush()
-      .then(() => this.raftLog.save({ hardState, entries: [] }, { sync: false }))
-      .then(() => this.raftLog.saveSnapshot(snap.metadata!))
-      .then(async () => {
-        if (compactTo > this.memory.firstIndex()) {
-          this.memory.compact(compactTo);
-          await this.raftLog.compact(compactTo);
-        }
-        this.logger.info(
-          { index, compactedTo: Math.max(0, compactTo) },
-          'saved raft snapshot and compacted the log',
-        );
-      })
-      .catch((err: unknown) => this.logger.error({ err, index }, 'saving the raft snapshot failed'));
-  }
-
-  private revokeExpiredLeases(): void {
-    if (!this.isLeader() || this.stopped) return;
-    for (const id of this.lessor.expired(LEASE_REVOKE_RATE_PER_TICK)) {
-      this.logger.info({ lease: id.toString(16) }, 'lease expired; revoking');
-      this.leaseRevoke(id).catch((err: unknown) => {
-        if (err !== ErrLeaseNotFound)
-          this.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');
-      });
-    }
-  }
-
-  /** Raises NOSPACE once the key space outgrows the quota (etcd's backend quota). */
-  /**
-   * etcd's quota check before a request that grows the key space: if the
-   * backend plus the request's cost would pass the quota, raise NOSPACE and
-   * refuse the request with etcd's error. The size is the quota guard's last
-   * reading (taken every second), since measuring the files per request costs
-   * more than the request.
-   */
-  private async assertQuota(cost: number): Promise<void> {
-    const quota = this.config.quotaBackendBytes;
-    if (quota <= 0 || this.dbSizeEstimate + cost < quota) return;
-    if (!this.alarms.has(AlarmType.NOSPACE)) await this.raiseNoSpace();
-    throw ErrNoSpace;
-  }
-
-  private async checkQuota(): Promise<void> {
-    if (!this.isLeader() || this.stopped || this.config.quotaBackendBytes <= 0) return;
-    const size = await this.kv.dbSize();
-    this.dbSizeEstimate = size;
-    this.metrics.dbTotalSize.set(size);
-    if (this.alarms.has(AlarmType.NOSPACE)) return;
-    if (size <= this.config.quotaBackendBytes) return;
-    this.logger.warn(
-      { dbSize: size, quota: this.config.quotaBackendBytes },
-      'database space exceeded; raising NOSPACE',
-    );
-    await this.raiseNoSpace();
-  }
-
-  /** Raises NOSPACE through Raft; a failure is harmless, the next check raises it again. */
-  private async raiseNoSpace(): Promise<void> {
-    await this.propose({
-      alarm: AlarmRequest.create({
-        action: AlarmAction.ACTIVATE,
-        memberId: this.config.memberId,
-        alarm: AlarmType.NOSPACE,
-      }),
-    }).catch(() => undefined);
+    this.appliedIndexes.next(index);
+    this.snapshots.applied(index, confState);
   }
 }
 
-/** etcd's quota cost of a put: the key, the value and a fixed overhead for its index and bookkeeping. */
-const KV_OVERHEAD_BYTES = 256;
-/** etcd's quota cost of a lease grant. */
-const LEASE_OVERHEAD_BYTES = 64;
-
-function putCost(req: PutRequest): number {
-  return KV_OVERHEAD_BYTES + req.key.length + req.value.length;
-}
-
-/** etcd's: the costlier of the two branches (only one of them runs). */
-function txnCost(req: TxnRequest): number {
-  const branch = (ops: TxnRequest['success']): number =>
-    ops.reduce(
-      (sum, op) =>
-        sum + (op.requestPut ? putCost(op.requestPut) : op.requestTxn ? txnCost(op.requestTxn) : 0),
-      0,
-    );
-  return Math.max(branch(req.success), branch(req.failure));
-}
-
-function isValidPeerUrl(u: string): boolean {
-  try {
-    const url = new URL(u);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.port !== '';
-  } catch {
-    return false;
-  }
-}
+/** The requests answered with a header of their own revision. */
+type WriteKind = 'put' | 'deleteRange' | 'txn' | 'leaseGrant' | 'leaseRevoke';
 
 function isTxnSerializable(req: TxnRequest): boolean {
   return [...req.success, ...req.failure].every((op) => op.requestRange?.serializable ?? true);
-}
-
-/** The key space must not be ahead of the raft log, and the log must reach what was applied. */
-function checkIntegrity(dataDir: string, applied: number, lastIndex: number, snapIndex: number): void {
-  if (applied > lastIndex && applied > snapIndex) {
-    throw new Error(
-      `data dir ${dataDir}: the key space has applied index ${applied} but the raft log ends at ${lastIndex}; the raft log lost entries. Restore from a snapshot or remove the member and re-add it.`,
-    );
-  }
 }
 
 /** A small seeded generator (mulberry32) for the randomized election timeout. */

@@ -4,16 +4,13 @@ import type { MemoryStorage } from '../raft/memoryStorage.js';
 import type { RaftNode } from '../raft/raftNode.js';
 import type { ReadState, Ready, SoftState } from '../raft/ready.js';
 import type { RaftLogStore } from '../storage/raftlog/store.js';
-import type { Message, Snapshot, Entry } from '../proto/raftpb.js';
+import type { Snapshot, Entry } from '../proto/raftpb.js';
+import type { Transport } from '../transport/transport.js';
 
 /** Where the loop hands committed work: the applier. */
 export interface ApplyTarget {
   applySnapshot(snapshot: Snapshot): Promise<void>;
   applyEntries(entries: Entry[]): Promise<void>;
-}
-
-export interface PeerSender {
-  send(messages: Message[]): void;
 }
 
 export interface RaftLoopTimings {
@@ -56,7 +53,7 @@ export class RaftLoop {
     private readonly raft: RaftNode,
     private readonly memory: MemoryStorage,
     private readonly log: RaftLogStore,
-    private readonly peers: PeerSender,
+    private readonly transport: Pick<Transport, 'send'>,
     private readonly applier: ApplyTarget,
     private readonly timings: RaftLoopTimings,
     private readonly logger: Logger,
@@ -127,7 +124,7 @@ export class RaftLoop {
     const persisted = Promise.all([written, this.persisted]).then(() => this.remember(rd));
     this.persisted = persisted.catch(() => undefined);
     const sent = persisted.then(() => {
-      if (rd.messages.length > 0) this.peers.send(rd.messages);
+      if (rd.messages.length > 0) this.transport.send(rd.messages);
       for (const rs of rd.readStates) this.readStates.next(rs);
     });
     // Committed entries are durable already: applying them need not wait for

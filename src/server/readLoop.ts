@@ -9,12 +9,12 @@ import {
   filter,
   first,
   map,
-  merge,
-  race,
   switchMap,
+  takeUntil,
   tap,
   throwError,
-  timer,
+  throwIfEmpty,
+  timeout,
 } from 'rxjs';
 import type { ReadState } from '../raft/ready.js';
 
@@ -94,25 +94,24 @@ export class LinearizableReadLoop {
     const { deps } = this;
     return defer(() => {
       const ctx = requestIdBytes(deps.nextRequestId());
-      const answer$ = deps.readState$.pipe(
+      // Subscribed to before asking, so a synchronous answer is not missed.
+      const index$ = deps.readState$.pipe(
         first((rs) => sameBytes(rs.requestCtx, ctx)),
         map((rs) => rs.index),
+        timeout({ first: deps.timeoutMs, with: () => throwError(deps.errors.timeout) }),
+        takeUntil(deps.leaderChanged$),
+        throwIfEmpty(deps.errors.leaderChanged),
+        takeUntil(deps.stopping$),
+        throwIfEmpty(deps.errors.stopped),
       );
-      const failure$ = merge(
-        deps.leaderChanged$.pipe(switchMap(() => throwError(deps.errors.leaderChanged))),
-        timer(deps.timeoutMs).pipe(switchMap(() => throwError(deps.errors.timeout))),
-        deps.stopping$.pipe(switchMap(() => throwError(deps.errors.stopped))),
-      );
-      // Subscribe to the answer before asking, so a synchronous answer is not missed.
-      const index$ = race(answer$, failure$);
       queueMicrotask(() => deps.requestReadIndex(ctx));
       return index$;
     }).pipe(
-      first(),
       switchMap((index) =>
-        race(
-          deps.applied$.pipe(first((applied) => applied >= index)),
-          deps.stopping$.pipe(switchMap(() => throwError(deps.errors.stopped))),
+        deps.applied$.pipe(
+          first((applied) => applied >= index),
+          takeUntil(deps.stopping$),
+          throwIfEmpty(deps.errors.stopped),
         ),
       ),
       tap({ next: () => round.resolve(), error: (e: Error) => round.reject(e) }),

@@ -36,6 +36,7 @@ export interface Transport {
   request(to: bigint, request: PeerRequest, timeoutMs: number): Promise<PeerResponse>;
   /** Answers peers' requests with `handler` from now on. */
   serve(handler: PeerRequestHandler): void;
+  /** Starts reaching a peer; adding one already known updates where it listens (etcd's UpdatePeer). */
   addPeer(peer: PeerAddress): void;
   removePeer(id: bigint): void;
   /** Stops sending and receiving; messages in flight may be lost. */

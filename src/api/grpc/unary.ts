@@ -1,25 +1,28 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { toRpcError } from '../rpcErrors.js';
+import type { RequestContext } from '../../server/requestContext.js';
+import { failureStatus, type FailurePolicy, type UnaryMethod } from '../rpc.js';
 
 /**
- * A unary gRPC handler from an async function: the result is the response,
- * any error becomes etcd's status (code and exact message). Unexpected errors
- * are logged; etcd's own errors are the client's business, not the log's.
+ * A grpc-js unary handler for a unary method: the result is the response,
+ * an error becomes the status its service's policy gives it. The request's
+ * context aborts when the client cancels or its deadline passes.
  */
-export function unary<Req, Res>(
+export function grpcUnary<Req, Res>(
+  name: string,
+  method: UnaryMethod<Req, Res>,
+  policy: FailurePolicy,
   logger: Logger,
-  method: string,
-  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request, call).then(
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    const ctx: RequestContext = { signal: abort.signal };
+    method(call.request, ctx).then(
       (res) => callback(null, res),
       (err: unknown) => {
-        const status = toRpcError(err);
-        if (!status.message.startsWith('etcdserver:') && !status.message.startsWith('mvcc:')) {
-          logger.warn({ err, method }, 'request failed');
-        }
+        const status = failureStatus(err, policy, ctx, logger, name);
+        if (status === undefined) return;
         callback({ code: status.code, details: status.message, name: status.name, message: status.message });
       },
     );

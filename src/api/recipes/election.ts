@@ -6,9 +6,6 @@ import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { EtcdServer } from '../../server/etcdServer.js';
 import {
-  Compare,
-  Compare_CompareResult as CompareResult,
-  Compare_CompareTarget as CompareTarget,
   DeleteRangeRequest,
   PutRequest,
   RangeRequest,
@@ -30,13 +27,15 @@ import {
 } from '../../proto/v3electionpb.js';
 import { GrpcCode, RpcError } from '../rpcErrors.js';
 import {
-  DEFAULT_SESSION_TTL,
   RecipeAbortedError,
+  createRevisionIs,
   firstCreated,
   headerOf,
   keyPrefix,
   prefixEnd,
-  sessionKey,
+  putSessionKey,
+  sessionLease,
+  sessionOf,
   throwIfAborted,
   waitDeletes,
   watchReplies,
@@ -53,17 +52,6 @@ export const ErrMissingLeaderKey = new RpcError(GrpcCode.Unknown, '"leader" fiel
  */
 export const ErrElectionSessionExpired = new RpcError(GrpcCode.Unknown, 'election: session expired');
 
-/** The lease a request names, or a fresh 60 s one when it names none (concurrency.NewSession). */
-export async function sessionLease(server: EtcdServer, lease: bigint): Promise<bigint> {
-  if (lease !== 0n) return lease;
-  const granted = await server.leaseGrant({ id: 0n, ttl: DEFAULT_SESSION_TTL });
-  return granted.id;
-}
-
-function createRevisionIs(key: Uint8Array, createRevision: number): Compare {
-  return Compare.create({ key, target: CompareTarget.CREATE, result: CompareResult.EQUAL, createRevision });
-}
-
 export class Election {
   constructor(
     private readonly server: EtcdServer,
@@ -72,17 +60,9 @@ export class Election {
 
   /** Blocks until the caller leads `name`; the header is that of the campaign's own write. */
   async campaign(req: CampaignRequest, signal?: AbortSignal): Promise<CampaignResponse> {
-    const lease = await sessionLease(this.server, req.lease);
-    const prefix = keyPrefix(req.name);
-    const key = sessionKey(prefix, lease);
-    throwIfAborted(signal);
-    const resp = await this.server.txn(
-      TxnRequest.create({
-        compare: [createRevisionIs(key, 0)],
-        success: [{ requestPut: PutRequest.create({ key, value: req.value, lease }) }],
-        failure: [{ requestRange: RangeRequest.create({ key }) }],
-      }),
-    );
+    const session = await sessionOf(this.server, req.name, req.lease, signal);
+    const { lease, prefix, key } = session;
+    const resp = await putSessionKey(this.server, session, req.value);
     const header = headerOf(this.server, resp);
     let rev = header.revision;
     if (!resp.succeeded) {

@@ -2,19 +2,10 @@
 // mutex.go) on top of the EtcdServer: waiters queue as keys
 // `<name>/<lease hex>` ordered by create revision; the oldest holds the lock.
 import type { EtcdServer } from '../../server/etcdServer.js';
-import {
-  Compare,
-  Compare_CompareResult as CompareResult,
-  Compare_CompareTarget as CompareTarget,
-  DeleteRangeRequest,
-  PutRequest,
-  RangeRequest,
-  TxnRequest,
-} from '../../proto/etcdserverpb.js';
+import { DeleteRangeRequest, RangeRequest } from '../../proto/etcdserverpb.js';
 import { LockResponse, UnlockResponse, type LockRequest, type UnlockRequest } from '../../proto/v3lockpb.js';
 import { GrpcCode, RpcError } from '../rpcErrors.js';
-import { sessionLease } from './election.js';
-import { firstCreated, headerOf, keyPrefix, sessionKey, throwIfAborted, waitDeletes } from './waitDeletes.js';
+import { firstCreated, headerOf, putSessionKey, sessionOf, waitDeletes } from './waitDeletes.js';
 
 /** concurrency.ErrSessionExpired: a plain Go error, so code Unknown. */
 export const ErrMutexSessionExpired = new RpcError(GrpcCode.Unknown, 'mutex: session is expired');
@@ -27,28 +18,10 @@ export class Mutex {
    * finds the key already there and keeps its place in the queue.
    */
   async lock(req: LockRequest, signal?: AbortSignal): Promise<LockResponse> {
-    const lease = await sessionLease(this.server, req.lease);
-    const prefix = keyPrefix(req.name);
-    const key = sessionKey(prefix, lease);
-    throwIfAborted(signal);
+    const session = await sessionOf(this.server, req.name, req.lease, signal);
+    const { prefix, key } = session;
     // One round trip for the uncontended case: enqueue and read the holder together.
-    const resp = await this.server.txn(
-      TxnRequest.create({
-        compare: [
-          Compare.create({
-            key,
-            target: CompareTarget.CREATE,
-            result: CompareResult.EQUAL,
-            createRevision: 0,
-          }),
-        ],
-        success: [
-          { requestPut: PutRequest.create({ key, value: new Uint8Array(0), lease }) },
-          { requestRange: firstCreated(prefix) },
-        ],
-        failure: [{ requestRange: RangeRequest.create({ key }) }, { requestRange: firstCreated(prefix) }],
-      }),
-    );
+    const resp = await putSessionKey(this.server, session, new Uint8Array(0), [firstCreated(prefix)]);
     const header = headerOf(this.server, resp);
     let rev = header.revision;
     if (!resp.succeeded) rev = resp.responses[0]?.responseRange?.kvs[0]?.createRevision ?? rev;

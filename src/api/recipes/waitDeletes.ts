@@ -4,7 +4,13 @@
 // prefix" ranges, and waiting for keys to be deleted with a watch.
 import type { EtcdServer } from '../../server/etcdServer.js';
 import {
+  Compare,
+  Compare_CompareResult as CompareResult,
+  Compare_CompareTarget as CompareTarget,
+  PutRequest,
   RangeRequest,
+  TxnRequest,
+  type TxnResponse,
   RangeRequest_SortOrder as SortOrder,
   RangeRequest_SortTarget as SortTarget,
   type RangeResponse,
@@ -16,6 +22,55 @@ import { ErrCompacted } from '../rpcErrors.js';
 
 /** etcd's concurrency.NewSession default TTL: a lease granted for a request that names none. */
 export const DEFAULT_SESSION_TTL = 60;
+
+/** The lease a request names, or a fresh 60 s one when it names none (concurrency.NewSession). */
+export async function sessionLease(server: EtcdServer, lease: bigint): Promise<bigint> {
+  if (lease !== 0n) return lease;
+  const granted = await server.leaseGrant({ id: 0n, ttl: DEFAULT_SESSION_TTL });
+  return granted.id;
+}
+
+/** A participant's session under `<name>/`: its lease and the key named after it (concurrency's Mutex and Election). */
+export async function sessionOf(
+  server: EtcdServer,
+  name: Uint8Array,
+  lease: bigint,
+  signal: AbortSignal | undefined,
+): Promise<{ lease: bigint; prefix: Uint8Array; key: Uint8Array }> {
+  const granted = await sessionLease(server, lease);
+  const prefix = keyPrefix(name);
+  const key = sessionKey(prefix, granted);
+  throwIfAborted(signal);
+  return { lease: granted, prefix, key };
+}
+
+/** The compare that holds while `key` is the one created at `createRevision` (0: there is no such key). */
+export function createRevisionIs(key: Uint8Array, createRevision: number): Compare {
+  return Compare.create({ key, target: CompareTarget.CREATE, result: CompareResult.EQUAL, createRevision });
+}
+
+/**
+ * Puts the session's key unless it is there already (a caller coming back
+ * with the same lease keeps its place), reading the key otherwise; `alsoRead`
+ * is read in the same txn either way. The first response is the put's or the
+ * key's, the ones after it those of `alsoRead`.
+ */
+export function putSessionKey(
+  server: EtcdServer,
+  session: { lease: bigint; key: Uint8Array },
+  value: Uint8Array,
+  alsoRead: RangeRequest[] = [],
+): Promise<TxnResponse> {
+  const { key, lease } = session;
+  const reads = alsoRead.map((r) => ({ requestRange: r }));
+  return server.txn(
+    TxnRequest.create({
+      compare: [createRevisionIs(key, 0)],
+      success: [{ requestPut: PutRequest.create({ key, value, lease }) }, ...reads],
+      failure: [{ requestRange: RangeRequest.create({ key }) }, ...reads],
+    }),
+  );
+}
 
 /** Ends a wait when the caller goes away (gRPC cancel, HTTP client gone). */
 export class RecipeAbortedError extends Error {

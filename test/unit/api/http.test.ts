@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpRoutes, type HttpRoutes } from '../../../src/api/http.js';
 import { checkHealth, type HealthSource } from '../../../src/api/http-health.js';
-import { createMetrics, grpcLabels, type EtcdMetrics } from '../../../src/api/metrics.js';
+import { grpcLabels } from '../../../src/api/metrics.js';
+import { createMetrics, type EtcdMetrics } from '../../../src/embed/metrics.js';
 
 let servers: http.Server[] = [];
 afterEach(async () => {

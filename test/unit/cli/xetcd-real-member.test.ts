@@ -24,7 +24,7 @@ function hasEtcdctl(): boolean {
     return false;
   }
 }
-const ready = existsSync(join(ROOT, 'src', 'server', 'member.ts')) && hasEtcdctl();
+const ready = existsSync(join(ROOT, 'src', 'embed', 'serverLayer.ts')) && hasEtcdctl();
 
 async function etcdctl(args: string[]): Promise<{ ok: boolean; out: string }> {
   try {

@@ -12,8 +12,9 @@ import {
   type ServerFixture,
 } from './serverFixture.js';
 import { EtcdServer } from '../../../src/server/etcdServer.js';
+import { LoopbackTransport } from '../../../src/transport/loopback.js';
 import { silentLogger } from '../../../src/logging.js';
-import { createMetrics } from '../../../src/api/metrics.js';
+import { createMetrics } from '../../../src/embed/metrics.js';
 import { toRpcError } from '../../../src/api/rpcErrors.js';
 import { LeaseTimeToLiveRequest, PutRequest, RangeRequest } from '../../../src/proto/etcdserverpb.js';
 import type { RaftNode } from '../../../src/raft/raftNode.js';
@@ -96,7 +97,11 @@ describe('EtcdServer stop and restart', () => {
     const dir = await mkdtemp(join(tmpdir(), 'xetcd-server-unstarted-'));
     try {
       const config = fixtureConfig(dir, 1);
-      const never = await EtcdServer.open(config, silentLogger(), { send: () => undefined }, createMetrics());
+      const never = await EtcdServer.open(config, {
+        logger: silentLogger(),
+        metrics: createMetrics(),
+        transport: new LoopbackTransport(config.memberId),
+      });
       await never.stop();
       const fx = await openServer({ dataDir: dir });
       await fx.server.put(put('a', '1'));

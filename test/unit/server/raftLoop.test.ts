@@ -5,7 +5,8 @@
 // nothing more is sent or advanced.
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftLoop, type ApplyTarget, type PeerSender } from '../../../src/server/raftLoop.js';
+import { RaftLoop, type ApplyTarget } from '../../../src/server/raftLoop.js';
+import type { Transport } from '../../../src/transport/transport.js';
 import { silentLogger } from '../../../src/logging.js';
 import { Entry, EntryType, Message, MessageType } from '../../../src/proto/raftpb.js';
 import type { Ready } from '../../../src/raft/ready.js';
@@ -55,7 +56,7 @@ function harness(readies: Ready[]) {
       );
     },
   } as unknown as RaftLogStore;
-  const peers: PeerSender = {
+  const peers: Pick<Transport, 'send'> = {
     send: (messages) => events.push(`send ${messages.map((m) => m.index).join(',')}`),
   };
   const applies: Deferred[] = [];

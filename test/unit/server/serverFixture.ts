@@ -1,4 +1,4 @@
-// A real EtcdServer in-process, built the way src/server/member.ts builds one: on a temp
+// A real EtcdServer in-process, built the way src/embed/serverLayer.ts builds one: on a temp
 // data dir, silent logger, fresh metrics, no peers. `peers` > 1 declares members that never
 // start, so the member can never win an election (requests then wait, time out or fail).
 // `grpc()` mounts the etcd v3 services on a loopback gRPC port for tests that need the wire.
@@ -7,10 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
-import { EtcdServer, type ServerConfig } from '../../../src/server/etcdServer.js';
+import { EtcdServer } from '../../../src/server/etcdServer.js';
+import type { ServerConfig } from '../../../src/server/serverConfig.js';
+import { LoopbackTransport } from '../../../src/transport/loopback.js';
 import { silentLogger } from '../../../src/logging.js';
-import { createMetrics } from '../../../src/api/metrics.js';
-import { clusterId, memberId } from '../../../src/embed/ids.js';
+import { createMetrics } from '../../../src/embed/metrics.js';
+import { clusterId, memberId } from '../../../src/server/ids.js';
 import {
   ClusterService,
   KVService,
@@ -18,11 +20,13 @@ import {
   MaintenanceService,
   WatchService,
 } from '../../../src/proto/etcdserverpb.js';
-import { kvService } from '../../../src/api/grpc/kvService.js';
-import { leaseService } from '../../../src/api/grpc/leaseService.js';
-import { clusterService } from '../../../src/api/grpc/clusterService.js';
-import { maintenanceService } from '../../../src/api/grpc/maintenanceService.js';
-import { watchService } from '../../../src/api/grpc/watchService.js';
+import { grpcHandlers } from '../../../src/api/grpc/register.js';
+import { etcdFailures } from '../../../src/api/rpc.js';
+import { clusterService } from '../../../src/api/services/cluster.js';
+import { kvService } from '../../../src/api/services/kv.js';
+import { leaseService } from '../../../src/api/services/lease.js';
+import { maintenanceService } from '../../../src/api/services/maintenance.js';
+import { watchService } from '../../../src/api/services/watch.js';
 
 export interface FixtureOptions {
   /** Members of the initial cluster, this one included; only this one runs. Default 1. */
@@ -90,8 +94,12 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
   }
   const members = opts.members ?? 1;
   const config = fixtureConfig(dataDir, members, opts.config);
-  const server = await EtcdServer.open(config, silentLogger(), { send: () => undefined }, createMetrics());
-  server.start();
+  const server = await EtcdServer.open(config, {
+    logger: silentLogger(),
+    metrics: createMetrics(),
+    transport: new LoopbackTransport(config.memberId),
+  });
+  await server.start();
   let grpcServer: grpc.Server | undefined;
   let stopped: Promise<void> | undefined;
   const fixture: ServerFixture = {
@@ -124,11 +132,17 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
     async grpc() {
       const s = new grpc.Server();
       const log = silentLogger();
-      s.addService(KVService, kvService(server, { maxTxnOps: 128 }, log));
-      s.addService(WatchService, watchService(server, log));
-      s.addService(LeaseService, leaseService(server, log));
-      s.addService(ClusterService, clusterService(server, log));
-      s.addService(MaintenanceService, maintenanceService(server, log));
+      s.addService(
+        KVService,
+        grpcHandlers(KVService, kvService(server, { maxTxnOps: 128 }), etcdFailures, log),
+      );
+      s.addService(WatchService, grpcHandlers(WatchService, watchService(server), etcdFailures, log));
+      s.addService(LeaseService, grpcHandlers(LeaseService, leaseService(server), etcdFailures, log));
+      s.addService(ClusterService, grpcHandlers(ClusterService, clusterService(server), etcdFailures, log));
+      s.addService(
+        MaintenanceService,
+        grpcHandlers(MaintenanceService, maintenanceService(server, log), etcdFailures, log),
+      );
       const port = await new Promise<number>((resolve, reject) =>
         s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
           err ? reject(err) : resolve(p),

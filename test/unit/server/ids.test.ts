@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterId, idHex, memberId } from '../../../src/embed/ids.js';
+import { clusterId, idHex, memberId } from '../../../src/server/ids.js';
 
 describe('member and cluster IDs (etcd membership.NewMember / genID)', () => {
   it('a default member has the IDs a default etcd 3.4 reports', () => {

@@ -6,17 +6,17 @@
  * a leader may do: expire leases, auto-compact, raise the space alarm. Losing
  * leadership leaves the state, which stops those actors at once (etcd #15247).
  *
- * Every actor is named here and implemented by src/server/etcdServer.ts through
+ * Every actor is named here and implemented by src/server/serverParts.ts through
  * `machine.provide()`. The chart does no I/O and opens in a visualizer as is.
  */
 import { assign, fromCallback, setup } from 'xstate';
 
-export interface EtcdServerContext {
+export interface ServerPartsContext {
   /** Why the member had to stop, when it did. */
   failure?: string;
 }
 
-export type EtcdServerEvent =
+export type ServerPartsEvent =
   | { type: 'LEADER_ELECTED' }
   | { type: 'LEADERSHIP_LOST' }
   | { type: 'FATAL'; reason: string }
@@ -24,7 +24,7 @@ export type EtcdServerEvent =
 
 /** A part that was not provided fails the member at once, saying which. */
 function notProvided(part: string) {
-  return fromCallback<EtcdServerEvent>(({ sendBack }) => {
+  return fromCallback<ServerPartsEvent>(({ sendBack }) => {
     sendBack({
       type: 'FATAL',
       reason: `server part '${part}' has no implementation (provide it with machine.provide)`,
@@ -32,10 +32,10 @@ function notProvided(part: string) {
   });
 }
 
-export const etcdServerMachine = setup({
+export const serverPartsMachine = setup({
   types: {
-    context: {} as EtcdServerContext,
-    events: {} as EtcdServerEvent,
+    context: {} as ServerPartsContext,
+    events: {} as ServerPartsEvent,
   },
   actors: {
     // Implemented by provide(): each sends FATAL to its parent if it cannot go on.
@@ -51,7 +51,7 @@ export const etcdServerMachine = setup({
     }),
   },
 }).createMachine({
-  id: 'etcdServer',
+  id: 'serverParts',
   context: {},
   initial: 'running',
   states: {
@@ -89,4 +89,4 @@ export const etcdServerMachine = setup({
   },
 });
 
-export type EtcdServerMachine = typeof etcdServerMachine;
+export type ServerPartsMachine = typeof serverPartsMachine;

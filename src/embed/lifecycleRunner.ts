@@ -5,11 +5,11 @@
 import { createActor, fromPromise, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
 import {
-  serverLifecycleMachine,
+  memberLifecycleMachine,
   type BootMode,
   type LifecycleStep,
   type OpenStorageOutput,
-} from '../../machines/server.js';
+} from '../../machines/memberLifecycle.js';
 import type { Config, ConfigResult } from './config.js';
 
 /** What each state of the chart asks for. Every method may throw; the message is the reason logged. */
@@ -55,7 +55,7 @@ export interface RunMemberOptions {
 }
 
 export interface Member {
-  readonly actor: Actor<typeof serverLifecycleMachine>;
+  readonly actor: Actor<typeof memberLifecycleMachine>;
   /** Resolves when the chart reaches `stopped` or `failed`. */
   readonly done: Promise<MemberOutcome>;
   /** The valid config, once validatingConfig has passed. */
@@ -77,18 +77,18 @@ export function runMember(options: RunMemberOptions): Member {
     return steps;
   };
 
-  const machine = serverLifecycleMachine.provide({
+  const machine = memberLifecycleMachine.provide({
     actors: {
-      validateConfig: fromPromise(async () => {
+      validateConfig: fromPromise(() => {
         const result = options.config();
         if (!result.ok) {
           configProblems = result.problems;
-          throw new ConfigError(result.problems);
+          return Promise.reject(new ConfigError(result.problems));
         }
         for (const w of result.warnings) logger.warn(w);
         config = result.config;
         steps = options.steps(result.config);
-        return { initialClusterState: result.config.initialClusterState };
+        return Promise.resolve({ initialClusterState: result.config.initialClusterState });
       }),
       openStorage: fromPromise(() => need().openStorage()),
       bootstrap: fromPromise(({ input }: { input: { mode: BootMode } }) => need().bootstrap(input.mode)),

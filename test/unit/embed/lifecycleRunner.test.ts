@@ -1,9 +1,9 @@
 // The member lifecycle chart driven with fake steps: every path, every failure.
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type ConfigResult } from '../../../src/embed/config.js';
-import { runMember, type MemberSteps } from '../../../src/embed/member.js';
+import { runMember, type MemberSteps } from '../../../src/embed/lifecycleRunner.js';
 import { createLogger } from '../../../src/logging.js';
-import type { BootMode } from '../../../machines/server.js';
+import type { BootMode } from '../../../machines/memberLifecycle.js';
 
 interface Harness {
   calls: string[];
@@ -79,7 +79,8 @@ describe('member lifecycle', () => {
       'publish',
       'serve',
     ]);
-    expect(states).toContain('{"bootstrapping":"new"}');
+    expect(states).toContain('"bootstrapping"');
+    expect(member.actor.getSnapshot().context.bootMode).toBe('new');
     expect(member.config()?.name).toBe('default');
     member.stop('SIGTERM');
     const out = await member.done;

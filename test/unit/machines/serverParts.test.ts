@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback } from 'xstate';
-import { etcdServerMachine, type EtcdServerEvent } from '../../../machines/etcd-server.js';
+import { serverPartsMachine, type ServerPartsEvent } from '../../../machines/serverParts.js';
 
 /** Provides every part with a callback actor that records when it runs. */
 function withParts() {
   const running = new Set<string>();
   const part = (name: string) =>
-    fromCallback<EtcdServerEvent>(() => {
+    fromCallback<ServerPartsEvent>(() => {
       running.add(name);
       return () => running.delete(name);
     });
-  const machine = etcdServerMachine.provide({
+  const machine = serverPartsMachine.provide({
     actors: {
       raftLoop: part('raftLoop'),
       readLoop: part('readLoop'),
@@ -54,7 +54,7 @@ describe('etcd server parts chart', () => {
   });
 
   it('fails at once when a part was not provided', () => {
-    const actor = createActor(etcdServerMachine).start();
+    const actor = createActor(serverPartsMachine).start();
     expect(actor.getSnapshot().value).toBe('failed');
     expect(actor.getSnapshot().context.failure).toContain("server part 'raftLoop' has no implementation");
   });

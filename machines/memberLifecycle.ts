@@ -4,18 +4,19 @@
  *   validatingConfig → openingStorage → bootstrapping (new | joining | restarting)
  *     → checkingIntegrity → startingRaft → publishing → serving → stopping → stopped
  *
+ * Each step does what its name says: openingStorage opens the stores and finds
+ * whether they hold a member; bootstrapping, one state whatever the mode,
+ * brings up the member as new, joining or restarting; checkingIntegrity runs
+ * every check of the data before Raft starts on it.
+ *
  * Any step that fails goes to `releasing` (stop whatever already started, so
  * the member never half-serves) and then to the final `failed`, whose context
  * carries the step and the reason. A STOP (SIGINT/SIGTERM) at any point before
  * the end goes to `stopping`; a FATAL while serving (the server reports it can
  * no longer go on, e.g. a disk error) goes through `releasing` to `failed`.
  *
- * Which bootstrap: data already in the data dir → restarting (the data wins
- * over --initial-cluster-state, as in etcd where an existing WAL means restart);
- * no data and --initial-cluster-state=new → new; no data and existing → joining.
- *
  * Every step is an invoked promise actor named here and implemented by
- * src/embed/member.ts via `machine.provide()`; the chart does no I/O and can be
+ * src/embed/lifecycleRunner.ts via `machine.provide()`; the chart does no I/O and can be
  * opened in a visualizer as is.
  */
 import { assign, fromPromise, setup } from 'xstate';
@@ -32,7 +33,7 @@ export type LifecycleStep =
   | 'serving'
   | 'stopping';
 
-export interface ServerLifecycleContext {
+export interface MemberLifecycleContext {
   /** --initial-cluster-state, known once the config is valid. */
   initialClusterState: 'new' | 'existing';
   /** The data dir already held a member (from openStorage). */
@@ -44,7 +45,7 @@ export interface ServerLifecycleContext {
   stopReason?: string;
 }
 
-export type ServerLifecycleEvent = { type: 'STOP'; reason: string } | { type: 'FATAL'; reason: string };
+export type MemberLifecycleEvent = { type: 'STOP'; reason: string } | { type: 'FATAL'; reason: string };
 
 export interface ValidateConfigOutput {
   readonly initialClusterState: 'new' | 'existing';
@@ -52,6 +53,18 @@ export interface ValidateConfigOutput {
 
 export interface OpenStorageOutput {
   readonly hasData: boolean;
+}
+
+/**
+ * Data already in the data dir restarts (it wins over --initial-cluster-state,
+ * as in etcd where an existing WAL means restart); otherwise the cluster state
+ * says whether to start a new cluster or join a running one.
+ */
+export function bootModeOf(
+  context: Pick<MemberLifecycleContext, 'hasData' | 'initialClusterState'>,
+): BootMode {
+  if (context.hasData) return 'restarting';
+  return context.initialClusterState === 'new' ? 'new' : 'joining';
 }
 
 /** Turns whatever a step threw into the one line the failure is logged and reported with. */
@@ -62,17 +75,19 @@ export function reasonOf(error: unknown): string {
 
 /** The chart's default for each step: refuse, so a runner that forgets one fails loudly. */
 function notProvided<TOutput, TInput = void>(step: string) {
-  return fromPromise<TOutput, TInput>(async () => {
-    throw new Error(`lifecycle step '${step}' has no implementation (provide it with machine.provide)`);
-  });
+  return fromPromise<TOutput, TInput>(() =>
+    Promise.reject(
+      new Error(`lifecycle step '${step}' has no implementation (provide it with machine.provide)`),
+    ),
+  );
 }
 
 const failAt = (step: LifecycleStep) => ({ type: 'recordFailure', params: { step } }) as const;
 
-export const serverLifecycleMachine = setup({
+export const memberLifecycleMachine = setup({
   types: {
-    context: {} as ServerLifecycleContext,
-    events: {} as ServerLifecycleEvent,
+    context: {} as MemberLifecycleContext,
+    events: {} as MemberLifecycleEvent,
   },
   actors: {
     validateConfig: notProvided<ValidateConfigOutput, void>('validateConfig'),
@@ -84,10 +99,6 @@ export const serverLifecycleMachine = setup({
     serve: notProvided<void, void>('serve'),
     stopMember: notProvided<void, void>('stopMember'),
   },
-  guards: {
-    hasData: ({ context }) => context.hasData,
-    isNewCluster: ({ context }) => context.initialClusterState === 'new',
-  },
   actions: {
     // Implemented by the runner (logging); named here so the chart shows where they happen.
     logStep: (_, _params: { state: string }) => undefined,
@@ -96,6 +107,7 @@ export const serverLifecycleMachine = setup({
     recordFailure: assign((args, params: { step: LifecycleStep }) => ({
       failure: { step: params.step, reason: reasonOf((args.event as { error?: unknown }).error) },
     })),
+    decideBootMode: assign({ bootMode: ({ context }) => bootModeOf(context) }),
     recordStop: assign({ stopReason: ({ event }) => (event.type === 'STOP' ? event.reason : undefined) }),
     recordFatal: assign({
       failure: ({ event }) => ({
@@ -105,7 +117,7 @@ export const serverLifecycleMachine = setup({
     }),
   },
 }).createMachine({
-  id: 'server',
+  id: 'memberLifecycle',
   context: { initialClusterState: 'new', hasData: false },
   initial: 'validatingConfig',
   // Before the member is up, a signal simply stops it (what started is released).
@@ -136,51 +148,15 @@ export const serverLifecycleMachine = setup({
       },
     },
     bootstrapping: {
-      initial: 'deciding',
-      states: {
-        deciding: {
-          always: [
-            { guard: 'hasData', target: 'restarting' },
-            { guard: 'isNewCluster', target: 'new' },
-            { target: 'joining' },
-          ],
-        },
-        new: {
-          entry: [
-            assign({ bootMode: 'new' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (new)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'new' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
-        joining: {
-          entry: [
-            assign({ bootMode: 'joining' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (joining)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'joining' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
-        restarting: {
-          entry: [
-            assign({ bootMode: 'restarting' as const }),
-            { type: 'logStep', params: { state: 'bootstrapping (restarting)' } },
-          ],
-          invoke: {
-            src: 'bootstrap',
-            input: { mode: 'restarting' as const },
-            onDone: '#server.checkingIntegrity',
-            onError: { target: '#server.releasing', actions: failAt('bootstrapping') },
-          },
-        },
+      entry: [
+        'decideBootMode',
+        { type: 'logStep', params: ({ context }) => ({ state: `bootstrapping (${context.bootMode})` }) },
+      ],
+      invoke: {
+        src: 'bootstrap',
+        input: ({ context }) => ({ mode: bootModeOf(context) }),
+        onDone: 'checkingIntegrity',
+        onError: { target: 'releasing', actions: failAt('bootstrapping') },
       },
     },
     checkingIntegrity: {
@@ -217,7 +193,7 @@ export const serverLifecycleMachine = setup({
           invoke: {
             src: 'serve',
             onDone: 'ready',
-            onError: { target: '#server.releasing', actions: failAt('serving') },
+            onError: { target: '#memberLifecycle.releasing', actions: failAt('serving') },
           },
         },
         ready: { entry: { type: 'logStep', params: { state: 'serving' } } },
@@ -248,4 +224,4 @@ export const serverLifecycleMachine = setup({
   },
 });
 
-export type ServerLifecycleMachine = typeof serverLifecycleMachine;
+export type MemberLifecycleMachine = typeof memberLifecycleMachine;

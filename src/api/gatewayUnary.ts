@@ -1,0 +1,73 @@
+// One unary gateway call, as etcd 3.4's grpc-gateway makes it: POST a JSON
+// request, get the JSON response, or etcd's error body with the HTTP status
+// of its gRPC code. The route calls the same service method gRPC calls, with
+// a request context whose signal aborts when the client hangs up.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../server/requestContext.js';
+import { readBodyText, writeJsonBody, writeMethodNotAllowed, writeUnaryError } from './gatewayFraming.js';
+import { failureStatus, type FailurePolicy, type UnaryMethod } from './rpc.js';
+import { GrpcCode, RpcError } from './rpcErrors.js';
+
+export interface JsonCodec<T> {
+  fromJSON(j: unknown): T;
+  toJSON(m: T): unknown;
+}
+
+/** A unary method behind a gateway path. */
+export interface UnaryRoute {
+  readonly name: string;
+  readonly policy: FailurePolicy;
+  /** Decodes the body (throwing on a bad one) into the call to make. */
+  prepare(body: string): (ctx: RequestContext) => Promise<unknown>;
+}
+
+export function unaryRoute<Req, Res>(
+  name: string,
+  method: UnaryMethod<Req, Res>,
+  codecs: { request: JsonCodec<Req>; response: JsonCodec<Res> },
+  policy: FailurePolicy,
+  parse: (body: string) => unknown,
+): UnaryRoute {
+  return {
+    name,
+    policy,
+    prepare: (body) => {
+      const req = codecs.request.fromJSON(parse(body));
+      return async (ctx) => codecs.response.toJSON(await method(req, ctx));
+    },
+  };
+}
+
+export async function serveUnary(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: UnaryRoute,
+  maxBodyBytes: number,
+  log: Logger,
+): Promise<void> {
+  if (req.method !== 'POST') {
+    writeMethodNotAllowed(res);
+    return;
+  }
+  let call: (ctx: RequestContext) => Promise<unknown>;
+  try {
+    call = route.prepare(await readBodyText(req, maxBodyBytes));
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, text));
+    return;
+  }
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const ctx: RequestContext = { signal: abort.signal };
+  try {
+    const out = await call(ctx);
+    if (!abort.signal.aborted) writeJsonBody(res, 200, out);
+  } catch (err) {
+    const status = failureStatus(err, route.policy, ctx, log, route.name);
+    if (status !== undefined) writeUnaryError(res, status);
+  }
+}

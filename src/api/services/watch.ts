@@ -1,0 +1,81 @@
+import { Observable, distinctUntilChanged, map } from 'rxjs';
+import type { EtcdServer } from '../../server/etcdServer.js';
+import {
+  WatchCreateRequest_FilterType as FilterType,
+  WatchResponse,
+  type WatchRequest,
+} from '../../proto/etcdserverpb.js';
+import type { WatchReply } from '../../mvcc/watcher.js';
+import type { WatcherStream } from '../../mvcc/watcherStream.js';
+import { streamMethod, type StreamMethod } from '../rpc.js';
+
+export interface WatchService {
+  readonly Watch: StreamMethod<WatchRequest, WatchResponse>;
+}
+
+/**
+ * etcdserverpb.Watch (etcd's v3rpc/watch.go), for gRPC and the gateway's
+ * /v3/watch alike: one WatcherStream per stream. Replies leave in the
+ * stream's order; while the transport is full the stream pauses, and its
+ * watchers fall behind and catch up later instead of blocking writers. The
+ * client's half-close is not the end: etcd's recvLoop returns quietly on EOF
+ * and the stream, with its watchers, lives until the client goes away (or
+ * the server stops).
+ */
+export function watchService(server: EtcdServer): WatchService {
+  return {
+    Watch: streamMethod(
+      (requests$, ctx) =>
+        new Observable<WatchResponse>((subscriber) => {
+          const stream = server.watchable.newStream();
+          const replies = stream.replies$.pipe(map((r) => watchResponse(server, r))).subscribe(subscriber);
+          const incoming = requests$.subscribe({ next: (req) => handleWatchRequest(stream, req) });
+          const flow = ctx.backpressure$
+            .pipe(distinctUntilChanged())
+            .subscribe((full) => (full ? stream.pause() : stream.resume()));
+          return () => {
+            flow.unsubscribe();
+            incoming.unsubscribe();
+            replies.unsubscribe();
+            stream.close();
+          };
+        }),
+    ),
+  };
+}
+
+function handleWatchRequest(stream: WatcherStream, req: WatchRequest): void {
+  if (req.createRequest) {
+    const c = req.createRequest;
+    stream.watch({
+      key: c.key,
+      rangeEnd: c.rangeEnd,
+      startRevision: c.startRevision,
+      prevKv: c.prevKv,
+      filters: {
+        noPut: c.filters.includes(FilterType.NOPUT),
+        noDelete: c.filters.includes(FilterType.NODELETE),
+      },
+      progressNotify: c.progressNotify,
+      fragment: c.fragment,
+      watchId: c.watchId,
+    });
+  } else if (req.cancelRequest) {
+    stream.cancel(req.cancelRequest.watchId);
+  } else if (req.progressRequest) {
+    stream.requestProgress();
+  }
+}
+
+function watchResponse(server: EtcdServer, reply: WatchReply): WatchResponse {
+  return WatchResponse.create({
+    header: server.header(reply.revision),
+    watchId: reply.watchId,
+    created: reply.created ?? false,
+    canceled: reply.canceled ?? false,
+    compactRevision: reply.compactRevision ?? 0,
+    cancelReason: reply.cancelReason ?? '',
+    fragment: reply.fragment ?? false,
+    events: reply.events,
+  });
+}

@@ -1,0 +1,147 @@
+// The server layer of a member as etcd.ts drives it: each lifecycle step of
+// machines/memberLifecycle.ts done by the EtcdServer, and the etcd v3 services
+// mounted on the client port.
+import {
+  AlarmType,
+  ClusterService,
+  KVService,
+  LeaseService,
+  MaintenanceService,
+  WatchService,
+} from '../proto/etcdserverpb.js';
+import { ElectionService } from '../proto/v3electionpb.js';
+import { LockService } from '../proto/v3lockpb.js';
+import { createGateway } from '../api/gateway.js';
+import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
+import { createGatewayStreams } from '../api/gatewayStreams.js';
+import { grpcHandlers } from '../api/grpc/register.js';
+import { Election } from '../api/recipes/election.js';
+import { Mutex } from '../api/recipes/mutex.js';
+import { etcdFailures, recipeFailures } from '../api/rpc.js';
+import { clusterService } from '../api/services/cluster.js';
+import { electionService } from '../api/services/election.js';
+import { kvService } from '../api/services/kv.js';
+import { leaseService } from '../api/services/lease.js';
+import { lockService } from '../api/services/lock.js';
+import { maintenanceService } from '../api/services/maintenance.js';
+import { watchService } from '../api/services/watch.js';
+import type { Config } from './config.js';
+import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
+import { memberId } from '../server/ids.js';
+import { MemberStorage, bootstrap, checkIntegrity, type Bootstrapped } from '../server/bootstrap.js';
+import { EtcdServer } from '../server/etcdServer.js';
+import type { ServerConfig } from '../server/serverConfig.js';
+import { LoopbackTransport } from '../transport/loopback.js';
+
+export function serverConfigOf(config: Config): ServerConfig {
+  return {
+    name: config.name,
+    dataDir: config.dataDir,
+    memberId: config.memberId,
+    clusterId: config.clusterId,
+    initialMembers: config.initialCluster.map((m) => ({
+      id: memberId(m.peerUrls, config.initialClusterToken),
+      name: m.name,
+      peerUrls: [...m.peerUrls],
+      clientUrls: [],
+      isLearner: false,
+    })),
+    clientUrls: [...config.advertiseClientUrls],
+    heartbeatMs: config.heartbeatIntervalMs,
+    electionMs: config.electionTimeoutMs,
+    snapshotCount: config.snapshotCount,
+    snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+    quotaBackendBytes: Number.isFinite(config.quotaBackendBytes) ? config.quotaBackendBytes : 0,
+    maxRequestBytes: config.maxRequestBytes,
+    compaction:
+      config.autoCompaction.mode === 'periodic'
+        ? { mode: 'periodic', retentionMs: config.autoCompaction.retentionMs }
+        : { mode: 'revision', retention: config.autoCompaction.retentionRevisions },
+    preVote: config.preVote,
+    watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+  };
+}
+
+export function createServerLayer(config: Config, deps: MemberServerDeps): MemberServer {
+  const { logger, metrics } = deps;
+  // Until the NATS transport exists a member reaches no one but itself: a
+  // one-member cluster needs no more, and the peers of a bigger one are unreachable.
+  const transport = new LoopbackTransport(config.memberId);
+  let storage: MemberStorage | undefined;
+  let member: Bootstrapped | undefined;
+  let server: EtcdServer | undefined;
+  const need = <T>(part: T | undefined, what: string): T => {
+    if (part === undefined) throw new Error(`the member has no ${what} yet`);
+    return part;
+  };
+  return {
+    async openStorage() {
+      storage = await MemberStorage.open(config.dataDir, logger);
+      return { hasData: storage.hasData };
+    },
+
+    async bootstrap(mode) {
+      member = await bootstrap(need(storage, 'storage'), serverConfigOf(config), mode, logger);
+    },
+
+    async checkIntegrity() {
+      await checkIntegrity(need(member, 'bootstrapped state'), logger);
+    },
+
+    async startRaft() {
+      server = new EtcdServer(need(member, 'bootstrapped state'), {
+        logger,
+        metrics,
+        transport,
+        ...(deps.inspect !== undefined ? { inspect: deps.inspect } : {}),
+      });
+      server.fatal$.subscribe((err) => deps.fatal(err.message));
+      await server.start();
+    },
+
+    async publish() {
+      await need(server, 'server').publish();
+    },
+
+    mountApi(api: ClientApi) {
+      const s = need(server, 'server');
+      const log = logger.child({ component: 'grpc' });
+      const services = {
+        kv: kvService(s, { maxTxnOps: config.maxTxnOps }),
+        lease: leaseService(s),
+        cluster: clusterService(s),
+        maintenance: maintenanceService(s, log),
+      };
+      const election = new Election(s, log);
+      const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
+      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log));
+      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log));
+      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log));
+      api.grpc.addService(ClusterService, grpcHandlers(ClusterService, services.cluster, etcdFailures, log));
+      api.grpc.addService(
+        MaintenanceService,
+        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log),
+      );
+      api.grpc.addService(
+        ElectionService,
+        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log),
+      );
+      api.grpc.addService(LockService, grpcHandlers(LockService, concurrency.lock, recipeFailures, log));
+      createGateway(api.http, services, {}, logger);
+      createGatewayStreams(api.http, s, election, logger);
+      createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);
+    },
+
+    health: {
+      hasLeader: () => (server?.leader ?? 0n) !== 0n,
+      activeAlarms: () => server?.alarms.list().map((a) => AlarmType[a.alarm]) ?? [],
+      linearizableRead: () => need(server, 'server').waitLinearizable(),
+    },
+
+    async stop() {
+      // A started server closes its storage; before that, only the storage is open.
+      if (server !== undefined) await server.stop();
+      else await storage?.close();
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// A member's start before Raft runs, in the steps of the lifecycle chart
+// (machines/memberLifecycle.ts), as etcd's bootstrap.go has them: open the two
+// stores, bootstrap (a new member's initial configuration, or a restarted
+// member's identity and state from its data dir), then check that the stores
+// agree and that every record reads back whole. Nothing here writes: a new
+// member's initial state reaches the disk when its Raft starts (EtcdServer.start),
+// so a start refused on the way leaves the data dir as it found it.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { BootMode } from '../../machines/memberLifecycle.js';
+import type { AlarmMember } from '../proto/etcdserverpb.js';
+import type { MemoryStorage } from '../raft/memoryStorage.js';
+import { RaftNode } from '../raft/raftNode.js';
+import { restoreMemoryStorage } from '../storage/raftlog/restore.js';
+import { RaftLogStore, type RaftLogState } from '../storage/raftlog/store.js';
+import { KvStore } from '../mvcc/kvStore.js';
+import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';
+import type { ServerConfig } from './serverConfig.js';
+
+/** The member's two stores, open (etcd's WAL and backend). */
+export class MemberStorage {
+  private constructor(
+    readonly memberDir: string,
+    readonly raftLog: RaftLogStore,
+    /** What the raft log held when it was opened. */
+    readonly raftState: RaftLogState,
+    readonly kv: KvStore,
+  ) {}
+
+  /** Opens (creating if needed) `member/raft` and `member/kv` under the data dir. */
+  static async open(dataDir: string, logger: Logger): Promise<MemberStorage> {
+    const memberDir = join(dataDir, 'member');
+    await mkdir(memberDir, { recursive: true });
+    const { store: raftLog, state } = await RaftLogStore.open(join(memberDir, 'raft'), { logger });
+    try {
+      const kv = await KvStore.open(join(memberDir, 'kv'), { logger });
+      return new MemberStorage(memberDir, raftLog, state, kv);
+    } catch (err) {
+      await raftLog.close();
+      throw err;
+    }
+  }
+
+  /** The raft log holds a member already (etcd: the WAL exists): its data wins over the flags. */
+  get hasData(): boolean {
+    const s = this.raftState;
+    return s.entries.length > 0 || s.snapshotMetadata !== undefined || s.hardState.term !== 0;
+  }
+
+  /** Closes both stores; a failure of one does not keep the other open. */
+  async close(): Promise<void> {
+    const closed = await Promise.allSettled([this.kv.close(), this.raftLog.close()]);
+    const failed = closed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** A bootstrapped member: who it is, and the Raft state and cluster state it starts from. */
+export interface Bootstrapped {
+  readonly storage: MemberStorage;
+  /** The config with the identity the member really has (a restart's comes from its data dir). */
+  readonly config: ServerConfig;
+  readonly memory: MemoryStorage;
+  /** A new member: its identity and initial configuration are still to be written. */
+  readonly fresh: boolean;
+  /** Raft index the stored member list and alarms reflect (0: only the initial cluster). */
+  readonly stateIndex: number;
+  readonly alarms: AlarmMember[];
+}
+
+/**
+ * A new member takes its identity and voters from the config; a restarted one
+ * from its data dir, whatever the flags say (as in etcd). Joining a running
+ * cluster needs the peer transport, which this version does not have.
+ */
+export async function bootstrap(
+  storage: MemberStorage,
+  config: ServerConfig,
+  mode: BootMode,
+  logger: Logger,
+): Promise<Bootstrapped> {
+  if (mode === 'joining') {
+    throw new Error(
+      '--initial-cluster-state=existing: joining a running cluster needs the NATS peer transport, which this version does not have yet; start a new cluster with --initial-cluster-state=new',
+    );
+  }
+  const memory = restoreMemoryStorage(storage.raftState);
+  const fresh = !storage.hasData;
+  let member: Bootstrapped;
+  if (fresh) {
+    RaftNode.bootstrap(
+      memory,
+      config.initialMembers.map((m) => m.id),
+    );
+    member = { storage, config, memory, fresh, stateIndex: 0, alarms: [] };
+  } else {
+    const record = await readClusterRecord(storage.memberDir);
+    if (!record) {
+      throw new Error(
+        `data dir ${config.dataDir} holds a raft log but no member/cluster.json: the member's identity is lost. Restore the data dir from a snapshot or remove the member and re-add it.`,
+      );
+    }
+    if (record.memberId !== config.memberId) {
+      logger.warn(
+        { storedMemberId: record.memberId.toString(16), flagsMemberId: config.memberId.toString(16) },
+        'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
+      );
+    }
+    member = {
+      storage,
+      config: {
+        ...config,
+        memberId: record.memberId,
+        clusterId: record.clusterId,
+        initialMembers: record.members,
+      },
+      memory,
+      fresh,
+      stateIndex: record.stateIndex ?? 0,
+      alarms: record.alarms ?? [],
+    };
+  }
+  const { kv } = storage;
+  logger.info(
+    {
+      name: member.config.name,
+      memberId: member.config.memberId.toString(16),
+      clusterId: member.config.clusterId.toString(16),
+      dataDir: config.dataDir,
+      appliedIndex: kv.consistentIndex,
+      revision: kv.currentRevision,
+      fresh,
+    },
+    fresh ? 'starting a new member' : 'restarting member from existing data',
+  );
+  return member;
+}
+
+/**
+ * Refuses data that cannot be trusted: a key space ahead of the raft log (the
+ * log lost entries, or all of them), or a record that fails its checksum
+ * (reading every record once verifies them all before anything is served).
+ */
+export async function checkIntegrity(member: Bootstrapped, logger: Logger): Promise<void> {
+  const { kv } = member.storage;
+  const { dataDir } = member.config;
+  const applied = kv.consistentIndex;
+  if (member.fresh && applied > 0) {
+    throw new Error(
+      `data dir ${dataDir}: the key space has applied index ${applied} but the raft log is empty; the raft log was lost or deleted. Restore from a snapshot or remove the data dir and re-add the member.`,
+    );
+  }
+  const lastIndex = member.memory.lastIndex();
+  const snapIndex = member.storage.raftState.snapshotMetadata?.index ?? 0;
+  if (applied > lastIndex && applied > snapIndex) {
+    throw new Error(
+      `data dir ${dataDir}: the key space has applied index ${applied} but the raft log ends at ${lastIndex}; the raft log lost entries. Restore from a snapshot or remove the member and re-add it.`,
+    );
+  }
+  const started = performance.now();
+  const { hash, hashRevision } = await kv.hashKV();
+  logger.info(
+    { revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) },
+    'key space verified',
+  );
+}
+
+/**
+ * Writes a new member's identity and initial configuration (etcd writes them
+ * when it creates the WAL): identity first, since a log without it could not
+ * be restarted while an identity without a log is a fresh member.
+ */
+export async function persistBootstrap(member: Bootstrapped): Promise<void> {
+  const { storage, config, memory } = member;
+  await writeClusterRecord(storage.memberDir, {
+    memberId: config.memberId,
+    clusterId: config.clusterId,
+    members: config.initialMembers,
+  });
+  // The initial configuration is snapshot 0: persisted so that a restart knows the voters.
+  await storage.raftLog.saveSnapshot(memory.snapshot().metadata!);
+}

@@ -1,0 +1,140 @@
+import {
+  MemberAddResponse,
+  MemberPromoteResponse,
+  MemberRemoveResponse,
+  MemberUpdateResponse,
+  type ResponseHeader,
+} from '../proto/etcdserverpb.js';
+import { ConfChangeType } from '../proto/raftpb.js';
+import type { ProgressStatus } from '../raft/raftNode.js';
+import {
+  ErrLearnerNotReady,
+  ErrMemberBadURLs,
+  ErrMemberNotEnoughStarted,
+  ErrMemberNotFound,
+  ErrMemberNotLearner,
+  ErrPeerURLExist,
+  ErrTooManyLearners,
+} from './errors.js';
+import { memberId } from './ids.js';
+import type { Membership } from './membership.js';
+import type { Proposer } from './proposer.js';
+import type { RequestContext } from './requestContext.js';
+
+/** etcd 3.4 allows one learner at a time (membership.maxLearners). */
+const MAX_LEARNERS = 1;
+
+export interface ClusterRequestsDeps {
+  membership: Membership;
+  proposer: Pick<Proposer, 'proposeConfChange'>;
+  /** The leader's view of a member's log, when this member leads and knows it. */
+  progressOf(id: bigint): ProgressStatus | undefined;
+  committedIndex(): number;
+  /** etcd's cluster RPCs fill cluster_id, member_id and raft_term but leave revision 0. */
+  memberHeader(): ResponseHeader;
+}
+
+/**
+ * The membership requests (etcd's v3_server.go / server.go AddMember,
+ * RemoveMember, UpdateMember, PromoteMember): checked against the current
+ * membership, then proposed as Raft conf changes and answered once applied.
+ */
+export class ClusterRequests {
+  constructor(private readonly deps: ClusterRequestsDeps) {}
+
+  async add(peerUrls: string[], isLearner: boolean, ctx: RequestContext): Promise<MemberAddResponse> {
+    const { membership } = this.deps;
+    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
+    const taken = new Set(membership.list().flatMap((m) => m.peerUrls));
+    if (peerUrls.some((u) => taken.has(u))) throw ErrPeerURLExist;
+    // etcd's MemberAdd: no name, no cluster token, the time of adding.
+    const id = memberId(peerUrls, '', Date.now() / 1000);
+    if (isLearner && membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS)
+      throw ErrTooManyLearners;
+    if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
+    await this.deps.proposer.proposeConfChange(
+      isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
+      id,
+      { id: id.toString(), peerURLs: peerUrls, isLearner },
+      ctx,
+    );
+    return MemberAddResponse.create({
+      header: this.deps.memberHeader(),
+      member: membership.get(id),
+      members: membership.list(),
+    });
+  }
+
+  async remove(id: bigint, ctx: RequestContext): Promise<MemberRemoveResponse> {
+    const member = this.deps.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
+    await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined, ctx);
+    return MemberRemoveResponse.create({
+      header: this.deps.memberHeader(),
+      members: this.deps.membership.list(),
+    });
+  }
+
+  async update(id: bigint, peerUrls: string[], ctx: RequestContext): Promise<MemberUpdateResponse> {
+    const member = this.deps.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
+    await this.deps.proposer.proposeConfChange(
+      ConfChangeType.ConfChangeUpdateNode,
+      id,
+      { id: id.toString(), peerURLs: peerUrls, isLearner: member.isLearner },
+      ctx,
+    );
+    return MemberUpdateResponse.create({
+      header: this.deps.memberHeader(),
+      members: this.deps.membership.list(),
+    });
+  }
+
+  async promote(id: bigint, ctx: RequestContext): Promise<MemberPromoteResponse> {
+    const member = this.deps.membership.get(id);
+    if (!member) throw ErrMemberNotFound;
+    if (!member.isLearner) throw ErrMemberNotLearner;
+    // A learner is in sync when the leader's progress shows it near the commit
+    // index; with no such progress (it never connected) it cannot be promoted.
+    const progress = this.deps.progressOf(id);
+    if (!progress || progress.match < this.deps.committedIndex() * 0.9) throw ErrLearnerNotReady;
+    await this.deps.proposer.proposeConfChange(
+      ConfChangeType.ConfChangeAddNode,
+      id,
+      { id: id.toString(), peerURLs: member.peerUrls, isLearner: false },
+      ctx,
+    );
+    return MemberPromoteResponse.create({
+      header: this.deps.memberHeader(),
+      members: this.deps.membership.list(),
+    });
+  }
+
+  /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */
+  private readyToAddVoter(): boolean {
+    const voters = this.deps.membership.votingMembers();
+    const started = voters.filter((m) => m.name !== '').length;
+    const total = voters.length + 1;
+    // Adding a second member to a one-member cluster is how a cluster grows from a restored snapshot.
+    if (started === 1 && total === 2) return true;
+    return started >= Math.floor(total / 2) + 1;
+  }
+
+  /** etcd's IsReadyToRemoveVotingMember: removing one must leave a quorum of started voters. */
+  private readyToRemoveVoter(id: bigint): boolean {
+    const remaining = this.deps.membership.votingMembers().filter((m) => m.id !== id);
+    const started = remaining.filter((m) => m.name !== '').length;
+    return started >= Math.floor(remaining.length / 2) + 1;
+  }
+}
+
+function isValidPeerUrl(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.port !== '';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,31 @@
+import type { Member } from '../proto/etcdserverpb.js';
+import type { CompactionPolicy } from './compactor.js';
+
+export interface ServerConfig {
+  name: string;
+  dataDir: string;
+  memberId: bigint;
+  clusterId: bigint;
+  /** Every member of the initial cluster, this one included. */
+  initialMembers: Member[];
+  clientUrls: string[];
+  heartbeatMs: number;
+  electionMs: number;
+  snapshotCount: number;
+  /** Entries kept in the log behind a snapshot for slow followers (etcd: 5000). */
+  snapshotCatchUpEntries: number;
+  quotaBackendBytes: number;
+  /** Largest encoded request that may be proposed (--max-request-bytes). */
+  maxRequestBytes: number;
+  compaction?: CompactionPolicy;
+  preVote: boolean;
+  /** Interval of progress notifications to watchers that ask for them. */
+  watchProgressNotifyIntervalMs?: number;
+  /** Seed of the election-timeout randomness; anything is fine in production. */
+  seed?: number;
+}
+
+/** etcd's request timeout: 5 s plus twice the election timeout. */
+export function requestTimeoutMs(cfg: Pick<ServerConfig, 'electionMs'>): number {
+  return 5_000 + 2 * cfg.electionMs;
+}

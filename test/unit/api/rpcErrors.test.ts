@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import * as serverErrors from '../../../src/server/errors.js';
+import { ALL_RPC_ERRORS, GrpcCode, toRpcError } from '../../../src/api/rpcErrors.js';
+
+const errorsOfServer = Object.entries(serverErrors).filter(
+  (entry): entry is [string, serverErrors.ServerError] => entry[1] instanceof serverErrors.ServerError,
+);
+
+describe('server errors on the wire', () => {
+  it('every server error reaches the client with its own text', () => {
+    expect(errorsOfServer.length).toBeGreaterThan(20);
+    for (const [name, err] of errorsOfServer) expect(toRpcError(err).message, name).toBe(err.message);
+  });
+
+  it("each gets etcd's status; only those etcd sends as plain errors travel as Unknown", () => {
+    const unknown = errorsOfServer.filter(([, err]) => toRpcError(err).code === GrpcCode.Unknown);
+    // ErrCanceled answers a client that is gone: no one reads its status.
+    expect(unknown.map(([name]) => name).sort()).toEqual([
+      'ErrCanceled',
+      'ErrMemberNotEnoughStarted',
+      'ErrTimeoutLeaderTransfer',
+      'ErrUnsupportedRequest',
+    ]);
+    for (const [name, err] of errorsOfServer) {
+      if (['ErrCanceled', 'ErrTimeoutLeaderTransfer', 'ErrUnsupportedRequest'].includes(name)) continue;
+      expect(ALL_RPC_ERRORS, name).toContain(toRpcError(err));
+    }
+    expect(toRpcError(serverErrors.ErrNoSpace).code).toBe(GrpcCode.ResourceExhausted);
+    expect(toRpcError(serverErrors.ErrLeaseNotFound).code).toBe(GrpcCode.NotFound);
+    expect(toRpcError(serverErrors.ErrStopped).code).toBe(GrpcCode.Unavailable);
+    expect(toRpcError(serverErrors.ErrCorrupt).code).toBe(GrpcCode.DataLoss);
+  });
+});
