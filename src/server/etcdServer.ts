@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
@@ -142,6 +143,8 @@ export class EtcdServer implements RaftReceiver {
   private term = 0;
   private actor: Actor<ServerPartsMachine> | undefined;
   private readonly subscriptions: Subscription[] = [];
+  /** Temp files of Snapshot streams in progress. */
+  private readonly snapshotFiles = new Set<string>();
   private stopped = false;
 
   /**
@@ -389,6 +392,7 @@ export class EtcdServer implements RaftReceiver {
       .flush()
       .catch((err: unknown) => this.logger.error({ err }, 'final key-space commit failed'));
     await this.member.storage.close();
+    await Promise.all([...this.snapshotFiles].map((path) => rm(path, { force: true })));
     this.stops.complete();
     this.leaderChanges.complete();
     this.logger.info({ name: this.config.name }, 'member stopped');
@@ -603,11 +607,17 @@ export class EtcdServer implements RaftReceiver {
       this.member.storage.memberDir,
       `snapshot-${process.pid}-${this.ids.next().toString(16)}.tmp`,
     );
-    // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
-    yield* streamSnapshot(this.kv.snapshotRecords(), path, {
-      members: this.membership.list(),
-      alarms: this.alarms.list(),
-    });
+    // A stream its client stopped reading may still be open when the member stops: stop removes its file.
+    this.snapshotFiles.add(path);
+    try {
+      // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
+      yield* streamSnapshot(this.kv.snapshotRecords(), path, {
+        members: this.membership.list(),
+        alarms: this.alarms.list(),
+      });
+    } finally {
+      this.snapshotFiles.delete(path);
+    }
   }
 
   /** etcd's Hash: of the whole backend on disk, so everything applied is committed first. */
