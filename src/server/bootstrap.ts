@@ -12,7 +12,7 @@ import type { BootMode } from '../../machines/memberLifecycle.js';
 import type { AlarmMember } from '../proto/etcdserverpb.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import { RaftNode } from '../raft/raftNode.js';
-import { restoreMemoryStorage } from '../storage/raftlog/restore.js';
+import { restoreMemoryStorage } from './raftLogRestore.js';
 import { RaftLogStore, type RaftLogState } from '../storage/raftlog/store.js';
 import { KvStore } from '../mvcc/kvStore.js';
 import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';

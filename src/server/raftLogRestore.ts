@@ -1,6 +1,6 @@
-import { MemoryStorage } from '../../raft/memoryStorage.js';
-import { Snapshot } from '../../proto/raftpb.js';
-import { RaftLogStore, type RaftLogState, type RaftLogStoreOptions } from './store.js';
+import { MemoryStorage } from '../raft/memoryStorage.js';
+import { Snapshot } from '../proto/raftpb.js';
+import type { RaftLogState } from '../storage/raftlog/store.js';
 
 /**
  * Rebuilds the Raft core's in-memory log from what RaftLogStore.open found, as
@@ -28,17 +28,4 @@ export function restoreMemoryStorage(
   // Entries at or below the snapshot (kept for slow followers before a restart) are skipped by append.
   storage.append(state.entries);
   return storage;
-}
-
-/**
- * Opens the raft log store in `dir` and hands back, with it, a MemoryStorage
- * holding what it found: what a member's start needs to build its RaftNode
- * (`applied` for RaftConfig comes from the MVCC backend's consistent index).
- */
-export async function openRaftLog(
-  dir: string,
-  opts: RaftLogStoreOptions & { snapshotData?: Uint8Array },
-): Promise<{ store: RaftLogStore; storage: MemoryStorage; state: RaftLogState }> {
-  const { store, state } = await RaftLogStore.open(dir, opts);
-  return { store, storage: restoreMemoryStorage(state, opts.snapshotData), state };
 }

@@ -6,10 +6,10 @@ import { ConfState } from '../../../src/proto/raftpb.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import type { RaftLogStore } from '../../../src/storage/raftlog/store.js';
-import { restoreMemoryStorage } from '../../../src/storage/raftlog/restore.js';
+import { restoreMemoryStorage } from '../../../src/server/raftLogRestore.js';
 import { Rng } from '../../sim/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
-import { openStore } from './raftLogFixtures.js';
+import { openStore } from '../storage/raftLogFixtures.js';
 
 let tmp: TempDir;
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfState, SnapshotMetadata } from '../../../src/proto/raftpb.js';
 import { CompactedError } from '../../../src/raft/storage.js';
-import { openRaftLog, restoreMemoryStorage } from '../../../src/storage/raftlog/restore.js';
+import { restoreMemoryStorage } from '../../../src/server/raftLogRestore.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
-import { ents, hs, openStore, reopenState, silent } from './raftLogFixtures.js';
+import { ents, hs, openStore, reopenState } from '../storage/raftLogFixtures.js';
 
 let tmp: TempDir;
 
@@ -43,16 +43,5 @@ describe('restoreMemoryStorage', () => {
     expect(ms.firstIndex()).toBe(1);
     expect(ms.lastIndex()).toBe(3);
     expect(ms.entries(1, 4, Infinity)).toEqual(ents(1, 3, 1));
-  });
-
-  it('openRaftLog opens the store and restores its MemoryStorage in one step', async () => {
-    const { store } = await openStore(tmp.path + '/raft');
-    await store.save({ entries: ents(1, 2, 1), hardState: hs(1, 1n, 1) });
-    await store.close();
-    const opened = await openRaftLog(tmp.path + '/raft', { logger: silent });
-    expect(opened.storage.lastIndex()).toBe(2);
-    expect(opened.storage.initialState().hardState).toEqual(hs(1, 1n, 1));
-    await opened.store.save({ entries: ents(3, 3, 1) });
-    await opened.store.close();
   });
 });
