@@ -57,7 +57,7 @@ export default tseslint.config(
   layer('src/mvcc', ['raft', 'lease', 'auth', 'transport', 'server', 'machines', ...ABOVE_SERVER]),
   layer('src/lease', ['raft', 'storage', 'auth', 'transport', 'server', 'machines', ...ABOVE_SERVER]),
   layer('src/auth', ['raft', 'lease', 'transport', 'server', 'machines', ...ABOVE_SERVER]),
-  layer('src/transport', ['raft', 'storage', 'mvcc', 'lease', 'auth', 'server', 'machines', ...ABOVE_SERVER]),
+  layer('src/transport', ['raft', 'mvcc', 'lease', 'auth', 'server', 'machines', ...ABOVE_SERVER]),
   layer('src/server', ABOVE_SERVER),
   layer('src/api', ['raft', 'storage', 'transport', 'machines', 'embed', 'cli']),
   layer('src/embed', ['cli']),

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
 import { Observable, Subject } from 'rxjs';
-import { Backend, type BackendOp } from '../storage/backend/backend.js';
+import { rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Backend, type BackendOp, type RecordsView } from '../storage/backend/backend.js';
+import { pathExists } from '../storage/pathExists.js';
+import { syncDir } from '../storage/syncDir.js';
 import {
   BACKEND_FORMAT,
   describeBackendKey,
@@ -58,8 +62,10 @@ export interface KvStoreOptions {
  * restore, txn, compaction, history, hash and snapshot (kvStore*.ts).
  */
 export class KvStore {
-  private readonly space: KeySpace;
-  private readonly compactor: Compactor;
+  // Replaced together when a snapshot's state takes the store's place (replaceWith).
+  private backend: Backend;
+  private space: KeySpace;
+  private compactor: Compactor;
   private readonly changesSubject = new Subject<RevisionChanges>();
   private readonly pendingMeta = new Map<MetaName, number>();
   private writeChain: Promise<unknown> = Promise.resolve();
@@ -75,14 +81,19 @@ export class KvStore {
   readonly changes$: Observable<RevisionChanges> = this.changesSubject.asObservable();
 
   private constructor(
-    private readonly backend: Backend,
+    backend: Backend,
     private readonly logger: Logger,
-    opts: KvStoreOptions,
+    private readonly opts: KvStoreOptions,
   ) {
+    this.backend = backend;
     this.space = new KeySpace(backend);
-    this.compactor = new Compactor(this.space, logger, {
-      batchLimit: opts.compactionBatchLimit,
-      batchIntervalMs: opts.compactionBatchIntervalMs,
+    this.compactor = this.newCompactor();
+  }
+
+  private newCompactor(): Compactor {
+    return new Compactor(this.space, this.logger, {
+      batchLimit: this.opts.compactionBatchLimit,
+      batchIntervalMs: this.opts.compactionBatchIntervalMs,
     });
   }
 
@@ -99,6 +110,7 @@ export class KvStore {
   }
 
   static async open(dir: string, opts: KvStoreOptions): Promise<KvStore> {
+    await finishReplacement(dir, opts.logger);
     const backend = await Backend.open(dir, describeBackendKey);
     const store = new KvStore(backend, opts.logger, opts);
     try {
@@ -376,6 +388,51 @@ export class KvStore {
   }
 
   /**
+   * The committed records as they are at this call, for a snapshot sent to a
+   * peer while writes go on: commit() first for everything applied to be in it.
+   */
+  recordsAsOfNow(): RecordsView {
+    this.assertOpen();
+    return this.backend.recordsAsOfNow();
+  }
+
+  /**
+   * Replaces the whole key space with another store's records (a snapshot
+   * from the leader; etcd's mvcc Restore). The new store is written and synced
+   * beside this one and then swapped in by renames, so a crash leaves the old
+   * store or the new one (open() finishes a swap a crash cut short). Changes
+   * not committed are dropped: the snapshot supersedes them. Reads see the old
+   * state until the swap and the new one after it; the change stream skips
+   * ahead, so a watchable store must resync.
+   */
+  async replaceWith(records: SnapshotRecords): Promise<void> {
+    this.assertOpen();
+    const swap = async (): Promise<void> => {
+      await this.commitChain;
+      await this.compactor.stop();
+      const dir = this.backend.dir;
+      await rm(`${dir}${INCOMING}`, { recursive: true, force: true });
+      await writeBackendFromRecords(`${dir}${INCOMING}`, records);
+      await this.backend.close();
+      await rename(dir, `${dir}${REPLACED}`);
+      await rename(`${dir}${INCOMING}`, dir);
+      await syncDir(dirname(dir));
+      await rm(`${dir}${REPLACED}`, { recursive: true, force: true });
+      this.backend = await Backend.open(dir, describeBackendKey);
+      this.space = new KeySpace(this.backend);
+      this.compactor = this.newCompactor();
+      this.pendingMeta.clear();
+      this.failure = undefined;
+      await this.restore();
+      this.lastCommitIndex = this._consistentIndex;
+    };
+    // In the write order, so no txn runs against a store being swapped.
+    const p = this.writeChain.then(swap, swap);
+    this.writeChain = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
    * Builds a store in `dir` (which must not exist) from snapshotRecords() of
    * another store and opens it (see kvStoreSnapshot.ts).
    */
@@ -407,4 +464,25 @@ export class KvStore {
   private assertOpen(): void {
     if (this.closed) throw new MvccError('closed');
   }
+}
+
+/** Beside the store: a replacement being written, and the store it replaced. */
+const INCOMING = '.incoming';
+const REPLACED = '.replaced';
+
+/**
+ * Finishes or undoes a replacement a crash cut short: once the new store is
+ * whole (it is renamed to `.incoming` only when written and synced) and the
+ * old one was moved aside, the new one goes in; otherwise the old one stays.
+ */
+async function finishReplacement(dir: string, logger: Logger): Promise<void> {
+  const incoming = `${dir}${INCOMING}`;
+  if (!(await pathExists(dir)) && (await pathExists(incoming))) {
+    logger.warn({ dir }, 'mvcc: finishing a key-space replacement a crash interrupted');
+    await rename(incoming, dir);
+    await syncDir(dirname(dir));
+  }
+  await rm(incoming, { recursive: true, force: true });
+  await rm(`${incoming}.restoring`, { recursive: true, force: true });
+  await rm(`${dir}${REPLACED}`, { recursive: true, force: true });
 }

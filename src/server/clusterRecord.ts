@@ -1,5 +1,6 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from '../storage/syncDir.js';
 import type { AlarmMember, Member } from '../proto/etcdserverpb.js';
 
 /**
@@ -60,12 +61,7 @@ export async function writeClusterRecord(memberDir: string, record: ClusterRecor
     await file.close();
   }
   await rename(tmp, join(memberDir, FILE));
-  const dir = await open(memberDir, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDir(memberDir);
 }
 
 /** The record, or undefined when the member was never bootstrapped. Throws on a record that cannot be read. */

@@ -9,6 +9,7 @@
 import { open, rename, rm, mkdir, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { syncDir } from '../storage/syncDir.js';
 import { MessageType, type Message } from '../proto/raftpb.js';
 import type { SnapshotAck, SnapshotChunk } from '../proto/xetcdpb.js';
 
@@ -203,13 +204,4 @@ function checkSnapshotMessage(message: Message | undefined): string | undefined 
 
 function failedAck(transferId: number, nextSeq: number, reason: string): SnapshotAck {
   return { transferId, nextSeq, done: false, failed: true, reason };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -27,6 +27,12 @@ export interface BackendRecord {
   payload: Buffer;
 }
 
+/** Records fixed at one moment, and the way to let them go. */
+export interface RecordsView {
+  readonly records: AsyncIterable<Array<[Buffer, Buffer]>>;
+  release(): Promise<void>;
+}
+
 export class Backend {
   private constructor(
     readonly dir: string,
@@ -137,6 +143,34 @@ export class Backend {
     } finally {
       await it.close();
     }
+  }
+
+  /**
+   * The records as they are at this call, to be read at leisure while writes
+   * go on (a LevelDB snapshot). release() frees the snapshot, read or not.
+   */
+  recordsAsOfNow(pageSize = 1000): RecordsView {
+    const snapshot = this.db.snapshot();
+    const db = this.db;
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      await snapshot.close();
+    };
+    async function* read(): AsyncGenerator<Array<[Buffer, Buffer]>> {
+      const it = db.iterator({ snapshot });
+      try {
+        for (;;) {
+          const entries = await it.nextv(pageSize);
+          if (entries.length === 0) return;
+          yield entries;
+        }
+      } finally {
+        await it.close();
+      }
+    }
+    return { records: read(), release };
   }
 
   /**

@@ -1,7 +1,8 @@
-import { mkdir, open as openFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
+import { syncDir } from '../syncDir.js';
 import { Entry, HardState, SnapshotMetadata } from '../../proto/raftpb.js';
 import { CorruptDataError } from '../corruptDataError.js';
 import { checkCorruptionMarker, checkRecoveryReport } from '../levelRecovery.js';
@@ -117,12 +118,7 @@ async function createIfMissing(dir: string): Promise<boolean> {
   }
   await rename(side, dir);
   // The rename is durable only once the directory that holds the entry is synced.
-  const handle = await openFile(parent, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await syncDir(parent);
   return true;
 }
 
