@@ -4,8 +4,9 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createApiMetrics, type ApiMetrics } from '../api/metrics.js';
 import { createServerMetrics, type ServerMetrics } from '../server/metrics.js';
+import { createTransportMetrics, type TransportMetrics } from '../transport/metrics.js';
 
-export type EtcdMetrics = ServerMetrics & ApiMetrics;
+export type EtcdMetrics = ServerMetrics & ApiMetrics & TransportMetrics;
 
 export interface MetricsIdentity {
   /** Hex member ID, as etcd_server_id labels it. */
@@ -22,7 +23,11 @@ export function createMetrics(
 ): EtcdMetrics {
   const registry = new Registry();
   // The API metrics object itself is returned: the byte counters read `grpcBytes` from it at a scrape.
-  const m: EtcdMetrics = Object.assign(createApiMetrics(registry), createServerMetrics(registry));
+  const m: EtcdMetrics = Object.assign(
+    createApiMetrics(registry),
+    createServerMetrics(registry),
+    createTransportMetrics(registry),
+  );
   if (identity !== undefined) {
     m.serverId.set({ server_id: identity.memberIdHex }, 1);
     m.serverVersion.set({ server_version: identity.serverVersion }, 1);

@@ -32,6 +32,8 @@ import { MemberStorage, bootstrap, checkIntegrity, type Bootstrapped } from '../
 import { EtcdServer } from '../server/etcdServer.js';
 import type { ServerConfig } from '../server/serverConfig.js';
 import { LoopbackTransport } from '../transport/loopback.js';
+import { NatsTransport } from '../transport/natsTransport.js';
+import type { Transport } from '../transport/transport.js';
 
 export function serverConfigOf(config: Config): ServerConfig {
   return {
@@ -62,11 +64,36 @@ export function serverConfigOf(config: Config): ServerConfig {
   };
 }
 
+/**
+ * The road to the other members, for the identity the member really has (a
+ * restarted member's comes from its data dir): NATS when servers are named,
+ * else the in-process loopback of a one-member cluster, which needs no NATS.
+ */
+function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDeps): Transport {
+  const { memberId, clusterId, initialMembers, electionMs } = member.config;
+  if (config.natsServers.length === 0) return new LoopbackTransport(memberId);
+  const self = initialMembers.find((m) => m.id === memberId);
+  return new NatsTransport({
+    clusterId,
+    memberId,
+    peerUrls: self?.peerUrls ?? config.initialAdvertisePeerUrls,
+    snapshotDir: member.storage.snapshotDir,
+    link: {
+      servers: config.natsServers,
+      name: `xetcd ${config.name} ${memberId.toString(16)}`,
+      // Two unanswered pings mark a dead connection: noticed within a few election timeouts.
+      pingIntervalMs: Math.max(1_000, 2 * electionMs),
+      reconnectWaitMs: 250,
+      awayLogEveryMs: 10_000,
+    },
+    logger: deps.logger.child({ component: 'transport' }),
+    metrics: deps.metrics,
+    peerInactiveMs: Math.max(3_000, 3 * electionMs),
+  });
+}
+
 export function createServerLayer(config: Config, deps: MemberServerDeps): MemberServer {
   const { logger, metrics } = deps;
-  // Until the NATS transport exists a member reaches no one but itself: a
-  // one-member cluster needs no more, and the peers of a bigger one are unreachable.
-  const transport = new LoopbackTransport(config.memberId);
   let storage: MemberStorage | undefined;
   let member: Bootstrapped | undefined;
   let server: EtcdServer | undefined;
@@ -89,10 +116,11 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     },
 
     async startRaft() {
-      server = new EtcdServer(need(member, 'bootstrapped state'), {
+      const bootstrapped = need(member, 'bootstrapped state');
+      server = new EtcdServer(bootstrapped, {
         logger,
         metrics,
-        transport,
+        transport: transportFor(config, bootstrapped, deps),
         ...(deps.inspect !== undefined ? { inspect: deps.inspect } : {}),
       });
       server.fatal$.subscribe((err) => deps.fatal(err.message));

@@ -61,6 +61,12 @@ export class Lessor {
     this.leases.set(id, timer);
   }
 
+  /** Takes the leases a snapshot carries in place of these (etcd's Lessor.Recover). */
+  recover(leases: Iterable<{ id: bigint; ttl: number; remainingTtl: number }>): void {
+    this.leases.clear();
+    for (const l of leases) this.grant(l.id, l.ttl, l.remainingTtl);
+  }
+
   /** Applied revoke. */
   revoke(id: bigint): void {
     this.leases.delete(id);

@@ -19,12 +19,14 @@ import {
   jsonString,
 } from './json.js';
 import {
+  AlarmMember as etcdserverpb_AlarmMember,
   HashKVRequest as etcdserverpb_HashKVRequest,
   HashKVResponse as etcdserverpb_HashKVResponse,
   LeaseKeepAliveRequest as etcdserverpb_LeaseKeepAliveRequest,
   LeaseKeepAliveResponse as etcdserverpb_LeaseKeepAliveResponse,
   LeaseTimeToLiveRequest as etcdserverpb_LeaseTimeToLiveRequest,
   LeaseTimeToLiveResponse as etcdserverpb_LeaseTimeToLiveResponse,
+  Member as etcdserverpb_Member,
   MemberListRequest as etcdserverpb_MemberListRequest,
   MemberListResponse as etcdserverpb_MemberListResponse,
 } from './etcdserverpb.js';
@@ -931,6 +933,213 @@ export const PeerResponse = {
     {
       const v = o['error'];
       if (v !== undefined && v !== null) m.error = jsonString(v, 'xetcdpb.PeerResponse.error');
+    }
+    return m;
+  },
+};
+
+/**
+ * The application state a snapshot stands for, as it travels after the
+ * MsgSnap: one SnapshotState, then the key space's records in pages, each
+ * length-delimited. The records are the backend's own (checksum frames
+ * included), so the receiver verifies every one before it keeps it.
+ */
+export interface SnapshotState {
+  /** The raft index the state is at (the MsgSnap's snapshot index). */
+  index: number;
+  members: etcdserverpb_Member[];
+  removedMemberIds: bigint[];
+  alarms: etcdserverpb_AlarmMember[];
+}
+
+function encodeSnapshotState(m: SnapshotState, w: $Writer): void {
+  if (m.index) {
+    w.uint32(8);
+    w.int64(m.index);
+  }
+  for (const v of m.members) {
+    w.uint32(18);
+    const at = w.fork();
+    etcdserverpb_Member.write(v, w);
+    w.ldelim(at);
+  }
+  if (m.removedMemberIds.length !== 0) {
+    w.uint32(26);
+    const at = w.fork();
+    for (const v of m.removedMemberIds) w.int64Big(v);
+    w.ldelim(at);
+  }
+  for (const v of m.alarms) {
+    w.uint32(34);
+    const at = w.fork();
+    etcdserverpb_AlarmMember.write(v, w);
+    w.ldelim(at);
+  }
+}
+
+function decodeSnapshotState(r: $Reader, end: number): SnapshotState {
+  const m: SnapshotState = { index: 0, members: [], removedMemberIds: [], alarms: [] };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 8:
+        m.index = r.uint64();
+        break;
+      case 18: {
+        const e = r.delimited();
+        m.members.push(etcdserverpb_Member.read(r, e));
+        break;
+      }
+      case 24:
+        m.removedMemberIds.push(r.uint64Big());
+        break;
+      case 26: {
+        const e = r.delimited();
+        while (r.pos < e) m.removedMemberIds.push(r.uint64Big());
+        break;
+      }
+      case 34: {
+        const e = r.delimited();
+        m.alarms.push(etcdserverpb_AlarmMember.read(r, e));
+        break;
+      }
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.SnapshotState: field overruns its message');
+  return m;
+}
+
+export const SnapshotState = {
+  create(init?: Partial<SnapshotState>): SnapshotState {
+    return {
+      index: init?.index ?? 0,
+      members: init?.members ?? [],
+      removedMemberIds: init?.removedMemberIds ?? [],
+      alarms: init?.alarms ?? [],
+    };
+  },
+  encode(m: SnapshotState): Uint8Array {
+    return $encodeWith(m, encodeSnapshotState);
+  },
+  decode(b: Uint8Array): SnapshotState {
+    return decodeSnapshotState(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodeSnapshotState,
+  /** Low level: reads fields from r up to end. */
+  read: decodeSnapshotState,
+  toJSON(m: SnapshotState): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.index) o['index'] = String(m.index);
+    if (m.members !== undefined && m.members.length !== 0)
+      o['members'] = m.members.map((x) => etcdserverpb_Member.toJSON(x));
+    if (m.removedMemberIds !== undefined && m.removedMemberIds.length !== 0)
+      o['removed_member_ids'] = m.removedMemberIds.map((x) => String(x));
+    if (m.alarms !== undefined && m.alarms.length !== 0)
+      o['alarms'] = m.alarms.map((x) => etcdserverpb_AlarmMember.toJSON(x));
+    return o;
+  },
+  fromJSON(j: unknown): SnapshotState {
+    const o = jsonObject(j, 'xetcdpb.SnapshotState');
+    const m: SnapshotState = { index: 0, members: [], removedMemberIds: [], alarms: [] };
+    {
+      const v = o['index'];
+      if (v !== undefined && v !== null) m.index = jsonInt64(v, 'xetcdpb.SnapshotState.index', true);
+    }
+    {
+      const v = o['members'];
+      if (v !== undefined && v !== null)
+        m.members = jsonArray(v, 'xetcdpb.SnapshotState.members').map((x) => etcdserverpb_Member.fromJSON(x));
+    }
+    {
+      const v = o['removed_member_ids'] ?? o['removedMemberIds'];
+      if (v !== undefined && v !== null)
+        m.removedMemberIds = jsonArray(v, 'xetcdpb.SnapshotState.removed_member_ids').map((x) =>
+          jsonBig(x, 'xetcdpb.SnapshotState.removed_member_ids', true),
+        );
+    }
+    {
+      const v = o['alarms'];
+      if (v !== undefined && v !== null)
+        m.alarms = jsonArray(v, 'xetcdpb.SnapshotState.alarms').map((x) =>
+          etcdserverpb_AlarmMember.fromJSON(x),
+        );
+    }
+    return m;
+  },
+};
+
+export interface RecordPage {
+  keys: Uint8Array[];
+  values: Uint8Array[];
+}
+
+function encodeRecordPage(m: RecordPage, w: $Writer): void {
+  for (const v of m.keys) {
+    w.uint32(10);
+    w.bytes(v);
+  }
+  for (const v of m.values) {
+    w.uint32(18);
+    w.bytes(v);
+  }
+}
+
+function decodeRecordPage(r: $Reader, end: number): RecordPage {
+  const m: RecordPage = { keys: [], values: [] };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        m.keys.push(r.bytes());
+        break;
+      case 18:
+        m.values.push(r.bytes());
+        break;
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.RecordPage: field overruns its message');
+  return m;
+}
+
+export const RecordPage = {
+  create(init?: Partial<RecordPage>): RecordPage {
+    return { keys: init?.keys ?? [], values: init?.values ?? [] };
+  },
+  encode(m: RecordPage): Uint8Array {
+    return $encodeWith(m, encodeRecordPage);
+  },
+  decode(b: Uint8Array): RecordPage {
+    return decodeRecordPage(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodeRecordPage,
+  /** Low level: reads fields from r up to end. */
+  read: decodeRecordPage,
+  toJSON(m: RecordPage): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.keys !== undefined && m.keys.length !== 0) o['keys'] = m.keys.map((x) => bytesToJSON(x));
+    if (m.values !== undefined && m.values.length !== 0) o['values'] = m.values.map((x) => bytesToJSON(x));
+    return o;
+  },
+  fromJSON(j: unknown): RecordPage {
+    const o = jsonObject(j, 'xetcdpb.RecordPage');
+    const m: RecordPage = { keys: [], values: [] };
+    {
+      const v = o['keys'];
+      if (v !== undefined && v !== null)
+        m.keys = jsonArray(v, 'xetcdpb.RecordPage.keys').map((x) => jsonBytes(x, 'xetcdpb.RecordPage.keys'));
+    }
+    {
+      const v = o['values'];
+      if (v !== undefined && v !== null)
+        m.values = jsonArray(v, 'xetcdpb.RecordPage.values').map((x) =>
+          jsonBytes(x, 'xetcdpb.RecordPage.values'),
+        );
     }
     return m;
   },

@@ -28,6 +28,12 @@ export class Alarms {
     return existing;
   }
 
+  /** Takes the alarms a snapshot carries in place of these. */
+  replaceAll(alarms: readonly AlarmMember[]): void {
+    this.raised.clear();
+    for (const a of alarms) this.activate(a);
+  }
+
   list(filter: AlarmType = AlarmType.NONE): AlarmMember[] {
     const all = [...this.raised.values()];
     return filter === AlarmType.NONE ? all : all.filter((a) => a.alarm === filter);

@@ -40,12 +40,27 @@ export interface ApplierDeps {
    * space holds that index: the stored state never runs ahead of the key space a restart
    * replays from (else a replayed put could meet an alarm raised after it).
    */
-  persistClusterState(index: number, state: { members: Member[]; alarms: AlarmMember[] }): Promise<void>;
+  persistClusterState(index: number, state: ClusterState): Promise<void>;
+  /**
+   * Puts a snapshot's application state in place of the member's own (the key
+   * space, leases, members, alarms), durably; the applier then goes on from
+   * the snapshot's index.
+   */
+  restoreSnapshot(snapshot: Snapshot): Promise<void>;
   logger: Logger;
   /** The key space could not be committed: the member cannot go on. */
   onCommitFailed(err: unknown): void;
   /** Called after every applied batch with the new applied index and its conf state. */
   onApplied(index: number, confState: ConfState | undefined): void;
+  /** Called after a snapshot from the leader was installed: applying goes on from its index. */
+  onSnapshotInstalled(index: number, confState: ConfState): void;
+}
+
+/** The member list, removed members and alarms as one applied index has them. */
+export interface ClusterState {
+  members: Member[];
+  removed: bigint[];
+  alarms: AlarmMember[];
 }
 
 /** Applied entries held in memory at most before the key space is committed (etcd: 10,000). */
@@ -62,7 +77,7 @@ const COMMIT_INTERVAL_MS = 100;
  */
 export class Applier {
   private appliedIndex: number;
-  private readonly stateIndex: number;
+  private stateIndex: number;
   /** The member list or alarms changed since they were last handed to persistClusterState. */
   private stateDirty = false;
   private readonly backend: BackendApplier;
@@ -96,17 +111,38 @@ export class Applier {
     return this.appliedIndex;
   }
 
-  applySnapshot(snapshot: Snapshot): Promise<void> {
+  /**
+   * Installs a snapshot from the leader: its state replaces the member's, and
+   * applying goes on after its index (etcd's applySnapshot). One the member
+   * already holds is skipped.
+   */
+  async applySnapshot(snapshot: Snapshot): Promise<void> {
     const index = snapshot.metadata?.index ?? 0;
-    if (index <= this.appliedIndex) return Promise.resolve();
-    // A snapshot carries another member's state machine; restoring it needs the
-    // peer snapshot transfer of a multi-member cluster, which a one-member
-    // cluster never receives.
-    return Promise.reject(
-      new Error(
-        `received a raft snapshot at index ${index} but applied is ${this.appliedIndex}; restoring member state from a peer snapshot is not supported`,
-      ),
-    );
+    if (index <= this.appliedIndex) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.lastCommit;
+    await this.deps.restoreSnapshot(snapshot);
+    this.appliedIndex = index;
+    this.durableIndex = index;
+    this.stateIndex = index;
+    this.stateDirty = false;
+    this.requests = stackFor(this.backend, this.deps.alarms);
+    this.deps.onSnapshotInstalled(index, snapshot.metadata!.confState!);
+  }
+
+  /**
+   * Runs `capture` at a moment when everything applied is durable and no
+   * batch is being applied, so what it reads (the key space on disk, the
+   * members, the applied index) is one consistent state: the state a
+   * snapshot sent to a peer stands for.
+   */
+  async atRest<T>(capture: () => T): Promise<T> {
+    for (;;) {
+      await this.flush();
+      // No await between the check and the capture: nothing can be applied in between.
+      if (!this.applying && this.appliedIndex === this.durableIndex) return capture();
+    }
   }
 
   async applyEntries(entries: Entry[]): Promise<void> {
@@ -163,7 +199,11 @@ export class Applier {
     const index = this.appliedIndex;
     // Members and alarms as of `index`, stored only once the key space holds `index`.
     const state = this.stateDirty
-      ? { members: this.deps.membership.list(), alarms: this.deps.alarms.list() }
+      ? {
+          members: this.deps.membership.list(),
+          removed: this.deps.membership.removedIds(),
+          alarms: this.deps.alarms.list(),
+        }
       : undefined;
     this.stateDirty = false;
     const done = this.deps.kv.commit({ consistentIndex: index }).then(async () => {

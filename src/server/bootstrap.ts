@@ -2,9 +2,10 @@
 // (machines/memberLifecycle.ts), as etcd's bootstrap.go has them: open the two
 // stores, bootstrap (a new member's initial configuration, or a restarted
 // member's identity and state from its data dir), then check that the stores
-// agree and that every record reads back whole. Nothing here writes: a new
-// member's initial state reaches the disk when its Raft starts (EtcdServer.start),
-// so a start refused on the way leaves the data dir as it found it.
+// agree and that every record reads back whole. A new member writes nothing
+// here (its initial state reaches the disk when its Raft starts, in
+// EtcdServer.start), so a start refused on the way leaves the data dir as it
+// found it; a restarting one only finishes a snapshot install a crash cut short.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -16,6 +17,7 @@ import { restoreMemoryStorage } from './raftLogRestore.js';
 import { RaftLogStore, type RaftLogState } from '../storage/raftlog/store.js';
 import { KvStore } from '../mvcc/kvStore.js';
 import { readClusterRecord, writeClusterRecord } from './clusterRecord.js';
+import { recoverSnapshotState } from './peerSnapshots.js';
 import type { ServerConfig } from './serverConfig.js';
 
 /** The member's two stores, open (etcd's WAL and backend). */
@@ -40,6 +42,11 @@ export class MemberStorage {
       await raftLog.close();
       throw err;
     }
+  }
+
+  /** Where snapshots' state from the leader waits to be installed (etcd's member/snap). */
+  get snapshotDir(): string {
+    return join(this.memberDir, 'snap');
   }
 
   /** The raft log holds a member already (etcd: the WAL exists): its data wins over the flags. */
@@ -67,6 +74,8 @@ export interface Bootstrapped {
   /** Raft index the stored member list and alarms reflect (0: only the initial cluster). */
   readonly stateIndex: number;
   readonly alarms: AlarmMember[];
+  /** Members removed from the cluster: their messages are refused. */
+  readonly removed: bigint[];
 }
 
 /**
@@ -93,13 +102,23 @@ export async function bootstrap(
       memory,
       config.initialMembers.map((m) => m.id),
     );
-    member = { storage, config, memory, fresh, stateIndex: 0, alarms: [] };
+    member = { storage, config, memory, fresh, stateIndex: 0, alarms: [], removed: [] };
   } else {
     const record = await readClusterRecord(storage.memberDir);
     if (!record) {
       throw new Error(
         `data dir ${config.dataDir} holds a raft log but no member/cluster.json: the member's identity is lost. Restore the data dir from a snapshot or remove the member and re-add it.`,
       );
+    }
+    // A snapshot from the leader whose install a crash cut short is finished first (its state wins).
+    const snapshotIndex = storage.raftState.snapshotMetadata?.index ?? 0;
+    const recovered = await recoverSnapshotState(storage.kv, storage.snapshotDir, snapshotIndex, logger);
+    if (recovered !== undefined) {
+      record.members = recovered.members;
+      record.removed = recovered.removedMemberIds;
+      record.alarms = recovered.alarms;
+      record.stateIndex = snapshotIndex;
+      await writeClusterRecord(storage.memberDir, record);
     }
     if (record.memberId !== config.memberId) {
       logger.warn(
@@ -119,6 +138,7 @@ export async function bootstrap(
       fresh,
       stateIndex: record.stateIndex ?? 0,
       alarms: record.alarms ?? [],
+      removed: record.removed ?? [],
     };
   }
   const { kv } = storage;

@@ -21,6 +21,8 @@ export interface ClusterRecord {
   members: Member[];
   /** Raised alarms (etcd's alarm bucket). */
   alarms?: AlarmMember[];
+  /** Members removed from the cluster (etcd's members_removed bucket): their messages are refused. */
+  removed?: bigint[];
   /** Raft index of the last entry reflected in `members` and `alarms` (0: only the initial cluster). */
   stateIndex?: number;
 }
@@ -33,6 +35,7 @@ interface StoredRecord {
   clusterId: string;
   members: Array<{ id: string; name: string; peerUrls: string[]; clientUrls?: string[]; isLearner: boolean }>;
   alarms?: Array<{ memberId: string; alarm: number }>;
+  removed?: string[];
   stateIndex?: number;
 }
 
@@ -49,6 +52,7 @@ export async function writeClusterRecord(memberDir: string, record: ClusterRecor
       isLearner: m.isLearner,
     })),
     alarms: (record.alarms ?? []).map((a) => ({ memberId: a.memberId.toString(16), alarm: a.alarm })),
+    removed: (record.removed ?? []).map((id) => id.toString(16)),
     stateIndex: record.stateIndex ?? 0,
   };
   // Written beside its place, synced, then renamed in: a crash leaves the old state or the new, never half.
@@ -91,6 +95,9 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
     ) {
       throw new Error('bad alarms');
     }
+    if (stored.removed !== undefined && !stored.removed.every((id) => /^[0-9a-f]+$/.test(id))) {
+      throw new Error('bad removed members');
+    }
   } catch {
     throw new Error(
       `${path} is corrupt; restore the data dir from a snapshot or remove the member and re-add it`,
@@ -107,6 +114,7 @@ export async function readClusterRecord(memberDir: string): Promise<ClusterRecor
       isLearner: m.isLearner,
     })),
     alarms: (stored.alarms ?? []).map((a) => ({ memberId: BigInt(`0x${a.memberId}`), alarm: a.alarm })),
+    removed: (stored.removed ?? []).map((id) => BigInt(`0x${id}`)),
     stateIndex: stored.stateIndex ?? 0,
   };
 }

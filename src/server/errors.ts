@@ -11,7 +11,22 @@ export class ServerError extends Error {
   }
 }
 
-const e = (message: string): ServerError => new ServerError(message);
+const byMessage = new Map<string, ServerError>();
+
+const e = (message: string): ServerError => {
+  const err = new ServerError(message);
+  byMessage.set(message, err);
+  return err;
+};
+
+/**
+ * The error a peer answered with, by its text (a request forwarded to the
+ * leader): the same value when it is one of these, so callers and the API
+ * layer treat it as if it were raised here.
+ */
+export function serverErrorOf(message: string): Error {
+  return byMessage.get(message) ?? new ServerError(message);
+}
 
 // Server state.
 export const ErrStopped = e('etcdserver: server stopped');

@@ -42,7 +42,8 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from '../proto/etcdserverpb.js';
-import type { ConfState, Message } from '../proto/raftpb.js';
+import { MessageType, type ConfState, type Message } from '../proto/raftpb.js';
+import { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
 import { StepLocalMsgError, StepPeerNotFoundError } from '../raft/errors.js';
 import { RaftNode } from '../raft/raftNode.js';
 import type { SoftState } from '../raft/ready.js';
@@ -51,9 +52,9 @@ import type { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
 import { Lessor, minLeaseTtl } from '../lease/lessor.js';
-import type { RaftReceiver, Transport } from '../transport/transport.js';
+import type { PeerRequestHandler, RaftReceiver, Transport } from '../transport/transport.js';
 import { Alarms } from './alarms.js';
-import { Applier } from './applier.js';
+import { Applier, type ClusterState } from './applier.js';
 import {
   MemberStorage,
   bootstrap,
@@ -71,7 +72,9 @@ import {
   ErrStopped,
   ErrTimeout,
   ErrTimeoutLeaderTransfer,
+  serverErrorOf,
 } from './errors.js';
+import { PeerSnapshots } from './peerSnapshots.js';
 import { LeaseRequests } from './leaseRequests.js';
 import { Membership } from './membership.js';
 import type { ServerMetrics } from './metrics.js';
@@ -105,7 +108,7 @@ export interface ServerDeps {
  * linearizable through ReadIndex unless asked to be serializable. It is what
  * its transport delivers peers' messages to (etcd's rafthttp.Raft).
  */
-export class EtcdServer implements RaftReceiver {
+export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   private readonly appliedIndexes: BehaviorSubject<number>;
   private readonly leaderChanges = new Subject<bigint>();
   private readonly stops = new Subject<void>();
@@ -139,6 +142,7 @@ export class EtcdServer implements RaftReceiver {
   private readonly leases: LeaseRequests;
   private readonly cluster: ClusterRequests;
   private readonly snapshots: RaftSnapshots;
+  private readonly peerSnapshots: PeerSnapshots;
   private lead = 0n;
   private term = 0;
   private actor: Actor<ServerPartsMachine> | undefined;
@@ -185,7 +189,7 @@ export class EtcdServer implements RaftReceiver {
     });
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
     for (const lease of this.kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
-    this.membership = new Membership(config.clusterId, config.initialMembers);
+    this.membership = new Membership(config.clusterId, config.initialMembers, member.removed);
     for (const a of member.alarms) this.alarms.activate(a);
     this.raft = new RaftNode({
       id: config.memberId,
@@ -220,14 +224,12 @@ export class EtcdServer implements RaftReceiver {
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
       peers: deps.transport,
       stateIndex: member.stateIndex,
-      persistClusterState: (index, state) =>
-        writeClusterRecord(storage.memberDir, {
-          memberId: config.memberId,
-          clusterId: config.clusterId,
-          members: state.members,
-          alarms: state.alarms,
-          stateIndex: index,
-        }),
+      persistClusterState: (index, state) => this.persistClusterState(index, state),
+      restoreSnapshot: (snapshot) => this.peerSnapshots.restore(snapshot),
+      onSnapshotInstalled: (index, confState) => {
+        this.snapshots.installed(index, confState);
+        this.onApplied(index, undefined);
+      },
       logger,
       onApplied: (index, confState) => this.onApplied(index, confState),
       onCommitFailed: (err) => {
@@ -235,11 +237,27 @@ export class EtcdServer implements RaftReceiver {
         this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
       },
     });
+    this.peerSnapshots = new PeerSnapshots({
+      snapshotDir: storage.snapshotDir,
+      kv: this.kv,
+      watchable: this.watchable,
+      lessor: this.lessor,
+      membership: this.membership,
+      alarms: this.alarms,
+      transport: deps.transport,
+      atRest: (capture) => this.applier.atRest(capture),
+      appliedIndex: () => this.applier.applied,
+      confState: () => this.raft.status().config,
+      termOf: (index) => memory.term(index),
+      persistClusterState: (index, state) => this.persistClusterState(index, state),
+      reportFailure: (to) => this.reportSnapshot(to, 'failure'),
+      logger,
+    });
     this.loop = new RaftLoop(
       this.raft,
       memory,
       this.raftLog,
-      deps.transport,
+      { send: (messages) => this.sendMessages(messages) },
       this.applier,
       { tickMs: config.heartbeatMs },
       logger,
@@ -291,6 +309,7 @@ export class EtcdServer implements RaftReceiver {
       applied$: this.applied$,
       committedIndex: () => this.committedIndex,
       isLeader: () => this.isLeader(),
+      askLeader: (request) => this.askLeader(request),
       isStopped: () => this.stopped,
       header: () => this.header(),
       proposeWrite: (kind, request, ctx) => this.proposeWrite(kind, request, ctx),
@@ -322,6 +341,7 @@ export class EtcdServer implements RaftReceiver {
     this.subscriptions.push(this.loop.softState$.subscribe((s) => this.onSoftState(s)));
     // The road is open before Raft runs, so the first messages either way find it.
     await this.deps.transport.start(this);
+    this.deps.transport.serve(this);
     for (const m of this.membership.list()) this.deps.transport.addPeer({ id: m.id, peerUrls: m.peerUrls });
     const parts = serverParts({
       raftLoop: this.loop,
@@ -421,6 +441,60 @@ export class EtcdServer implements RaftReceiver {
       this.logger.fatal({ err }, 'raft failed on a message from a peer; the member stops');
       this.fatalSubject.next(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** A peer's request (a follower's lease renewal, a HashKV for the corruption check, a joining member's question). */
+  async handle(request: PeerRequest): Promise<PeerResponse> {
+    if (request.leaseRenew) {
+      const id = request.leaseRenew.id;
+      const ttl = await this.leases.renewHere(id, INTERNAL);
+      return { leaseRenew: { header: this.header(), id, ttl } };
+    }
+    if (request.leaseTimeToLive) {
+      return { leaseTimeToLive: await this.leases.timeToLiveHere(request.leaseTimeToLive, INTERNAL) };
+    }
+    if (request.hashKv) {
+      const { hash, compactRevision, hashRevision } = await this.kv.hashKV(request.hashKv.revision);
+      return { hashKv: { header: this.header(hashRevision), hash, compactRevision } };
+    }
+    if (request.memberList) {
+      return { memberList: { header: this.memberHeader(), members: this.membership.list() } };
+    }
+    throw new Error('unknown peer request');
+  }
+
+  /** Asks the leader over the transport; its error comes back as the same error value. */
+  private async askLeader(request: PeerRequest): Promise<PeerResponse> {
+    const lead = this.lead;
+    if (lead === 0n) throw ErrNoLeader;
+    let answer: PeerResponse;
+    try {
+      answer = await this.deps.transport.request(lead, request, requestTimeoutMs(this.config));
+    } catch {
+      throw this.lead === lead ? ErrTimeout : ErrLeaderChanged;
+    }
+    if (answer.error !== undefined) throw serverErrorOf(answer.error);
+    return answer;
+  }
+
+  /** A Ready's messages: snapshots travel with the state they stand for, the rest as they are. */
+  private sendMessages(messages: readonly Message[]): void {
+    const plain = messages.filter((m) => m.type !== MessageType.MsgSnap);
+    if (plain.length > 0) this.deps.transport.send(plain);
+    if (plain.length === messages.length) return;
+    for (const m of messages) if (m.type === MessageType.MsgSnap) this.peerSnapshots.send(m);
+  }
+
+  private persistClusterState(index: number, state: ClusterState): Promise<void> {
+    const { config } = this;
+    return writeClusterRecord(this.member.storage.memberDir, {
+      memberId: config.memberId,
+      clusterId: config.clusterId,
+      members: state.members,
+      removed: state.removed,
+      alarms: state.alarms,
+      stateIndex: index,
+    });
   }
 
   isIdRemoved(id: bigint): boolean {

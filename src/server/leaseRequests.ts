@@ -17,6 +17,7 @@ import { LEASE_COST_BYTES, type Quota } from './quota.js';
 import type { AppliedResponses } from './requestApplier.js';
 import { INTERNAL, type RequestContext } from './requestContext.js';
 import type { RequestIdGenerator } from './requestId.js';
+import { PeerRequest, type PeerResponse } from '../proto/xetcdpb.js';
 
 /** Leases expired in one sweep at most (etcd's leaseRevokeRate per tick). */
 const LEASE_REVOKE_RATE_PER_TICK = 1000;
@@ -31,6 +32,11 @@ export interface LeaseRequestsDeps {
   applied$: Observable<number>;
   committedIndex(): number;
   isLeader(): boolean;
+  /**
+   * Asks the leader what only it can answer (etcd forwards renewals and TTLs
+   * to the leader over peer HTTP); its error comes back as thrown.
+   */
+  askLeader(request: PeerRequest): Promise<PeerResponse>;
   isStopped(): boolean;
   header(): ResponseHeader;
   /** Proposes a lease grant or revoke and answers with its response, the header filled. */
@@ -64,13 +70,25 @@ export class LeaseRequests {
   }
 
   /**
-   * Keep-alive: only the leader renews, after it has applied everything it
-   * committed so that a revoke already agreed on is seen (etcd #13675).
-   * Returns the TTL, or throws ErrLeaseNotFound.
+   * Keep-alive: only the leader renews (a follower asks it), after it has
+   * applied everything it committed so that a revoke already agreed on is
+   * seen (etcd #13675). Returns the TTL, or throws ErrLeaseNotFound.
    */
   async renew(id: bigint, ctx: RequestContext): Promise<number> {
     const { deps } = this;
     await deps.waitForLeader();
+    if (!deps.isLeader()) {
+      const answer = await deps.askLeader(PeerRequest.create({ leaseRenew: { id } }));
+      if (answer.leaseRenew === undefined) throw ErrNotLeader;
+      if (answer.leaseRenew.ttl <= 0) throw ErrLeaseNotFound;
+      return answer.leaseRenew.ttl;
+    }
+    return this.renewHere(id, ctx);
+  }
+
+  /** A renewal this member answers as the leader, its own client's or a follower's. */
+  async renewHere(id: bigint, ctx: RequestContext): Promise<number> {
+    const { deps } = this;
     if (!deps.isLeader()) throw ErrNotLeader;
     await deps.waitFor(
       deps.applied$.pipe(filter((a) => a >= deps.committedIndex())),
@@ -91,7 +109,19 @@ export class LeaseRequests {
     return ttl;
   }
 
+  /** The lease's TTL as the leader's lessor counts it (a follower's never expires a lease, so it asks). */
   async timeToLive(req: LeaseTimeToLiveRequest, ctx: RequestContext): Promise<LeaseTimeToLiveResponse> {
+    const { deps } = this;
+    await deps.waitForLeader();
+    if (!deps.isLeader()) {
+      const answer = await deps.askLeader(PeerRequest.create({ leaseTimeToLive: req }));
+      if (answer.leaseTimeToLive === undefined) throw ErrNotLeader;
+      return LeaseTimeToLiveResponse.create({ ...answer.leaseTimeToLive, header: deps.header() });
+    }
+    return this.timeToLiveHere(req, ctx);
+  }
+
+  async timeToLiveHere(req: LeaseTimeToLiveRequest, ctx: RequestContext): Promise<LeaseTimeToLiveResponse> {
     const { deps } = this;
     await deps.linearizableRead(ctx);
     const ttl = deps.lessor.timeToLive(req.id);

@@ -13,8 +13,9 @@ export class Membership {
   constructor(
     readonly clusterId: bigint,
     initial: Iterable<Member> = [],
+    removed: Iterable<bigint> = [],
   ) {
-    for (const m of initial) this.members.set(m.id, Member.create(m));
+    this.replaceAll(initial, removed);
   }
 
   list(): Member[] {
@@ -34,6 +35,19 @@ export class Membership {
 
   isRemoved(id: bigint): boolean {
     return this.removed.has(id);
+  }
+
+  /** Members removed from the cluster: their messages are refused for good. */
+  removedIds(): bigint[] {
+    return [...this.removed].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Takes the members a snapshot carries in place of these. */
+  replaceAll(members: Iterable<Member>, removed: Iterable<bigint>): void {
+    this.members.clear();
+    this.removed.clear();
+    for (const m of members) this.members.set(m.id, Member.create(m));
+    for (const id of removed) this.removed.add(id);
   }
 
   votingMembers(): Member[] {

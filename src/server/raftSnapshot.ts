@@ -37,6 +37,12 @@ export class RaftSnapshots {
     if (index - this.snapshotIndex >= this.deps.snapshotCount) this.take(index);
   }
 
+  /** A snapshot from the leader was installed: it is the newest snapshot now. */
+  installed(index: number, confState: ConfState): void {
+    this.confState = confState;
+    this.snapshotIndex = index;
+  }
+
   private take(index: number): void {
     const { memory, raftLog, logger } = this.deps;
     const snap = memory.createSnapshot(index, this.confState, new Uint8Array(0));
