@@ -55,6 +55,8 @@ export interface MemberServerDeps {
   readonly inspect?: Observer<InspectionEvent>;
   /** Report a failure the member cannot go on after (the chart moves to failed, exit 1). */
   readonly fatal: (reason: string) => void;
+  /** Stop the member as a signal would (it was removed from the cluster: exit 0). */
+  readonly stop: (reason: string) => void;
 }
 
 export type MemberServerFactory = (config: Config, deps: MemberServerDeps) => MemberServer;
@@ -131,6 +133,7 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
           // Only called once serving, long after runMember below has returned.
           fatal: (reason) => member.fatal(reason),
+          stop: (reason) => member.stop(reason),
         });
         return server.openStorage();
       },

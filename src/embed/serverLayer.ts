@@ -34,6 +34,10 @@ import type { ServerConfig } from '../server/serverConfig.js';
 import { LoopbackTransport } from '../transport/loopback.js';
 import { NatsTransport } from '../transport/natsTransport.js';
 import type { Transport } from '../transport/transport.js';
+import { fetchClusterFromPeers } from '../transport/discovery.js';
+import type { NatsLinkOptions } from '../transport/natsLink.js';
+import type { ClusterMembers } from '../proto/xetcdpb.js';
+import type { Logger } from 'pino';
 
 export function serverConfigOf(config: Config): ServerConfig {
   return {
@@ -65,6 +69,49 @@ export function serverConfigOf(config: Config): ServerConfig {
 }
 
 /**
+ * What a member joining a running cluster learns from the members its
+ * --initial-cluster names (etcd's GetClusterFromRemotePeers): asked over
+ * NATS, by peer URL, since it does not know the cluster's ID yet.
+ */
+async function fetchCluster(config: Config, logger: Logger): Promise<ClusterMembers> {
+  if (config.natsServers.length === 0) {
+    throw new Error(
+      '--initial-cluster-state=existing needs --nats-servers: the cluster is reached over NATS',
+    );
+  }
+  const others = config.initialCluster.filter((m) => m.name !== config.name).flatMap((m) => m.peerUrls);
+  if (others.length === 0) {
+    throw new Error(
+      '--initial-cluster-state=existing: --initial-cluster names no member besides this one to ask for the cluster',
+    );
+  }
+  const found = await fetchClusterFromPeers(
+    { ...natsLinkOptions(config, config.electionTimeoutMs), name: `xetcd ${config.name} (joining)` },
+    others,
+    5_000,
+    logger.child({ component: 'transport' }),
+  );
+  logger.info(
+    {
+      clusterId: found.memberList!.header!.clusterId.toString(16),
+      members: found.memberList!.members.length,
+    },
+    'fetched the cluster to join from its members',
+  );
+  return found;
+}
+
+function natsLinkOptions(config: Config, electionMs: number): Omit<NatsLinkOptions, 'logger' | 'name'> {
+  return {
+    servers: config.natsServers,
+    // Two unanswered pings mark a dead connection: noticed within a few election timeouts.
+    pingIntervalMs: Math.max(1_000, 2 * electionMs),
+    reconnectWaitMs: 250,
+    awayLogEveryMs: 10_000,
+  };
+}
+
+/**
  * The road to the other members, for the identity the member really has (a
  * restarted member's comes from its data dir): NATS when servers are named,
  * else the in-process loopback of a one-member cluster, which needs no NATS.
@@ -78,14 +125,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
     memberId,
     peerUrls: self?.peerUrls ?? config.initialAdvertisePeerUrls,
     snapshotDir: member.storage.snapshotDir,
-    link: {
-      servers: config.natsServers,
-      name: `xetcd ${config.name} ${memberId.toString(16)}`,
-      // Two unanswered pings mark a dead connection: noticed within a few election timeouts.
-      pingIntervalMs: Math.max(1_000, 2 * electionMs),
-      reconnectWaitMs: 250,
-      awayLogEveryMs: 10_000,
-    },
+    link: { ...natsLinkOptions(config, electionMs), name: `xetcd ${config.name} ${memberId.toString(16)}` },
     logger: deps.logger.child({ component: 'transport' }),
     metrics: deps.metrics,
     peerInactiveMs: Math.max(3_000, 3 * electionMs),
@@ -108,7 +148,8 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     },
 
     async bootstrap(mode) {
-      member = await bootstrap(need(storage, 'storage'), serverConfigOf(config), mode, logger);
+      const joined = mode === 'joining' ? await fetchCluster(config, logger) : undefined;
+      member = await bootstrap(need(storage, 'storage'), serverConfigOf(config), mode, logger, joined);
     },
 
     async checkIntegrity() {
@@ -124,6 +165,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
         ...(deps.inspect !== undefined ? { inspect: deps.inspect } : {}),
       });
       server.fatal$.subscribe((err) => deps.fatal(err.message));
+      server.removed$.subscribe(() => deps.stop('removed from the cluster'));
       await server.start();
     },
 

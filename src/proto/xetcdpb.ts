@@ -29,8 +29,10 @@ import {
   Member as etcdserverpb_Member,
   MemberListRequest as etcdserverpb_MemberListRequest,
   MemberListResponse as etcdserverpb_MemberListResponse,
+  MemberPromoteRequest as etcdserverpb_MemberPromoteRequest,
+  MemberPromoteResponse as etcdserverpb_MemberPromoteResponse,
 } from './etcdserverpb.js';
-import { Message as raftpb_Message } from './raftpb.js';
+import { ConfState as raftpb_ConfState, Message as raftpb_Message } from './raftpb.js';
 
 /** One NATS message from one member to another. */
 export interface PeerFrame {
@@ -46,6 +48,11 @@ export interface PeerFrame {
   snapshotChunk?: SnapshotChunk;
   /** The receiver's answer to snapshot chunks: flow control and the outcome. */
   snapshotAck?: SnapshotAck;
+  /**
+   * The answer to a member that was removed from the cluster and still
+   * talks to it (etcd's peers answer it 410 Gone): it stops itself.
+   */
+  removed?: RemovedNotice;
 }
 
 function encodePeerFrame(m: PeerFrame, w: $Writer): void {
@@ -85,6 +92,12 @@ function encodePeerFrame(m: PeerFrame, w: $Writer): void {
     encodeSnapshotAck(m.snapshotAck, w);
     w.ldelim(at);
   }
+  if (m.removed !== undefined) {
+    w.uint32(66);
+    const at = w.fork();
+    encodeRemovedNotice(m.removed, w);
+    w.ldelim(at);
+  }
 }
 
 function decodePeerFrame(r: $Reader, end: number): PeerFrame {
@@ -121,6 +134,11 @@ function decodePeerFrame(r: $Reader, end: number): PeerFrame {
         m.snapshotAck = decodeSnapshotAck(r, e);
         break;
       }
+      case 66: {
+        const e = r.delimited();
+        m.removed = decodeRemovedNotice(r, e);
+        break;
+      }
       default:
         r.skip(tag & 7, tag >>> 3);
     }
@@ -137,6 +155,7 @@ export const PeerFrame = {
       if (init.fragment !== undefined) m.fragment = init.fragment;
       if (init.snapshotChunk !== undefined) m.snapshotChunk = init.snapshotChunk;
       if (init.snapshotAck !== undefined) m.snapshotAck = init.snapshotAck;
+      if (init.removed !== undefined) m.removed = init.removed;
     }
     return m;
   },
@@ -159,6 +178,7 @@ export const PeerFrame = {
     if (m.fragment !== undefined) o['fragment'] = Fragment.toJSON(m.fragment);
     if (m.snapshotChunk !== undefined) o['snapshot_chunk'] = SnapshotChunk.toJSON(m.snapshotChunk);
     if (m.snapshotAck !== undefined) o['snapshot_ack'] = SnapshotAck.toJSON(m.snapshotAck);
+    if (m.removed !== undefined) o['removed'] = RemovedNotice.toJSON(m.removed);
     return o;
   },
   fromJSON(j: unknown): PeerFrame {
@@ -192,6 +212,53 @@ export const PeerFrame = {
       const v = o['snapshot_ack'] ?? o['snapshotAck'];
       if (v !== undefined && v !== null) m.snapshotAck = SnapshotAck.fromJSON(v);
     }
+    {
+      const v = o['removed'];
+      if (v !== undefined && v !== null) m.removed = RemovedNotice.fromJSON(v);
+    }
+    return m;
+  },
+};
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface RemovedNotice {}
+
+function encodeRemovedNotice(_m: RemovedNotice, _w: $Writer): void {}
+
+function decodeRemovedNotice(r: $Reader, end: number): RemovedNotice {
+  const m: RemovedNotice = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.RemovedNotice: field overruns its message');
+  return m;
+}
+
+export const RemovedNotice = {
+  create(_init?: Partial<RemovedNotice>): RemovedNotice {
+    return {};
+  },
+  encode(m: RemovedNotice): Uint8Array {
+    return $encodeWith(m, encodeRemovedNotice);
+  },
+  decode(b: Uint8Array): RemovedNotice {
+    return decodeRemovedNotice(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodeRemovedNotice,
+  /** Low level: reads fields from r up to end. */
+  read: decodeRemovedNotice,
+  toJSON(_m: RemovedNotice): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    return o;
+  },
+  fromJSON(j: unknown): RemovedNotice {
+    jsonObject(j, 'xetcdpb.RemovedNotice');
+    const m: RemovedNotice = {};
     return m;
   },
 };
@@ -662,6 +729,8 @@ export interface PeerRequest {
   leaseTimeToLive?: etcdserverpb_LeaseTimeToLiveRequest;
   hashKv?: etcdserverpb_HashKVRequest;
   memberList?: etcdserverpb_MemberListRequest;
+  /** Only the leader knows whether a learner has caught up. */
+  memberPromote?: etcdserverpb_MemberPromoteRequest;
 }
 
 function encodePeerRequest(m: PeerRequest, w: $Writer): void {
@@ -697,6 +766,12 @@ function encodePeerRequest(m: PeerRequest, w: $Writer): void {
     etcdserverpb_MemberListRequest.write(m.memberList, w);
     w.ldelim(at);
   }
+  if (m.memberPromote !== undefined) {
+    w.uint32(58);
+    const at = w.fork();
+    etcdserverpb_MemberPromoteRequest.write(m.memberPromote, w);
+    w.ldelim(at);
+  }
 }
 
 function decodePeerRequest(r: $Reader, end: number): PeerRequest {
@@ -730,6 +805,11 @@ function decodePeerRequest(r: $Reader, end: number): PeerRequest {
         m.memberList = etcdserverpb_MemberListRequest.read(r, e);
         break;
       }
+      case 58: {
+        const e = r.delimited();
+        m.memberPromote = etcdserverpb_MemberPromoteRequest.read(r, e);
+        break;
+      }
       default:
         r.skip(tag & 7, tag >>> 3);
     }
@@ -746,6 +826,7 @@ export const PeerRequest = {
       if (init.leaseTimeToLive !== undefined) m.leaseTimeToLive = init.leaseTimeToLive;
       if (init.hashKv !== undefined) m.hashKv = init.hashKv;
       if (init.memberList !== undefined) m.memberList = init.memberList;
+      if (init.memberPromote !== undefined) m.memberPromote = init.memberPromote;
     }
     return m;
   },
@@ -769,6 +850,8 @@ export const PeerRequest = {
       o['lease_time_to_live'] = etcdserverpb_LeaseTimeToLiveRequest.toJSON(m.leaseTimeToLive);
     if (m.hashKv !== undefined) o['hash_kv'] = etcdserverpb_HashKVRequest.toJSON(m.hashKv);
     if (m.memberList !== undefined) o['member_list'] = etcdserverpb_MemberListRequest.toJSON(m.memberList);
+    if (m.memberPromote !== undefined)
+      o['member_promote'] = etcdserverpb_MemberPromoteRequest.toJSON(m.memberPromote);
     return o;
   },
   fromJSON(j: unknown): PeerRequest {
@@ -798,6 +881,10 @@ export const PeerRequest = {
       const v = o['member_list'] ?? o['memberList'];
       if (v !== undefined && v !== null) m.memberList = etcdserverpb_MemberListRequest.fromJSON(v);
     }
+    {
+      const v = o['member_promote'] ?? o['memberPromote'];
+      if (v !== undefined && v !== null) m.memberPromote = etcdserverpb_MemberPromoteRequest.fromJSON(v);
+    }
     return m;
   },
 };
@@ -806,9 +893,10 @@ export interface PeerResponse {
   leaseRenew?: etcdserverpb_LeaseKeepAliveResponse;
   leaseTimeToLive?: etcdserverpb_LeaseTimeToLiveResponse;
   hashKv?: etcdserverpb_HashKVResponse;
-  memberList?: etcdserverpb_MemberListResponse;
+  memberList?: ClusterMembers;
   /** The answering member's error, as etcd's error string (the asker maps it back). */
   error?: string;
+  memberPromote?: etcdserverpb_MemberPromoteResponse;
 }
 
 function encodePeerResponse(m: PeerResponse, w: $Writer): void {
@@ -833,12 +921,18 @@ function encodePeerResponse(m: PeerResponse, w: $Writer): void {
   if (m.memberList !== undefined) {
     w.uint32(34);
     const at = w.fork();
-    etcdserverpb_MemberListResponse.write(m.memberList, w);
+    encodeClusterMembers(m.memberList, w);
     w.ldelim(at);
   }
   if (m.error !== undefined) {
     w.uint32(42);
     w.string(m.error);
+  }
+  if (m.memberPromote !== undefined) {
+    w.uint32(50);
+    const at = w.fork();
+    etcdserverpb_MemberPromoteResponse.write(m.memberPromote, w);
+    w.ldelim(at);
   }
 }
 
@@ -864,12 +958,17 @@ function decodePeerResponse(r: $Reader, end: number): PeerResponse {
       }
       case 34: {
         const e = r.delimited();
-        m.memberList = etcdserverpb_MemberListResponse.read(r, e);
+        m.memberList = decodeClusterMembers(r, e);
         break;
       }
       case 42:
         m.error = r.string();
         break;
+      case 50: {
+        const e = r.delimited();
+        m.memberPromote = etcdserverpb_MemberPromoteResponse.read(r, e);
+        break;
+      }
       default:
         r.skip(tag & 7, tag >>> 3);
     }
@@ -887,6 +986,7 @@ export const PeerResponse = {
       if (init.hashKv !== undefined) m.hashKv = init.hashKv;
       if (init.memberList !== undefined) m.memberList = init.memberList;
       if (init.error !== undefined) m.error = init.error;
+      if (init.memberPromote !== undefined) m.memberPromote = init.memberPromote;
     }
     return m;
   },
@@ -907,8 +1007,10 @@ export const PeerResponse = {
     if (m.leaseTimeToLive !== undefined)
       o['lease_time_to_live'] = etcdserverpb_LeaseTimeToLiveResponse.toJSON(m.leaseTimeToLive);
     if (m.hashKv !== undefined) o['hash_kv'] = etcdserverpb_HashKVResponse.toJSON(m.hashKv);
-    if (m.memberList !== undefined) o['member_list'] = etcdserverpb_MemberListResponse.toJSON(m.memberList);
+    if (m.memberList !== undefined) o['member_list'] = ClusterMembers.toJSON(m.memberList);
     if (m.error !== undefined) o['error'] = m.error;
+    if (m.memberPromote !== undefined)
+      o['member_promote'] = etcdserverpb_MemberPromoteResponse.toJSON(m.memberPromote);
     return o;
   },
   fromJSON(j: unknown): PeerResponse {
@@ -928,11 +1030,106 @@ export const PeerResponse = {
     }
     {
       const v = o['member_list'] ?? o['memberList'];
-      if (v !== undefined && v !== null) m.memberList = etcdserverpb_MemberListResponse.fromJSON(v);
+      if (v !== undefined && v !== null) m.memberList = ClusterMembers.fromJSON(v);
     }
     {
       const v = o['error'];
       if (v !== undefined && v !== null) m.error = jsonString(v, 'xetcdpb.PeerResponse.error');
+    }
+    {
+      const v = o['member_promote'] ?? o['memberPromote'];
+      if (v !== undefined && v !== null) m.memberPromote = etcdserverpb_MemberPromoteResponse.fromJSON(v);
+    }
+    return m;
+  },
+};
+
+/**
+ * What a joining member learns from a member it names: the members (with the
+ * cluster ID in the header) and, while the answering member's log still
+ * starts at index 1, the configuration the cluster started with, which the
+ * joining member starts from before it replays the log. Without it the leader
+ * sends the joining member a snapshot.
+ */
+export interface ClusterMembers {
+  memberList?: etcdserverpb_MemberListResponse;
+  initialConfState?: raftpb_ConfState;
+}
+
+function encodeClusterMembers(m: ClusterMembers, w: $Writer): void {
+  if (m.memberList !== undefined) {
+    w.uint32(10);
+    const at = w.fork();
+    etcdserverpb_MemberListResponse.write(m.memberList, w);
+    w.ldelim(at);
+  }
+  if (m.initialConfState !== undefined) {
+    w.uint32(18);
+    const at = w.fork();
+    raftpb_ConfState.write(m.initialConfState, w);
+    w.ldelim(at);
+  }
+}
+
+function decodeClusterMembers(r: $Reader, end: number): ClusterMembers {
+  const m: ClusterMembers = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10: {
+        const e = r.delimited();
+        m.memberList = etcdserverpb_MemberListResponse.read(r, e);
+        break;
+      }
+      case 18: {
+        const e = r.delimited();
+        m.initialConfState = raftpb_ConfState.read(r, e);
+        break;
+      }
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.ClusterMembers: field overruns its message');
+  return m;
+}
+
+export const ClusterMembers = {
+  create(init?: Partial<ClusterMembers>): ClusterMembers {
+    const m: ClusterMembers = {};
+    if (init !== undefined) {
+      if (init.memberList !== undefined) m.memberList = init.memberList;
+      if (init.initialConfState !== undefined) m.initialConfState = init.initialConfState;
+    }
+    return m;
+  },
+  encode(m: ClusterMembers): Uint8Array {
+    return $encodeWith(m, encodeClusterMembers);
+  },
+  decode(b: Uint8Array): ClusterMembers {
+    return decodeClusterMembers(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodeClusterMembers,
+  /** Low level: reads fields from r up to end. */
+  read: decodeClusterMembers,
+  toJSON(m: ClusterMembers): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.memberList !== undefined) o['member_list'] = etcdserverpb_MemberListResponse.toJSON(m.memberList);
+    if (m.initialConfState !== undefined)
+      o['initial_conf_state'] = raftpb_ConfState.toJSON(m.initialConfState);
+    return o;
+  },
+  fromJSON(j: unknown): ClusterMembers {
+    const o = jsonObject(j, 'xetcdpb.ClusterMembers');
+    const m: ClusterMembers = {};
+    {
+      const v = o['member_list'] ?? o['memberList'];
+      if (v !== undefined && v !== null) m.memberList = etcdserverpb_MemberListResponse.fromJSON(v);
+    }
+    {
+      const v = o['initial_conf_state'] ?? o['initialConfState'];
+      if (v !== undefined && v !== null) m.initialConfState = raftpb_ConfState.fromJSON(v);
     }
     return m;
   },

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BootMode } from '../../machines/memberLifecycle.js';
 import type { AlarmMember } from '../proto/etcdserverpb.js';
+import type { ClusterMembers } from '../proto/xetcdpb.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import { RaftNode } from '../raft/raftNode.js';
 import { restoreMemoryStorage } from './raftLogRestore.js';
@@ -79,25 +80,24 @@ export interface Bootstrapped {
 }
 
 /**
- * A new member takes its identity and voters from the config; a restarted one
- * from its data dir, whatever the flags say (as in etcd). Joining a running
- * cluster needs the peer transport, which this version does not have.
+ * A new member takes its identity and voters from the config; a joining one
+ * from the cluster it joins (what a member named in --initial-cluster told
+ * it); a restarted one from its data dir, whatever the flags say (as in etcd).
  */
 export async function bootstrap(
   storage: MemberStorage,
   config: ServerConfig,
   mode: BootMode,
   logger: Logger,
+  joined?: ClusterMembers,
 ): Promise<Bootstrapped> {
-  if (mode === 'joining') {
-    throw new Error(
-      '--initial-cluster-state=existing: joining a running cluster needs the NATS peer transport, which this version does not have yet; start a new cluster with --initial-cluster-state=new',
-    );
-  }
   const memory = restoreMemoryStorage(storage.raftState);
   const fresh = !storage.hasData;
   let member: Bootstrapped;
-  if (fresh) {
+  if (mode === 'joining') {
+    if (joined === undefined) throw new Error('joining a cluster needs its member list');
+    member = joinedMember(storage, config, memory, joined);
+  } else if (fresh) {
     RaftNode.bootstrap(
       memory,
       config.initialMembers.map((m) => m.id),
@@ -155,6 +155,50 @@ export async function bootstrap(
     fresh ? 'starting a new member' : 'restarting member from existing data',
   );
   return member;
+}
+
+/**
+ * A member joining a running cluster (etcd's --initial-cluster-state=existing)
+ * finds itself in the cluster's member list by its peer URLs: it must have
+ * been added (member add) and never started. It starts from the cluster's
+ * initial configuration when the log still begins at index 1, else from
+ * nothing, and the leader sends it a snapshot.
+ */
+function joinedMember(
+  storage: MemberStorage,
+  config: ServerConfig,
+  memory: MemoryStorage,
+  joined: ClusterMembers,
+): Bootstrapped {
+  const list = joined.memberList!;
+  const ownUrls = config.initialMembers.find((m) => m.id === config.memberId)?.peerUrls ?? [];
+  const self = list.members.find((m) => sameUrls(m.peerUrls, ownUrls));
+  if (self === undefined) {
+    const members = list.members.map((m) => `${m.name || m.id.toString(16)}=${m.peerUrls.join(',')}`);
+    throw new Error(
+      `peer URLs ${ownUrls.join(',')} are not a member of the cluster (its members: ${members.join(' ')}); add this member first: etcdctl member add ${config.name} --peer-urls=${ownUrls.join(',')}`,
+    );
+  }
+  if (self.name !== '') {
+    throw new Error(
+      `member ${self.id.toString(16)} (${self.name}) with peer URLs ${ownUrls.join(',')} has already started in this cluster and its data dir is not here; remove it (etcdctl member remove ${self.id.toString(16)}) and add it again`,
+    );
+  }
+  const initial = joined.initialConfState;
+  if (initial !== undefined) RaftNode.bootstrap(memory, initial.voters, initial.learners);
+  return {
+    storage,
+    config: { ...config, memberId: self.id, clusterId: list.header!.clusterId, initialMembers: list.members },
+    memory,
+    fresh: true,
+    stateIndex: 0,
+    alarms: [],
+    removed: [],
+  };
+}
+
+function sameUrls(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
 }
 
 /**

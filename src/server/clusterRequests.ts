@@ -1,3 +1,4 @@
+import { PeerRequest, type PeerResponse } from '../proto/xetcdpb.js';
 import {
   MemberAddResponse,
   MemberPromoteResponse,
@@ -30,6 +31,9 @@ export interface ClusterRequestsDeps {
   /** The leader's view of a member's log, when this member leads and knows it. */
   progressOf(id: bigint): ProgressStatus | undefined;
   committedIndex(): number;
+  isLeader(): boolean;
+  /** Asks the leader what only it can answer; its error comes back as thrown. */
+  askLeader(request: PeerRequest): Promise<PeerResponse>;
   /** etcd's cluster RPCs fill cluster_id, member_id and raft_term but leave revision 0. */
   memberHeader(): ResponseHeader;
 }
@@ -92,7 +96,17 @@ export class ClusterRequests {
     });
   }
 
+  /** Promotes a learner; only the leader knows whether it caught up, so a follower asks it (as etcd forwards). */
   async promote(id: bigint, ctx: RequestContext): Promise<MemberPromoteResponse> {
+    if (!this.deps.isLeader()) {
+      const answer = await this.deps.askLeader(PeerRequest.create({ memberPromote: { id } }));
+      if (answer.memberPromote === undefined) throw ErrLearnerNotReady;
+      return MemberPromoteResponse.create({ ...answer.memberPromote, header: this.deps.memberHeader() });
+    }
+    return this.promoteHere(id, ctx);
+  }
+
+  async promoteHere(id: bigint, ctx: RequestContext): Promise<MemberPromoteResponse> {
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (!member.isLearner) throw ErrMemberNotLearner;

@@ -122,6 +122,14 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   readonly stopping$: Observable<void> = this.stops;
   /** The member cannot go on (its log could not be made durable); the lifecycle stops it. */
   readonly fatal$: Observable<Error> = this.fatalSubject;
+  private readonly removedSubject = new Subject<string>();
+  /**
+   * Emits once when this member learns it was removed from the cluster (it
+   * applied its own removal, or a member told it): it must stop, and never
+   * come back with this data dir.
+   */
+  readonly removed$: Observable<string> = this.removedSubject;
+  private removedSaid = false;
   readonly config: ServerConfig;
   readonly kv: KvStore;
   readonly alarms = new Alarms();
@@ -323,6 +331,8 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       proposer: this.proposer,
       progressOf: (id) => this.raft.status().progress?.get(id),
       committedIndex: () => this.committedIndex,
+      isLeader: () => this.isLeader(),
+      askLeader: (request) => this.askLeader(request),
       memberHeader: () => this.memberHeader(),
     });
   }
@@ -457,8 +467,15 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       const { hash, compactRevision, hashRevision } = await this.kv.hashKV(request.hashKv.revision);
       return { hashKv: { header: this.header(hashRevision), hash, compactRevision } };
     }
+    if (request.memberPromote) {
+      return { memberPromote: await this.cluster.promoteHere(request.memberPromote.id, INTERNAL) };
+    }
     if (request.memberList) {
-      return { memberList: { header: this.memberHeader(), members: this.membership.list() } };
+      const memberList = { header: this.memberHeader(), members: this.membership.list() };
+      // While the log starts at index 1, a joining member can replay all of it from the initial configuration.
+      const start = this.member.memory.snapshot().metadata;
+      const initial = start !== undefined && start.index === 0 ? start.confState : undefined;
+      return { memberList: { memberList, ...(initial ? { initialConfState: initial } : {}) } };
     }
     throw new Error('unknown peer request');
   }
@@ -507,6 +524,23 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
     if (!this.stopped) this.raft.reportSnapshot(id, status);
+  }
+
+  removedFromCluster(by: bigint): void {
+    if (this.membership.isRemoved(by)) return;
+    this.sayRemoved(`member ${by.toString(16)} says this member was removed from the cluster`);
+  }
+
+  private sayRemoved(how: string): void {
+    if (this.removedSaid || this.stopped) return;
+    this.removedSaid = true;
+    this.logger.error(
+      { how },
+      'the member has been permanently removed from the cluster; it stops (remove its data dir before adding it again)',
+    );
+    // A removed leader gives its followers a moment to learn that the removal is committed.
+    const delayMs = this.isLeader() ? 2 * this.config.heartbeatMs : 0;
+    setTimeout(() => this.removedSubject.next(how), delayMs);
   }
 
   // ------------------------------------------------------------------ state
@@ -787,6 +821,9 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   }
 
   private onApplied(index: number, confState: ConfState | undefined): void {
+    if (confState !== undefined && this.membership.isRemoved(this.config.memberId)) {
+      this.sayRemoved(`applied its own removal at index ${index}`);
+    }
     this.metrics.proposalsApplied.set(index);
     this.metrics.proposalsCommitted.set(this.committedIndex);
     this.appliedIndexes.next(index);

@@ -6,8 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { filter, firstValueFrom, timeout } from 'rxjs';
-import type { MemberListResponse } from '../proto/etcdserverpb.js';
-import { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
+import { PeerRequest, PeerResponse, type ClusterMembers } from '../proto/xetcdpb.js';
 import { NatsLink, type NatsLinkOptions } from './natsLink.js';
 import { peerUrlSubject } from './subjects.js';
 
@@ -16,7 +15,7 @@ export async function fetchClusterFromPeers(
   peerUrls: readonly string[],
   timeoutMs: number,
   logger: Logger,
-): Promise<MemberListResponse> {
+): Promise<ClusterMembers> {
   const nats = new NatsLink({ ...link, logger });
   nats.start([]);
   const problems: string[] = [];
@@ -28,7 +27,7 @@ export async function fetchClusterFromPeers(
     for (const url of peerUrls) {
       try {
         const answer = PeerResponse.decode(await nats.request(peerUrlSubject(url), question, timeoutMs));
-        if (answer.memberList) return answer.memberList;
+        if (answer.memberList?.memberList) return answer.memberList;
         problems.push(`${url}: ${answer.error ?? 'no member list'}`);
       } catch (err) {
         problems.push(`${url}: ${err instanceof Error ? err.message : String(err)}`);

@@ -65,6 +65,7 @@ export class LoopbackTransport implements Transport {
       if (target === undefined) continue;
       queueMicrotask(() => {
         if (!target.receiver.isIdRemoved(m.from)) target.receiver.process(m);
+        else this.receiver?.removedFromCluster(m.to);
       });
     }
   }

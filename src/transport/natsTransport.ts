@@ -52,6 +52,7 @@ const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 const DEFAULT_SNAPSHOT_WINDOW = 8;
 const DEFAULT_SNAPSHOT_IDLE_MS = 10_000;
 const PEER_CHECK_MS = 1_000;
+const REMOVED_NOTICE_EVERY_MS = 1_000;
 
 interface PeerState {
   readonly id: bigint;
@@ -71,6 +72,7 @@ export class NatsTransport implements Transport {
   private handler: PeerRequestHandler | undefined;
   private peerCheck: NodeJS.Timeout | undefined;
   private frameIds = 0;
+  private readonly removedToldAt = new Map<bigint, number>();
   private transferIds = 0;
 
   constructor(private readonly options: NatsTransportOptions) {
@@ -273,7 +275,11 @@ export class NatsTransport implements Transport {
     if (frame.to !== this.options.memberId) return this.drop('not-addressed-here');
     const receiver = this.receiver;
     if (receiver === undefined) return;
-    if (receiver.isIdRemoved(frame.from)) return this.drop('removed-member');
+    if (receiver.isIdRemoved(frame.from)) {
+      this.drop('removed-member');
+      this.tellRemoved(frame.from);
+      return;
+    }
     this.heard(frame.from, data.length);
     if (frame.fragment) {
       const { frame: whole, dropped } = this.reassembler.accept(frame.from, frame.fragment);
@@ -298,6 +304,8 @@ export class NatsTransport implements Transport {
       this.snapshots.accept(frame.from, frame.snapshotChunk);
     } else if (frame.snapshotAck) {
       this.onSnapshotAck(frame.from, frame.snapshotAck);
+    } else if (frame.removed) {
+      this.receiver?.removedFromCluster(frame.from);
     }
   }
 
@@ -315,6 +323,14 @@ export class NatsTransport implements Transport {
         'raft refused a peer message',
       );
     }
+  }
+
+  /** Tells a removed member so, at most once per interval: it may send many messages before it hears. */
+  private tellRemoved(to: bigint): void {
+    const now = performance.now();
+    if (now - (this.removedToldAt.get(to) ?? -Infinity) < REMOVED_NOTICE_EVERY_MS) return;
+    this.removedToldAt.set(to, now);
+    this.publish(to, { removed: {} });
   }
 
   private unreachable(to: bigint): void {

@@ -66,6 +66,8 @@ export interface RaftReceiver {
   reportUnreachable(id: bigint): void;
   /** A snapshot sent to the peer arrived whole ('finish') or did not ('failure'). */
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void;
+  /** A member of the cluster says this one was removed from it (etcd's 410 Gone). */
+  removedFromCluster(by: bigint): void;
 }
 
 /** What a member answers its peers' requests with (etcd's peer HTTP handlers). */

@@ -51,7 +51,13 @@ export class ClusterMember {
 
   /** Starts the member; it is ready once its client port answers /health (with or without a leader). */
   async start(
-    opts: { state?: 'new' | 'existing'; initialCluster?: string; args?: readonly string[] } = {},
+    opts: {
+      state?: 'new' | 'existing';
+      initialCluster?: string;
+      args?: readonly string[];
+      /** false: return once spawned (a member expected to stop by itself). */
+      waitReady?: boolean;
+    } = {},
   ): Promise<void> {
     if (this.running) throw new Error(`${this.name} is already running`);
     const c = this.cluster;
@@ -86,7 +92,12 @@ export class ClusterMember {
         ...(opts.args ?? []),
       ],
       cwd: REPO_ROOT,
-      ready: async () => (await httpGet(`${this.endpoint}/health`, 500).catch(() => undefined)) !== undefined,
+      ...(opts.waitReady === false
+        ? {}
+        : {
+            ready: async () =>
+              (await httpGet(`${this.endpoint}/health`, 500).catch(() => undefined)) !== undefined,
+          }),
       readyTimeoutMs: c.readyTimeoutMs,
       pollMs: 100,
     });

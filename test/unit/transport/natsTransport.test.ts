@@ -42,6 +42,10 @@ class Recorder implements RaftReceiver {
   reportSnapshot(id: bigint, status: 'finish' | 'failure'): void {
     this.snapshots.push({ id, status });
   }
+  readonly removedBy: bigint[] = [];
+  removedFromCluster(by: bigint): void {
+    this.removedBy.push(by);
+  }
 }
 
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -255,7 +259,9 @@ describe('NatsTransport over a real nats-server', () => {
       handle: async (req) => {
         if (!req.memberList) throw new Error('unexpected');
         return {
-          memberList: { header: { clusterId: CLUSTER, memberId: B, revision: 0, raftTerm: 0 }, members: [] },
+          memberList: {
+            memberList: { header: { clusterId: CLUSTER, memberId: B, revision: 0, raftTerm: 0 }, members: [] },
+          },
         };
       },
     });
@@ -272,7 +278,7 @@ describe('NatsTransport over a real nats-server', () => {
       2_000,
       pino({ level: 'silent' }),
     );
-    expect(found.header?.clusterId).toBe(CLUSTER);
+    expect(found.memberList?.header?.clusterId).toBe(CLUSTER);
     await expect(
       fetchClusterFromPeers(link, ['http://127.0.0.1:9'], 500, pino({ level: 'silent' })),
     ).rejects.toThrow(/could not retrieve the cluster's members from any peer \(http:\/\/127.0.0.1:9: /);
