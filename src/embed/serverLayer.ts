@@ -15,6 +15,7 @@ import { createGateway } from '../api/gateway.js';
 import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import { createGatewayStreams } from '../api/gatewayStreams.js';
 import { grpcHandlers } from '../api/grpc/register.js';
+import { leaderGate } from '../api/leaderGate.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
 import { etcdFailures, recipeFailures } from '../api/rpc.js';
@@ -176,6 +177,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     mountApi(api: ClientApi) {
       const s = need(server, 'server');
       const log = logger.child({ component: 'grpc' });
+      const leader = leaderGate(s, s.config.electionMs);
       const services = {
         kv: kvService(s, { maxTxnOps: config.maxTxnOps }),
         lease: leaseService(s),
@@ -184,19 +186,31 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
       };
       const election = new Election(s, log);
       const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
-      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log));
-      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log));
-      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log));
-      api.grpc.addService(ClusterService, grpcHandlers(ClusterService, services.cluster, etcdFailures, log));
+      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, leader));
+      api.grpc.addService(
+        WatchService,
+        grpcHandlers(WatchService, watchService(s), etcdFailures, log, leader),
+      );
+      api.grpc.addService(
+        LeaseService,
+        grpcHandlers(LeaseService, services.lease, etcdFailures, log, leader),
+      );
+      api.grpc.addService(
+        ClusterService,
+        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, leader),
+      );
       api.grpc.addService(
         MaintenanceService,
-        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log),
+        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, leader),
       );
       api.grpc.addService(
         ElectionService,
-        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log),
+        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, leader),
       );
-      api.grpc.addService(LockService, grpcHandlers(LockService, concurrency.lock, recipeFailures, log));
+      api.grpc.addService(
+        LockService,
+        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, leader),
+      );
       createGateway(api.http, services, {}, logger);
       createGatewayStreams(api.http, s, election, logger);
       createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FailurePolicy, StreamMethod, UnaryMethod } from '../rpc.js';
 import { grpcBidiStream, grpcServerStream } from './stream.js';
 import { grpcUnary } from './unary.js';
+import type { LeaderGate } from '../leaderGate.js';
 
 type RequestOf<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type ResponseOf<M> = M extends { responseSerialize: (m: infer R) => Buffer } ? R : never;
@@ -40,6 +41,7 @@ export function grpcHandlers<D extends Record<string, MethodShape>>(
   service: ServiceImplementation<D>,
   policy: FailurePolicy,
   logger: Logger,
+  leader?: LeaderGate,
 ): GrpcHandlers<D> {
   const handlers: Record<string, grpc.UntypedHandleCall> = {};
   for (const name of Object.keys(definition)) {
@@ -49,11 +51,11 @@ export function grpcHandlers<D extends Record<string, MethodShape>>(
     if (typeof method === 'function') {
       if (shape.requestStream || shape.responseStream)
         throw new Error(`${name} streams; its method does not`);
-      handlers[name] = grpcUnary(name, method, policy, logger);
+      handlers[name] = grpcUnary(name, method, policy, logger, leader);
     } else if (shape.requestStream && shape.responseStream) {
-      handlers[name] = grpcBidiStream(name, method, logger);
+      handlers[name] = grpcBidiStream(name, method, logger, leader);
     } else if (shape.responseStream) {
-      handlers[name] = grpcServerStream(name, method, logger);
+      handlers[name] = grpcServerStream(name, method, logger, leader);
     } else {
       throw new Error(`${name} is unary (or client-streaming, which etcd does not have); its method streams`);
     }

@@ -3,18 +3,20 @@ import type { Logger } from 'pino';
 import { BehaviorSubject, Subject, Subscription, of, type Observable } from 'rxjs';
 import type { StreamMethod } from '../rpc.js';
 import { toRpcError } from '../rpcErrors.js';
+import { needingLeader, requiresLeader, type LeaderGate } from '../leaderGate.js';
 
 /** A bidirectional stream: the client's messages go in until it half-closes. */
 export function grpcBidiStream<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
+  leader?: LeaderGate,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
     const requests$ = new Subject<Req>();
     call.on('data', (req: Req) => requests$.next(req));
     call.on('end', () => requests$.complete());
-    serve(call, requests$, name, method, logger);
+    serve(call, requests$, name, method, logger, leader);
   };
 }
 
@@ -23,8 +25,9 @@ export function grpcServerStream<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
+  leader?: LeaderGate,
 ): grpc.handleServerStreamingCall<Req, Res> {
-  return (call) => serve(call, of(call.request), name, method, logger);
+  return (call) => serve(call, of(call.request), name, method, logger, leader);
 }
 
 /**
@@ -38,6 +41,7 @@ function serve<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
+  leader: LeaderGate | undefined,
 ): void {
   const abort = new AbortController();
   const backpressure$ = new BehaviorSubject(false);
@@ -51,7 +55,10 @@ function serve<Req, Res>(
     backpressure$.complete();
   };
   subscription.add(
-    method.stream(requests$, { signal: abort.signal, backpressure$ }).subscribe({
+    needingLeader(
+      method.stream(requests$, { signal: abort.signal, backpressure$ }),
+      requiresLeader(call.metadata) ? leader : undefined,
+    ).subscribe({
       next: (res) => {
         if (answered || call.cancelled) return;
         if (!call.write(res)) backpressure$.next(true);

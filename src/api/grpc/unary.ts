@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../../server/requestContext.js';
 import { failureStatus, type FailurePolicy, type UnaryMethod } from '../rpc.js';
+import { ErrNoLeader } from '../../server/errors.js';
+import { requiresLeader, type LeaderGate } from '../leaderGate.js';
 
 /**
  * A grpc-js unary handler for a unary method: the result is the response,
@@ -13,12 +15,17 @@ export function grpcUnary<Req, Res>(
   method: UnaryMethod<Req, Res>,
   policy: FailurePolicy,
   logger: Logger,
+  leader?: LeaderGate,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
     const ctx: RequestContext = { signal: abort.signal };
-    method(call.request, ctx).then(
+    const answer =
+      leader !== undefined && requiresLeader(call.metadata) && !leader.hasLeader()
+        ? Promise.reject(ErrNoLeader)
+        : method(call.request, ctx);
+    answer.then(
       (res) => callback(null, res),
       (err: unknown) => {
         const status = failureStatus(err, policy, ctx, logger, name);
