@@ -44,6 +44,7 @@ export const serverPartsMachine = setup({
     leaseExpiry: notProvided('leaseExpiry'),
     autoCompactor: notProvided('autoCompactor'),
     quotaGuard: notProvided('quotaGuard'),
+    corruptionCheck: notProvided('corruptionCheck'),
   },
   actions: {
     recordFailure: assign({
@@ -77,6 +78,7 @@ export const serverPartsMachine = setup({
                 { id: 'leaseExpiry', src: 'leaseExpiry' },
                 { id: 'autoCompactor', src: 'autoCompactor' },
                 { id: 'quotaGuard', src: 'quotaGuard' },
+                { id: 'corruptionCheck', src: 'corruptionCheck' },
               ],
               on: { LEADERSHIP_LOST: 'follower' },
             },

@@ -54,6 +54,14 @@ export interface Config {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly preVote: boolean;
+  /** Restart from this member's data as a one-member cluster (recovery from a lost quorum). */
+  readonly forceNewCluster: boolean;
+  /** Refuse membership changes that would leave too few started members for a quorum. */
+  readonly strictReconfigCheck: boolean;
+  /** Compare the key space's hash with the other members' before serving. */
+  readonly initialCorruptCheck: boolean;
+  /** How often the leader compares hashes with every member (0: never). */
+  readonly corruptCheckIntervalMs: number;
   /** Raft log entries kept behind a snapshot for slow followers (etcd: 5000). */
   readonly snapshotCatchUpEntries: number;
   /** How often a watcher that asked for progress notifications gets one (etcd: 10 minutes). */
@@ -155,6 +163,15 @@ const schema = z
     'max-request-bytes': wholeNumber('a size in bytes, e.g. 1572864', 1),
     'max-txn-ops': wholeNumber('a count of operations, e.g. 128', 1),
     'pre-vote': bool,
+    'force-new-cluster': bool,
+    'strict-reconfig-check': bool,
+    'experimental-initial-corrupt-check': bool,
+    'experimental-corrupt-check-time': text.transform((s, ctx) => {
+      const ms = parseGoDuration(s.trim());
+      if (ms === undefined || ms < 0)
+        return fail(ctx, `'${s}' is not a duration; use e.g. 5m, 30s, or 0s (off)`);
+      return ms;
+    }),
     'experimental-snapshot-catchup-entries': wholeNumber(
       'a count of raft log entries kept behind a snapshot, e.g. 5000',
       1,
@@ -311,6 +328,10 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     maxRequestBytes: p['max-request-bytes'],
     maxTxnOps: p['max-txn-ops'],
     preVote: p['pre-vote'],
+    forceNewCluster: p['force-new-cluster'],
+    strictReconfigCheck: p['strict-reconfig-check'],
+    initialCorruptCheck: p['experimental-initial-corrupt-check'],
+    corruptCheckIntervalMs: p['experimental-corrupt-check-time'],
     snapshotCatchUpEntries: p['experimental-snapshot-catchup-entries'],
     watchProgressNotifyIntervalMs: p['experimental-watch-progress-notify-interval'],
     ...(tls !== undefined ? { clientTls: tls } : {}),
@@ -406,6 +427,10 @@ export function configLogFields(c: Config): Record<string, unknown> {
     'quota-backend-bytes': Number.isFinite(c.quotaBackendBytes) ? c.quotaBackendBytes : -1,
     'max-request-bytes': c.maxRequestBytes,
     'pre-vote': c.preVote,
+    'force-new-cluster': c.forceNewCluster,
+    'strict-reconfig-check': c.strictReconfigCheck,
+    'experimental-initial-corrupt-check': c.initialCorruptCheck,
+    'experimental-corrupt-check-time': formatDuration(c.corruptCheckIntervalMs),
     'experimental-snapshot-catchup-entries': c.snapshotCatchUpEntries,
     'experimental-watch-progress-notify-interval': formatDuration(c.watchProgressNotifyIntervalMs),
     'auto-compaction-mode': c.autoCompaction.mode,

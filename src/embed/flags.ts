@@ -127,6 +127,30 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'Enable to run an additional Raft election phase.',
   },
   {
+    name: 'force-new-cluster',
+    kind: 'bool',
+    default: 'false',
+    description: 'Force to create a new one member cluster.',
+  },
+  {
+    name: 'strict-reconfig-check',
+    kind: 'bool',
+    default: 'true',
+    description: 'Reject reconfiguration requests that would cause quorum loss.',
+  },
+  {
+    name: 'experimental-initial-corrupt-check',
+    kind: 'bool',
+    default: 'false',
+    description: 'Enable to check data corruption before serving any client/peer traffic.',
+  },
+  {
+    name: 'experimental-corrupt-check-time',
+    kind: 'string',
+    default: '0s',
+    description: 'Duration of time between cluster corruption check passes.',
+  },
+  {
     name: 'experimental-snapshot-catchup-entries',
     kind: 'int',
     default: '5000',

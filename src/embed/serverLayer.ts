@@ -65,6 +65,10 @@ export function serverConfigOf(config: Config): ServerConfig {
         ? { mode: 'periodic', retentionMs: config.autoCompaction.retentionMs }
         : { mode: 'revision', retention: config.autoCompaction.retentionRevisions },
     preVote: config.preVote,
+    forceNewCluster: config.forceNewCluster,
+    strictReconfigCheck: config.strictReconfigCheck,
+    initialCorruptCheck: config.initialCorruptCheck,
+    corruptCheckIntervalMs: config.corruptCheckIntervalMs,
     watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
   };
 }
@@ -171,7 +175,9 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     },
 
     async publish() {
-      await need(server, 'server').publish();
+      const s = need(server, 'server');
+      if (config.initialCorruptCheck) await s.checkHashesBeforeServing();
+      await s.publish();
     },
 
     mountApi(api: ClientApi) {

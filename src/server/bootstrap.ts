@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { BootMode } from '../../machines/memberLifecycle.js';
 import type { AlarmMember } from '../proto/etcdserverpb.js';
 import type { ClusterMembers } from '../proto/xetcdpb.js';
+import { ConfChange, ConfChangeType, EntryType, type Entry } from '../proto/raftpb.js';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import { RaftNode } from '../raft/raftNode.js';
 import { restoreMemoryStorage } from './raftLogRestore.js';
@@ -141,6 +142,7 @@ export async function bootstrap(
       removed: record.removed ?? [],
     };
   }
+  if (config.forceNewCluster && !member.fresh) await forceNewCluster(member, logger);
   const { kv } = storage;
   logger.info(
     {
@@ -199,6 +201,67 @@ function joinedMember(
 
 function sameUrls(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && [...a].sort().join(' ') === [...b].sort().join(' ');
+}
+
+/**
+ * etcd's --force-new-cluster (restartAsStandaloneNode): a member whose cluster
+ * lost its quorum for good restarts as the only member of it, keeping its key
+ * space. Entries not known to be committed are dropped, and conf changes that
+ * remove every other member (and add this one, if the log does not know it)
+ * are appended and committed at once, so applying them leaves a cluster of one.
+ */
+async function forceNewCluster(member: Bootstrapped, logger: Logger): Promise<void> {
+  const { memory, storage, config } = member;
+  const hardState = memory.initialState().hardState;
+  const self = config.memberId;
+  const ids = membersAsOf(memory, hardState.commit);
+  const changes: ConfChange[] = [...ids]
+    .filter((id) => id !== self)
+    .map((id) => ConfChange.create({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id }));
+  if (!ids.has(self)) {
+    const own = config.initialMembers.find((m) => m.id === self);
+    const context = { id: self.toString(), peerURLs: own?.peerUrls ?? [], isLearner: false };
+    changes.push(
+      ConfChange.create({
+        type: ConfChangeType.ConfChangeAddNode,
+        nodeId: self,
+        context: Buffer.from(JSON.stringify(context)),
+      }),
+    );
+  }
+  const entries: Entry[] = changes.map((cc, i) => ({
+    term: hardState.term,
+    index: hardState.commit + 1 + i,
+    type: EntryType.EntryConfChange,
+    data: ConfChange.encode(cc),
+  }));
+  const forced = { ...hardState, commit: hardState.commit + entries.length };
+  await storage.raftLog.save({ hardState: forced, entries }, { sync: true });
+  memory.append(entries);
+  memory.setHardState(forced);
+  logger.warn(
+    {
+      commitIndex: hardState.commit,
+      removed: [...ids].filter((id) => id !== self).map((id) => id.toString(16)),
+      'cluster-id': config.clusterId.toString(16),
+    },
+    "forcing a new one-member cluster from this member's data (--force-new-cluster): uncommitted entries are dropped, the other members removed",
+  );
+}
+
+/** The members (voters and learners) as the log has them at `index`: its snapshot's, then its conf changes'. */
+function membersAsOf(memory: MemoryStorage, index: number): Set<bigint> {
+  const conf = memory.snapshot().metadata?.confState;
+  const ids = new Set<bigint>([...(conf?.voters ?? []), ...(conf?.learners ?? [])]);
+  const first = memory.firstIndex();
+  if (index < first) return ids;
+  for (const e of memory.entries(first, index + 1, Number.MAX_SAFE_INTEGER)) {
+    if (e.type !== EntryType.EntryConfChange) continue;
+    const cc = ConfChange.decode(e.data);
+    if (cc.type === ConfChangeType.ConfChangeRemoveNode) ids.delete(cc.nodeId);
+    else if (cc.type !== ConfChangeType.ConfChangeUpdateNode) ids.add(cc.nodeId);
+  }
+  return ids;
 }
 
 /**

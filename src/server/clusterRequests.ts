@@ -16,6 +16,7 @@ import {
   ErrMemberNotLearner,
   ErrPeerURLExist,
   ErrTooManyLearners,
+  ErrUnhealthy,
 } from './errors.js';
 import { memberId } from './ids.js';
 import type { Membership } from './membership.js';
@@ -27,10 +28,20 @@ const MAX_LEARNERS = 1;
 
 export interface ClusterRequestsDeps {
   membership: Membership;
+  /** --strict-reconfig-check: refuse changes that would leave the cluster without a working quorum. */
+  strict: boolean;
   proposer: Pick<Proposer, 'proposeConfChange'>;
   /** The leader's view of a member's log, when this member leads and knows it. */
   progressOf(id: bigint): ProgressStatus | undefined;
   committedIndex(): number;
+  /**
+   * Resolves once this member has applied everything committed before the
+   * call (a linearizable read): the checks then see the current membership,
+   * and the leader no longer holds a configuration of its own term unapplied,
+   * which would make Raft ignore the change.
+   */
+  caughtUp(ctx: RequestContext): Promise<void>;
+  selfId: bigint;
   isLeader(): boolean;
   /** Asks the leader what only it can answer; its error comes back as thrown. */
   askLeader(request: PeerRequest): Promise<PeerResponse>;
@@ -47,6 +58,7 @@ export class ClusterRequests {
   constructor(private readonly deps: ClusterRequestsDeps) {}
 
   async add(peerUrls: string[], isLearner: boolean, ctx: RequestContext): Promise<MemberAddResponse> {
+    await this.deps.caughtUp(ctx);
     const { membership } = this.deps;
     if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
     const taken = new Set(membership.list().flatMap((m) => m.peerUrls));
@@ -55,7 +67,13 @@ export class ClusterRequests {
     const id = memberId(peerUrls, '', Date.now() / 1000);
     if (isLearner && membership.list().filter((m) => m.isLearner).length >= MAX_LEARNERS)
       throw ErrTooManyLearners;
-    if (!isLearner && !this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
+    if (this.deps.strict && !isLearner) {
+      if (!this.readyToAddVoter()) throw ErrMemberNotEnoughStarted;
+      // A voter added while some are unreachable may leave too few reachable for a quorum.
+      const voters = membership.votingMembers();
+      const connected = this.connectedVoters();
+      if (connected !== undefined && connected < voters.length) throw ErrUnhealthy;
+    }
     await this.deps.proposer.proposeConfChange(
       isLearner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode,
       id,
@@ -70,9 +88,18 @@ export class ClusterRequests {
   }
 
   async remove(id: bigint, ctx: RequestContext): Promise<MemberRemoveResponse> {
+    await this.deps.caughtUp(ctx);
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
-    if (!member.isLearner && !this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
+    if (this.deps.strict && !member.isLearner) {
+      if (!this.readyToRemoveVoter(id)) throw ErrMemberNotEnoughStarted;
+      // Removing a connected voter while others are down may leave the rest without a quorum.
+      const voters = this.deps.membership.votingMembers();
+      const connected = this.connectedVoters();
+      const reachable = id === this.deps.selfId || this.deps.progressOf(id)?.recentActive === true;
+      if (connected !== undefined && reachable && connected - 1 < Math.floor((voters.length - 1) / 2) + 1)
+        throw ErrUnhealthy;
+    }
     await this.deps.proposer.proposeConfChange(ConfChangeType.ConfChangeRemoveNode, id, undefined, ctx);
     return MemberRemoveResponse.create({
       header: this.deps.memberHeader(),
@@ -81,6 +108,7 @@ export class ClusterRequests {
   }
 
   async update(id: bigint, peerUrls: string[], ctx: RequestContext): Promise<MemberUpdateResponse> {
+    await this.deps.caughtUp(ctx);
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (peerUrls.length === 0 || !peerUrls.every(isValidPeerUrl)) throw ErrMemberBadURLs;
@@ -107,6 +135,7 @@ export class ClusterRequests {
   }
 
   async promoteHere(id: bigint, ctx: RequestContext): Promise<MemberPromoteResponse> {
+    await this.deps.caughtUp(ctx);
     const member = this.deps.membership.get(id);
     if (!member) throw ErrMemberNotFound;
     if (!member.isLearner) throw ErrMemberNotLearner;
@@ -124,6 +153,17 @@ export class ClusterRequests {
       header: this.deps.memberHeader(),
       members: this.deps.membership.list(),
     });
+  }
+
+  /**
+   * Voters this member hears from, itself included: known only to the leader
+   * (its progress of each follower); a follower cannot tell, and does not check.
+   */
+  private connectedVoters(): number | undefined {
+    if (!this.deps.isLeader()) return undefined;
+    return this.deps.membership
+      .votingMembers()
+      .filter((m) => m.id === this.deps.selfId || this.deps.progressOf(m.id)?.recentActive === true).length;
   }
 
   /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */

@@ -60,6 +60,7 @@ export const ErrMemberNotEnoughStarted = e(
 );
 export const ErrMemberBadURLs = e('etcdserver: given member URLs are invalid');
 export const ErrMemberNotFound = e('etcdserver: member not found');
+export const ErrUnhealthy = e('etcdserver: unhealthy cluster');
 export const ErrMemberNotLearner = e('etcdserver: can only promote a learner member');
 export const ErrLearnerNotReady = e(
   'etcdserver: can only promote a learner member which is in sync with leader',

@@ -18,6 +18,7 @@ import type { ServerPartsMachine } from '../../machines/serverParts.js';
 import {
   AlarmRequest_AlarmAction as AlarmAction,
   AlarmResponse,
+  AlarmType,
   CompactionResponse,
   ResponseHeader,
   type AlarmRequest,
@@ -75,6 +76,7 @@ import {
   serverErrorOf,
 } from './errors.js';
 import { PeerSnapshots } from './peerSnapshots.js';
+import { CorruptionCheck } from './corruptionCheck.js';
 import { LeaseRequests } from './leaseRequests.js';
 import { Membership } from './membership.js';
 import type { ServerMetrics } from './metrics.js';
@@ -151,6 +153,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   private readonly cluster: ClusterRequests;
   private readonly snapshots: RaftSnapshots;
   private readonly peerSnapshots: PeerSnapshots;
+  private readonly corruption: CorruptionCheck;
   private lead = 0n;
   private term = 0;
   private actor: Actor<ServerPartsMachine> | undefined;
@@ -261,6 +264,16 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       reportFailure: (to) => this.reportSnapshot(to, 'failure'),
       logger,
     });
+    this.corruption = new CorruptionCheck({
+      kv: this.kv,
+      membership: this.membership,
+      selfId: config.memberId,
+      ask: (to, request) => deps.transport.request(to, request, requestTimeoutMs(config)),
+      raiseCorrupt: async (memberId) => {
+        await this.propose({ alarm: { action: AlarmAction.ACTIVATE, memberId, alarm: AlarmType.CORRUPT } });
+      },
+      logger,
+    });
     this.loop = new RaftLoop(
       this.raft,
       memory,
@@ -331,6 +344,9 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       proposer: this.proposer,
       progressOf: (id) => this.raft.status().progress?.get(id),
       committedIndex: () => this.committedIndex,
+      caughtUp: (ctx) => this.waitLinearizable(ctx),
+      selfId: config.memberId,
+      strict: config.strictReconfigCheck ?? true,
       isLeader: () => this.isLeader(),
       askLeader: (request) => this.askLeader(request),
       memberHeader: () => this.memberHeader(),
@@ -361,6 +377,8 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       currentRevision: () => this.kv.currentRevision,
       compact: (revision) => this.compact({ revision, physical: false }, INTERNAL),
       checkQuota: () => this.quota.check(),
+      checkCorruption: () => this.corruption.periodic(),
+      corruptCheckIntervalMs: config.corruptCheckIntervalMs ?? 0,
       logger,
     });
     this.actor = createActor(parts, this.deps.inspect ? { inspect: this.deps.inspect } : {});
@@ -375,6 +393,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       this.raft.campaign();
       this.loop.kick();
     }
+  }
+
+  /** etcd's --experimental-initial-corrupt-check: throws when a peer holds another key space at this revision. */
+  checkHashesBeforeServing(): Promise<void> {
+    return this.corruption.beforeServing();
   }
 
   /** Publishes this member's name and client URLs through Raft (etcd's publish), retrying until it lands. */

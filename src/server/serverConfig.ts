@@ -21,6 +21,14 @@ export interface ServerConfig {
   preVote: boolean;
   /** Interval of progress notifications to watchers that ask for them. */
   watchProgressNotifyIntervalMs?: number;
+  /** Restart as a one-member cluster from this member's data (--force-new-cluster). */
+  forceNewCluster?: boolean;
+  /** Refuse membership changes that would leave too few started, connected members (default on). */
+  strictReconfigCheck?: boolean;
+  /** Compare key-space hashes with the peers before serving (--experimental-initial-corrupt-check). */
+  initialCorruptCheck?: boolean;
+  /** How often the leader compares hashes with every member; 0 or absent: never. */
+  corruptCheckIntervalMs?: number;
   /** Seed of the election-timeout randomness; anything is fine in production. */
   seed?: number;
 }

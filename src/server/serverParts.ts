@@ -20,6 +20,9 @@ export interface ServerPartsDeps {
   currentRevision(): number;
   compact(revision: number): Promise<unknown>;
   checkQuota(): Promise<void>;
+  /** The leader's corruption check and how often it runs (0: never). */
+  checkCorruption(): Promise<void>;
+  corruptCheckIntervalMs: number;
   logger: Logger;
 }
 
@@ -62,6 +65,15 @@ export function serverParts(deps: ServerPartsDeps) {
       }),
       // A failed measurement is retried at the next round.
       quotaGuard: every(QUOTA_CHECK_MS, () => void deps.checkQuota().catch(() => undefined)),
+      corruptionCheck: fromCallback<ServerPartsEvent>(() => {
+        if (deps.corruptCheckIntervalMs <= 0) return undefined;
+        const timer = setInterval(() => {
+          deps
+            .checkCorruption()
+            .catch((err: unknown) => logger.warn({ err }, 'corruption check failed; retried next round'));
+        }, deps.corruptCheckIntervalMs);
+        return () => clearInterval(timer);
+      }),
     },
   });
 }

@@ -17,6 +17,7 @@ function withParts() {
       leaseExpiry: part('leaseExpiry'),
       autoCompactor: part('autoCompactor'),
       quotaGuard: part('quotaGuard'),
+      corruptionCheck: part('corruptionCheck'),
     },
   });
   return { machine, running };
@@ -30,6 +31,7 @@ describe('etcd server parts chart', () => {
     actor.send({ type: 'LEADER_ELECTED' });
     expect([...running].sort()).toEqual([
       'autoCompactor',
+      'corruptionCheck',
       'leaseExpiry',
       'quotaGuard',
       'raftLoop',

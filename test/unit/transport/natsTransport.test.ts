@@ -260,7 +260,10 @@ describe('NatsTransport over a real nats-server', () => {
         if (!req.memberList) throw new Error('unexpected');
         return {
           memberList: {
-            memberList: { header: { clusterId: CLUSTER, memberId: B, revision: 0, raftTerm: 0 }, members: [] },
+            memberList: {
+              header: { clusterId: CLUSTER, memberId: B, revision: 0, raftTerm: 0 },
+              members: [],
+            },
           },
         };
       },
