@@ -95,6 +95,10 @@ export class LeaseRequests {
       APPLY_WAIT_MS,
       () => ErrTimeoutWaitAppliedIndex,
     );
+    // A leader cut off (or paused) may not know it was deposed: a quorum must
+    // confirm it still leads before it promises a TTL (etcd's ensureLeadership).
+    await deps.linearizableRead(ctx);
+    if (!deps.isLeader()) throw ErrNotLeader;
     if (deps.lessor.hasExpired(id)) {
       // Its time ran out: the leader is revoking it (or will at the next sweep). etcd's
       // Renew waits for that revoke rather than revive it; a keep-alive answered with a
