@@ -8,7 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcd-rpc.js';
-import { startEtcd, type ServerInstance } from '../test/helpers/etcd.js';
+import { startEtcd } from '../test/helpers/etcd.js';
+import { EtcdCluster } from '../test/helpers/etcdCluster.js';
+import { TestCluster } from '../test/helpers/cluster.js';
 import { startXetcd } from '../test/helpers/xetcd.js';
 import { makeTempDir } from '../test/helpers/tempdir.js';
 
@@ -37,6 +39,8 @@ interface Options {
   etcdArgs: string[];
   servers: ('etcd' | 'xetcd')[];
   rounds: number;
+  /** --compare: members per cluster (1: a single server; more: xetcd over NATS, etcd over its peer HTTP). */
+  cluster: number;
 }
 
 interface LatencySummary {
@@ -402,27 +406,57 @@ function printComparison(
 
 // ---------------------------------------------------------------- modes
 
-async function withServer<T>(
-  kind: 'etcd' | 'xetcd',
-  opts: Options,
-  fn: (s: ServerInstance) => Promise<T>,
-): Promise<T> {
+/** What --compare runs a workload against: one server, or a cluster's members, and how to stop it. */
+interface Deployment {
+  readonly endpoints: string[];
+  stop(): Promise<void>;
+}
+
+async function deploy(kind: 'etcd' | 'xetcd', opts: Options): Promise<Deployment> {
+  if (opts.cluster > 1) {
+    if (kind === 'etcd') {
+      const c = await EtcdCluster.start({ size: opts.cluster, args: opts.etcdArgs });
+      return { endpoints: c.endpoints(), stop: () => c.stop() };
+    }
+    // Members reach NATS directly: the fault proxies of the tests would be measured too.
+    const c = await TestCluster.start({ size: opts.cluster, args: opts.xetcdArgs, direct: true });
+    return { endpoints: c.endpoints(), stop: () => c.stop() };
+  }
   const dir = await makeTempDir(`xetcd-bench-${kind}-`);
-  let server: ServerInstance | null = null;
-  const onSignal = (): void => {
-    void server?.stop(2_000).finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
   try {
-    server =
+    const server =
       kind === 'etcd'
         ? await startEtcd({ dataDir: dir.path, args: opts.etcdArgs })
         : await startXetcd({ dataDir: dir.path, args: opts.xetcdArgs });
-    return await fn(server);
+    return {
+      endpoints: [server.endpoint],
+      stop: async () => {
+        await server.stop(10_000);
+        await dir.remove();
+      },
+    };
+  } catch (err) {
+    await dir.remove();
+    throw err;
+  }
+}
+
+async function withServer<T>(
+  kind: 'etcd' | 'xetcd',
+  opts: Options,
+  fn: (endpoints: string[]) => Promise<T>,
+): Promise<T> {
+  let deployment: Deployment | undefined;
+  const onSignal = (): void => {
+    void (deployment?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    deployment = await deploy(kind, opts);
+    return await fn(deployment.endpoints);
   } finally {
     process.off('SIGINT', onSignal);
-    await server?.stop(10_000);
-    await dir.remove();
+    await deployment?.stop();
   }
 }
 
@@ -444,10 +478,10 @@ async function compare(opts: Options): Promise<void> {
     for (const kind of opts.servers) {
       const label = opts.rounds > 1 ? `${kind}#${round}` : kind;
       try {
-        await withServer(kind, opts, async (s) => {
+        await withServer(kind, opts, async (endpoints) => {
           for (const row of rows) {
             try {
-              const r = await runWorkload({ ...opts, endpoints: [s.endpoint] }, row.workload, label);
+              const r = await runWorkload({ ...opts, endpoints }, row.workload, label);
               all.push(r);
               runs[kind].set(row.workload, [...(runs[kind].get(row.workload) ?? []), r]);
               if (!opts.json) printResult(r);
@@ -601,6 +635,12 @@ async function main(argv: string[]): Promise<void> {
       positiveInt('--rounds'),
       1,
     )
+    .option(
+      '--cluster <n>',
+      '--compare: members per cluster (xetcd over a local nats-server, etcd over its peer HTTP)',
+      positiveInt('--cluster'),
+      1,
+    )
     .option('--servers <list>', 'which servers --compare starts, in this order (etcd, xetcd)', parseServers, [
       'etcd',
       'xetcd',
@@ -628,6 +668,7 @@ async function main(argv: string[]): Promise<void> {
     xetcdArgs: string[];
     servers: ('etcd' | 'xetcd')[];
     rounds: number;
+    cluster: number;
   }>();
   const opts: Options = { ...o, workloads: o.workload };
   if (opts.compare) {

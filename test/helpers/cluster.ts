@@ -25,6 +25,11 @@ export interface ClusterOptions {
   /** nats-server flags (e.g. a config file raising max_payload). */
   readonly natsArgs?: readonly string[];
   readonly readyTimeoutMs?: number;
+  /**
+   * Members connect to NATS directly instead of through their proxies (a
+   * benchmark measures the cluster, not the proxy; faults cannot be injected).
+   */
+  readonly direct?: boolean;
 }
 
 export class ClusterMember {
@@ -83,7 +88,7 @@ export class ClusterMember {
         '--initial-cluster-state',
         opts.state ?? 'new',
         '--nats-servers',
-        this.proxy.url,
+        c.direct ? c.nats.url : this.proxy.url,
         '--heartbeat-interval',
         String(c.heartbeatMs),
         '--election-timeout',
@@ -154,6 +159,7 @@ export class TestCluster {
     readonly electionMs: number,
     readonly memberArgs: readonly string[],
     readonly readyTimeoutMs: number,
+    readonly direct: boolean,
   ) {}
 
   static async start(opts: ClusterOptions): Promise<TestCluster> {
@@ -166,6 +172,7 @@ export class TestCluster {
       opts.electionMs ?? 1_000,
       opts.args ?? [],
       opts.readyTimeoutMs ?? 30_000,
+      opts.direct ?? false,
     );
     try {
       for (let i = 1; i <= opts.size; i++) await cluster.addMember(`m${i}`);
