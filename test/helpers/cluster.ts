@@ -30,6 +30,8 @@ export interface ClusterOptions {
    * benchmark measures the cluster, not the proxy; faults cannot be injected).
    */
   readonly direct?: boolean;
+  /** Flags for the members' node processes (e.g. --cpu-prof for a profile). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export class ClusterMember {
@@ -70,6 +72,7 @@ export class ClusterMember {
       name: `xetcd:${this.name}`,
       command: process.execPath,
       args: [
+        ...c.nodeArgs,
         XETCD_BIN,
         '--name',
         this.name,
@@ -160,6 +163,7 @@ export class TestCluster {
     readonly memberArgs: readonly string[],
     readonly readyTimeoutMs: number,
     readonly direct: boolean,
+    readonly nodeArgs: readonly string[],
   ) {}
 
   static async start(opts: ClusterOptions): Promise<TestCluster> {
@@ -173,6 +177,7 @@ export class TestCluster {
       opts.args ?? [],
       opts.readyTimeoutMs ?? 30_000,
       opts.direct ?? false,
+      opts.nodeArgs ?? [],
     );
     try {
       for (let i = 1; i <= opts.size; i++) await cluster.addMember(`m${i}`);
