@@ -43,6 +43,8 @@ export interface ClusterRequestsDeps {
   caughtUp(ctx: RequestContext): Promise<void>;
   selfId: bigint;
   isLeader(): boolean;
+  /** The transport heard from the member lately. */
+  isActive(id: bigint): boolean;
   /** Asks the leader what only it can answer; its error comes back as thrown. */
   askLeader(request: PeerRequest): Promise<PeerResponse>;
   /** etcd's cluster RPCs fill cluster_id, member_id and raft_term but leave revision 0. */
@@ -96,7 +98,7 @@ export class ClusterRequests {
       // Removing a connected voter while others are down may leave the rest without a quorum.
       const voters = this.deps.membership.votingMembers();
       const connected = this.connectedVoters();
-      const reachable = id === this.deps.selfId || this.deps.progressOf(id)?.recentActive === true;
+      const reachable = id === this.deps.selfId || this.deps.isActive(id);
       if (connected !== undefined && reachable && connected - 1 < Math.floor((voters.length - 1) / 2) + 1)
         throw ErrUnhealthy;
     }
@@ -156,14 +158,15 @@ export class ClusterRequests {
   }
 
   /**
-   * Voters this member hears from, itself included: known only to the leader
-   * (its progress of each follower); a follower cannot tell, and does not check.
+   * Voters this member hears from lately, itself included. Only the leader
+   * hears from every member (followers answer it); over NATS a follower hears
+   * only the leader, so it cannot tell and does not check.
    */
   private connectedVoters(): number | undefined {
     if (!this.deps.isLeader()) return undefined;
     return this.deps.membership
       .votingMembers()
-      .filter((m) => m.id === this.deps.selfId || this.deps.progressOf(m.id)?.recentActive === true).length;
+      .filter((m) => m.id === this.deps.selfId || this.deps.isActive(m.id)).length;
   }
 
   /** etcd's IsReadyToAddVotingMember: adding one must leave a quorum of started voters. */

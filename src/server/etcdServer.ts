@@ -346,6 +346,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       committedIndex: () => this.committedIndex,
       caughtUp: (ctx) => this.waitLinearizable(ctx),
       selfId: config.memberId,
+      isActive: (id) => deps.transport.isActive(id),
       strict: config.strictReconfigCheck ?? true,
       isLeader: () => this.isLeader(),
       askLeader: (request) => this.askLeader(request),

@@ -102,6 +102,10 @@ export class LoopbackTransport implements Transport {
     if (endpoint) endpoint.handler = handler;
   }
 
+  isActive(id: bigint): boolean {
+    return this.peers.has(id) && this.hub.endpointOf(id) !== undefined;
+  }
+
   addPeer(peer: PeerAddress): void {
     if (peer.id !== this.id) this.peers.add(peer.id);
   }

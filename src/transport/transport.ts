@@ -37,6 +37,8 @@ export interface Transport {
   /** Answers peers' requests with `handler` from now on. */
   serve(handler: PeerRequestHandler): void;
   /** Starts reaching a peer; adding one already known updates where it listens (etcd's UpdatePeer). */
+  /** Whether the peer was heard from lately (etcd's ActiveSince is set). */
+  isActive(id: bigint): boolean;
   addPeer(peer: PeerAddress): void;
   removePeer(id: bigint): void;
   /** Stops sending and receiving; messages in flight may be lost. */
