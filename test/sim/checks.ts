@@ -179,9 +179,6 @@ export class Checks {
 
   observe(n: SimNode): void {
     const st = n.core.status();
-    const chart = n.core.chartState();
-    if (chart !== st.role)
-      violation('role-consistency', `node ${n.id}'s role chart is in ${chart} but its state says ${st.role}`);
     const prev = n.observed;
     if (prev === undefined) {
       const pt = this.sim.ghost.persistedTerm.get(n.id) ?? 0;

@@ -44,7 +44,7 @@ describe('F55 learner then promote', () => {
     c.elect(1n);
     c.addNode(4n, [1n, 2n, 3n]);
     c.raft(1n).proposeConfChange(cc(ConfChangeAddLearnerNode, 4n));
-    until(c, () => c.raft(4n).chartState() === 'learner');
+    until(c, () => c.raft(4n).status().role === 'learner');
     expect(c.raft(1n).status().config).toMatchObject({ voters: [1n, 2n, 3n], learners: [4n] });
     expect(c.node(4n).storage.lastIndex()).toBe(c.node(1n).storage.lastIndex());
 
@@ -66,7 +66,7 @@ describe('F55 learner then promote', () => {
     until(c, () => c.raft(1n).status().commit === before + 1, 20, [1n]);
 
     c.raft(1n).proposeConfChange(cc(ConfChangeAddNode, 4n));
-    until(c, () => c.raft(4n).chartState() === 'follower', 20, [1n]);
+    until(c, () => c.raft(4n).status().role === 'follower', 20, [1n]);
     expect(c.raft(1n).status().config).toMatchObject({ voters: [1n, 2n, 3n, 4n], learners: [] });
     // Quorum is now 3 of 4: the leader and node 4 alone cannot commit.
     c.isolate(2n);
@@ -86,7 +86,7 @@ describe('F55 learner then promote', () => {
     const s = new MemoryStorage();
     RaftNode.bootstrap(s, [1n, 2n, 3n], [4n]);
     const n = new RaftNode({ id: 4n, storage: s, electionTick: 10, heartbeatTick: 1, random: seeded(4) });
-    expect(n.chartState()).toBe('learner');
+    expect(n.status().role).toBe('learner');
     n.step(msg({ type: MessageType.MsgVote, from: 2n, to: 4n, term: 1 }));
     expect(n.ready().messages).toMatchObject([{ type: MessageType.MsgVoteResp, reject: false }]);
   });
@@ -303,7 +303,7 @@ describe('joint consensus (ConfChangeV2)', () => {
       30,
       [1n],
     );
-    expect(c.raft(5n).chartState()).toBe('follower');
+    expect(c.raft(5n).status().role).toBe('follower');
   });
 
   it('explicit: stays joint, needs both majorities, and leaves on an empty ConfChangeV2', () => {
@@ -347,7 +347,7 @@ describe('joint consensus (ConfChangeV2)', () => {
     c.raft(1n).proposeConfChange(
       ccv2(ConfChangeTransition.ConfChangeTransitionJointImplicit, [[ConfChangeAddLearnerNode, 3n]]),
     );
-    until(c, () => c.raft(3n).chartState() === 'learner', 30, [1n]);
+    until(c, () => c.raft(3n).status().role === 'learner', 30, [1n]);
     expect(c.raft(1n).status().config).toMatchObject({
       voters: [1n, 2n],
       learners: [3n],

@@ -247,7 +247,7 @@ describe('A17 snapshot catch-up after log compaction', () => {
       applied: 7,
       config: { learners: [2n] },
     });
-    expect(n.raft.chartState()).toBe('learner');
+    expect(n.raft.status().role).toBe('learner');
     // Entries after the snapshot follow.
     n.raft.step(
       msg({
