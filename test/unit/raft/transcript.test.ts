@@ -21,7 +21,7 @@ import { MessageType, type Message } from '../../../src/proto/raftpb.js';
 import { ProposalDroppedError } from '../../../src/raft/errors.js';
 import { Cluster, dec, enc } from './cluster.js';
 
-const dir = join(dirname(fileURLToPath(import.meta.url)), 'transcripts');
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'transcripts', 'cluster');
 
 function describeMsg(m: Message): string {
   const parts = [`${m.from}->${m.to} ${MessageType[m.type]} term=${m.term}`];
