@@ -138,6 +138,12 @@ export const PROFILES: readonly Profile[] = [
   },
 ];
 
+export function profileNamed(name: string): Profile {
+  const p = PROFILES.find((x) => x.name === name);
+  if (p === undefined) throw new RangeError(`unknown profile "${name}"`);
+  return p;
+}
+
 type Kind =
   | 'process'
   | 'deliver'
@@ -171,14 +177,29 @@ type Kind =
 export class Generator {
   private readonly rng: Rng;
   readonly profile: Profile;
+  private readonly tickRates: readonly number[] | undefined;
   private counter = 0;
+  /** Events already decided: a global tick's extra ticks for the nodes whose clocks run faster. */
+  private readonly planned: SimEvent[] = [];
 
-  constructor(rng: Rng, profile: Profile) {
+  constructor(rng: Rng, profile: Profile, tickRates?: readonly number[]) {
     this.rng = rng;
     this.profile = profile;
+    this.tickRates = tickRates;
   }
 
   next(sim: Simulator): SimEvent {
+    const planned = this.planned.shift();
+    if (planned !== undefined) return planned;
+    const e = this.draw(sim);
+    if (e.kind === 'tick' && e.node === undefined && this.tickRates !== undefined)
+      this.tickRates.forEach((rate, i) => {
+        for (let k = 1; k < rate; k++) this.planned.push({ kind: 'tick', node: i + 1 });
+      });
+    return e;
+  }
+
+  private draw(sim: Simulator): SimEvent {
     const nodes = [...sim.nodes.values()];
     const running = nodes.filter((n) => n.running);
     const canReady = running.filter((n) => n.outstanding === undefined && n.core.hasReady());

@@ -1,4 +1,4 @@
-import { Generator, PROFILES, type Profile } from './generator.js';
+import { Generator, PROFILES, profileNamed, type Profile } from './generator.js';
 import { Rng } from './rng.js';
 import { defaultConfig, type Schedule, type SimConfig, type SimEvent } from './schedule.js';
 import { Simulator, type SimStats } from './simulator.js';
@@ -10,6 +10,13 @@ export interface RunOptions {
   nodes?: number;
   /** Events before the final `settle`. */
   steps: number;
+  /** A fault profile by name (generator.ts's PROFILES); when undefined each seed picks one. */
+  profile?: string;
+  /** PreVote and CheckQuorum on or off; when undefined each seed picks. */
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  /** Ticks per global tick for node i at [i-1] (clocks running at different rates); by default 1 each. */
+  tickRates?: number[];
   injectBug?: string;
   unchecked?: string;
 }
@@ -37,6 +44,8 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
   c.maxSizePerMsg = rng.pick([64, 256, 4096]);
   c.electionTick = rng.pick([5, 10, 10]);
   c.heartbeatTick = rng.pick([1, 1, 2]);
+  if (opts.preVote !== undefined) c.preVote = opts.preVote;
+  if (opts.checkQuorum !== undefined) c.checkQuorum = opts.checkQuorum;
   if (opts.injectBug !== undefined) c.injectBug = opts.injectBug;
   if (opts.unchecked !== undefined) c.unchecked = opts.unchecked;
   return c;
@@ -46,8 +55,8 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
 export function runSeed(seed: number, opts: RunOptions): RunResult {
   const config = configForSeed(seed, opts);
   const rng = Rng.derive(seed, 0x5eed);
-  const profile: Profile = rng.pick(PROFILES);
-  const gen = new Generator(rng, profile);
+  const profile: Profile = opts.profile === undefined ? rng.pick(PROFILES) : profileNamed(opts.profile);
+  const gen = new Generator(rng, profile, opts.tickRates);
   const events: SimEvent[] = [];
   const removeBug = injectBug(config.injectBug);
   const sim = new Simulator(config);

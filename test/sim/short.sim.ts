@@ -5,21 +5,20 @@
  * core can be run against it. Not part of `npx vitest run` (its name does not
  * end in .test.ts); CI runs the full set in sim.test.ts.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { replay, runSeed } from './runner.js';
-import { parseSchedule } from './schedule.js';
+import { checkScriptFile } from '../unit/raft/datadriven.js';
+import { runSeed } from './runner.js';
+import { clusterScript } from './script.js';
 
 const regressions = join(dirname(fileURLToPath(import.meta.url)), 'regressions');
 
 describe('short simulation', () => {
   for (const file of readdirSync(regressions).filter((f) => f.endsWith('.txt'))) {
-    it(`regression ${file.replace(/\.txt$/, '')}`, () => {
-      const r = replay(parseSchedule(readFileSync(join(regressions, file), 'utf8')));
-      expect(r.violation?.message).toBeUndefined();
-    });
+    it(`regression ${file.replace(/\.txt$/, '')}`, () =>
+      checkScriptFile(join(regressions, file), clusterScript()));
   }
 
   for (const nodes of [3, 5] as const) {
