@@ -33,17 +33,23 @@ export function settle(sim: Simulator): void {
   sim.observeAll();
   const budget = SETTLE_ELECTIONS * sim.config.electionTick;
   let marker: string | undefined;
+  /** Who took the proposal, in which term: a leader deposed before committing it may take it along. */
+  let proposedTo = '';
   let stage = 'electing a leader';
   for (let round = 0; round <= budget; round++) {
     drain(sim);
     const leader = stableLeader(sim);
     if (leader !== undefined) {
+      const lead = `${leader.id}@${leader.observed!.term}`;
+      if (marker !== undefined && lead !== proposedTo && !leader.app.values.includes(marker))
+        marker = undefined;
       if (marker === undefined) {
         stage = 'committing a proposal';
         const data = `settle${sim.time}`;
         try {
           leader.core.propose(encoder.encode(data));
           marker = data;
+          proposedTo = lead;
         } catch (err) {
           if (!(err instanceof ProposalDroppedError)) throw err;
         }

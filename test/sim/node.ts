@@ -19,7 +19,7 @@ export interface Observed {
   commit: number;
   role: string;
   vote: bigint;
-  /** While leader: the global commit index when it became leader (what Leader Completeness owes). */
+  /** While leader: what was committed in earlier terms when it became leader (what Leader Completeness owes). */
   leaderFloor: number;
 }
 

@@ -1,4 +1,4 @@
-import { Generator, PROFILES, profileNamed, type Profile } from './generator.js';
+import { drawProfile, Generator, profileNamed, type Profile } from './generator.js';
 import { Rng } from './rng.js';
 import { defaultConfig, type Schedule, type SimConfig, type SimEvent } from './schedule.js';
 import { Simulator, type SimStats } from './simulator.js';
@@ -37,15 +37,17 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
   c.learners = rng.chance(0.3) ? 1 : 0;
   c.spare = 2;
   c.preVote = rng.chance(0.7);
-  // etcd's server always runs raft with CheckQuorum; without it (and without PreVote) a removed member
-  // that never learned of its removal can keep a new member's term racing ahead of the leader's forever.
-  c.checkQuorum = true;
   c.maxInflightMsgs = rng.pick([1, 2, 4, 16]);
   c.maxSizePerMsg = rng.pick([64, 256, 4096]);
   c.electionTick = rng.pick([5, 10, 10]);
   c.heartbeatTick = rng.pick([1, 1, 2]);
+  c.checkQuorum = !rng.chance(0.3);
+  // Lease-based ReadIndex (etcd's ReadOnlyLeaseBased): its freshness is not checked (see SimConfig.unchecked).
+  c.leaseReads = c.checkQuorum && rng.chance(0.3);
   if (opts.preVote !== undefined) c.preVote = opts.preVote;
   if (opts.checkQuorum !== undefined) c.checkQuorum = opts.checkQuorum;
+  if (!c.checkQuorum) c.leaseReads = false;
+  if (c.leaseReads) c.unchecked = 'read-freshness';
   if (opts.injectBug !== undefined) c.injectBug = opts.injectBug;
   if (opts.unchecked !== undefined) c.unchecked = opts.unchecked;
   return c;
@@ -55,7 +57,13 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
 export function runSeed(seed: number, opts: RunOptions): RunResult {
   const config = configForSeed(seed, opts);
   const rng = Rng.derive(seed, 0x5eed);
-  const profile: Profile = opts.profile === undefined ? rng.pick(PROFILES) : profileNamed(opts.profile);
+  const profile: Profile = opts.profile === undefined ? drawProfile(rng) : profileNamed(opts.profile);
+  if (profile.noCheckQuorum === true && opts.checkQuorum === undefined) {
+    config.checkQuorum = false;
+    // Lease-based reads trust CheckQuorum (RaftNode refuses them without it).
+    config.leaseReads = false;
+    if (config.unchecked === 'read-freshness') delete config.unchecked;
+  }
   const gen = new Generator(rng, profile, opts.tickRates);
   const events: SimEvent[] = [];
   const removeBug = injectBug(config.injectBug);
