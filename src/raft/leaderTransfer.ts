@@ -25,6 +25,7 @@ export class LeaderTransfer {
     return pr !== undefined && !pr.isLearner;
   }
 
+  /** A request for the transfer already under way. */
   isTargetOf(m: Message): boolean {
     return this.transferee !== NONE && this.transferee === m.from;
   }

@@ -230,7 +230,7 @@ export class RaftState {
     );
   }
 
-  /** Demotion to learner or promotion to voter while following: nothing changes but the role. */
+  /** Demotion to learner or promotion to voter while following: the chart changes state, the node only says so. */
   logFollowerRole(): void {
     this.logger.info(
       { id: hex(this.id), term: this.term, role: this.isLearner ? 'learner' : 'follower' },
