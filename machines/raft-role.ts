@@ -1,24 +1,35 @@
 /**
- * The Raft role statechart: follower, preCandidate, candidate, leader,
- * learner. What etcd's raft does by swapping `r.step = stepLeader` is a
- * state here, and what each role does with each message is one of its
- * transitions, so the chart reads like the paper (§5, §6, §9.6 of Ongaro's
- * dissertation).
+ * The Raft role statechart. What etcd's raft does by swapping
+ * `r.step = stepLeader` is a state here, and what each role does with each
+ * message is one of its transitions, so the chart reads like the paper (§5,
+ * §6, §9.6 of Ongaro's dissertation):
  *
- * Inputs: TICK (time), STEP (a message from a peer), and the local requests
- * CAMPAIGN, PROPOSE, READ_INDEX, TRANSFER_LEADER, CONFIG_CHANGED, APPLIED.
- * A STEP first passes the term rules (stale, higher, leader stickiness) at the
- * root, then is re-raised as an event named after its message type (MsgApp,
- * MsgVoteResp, ...) that the current role handles. Local messages (from the
- * driver) are sent by type directly.
+ *   following      the log comes from a leader:   follower · learner
+ *   campaigning    asking for votes:              preCandidate · candidate
+ *   leader
+ *
+ * Inputs, as etcd's raft takes them:
+ * - TICK (time; etcd's Tick). The leader's raises BEAT and CHECK_QUORUM when due.
+ * - A message of our term from a peer, or a local request of no term, as the
+ *   event named after its type (etcd's Step(m)): `{ type: 'MsgApp', m }`, and
+ *   the driver's proposals, reads and transfers as MsgProp, MsgReadIndex and
+ *   MsgTransferLeader, exactly as a follower forwards them.
+ * - STEP: a peer's message of another term. The term rules at the root answer
+ *   a stale one, ignore a vote request while we follow a live leader, or step
+ *   down to the new term; then the message is re-raised as the event of its type.
+ * - CAMPAIGN (etcd's MsgHup), CONFIG_CHANGED (a conf change was applied), APPLIED.
+ *
+ * Output besides the node's outbox: a `proposalDropped` event, which the
+ * driver turns into ProposalDroppedError.
  *
  * The machine holds the node's RaftState by reference in context: the log,
  * the progress tracker and the outbox are too big and too hot to copy on every
  * event. It imports no I/O and can be opened in a visualizer as is.
  */
-import { and, enqueueActions, not, raise, setup } from 'xstate';
+import { and, emit, enqueueActions, not, raise, setup, type StateValue } from 'xstate';
 import { MessageType, type Message } from '../src/proto/raftpb.js';
 import type { RaftState } from '../src/raft/raftState.js';
+import type { RaftRole } from '../src/raft/ready.js';
 
 /** Events named after a message type: `{ type: 'MsgApp', m }`. */
 export type MsgEventType = keyof typeof MessageType;
@@ -27,14 +38,17 @@ export type RaftRoleEvent =
   | { type: 'TICK' }
   | { type: 'STEP'; m: Message }
   | { type: 'CAMPAIGN'; transfer: boolean }
-  | { type: 'PROPOSE'; m: Message }
-  | { type: 'READ_INDEX'; m: Message }
-  | { type: 'TRANSFER_LEADER'; m: Message }
   | { type: 'BEAT' }
   | { type: 'CHECK_QUORUM' }
   | { type: 'CONFIG_CHANGED' }
   | { type: 'APPLIED' }
   | { type: MsgEventType; m: Message };
+
+/** A proposal was refused, and why (no leader, a transfer in progress, ...). */
+export interface ProposalDropped {
+  type: 'proposalDropped';
+  reason: string;
+}
 
 export interface RaftRoleContext {
   raft: RaftState;
@@ -47,29 +61,25 @@ export interface RaftRoleInput {
 /** The message an event carries (every event a guard or action below reads one from carries it). */
 const msg = (e: RaftRoleEvent): Message => (e as { m: Message }).m;
 
+/** Every role votes by the same rule (a learner too: a candidate may already count it as a voter). */
+const vote = [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }] as const;
+
 export const raftRoleMachine = setup({
   types: {
     context: {} as RaftRoleContext,
     events: {} as RaftRoleEvent,
     input: {} as RaftRoleInput,
+    emitted: {} as ProposalDropped,
   },
   guards: {
-    // term rules
-    isLocal: ({ event }) => msg(event).term === 0,
+    // term rules (for STEP: a message of another term)
     isStaleTerm: ({ context, event }) => msg(event).term < context.raft.term,
-    isHigherTerm: ({ context, event }) => msg(event).term > context.raft.term,
     /** Leader stickiness (with CheckQuorum): a vote request while we hear from a live leader is ignored. */
-    isVoteRequestInLease: ({ context, event }) => {
-      const m = msg(event);
-      return m.term > context.raft.term && context.raft.isVoteRequestInLease(m);
-    },
+    isVoteRequestInLease: ({ context, event }) => context.raft.election.isVoteRequestInLease(msg(event)),
     /** A pre-vote (or a granted pre-vote) of a higher term does not move our term. */
-    keepsTermOnHigher: ({ context, event }) => {
+    keepsTermOnHigher: ({ event }) => {
       const m = msg(event);
-      return (
-        m.term > context.raft.term &&
-        (m.type === MessageType.MsgPreVote || (m.type === MessageType.MsgPreVoteResp && !m.reject))
-      );
+      return m.type === MessageType.MsgPreVote || (m.type === MessageType.MsgPreVoteResp && !m.reject);
     },
     // membership
     isSelfLearner: ({ context }) => context.raft.isLearner,
@@ -78,11 +88,11 @@ export const raftRoleMachine = setup({
     shouldStepDownOnRemoval: ({ context }) =>
       context.raft.cfg.stepDownOnRemoval && context.raft.isSelfRemovedOrDemoted(),
     // elections
-    isPromotable: ({ context }) => context.raft.promotable(),
-    hasUnappliedConfChanges: ({ context }) => context.raft.hasUnappliedConfChanges(),
+    isPromotable: ({ context }) => context.raft.election.promotable(),
+    hasUnappliedConfChanges: ({ context }) => context.raft.election.hasUnappliedConfChanges(),
     isPreVoteCampaign: ({ context, event }) =>
       context.raft.cfg.preVote && !(event.type === 'CAMPAIGN' && event.transfer),
-    canGrantVote: ({ context, event }) => context.raft.canGrantVote(msg(event)),
+    canGrantVote: ({ context, event }) => context.raft.election.canGrantVote(msg(event)),
     hasWonElection: ({ context }) => context.raft.prs.tallyVotes().result === 'won',
     hasLostElection: ({ context }) => context.raft.prs.tallyVotes().result === 'lost',
     isQuorumActive: ({ context }) => context.raft.prs.quorumActive(context.raft.id),
@@ -90,21 +100,21 @@ export const raftRoleMachine = setup({
     isReject: ({ event }) => msg(event).reject,
     hasLeader: ({ context }) => context.raft.lead !== 0n,
     isForwardingDisabled: ({ context }) => context.raft.cfg.disableProposalForwarding,
-    isTransferPending: ({ context }) => context.raft.leadTransferee !== 0n,
-    exceedsUncommittedSize: ({ context, event }) => context.raft.exceedsUncommittedSize(msg(event).entries),
-    shouldAutoLeaveJoint: ({ context }) => context.raft.shouldAutoLeaveJoint(),
+    isTransferPending: ({ context }) => context.raft.transfer.isPending(),
+    exceedsUncommittedSize: ({ context, event }) =>
+      context.raft.replication.exceedsUncommittedSize(msg(event).entries),
+    shouldAutoLeaveJoint: ({ context }) => context.raft.replication.shouldAutoLeaveJoint(),
     // ReadIndex
     isSingleVoter: ({ context }) => context.raft.prs.isSingleton(),
     hasCommittedInCurrentTerm: ({ context }) => context.raft.hasCommittedInCurrentTerm(),
-    isLeaseBasedRead: ({ context }) => context.raft.readOnly.option === 'leaseBased',
+    isLeaseBasedRead: ({ context }) => context.raft.reads.isLeaseBased(),
     // leadership transfer
-    isInvalidTransferTarget: ({ context, event }) => !context.raft.transferTargetIsValid(msg(event)),
-    isTransferToCurrentTarget: ({ context, event }) =>
-      context.raft.leadTransferee !== 0n && context.raft.leadTransferee === msg(event).from,
+    isInvalidTransferTarget: ({ context, event }) => !context.raft.transfer.isValidTarget(msg(event)),
+    isTransferToCurrentTarget: ({ context, event }) => context.raft.transfer.isTargetOf(msg(event)),
     isTransferToSelf: ({ context, event }) => msg(event).from === context.raft.id,
   },
   actions: {
-    /** Re-raise a STEP as the event of its message type, for the current role to handle. */
+    /** Re-raise a STEP as the event of its message type, for the (new) role to handle. */
     routeByType: raise(({ event }) => {
       const m = msg(event);
       return { type: MessageType[m.type] as MsgEventType, m };
@@ -119,64 +129,63 @@ export const raftRoleMachine = setup({
     becomeFollowerWithoutLeader: ({ context }) => context.raft.becomeFollower(context.raft.term, 0n),
     becomeFollowerOfSender: ({ context, event }) =>
       context.raft.becomeFollower(context.raft.term, msg(event).from),
+    logRoleChange: ({ context }) => context.raft.logFollowerRole(),
     becomePreCandidate: ({ context }) => context.raft.becomePreCandidate(),
-    enterLearnerRole: ({ context }) => context.raft.changeFollowerRole('learner'),
-    enterFollowerRole: ({ context }) => context.raft.changeFollowerRole('follower'),
     becomeCandidate: ({ context }) => context.raft.becomeCandidate(),
     becomeLeader: ({ context }) => context.raft.becomeLeader(),
+    requestPreVotes: ({ context }) => context.raft.election.requestPreVotes(),
     requestVotes: ({ context, event }) =>
-      context.raft.requestVotes(event.type === 'CAMPAIGN' && event.transfer),
+      context.raft.election.requestVotes(event.type === 'CAMPAIGN' && event.transfer),
     refuseCampaign: ({ context }) =>
       context.raft.logger.info(
         { id: context.raft.id.toString(16), term: context.raft.term },
         'cannot campaign now',
       ),
     campaignForTransfer: raise({ type: 'CAMPAIGN', transfer: true }),
-    grantVote: ({ context, event }) => context.raft.grantVote(msg(event)),
-    rejectVote: ({ context, event }) => context.raft.rejectVote(msg(event)),
-    recordVote: ({ context, event }) => context.raft.recordVote(msg(event)),
+    grantVote: ({ context, event }) => context.raft.election.grantVote(msg(event)),
+    rejectVote: ({ context, event }) => context.raft.election.rejectVote(msg(event)),
+    recordVote: ({ context, event }) => context.raft.election.recordVote(msg(event)),
     tickElection: enqueueActions(({ context, enqueue }) => {
-      if (context.raft.tickElection()) enqueue.raise({ type: 'CAMPAIGN', transfer: false });
+      if (context.raft.election.tickElection()) enqueue.raise({ type: 'CAMPAIGN', transfer: false });
     }),
     tickLeader: enqueueActions(({ context, enqueue }) => {
-      const due = context.raft.tickLeader();
+      const due = context.raft.replication.tickLeader();
       if (due.checkQuorum) enqueue.raise({ type: 'CHECK_QUORUM' });
       if (due.beat) enqueue.raise({ type: 'BEAT' });
     }),
-    resetRecentActive: ({ context }) => context.raft.resetRecentActive(),
-    broadcastHeartbeat: ({ context }) => context.raft.broadcastHeartbeat(),
-    broadcastAppend: ({ context }) => context.raft.broadcastAppend(),
-    appendProposal: ({ context, event }) => context.raft.appendProposal(msg(event)),
-    dropProposal: ({ context }) =>
-      context.raft.dropProposal(`role ${context.raft.role}, lead ${context.raft.lead.toString(16)}`),
-    dropProposalDuringTransfer: ({ context }) => context.raft.dropProposal('leadership transfer in progress'),
-    dropProposalTooLarge: ({ context }) => context.raft.dropProposal('too much uncommitted data'),
-    dropProposalNotMember: ({ context }) =>
-      context.raft.dropProposal('leader is not a member of the configuration'),
-    forwardToLeader: ({ context, event }) => context.raft.forwardToLeader(msg(event)),
-    proposeLeaveJoint: ({ context }) => context.raft.proposeLeaveJoint(),
-    handleAppendAck: ({ context, event }) => context.raft.handleAppendAck(msg(event)),
-    handleAppendRejection: ({ context, event }) => context.raft.handleAppendRejection(msg(event)),
-    handleHeartbeatResponse: ({ context, event }) => context.raft.handleHeartbeatResponse(msg(event)),
-    handleSnapStatus: ({ context, event }) => context.raft.handleSnapStatus(msg(event)),
-    handleUnreachable: ({ context, event }) => context.raft.handleUnreachable(msg(event)),
-    acceptLeader: ({ context, event }) => context.raft.acceptLeader(msg(event)),
-    appendEntries: ({ context, event }) => context.raft.handleAppendEntries(msg(event)),
-    handleHeartbeat: ({ context, event }) => context.raft.handleHeartbeat(msg(event)),
-    installSnapshot: ({ context, event }) => context.raft.handleSnapshot(msg(event)),
+    resetRecentActive: ({ context }) => context.raft.replication.resetRecentActive(),
+    broadcastHeartbeat: ({ context }) => context.raft.replication.broadcastHeartbeat(),
+    broadcastAppend: ({ context }) => context.raft.replication.broadcastAppend(),
+    appendProposal: ({ context, event }) => context.raft.replication.appendProposal(msg(event)),
+    dropProposal: emit((_, params: { reason: string }) => ({
+      type: 'proposalDropped' as const,
+      reason: params.reason,
+    })),
+    forwardToLeader: ({ context, event }) => context.raft.follower.forwardToLeader(msg(event)),
+    proposeLeaveJoint: ({ context }) => context.raft.replication.proposeLeaveJoint(),
+    handleAppendAck: ({ context, event }) => context.raft.replication.handleAppendAck(msg(event)),
+    handleAppendRejection: ({ context, event }) => context.raft.replication.handleAppendRejection(msg(event)),
+    handleHeartbeatResponse: ({ context, event }) =>
+      context.raft.replication.handleHeartbeatResponse(msg(event)),
+    handleSnapStatus: ({ context, event }) => context.raft.replication.handleSnapStatus(msg(event)),
+    handleUnreachable: ({ context, event }) => context.raft.replication.handleUnreachable(msg(event)),
+    acceptLeader: ({ context, event }) => context.raft.follower.acceptLeader(msg(event)),
+    appendEntries: ({ context, event }) => context.raft.follower.handleAppendEntries(msg(event)),
+    handleHeartbeat: ({ context, event }) => context.raft.follower.handleHeartbeat(msg(event)),
+    installSnapshot: ({ context, event }) => context.raft.follower.handleSnapshot(msg(event)),
     announceConfigChange: raise({ type: 'CONFIG_CHANGED' }),
     afterConfigChangeAsLeader: ({ context }) => context.raft.afterConfigChangeAsLeader(),
-    startLeaderTransfer: ({ context, event }) => context.raft.startLeaderTransfer(msg(event)),
-    abortLeaderTransfer: ({ context }) => context.raft.abortLeaderTransfer(),
+    startLeaderTransfer: ({ context, event }) => context.raft.transfer.start(msg(event)),
+    abortLeaderTransfer: ({ context }) => context.raft.transfer.abort(),
     ignoreTransfer: ({ context, event }) =>
       context.raft.logger.debug(
         { id: context.raft.id.toString(16), transferee: msg(event).from.toString(16) },
         'ignored leadership transfer request',
       ),
-    answerReadIndexNow: ({ context, event }) => context.raft.answerReadIndexNow(msg(event)),
-    parkReadIndex: ({ context, event }) => context.raft.parkReadIndex(msg(event)),
-    startReadIndexRound: ({ context, event }) => context.raft.startReadIndexRound(msg(event)),
-    acceptReadState: ({ context, event }) => context.raft.acceptReadState(msg(event)),
+    answerReadIndexNow: ({ context, event }) => context.raft.reads.answerNow(msg(event)),
+    parkReadIndex: ({ context, event }) => context.raft.reads.park(msg(event)),
+    startReadIndexRound: ({ context, event }) => context.raft.reads.startRound(msg(event)),
+    acceptReadState: ({ context, event }) => context.raft.reads.acceptReadState(msg(event)),
     dropReadIndex: ({ context }) =>
       context.raft.logger.info(
         { id: context.raft.id.toString(16), term: context.raft.term },
@@ -188,142 +197,125 @@ export const raftRoleMachine = setup({
   context: ({ input }) => ({ raft: input.raft }),
   // Every boot starts as a follower of no one; the driver then announces the
   // configuration (CONFIG_CHANGED), which moves a learner to `learner`.
-  initial: 'follower',
+  initial: 'following',
   on: {
     STEP: [
-      { guard: 'isLocal', actions: 'routeByType' },
       { guard: 'isStaleTerm', actions: 'answerStaleMessage' },
+      // From here on, the message is of a higher term.
       { guard: 'isVoteRequestInLease', actions: 'ignoreVoteInLease' },
       { guard: 'keepsTermOnHigher', actions: 'routeByType' },
       {
-        guard: and(['isHigherTerm', 'isSelfLearner']),
-        target: '.learner',
+        guard: 'isSelfLearner',
+        target: '.following.learner',
         actions: ['becomeFollowerOfMessage', 'routeByType'],
       },
-      { guard: 'isHigherTerm', target: '.follower', actions: ['becomeFollowerOfMessage', 'routeByType'] },
-      { actions: 'routeByType' },
+      { target: '.following.follower', actions: ['becomeFollowerOfMessage', 'routeByType'] },
     ],
-    // Every role votes by the same rule (a learner too: a candidate may already count it as a voter).
-    MsgVote: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
-    MsgPreVote: [{ guard: 'canGrantVote', actions: 'grantVote' }, { actions: 'rejectVote' }],
+    MsgVote: vote,
+    MsgPreVote: vote,
     CAMPAIGN: [
       { guard: not('isPromotable'), actions: 'refuseCampaign' },
       { guard: 'hasUnappliedConfChanges', actions: 'refuseCampaign' },
       {
         guard: 'isPreVoteCampaign',
-        target: '.preCandidate',
-        actions: ['becomePreCandidate', 'requestVotes'],
+        target: '.campaigning.preCandidate',
+        actions: ['becomePreCandidate', 'requestPreVotes'],
       },
-      { target: '.candidate', actions: ['becomeCandidate', 'requestVotes'] },
+      { target: '.campaigning.candidate', actions: ['becomeCandidate', 'requestVotes'] },
     ],
   },
   states: {
-    follower: {
+    // Followers and learners: the log comes from the leader of our term, and
+    // requests go to it.
+    following: {
+      initial: 'follower',
       on: {
         TICK: { actions: 'tickElection' },
         MsgApp: { actions: ['acceptLeader', 'appendEntries'] },
         MsgHeartbeat: { actions: ['acceptLeader', 'handleHeartbeat'] },
         MsgSnap: { actions: ['acceptLeader', 'installSnapshot', 'announceConfigChange'] },
-        PROPOSE: [
-          { guard: not('hasLeader'), actions: 'dropProposal' },
-          { guard: 'isForwardingDisabled', actions: 'dropProposal' },
-          { actions: 'forwardToLeader' },
-        ],
         MsgProp: [
-          { guard: not('hasLeader'), actions: 'dropProposal' },
-          { guard: 'isForwardingDisabled', actions: 'dropProposal' },
+          { guard: not('hasLeader'), actions: { type: 'dropProposal', params: { reason: 'no leader' } } },
+          {
+            guard: 'isForwardingDisabled',
+            actions: { type: 'dropProposal', params: { reason: 'proposal forwarding is disabled' } },
+          },
           { actions: 'forwardToLeader' },
         ],
-        TRANSFER_LEADER: [
-          { guard: not('hasLeader'), actions: 'ignoreTransfer' },
-          { actions: 'forwardToLeader' },
-        ],
+        MsgReadIndex: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
+        MsgReadIndexResp: { actions: 'acceptReadState' },
         MsgTransferLeader: [
           { guard: not('hasLeader'), actions: 'ignoreTransfer' },
           { actions: 'forwardToLeader' },
         ],
-        MsgTimeoutNow: { actions: 'campaignForTransfer' },
-        READ_INDEX: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
-        MsgReadIndex: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
-        MsgReadIndexResp: { actions: 'acceptReadState' },
-        CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner', actions: 'enterLearnerRole' },
+      },
+      states: {
+        follower: {
+          on: {
+            MsgTimeoutNow: { actions: 'campaignForTransfer' },
+            // Demotion: a voter that became a learner.
+            CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner', actions: 'logRoleChange' },
+          },
+        },
+        // A learner never campaigns (CAMPAIGN is refused: not promotable) and
+        // ignores MsgTimeoutNow.
+        learner: {
+          on: {
+            // Promotion: a learner that became a voter is a follower.
+            CONFIG_CHANGED: { guard: 'isSelfVoter', target: 'follower', actions: 'logRoleChange' },
+          },
+        },
       },
     },
-    // A learner receives the log like a follower, but never campaigns (CAMPAIGN
-    // is refused: not promotable) and ignores MsgTimeoutNow.
-    learner: {
+    // Pre-candidates and candidates. A node that hears from a leader of its
+    // term (it sends the log) follows it.
+    campaigning: {
+      // Entered only by CAMPAIGN, which names the state; the initial one is a formality.
+      initial: 'preCandidate',
       on: {
         TICK: { actions: 'tickElection' },
-        MsgApp: { actions: ['acceptLeader', 'appendEntries'] },
-        MsgHeartbeat: { actions: ['acceptLeader', 'handleHeartbeat'] },
-        MsgSnap: { actions: ['acceptLeader', 'installSnapshot', 'announceConfigChange'] },
-        PROPOSE: [
-          { guard: not('hasLeader'), actions: 'dropProposal' },
-          { guard: 'isForwardingDisabled', actions: 'dropProposal' },
-          { actions: 'forwardToLeader' },
-        ],
-        MsgProp: [
-          { guard: not('hasLeader'), actions: 'dropProposal' },
-          { guard: 'isForwardingDisabled', actions: 'dropProposal' },
-          { actions: 'forwardToLeader' },
-        ],
-        TRANSFER_LEADER: [
-          { guard: not('hasLeader'), actions: 'ignoreTransfer' },
-          { actions: 'forwardToLeader' },
-        ],
-        MsgTransferLeader: [
-          { guard: not('hasLeader'), actions: 'ignoreTransfer' },
-          { actions: 'forwardToLeader' },
-        ],
-        READ_INDEX: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
-        MsgReadIndex: [{ guard: not('hasLeader'), actions: 'dropReadIndex' }, { actions: 'forwardToLeader' }],
-        MsgReadIndexResp: { actions: 'acceptReadState' },
-        // Promotion: a learner that became a voter is a follower.
-        CONFIG_CHANGED: { guard: 'isSelfVoter', target: 'follower', actions: 'enterFollowerRole' },
-      },
-    },
-    preCandidate: {
-      // Pre-vote (§9.6): win a pre-vote round before bumping the term.
-      always: [
-        { guard: 'hasWonElection', target: 'candidate', actions: ['becomeCandidate', 'requestVotes'] },
-        { guard: 'hasLostElection', target: 'follower', actions: 'becomeFollowerWithoutLeader' },
-      ],
-      on: {
-        TICK: { actions: 'tickElection' },
-        MsgPreVoteResp: { actions: 'recordVote' },
-        // A leader of our term exists: follow it.
-        MsgApp: { target: 'follower', actions: ['becomeFollowerOfSender', 'appendEntries'] },
-        MsgHeartbeat: { target: 'follower', actions: ['becomeFollowerOfSender', 'handleHeartbeat'] },
+        MsgApp: { target: 'following.follower', actions: ['becomeFollowerOfSender', 'appendEntries'] },
+        MsgHeartbeat: {
+          target: 'following.follower',
+          actions: ['becomeFollowerOfSender', 'handleHeartbeat'],
+        },
         MsgSnap: {
-          target: 'follower',
+          target: 'following.follower',
           actions: ['becomeFollowerOfSender', 'installSnapshot', 'announceConfigChange'],
         },
-        PROPOSE: { actions: 'dropProposal' },
-        MsgProp: { actions: 'dropProposal' },
-        READ_INDEX: { actions: 'dropReadIndex' },
-        TRANSFER_LEADER: { actions: 'ignoreTransfer' },
-        CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner', actions: 'becomeFollowerWithoutLeader' },
-      },
-    },
-    candidate: {
-      always: [
-        { guard: 'hasWonElection', target: 'leader', actions: ['becomeLeader', 'broadcastAppend'] },
-        { guard: 'hasLostElection', target: 'follower', actions: 'becomeFollowerWithoutLeader' },
-      ],
-      on: {
-        TICK: { actions: 'tickElection' },
-        MsgVoteResp: { actions: 'recordVote' },
-        MsgApp: { target: 'follower', actions: ['becomeFollowerOfSender', 'appendEntries'] },
-        MsgHeartbeat: { target: 'follower', actions: ['becomeFollowerOfSender', 'handleHeartbeat'] },
-        MsgSnap: {
-          target: 'follower',
-          actions: ['becomeFollowerOfSender', 'installSnapshot', 'announceConfigChange'],
+        MsgProp: { actions: { type: 'dropProposal', params: { reason: 'no leader' } } },
+        MsgReadIndex: { actions: 'dropReadIndex' },
+        MsgTransferLeader: { actions: 'ignoreTransfer' },
+        CONFIG_CHANGED: {
+          guard: 'isSelfLearner',
+          target: 'following.learner',
+          actions: 'becomeFollowerWithoutLeader',
         },
-        PROPOSE: { actions: 'dropProposal' },
-        MsgProp: { actions: 'dropProposal' },
-        READ_INDEX: { actions: 'dropReadIndex' },
-        TRANSFER_LEADER: { actions: 'ignoreTransfer' },
-        CONFIG_CHANGED: { guard: 'isSelfLearner', target: 'learner', actions: 'becomeFollowerWithoutLeader' },
+      },
+      states: {
+        // Pre-vote (§9.6): win a pre-vote round before bumping the term.
+        preCandidate: {
+          always: [
+            { guard: 'hasWonElection', target: 'candidate', actions: ['becomeCandidate', 'requestVotes'] },
+            {
+              guard: 'hasLostElection',
+              target: '#raft.following.follower',
+              actions: 'becomeFollowerWithoutLeader',
+            },
+          ],
+          on: { MsgPreVoteResp: { actions: 'recordVote' } },
+        },
+        candidate: {
+          always: [
+            { guard: 'hasWonElection', target: '#raft.leader', actions: ['becomeLeader', 'broadcastAppend'] },
+            {
+              guard: 'hasLostElection',
+              target: '#raft.following.follower',
+              actions: 'becomeFollowerWithoutLeader',
+            },
+          ],
+          on: { MsgVoteResp: { actions: 'recordVote' } },
+        },
       },
     },
     leader: {
@@ -334,22 +326,28 @@ export const raftRoleMachine = setup({
         CHECK_QUORUM: [
           {
             guard: not('isQuorumActive'),
-            target: 'follower',
+            target: 'following.follower',
             actions: ['resetRecentActive', 'becomeFollowerWithoutLeader'],
           },
           { actions: 'resetRecentActive' },
         ],
         CAMPAIGN: { actions: 'refuseCampaign' },
-        PROPOSE: [
-          { guard: 'isSelfRemovedOrDemoted', actions: 'dropProposalNotMember' },
-          { guard: 'isTransferPending', actions: 'dropProposalDuringTransfer' },
-          { guard: 'exceedsUncommittedSize', actions: 'dropProposalTooLarge' },
-          { actions: ['appendProposal', 'broadcastAppend'] },
-        ],
         MsgProp: [
-          { guard: 'isSelfRemovedOrDemoted', actions: 'dropProposalNotMember' },
-          { guard: 'isTransferPending', actions: 'dropProposalDuringTransfer' },
-          { guard: 'exceedsUncommittedSize', actions: 'dropProposalTooLarge' },
+          {
+            guard: 'isSelfRemovedOrDemoted',
+            actions: {
+              type: 'dropProposal',
+              params: { reason: 'leader is not a member of the configuration' },
+            },
+          },
+          {
+            guard: 'isTransferPending',
+            actions: { type: 'dropProposal', params: { reason: 'leadership transfer in progress' } },
+          },
+          {
+            guard: 'exceedsUncommittedSize',
+            actions: { type: 'dropProposal', params: { reason: 'too much uncommitted data' } },
+          },
           { actions: ['appendProposal', 'broadcastAppend'] },
         ],
         MsgAppResp: [{ guard: 'isReject', actions: 'handleAppendRejection' }, { actions: 'handleAppendAck' }],
@@ -359,23 +357,11 @@ export const raftRoleMachine = setup({
         // ReadIndex (§6.4): one voter answers at once; a new leader waits for an
         // entry of its term to commit; lease-based reads trust CheckQuorum;
         // safe reads confirm leadership with a heartbeat quorum.
-        READ_INDEX: [
-          { guard: 'isSingleVoter', actions: 'answerReadIndexNow' },
-          { guard: not('hasCommittedInCurrentTerm'), actions: 'parkReadIndex' },
-          { guard: 'isLeaseBasedRead', actions: 'answerReadIndexNow' },
-          { actions: 'startReadIndexRound' },
-        ],
         MsgReadIndex: [
           { guard: 'isSingleVoter', actions: 'answerReadIndexNow' },
           { guard: not('hasCommittedInCurrentTerm'), actions: 'parkReadIndex' },
           { guard: 'isLeaseBasedRead', actions: 'answerReadIndexNow' },
           { actions: 'startReadIndexRound' },
-        ],
-        TRANSFER_LEADER: [
-          { guard: 'isInvalidTransferTarget', actions: 'ignoreTransfer' },
-          { guard: 'isTransferToCurrentTarget', actions: 'ignoreTransfer' },
-          { guard: 'isTransferToSelf', actions: ['abortLeaderTransfer', 'ignoreTransfer'] },
-          { actions: 'startLeaderTransfer' },
         ],
         MsgTransferLeader: [
           { guard: 'isInvalidTransferTarget', actions: 'ignoreTransfer' },
@@ -386,10 +372,14 @@ export const raftRoleMachine = setup({
         CONFIG_CHANGED: [
           {
             guard: and(['shouldStepDownOnRemoval', 'isSelfLearner']),
-            target: 'learner',
+            target: 'following.learner',
             actions: 'becomeFollowerWithoutLeader',
           },
-          { guard: 'shouldStepDownOnRemoval', target: 'follower', actions: 'becomeFollowerWithoutLeader' },
+          {
+            guard: 'shouldStepDownOnRemoval',
+            target: 'following.follower',
+            actions: 'becomeFollowerWithoutLeader',
+          },
           // A removed leader that does not step down keeps serving, without counting itself.
           { guard: 'isSelfRemovedOrDemoted' },
           { actions: 'afterConfigChangeAsLeader' },
@@ -401,3 +391,16 @@ export const raftRoleMachine = setup({
 });
 
 export type RaftRoleMachine = typeof raftRoleMachine;
+
+/** The role a state value of the chart stands for: its innermost state. */
+export function roleOf(value: StateValue): RaftRole {
+  // The driver asks after every input: walk the value without allocating.
+  let v = value;
+  while (typeof v !== 'string') {
+    for (const parent in v) {
+      v = v[parent]!;
+      break;
+    }
+  }
+  return v as RaftRole;
+}

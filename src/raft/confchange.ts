@@ -223,11 +223,7 @@ export class ConfChanger {
       if (!config.voters.outgoing.has(id))
         throw new ConfChangeError(`${id.toString(16)} is in LearnersNext, but not Voters[1]`);
     }
-    for (const id of config.learners) {
-      if (config.voters.incoming.has(id) || config.voters.outgoing.has(id)) {
-        throw new ConfChangeError(`${id.toString(16)} is in Learners and Voters`);
-      }
-    }
+    checkLearnersAreNotVoters(config);
     if (config.voters.outgoing.size === 0 && config.autoLeave)
       throw new ConfChangeError('autoLeave set without joint config');
     return { config, progress };
@@ -254,10 +250,15 @@ export function restoreConfState(
     pr.recentActive = true;
     progress.set(id, pr);
   }
+  checkLearnersAreNotVoters(config);
+  return { config, progress };
+}
+
+/** A member is a learner or a voter, never both. */
+function checkLearnersAreNotVoters(config: TrackerConfig): void {
   for (const id of config.learners) {
     if (config.voters.incoming.has(id) || config.voters.outgoing.has(id)) {
       throw new ConfChangeError(`${id.toString(16)} is in Learners and Voters`);
     }
   }
-  return { config, progress };
 }

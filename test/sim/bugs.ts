@@ -1,10 +1,12 @@
 import { MessageType, type Message } from '../../src/proto/raftpb.js';
-import { NONE, RaftState } from '../../src/raft/raftState.js';
+import { Election } from '../../src/raft/election.js';
+import { NONE } from '../../src/raft/ids.js';
+import { Replication } from '../../src/raft/replication.js';
 
 /**
  * Known-bad changes to the core, to show that the simulation catches them.
  * Each is installed for the duration of one run by swapping one method of
- * the core's RaftState (the code behind the role chart's actions), and
+ * the core's parts (the code behind the role chart's actions and guards), and
  * removed afterwards; src/ carries no test-only switch for it.
  */
 export const BUGS: Readonly<Record<string, string>> = {
@@ -20,26 +22,24 @@ export function injectBug(bug: string | undefined): () => void {
     case undefined:
       return () => {};
     case 'commit-previous-term': {
-      const proto = RaftState.prototype;
+      const proto = Replication.prototype;
       const correct = proto.maybeCommit;
-      proto.maybeCommit = function (this: RaftState): boolean {
+      proto.maybeCommit = function (this: Replication): boolean {
         // The broken rule: whatever a quorum holds is committed, whatever its term.
-        const index = this.prs.committed();
-        return this.log.maybeCommit(index, this.log.termOrZero(index));
+        const r = this.r;
+        const index = r.prs.committed();
+        return r.log.maybeCommit(index, r.log.termOrZero(index));
       };
       return () => {
         proto.maybeCommit = correct;
       };
     }
     case 'vote-ignores-log': {
-      const proto = RaftState.prototype;
+      const proto = Election.prototype;
       const correct = proto.canGrantVote;
-      proto.canGrantVote = function (this: RaftState, m: Message): boolean {
-        return (
-          this.vote === m.from ||
-          this.vote === NONE ||
-          (m.type === MessageType.MsgPreVote && m.term > this.term)
-        );
+      proto.canGrantVote = function (this: Election, m: Message): boolean {
+        const r = this.r;
+        return r.vote === m.from || r.vote === NONE || (m.type === MessageType.MsgPreVote && m.term > r.term);
       };
       return () => {
         proto.canGrantVote = correct;

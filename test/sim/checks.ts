@@ -77,7 +77,7 @@ export class Checks {
       const hs = rd.hardState;
       if (hs.commit < n.knownCommit)
         violation('monotonic-commit', `node ${n.id} handed out commit ${hs.commit} after ${n.knownCommit}`);
-      this.sim.ghost.observeCommit(n.id, n.memView, hs.commit);
+      this.sim.ghost.observeCommit(n.id, n.memView, hs.commit, hs.term);
       n.knownCommit = hs.commit;
       if (hs.commit > this.sim.stats.maxCommit) this.sim.stats.maxCommit = hs.commit;
     }
@@ -107,7 +107,7 @@ export class Checks {
     for (const rs of rd.readStates) {
       this.sim.stats.readsReleased++;
       const ctx = decoder.decode(rs.requestCtx);
-      this.sim.ghost.checkReadState(n.id, ctx, rs.index);
+      if (this.sim.config.unchecked !== 'read-freshness') this.sim.ghost.checkReadState(n.id, ctx, rs.index);
       // A lone voter answers at once, as etcd's does: nobody else can have committed anything.
       const alone = st.config.voters.length === 1 && st.config.votersOutgoing.length === 0;
       if (wasLeader && !alone && n.memView.term(st.commit) !== st.term)
@@ -179,9 +179,6 @@ export class Checks {
 
   observe(n: SimNode): void {
     const st = n.core.status();
-    const chart = n.core.chartState();
-    if (chart !== st.role)
-      violation('role-consistency', `node ${n.id}'s role chart is in ${chart} but its state says ${st.role}`);
     const prev = n.observed;
     if (prev === undefined) {
       const pt = this.sim.ghost.persistedTerm.get(n.id) ?? 0;
@@ -216,7 +213,7 @@ export class Checks {
     }
     const stillLeader = prev !== undefined && prev.role === 'leader' && prev.term === st.term;
     const leaderFloor =
-      st.role !== 'leader' ? 0 : stillLeader ? prev.leaderFloor : this.sim.ghost.commitIndex;
+      st.role !== 'leader' ? 0 : stillLeader ? prev.leaderFloor : this.sim.ghost.commitFloorBelow(st.term);
     n.observed = { term: st.term, commit: st.commit, role: st.role, vote: st.vote, leaderFloor };
   }
 

@@ -1,6 +1,7 @@
 import type { Rng } from './rng.js';
 import type { ConfOp, SimEvent } from './schedule.js';
 import type { SimNode } from './node.js';
+import type { Envelope } from './network.js';
 import type { Simulator } from './simulator.js';
 import { isMember } from './ghost.js';
 
@@ -21,6 +22,26 @@ export interface Profile {
   propose: number;
   /** Scales message delivery against time: below 1, messages wait for many ticks (delay) and elections race them. */
   deliver: number;
+  /**
+   * A node's whole backlog arrives at once, before it handles any of it (one
+   * Ready for many messages): how an old leader's append and a new leader's
+   * conflicting one meet in one node's Ready, and entries are replaced
+   * before they were ever persisted.
+   */
+  burst: number;
+  /** How soon a partition heals: low enough, and the cut-off side elects a leader of its own before it does. */
+  heal: number;
+  /** Of the partitions, the share that cuts the leader off with a minority (which then keeps proposing for nothing). */
+  isolateLeader: number;
+  /**
+   * A node's Ready loop stalls for a while (a slow disk): it goes on taking
+   * messages, and what it answers waits in its outbox for the next Ready.
+   */
+  stall: number;
+  /** CheckQuorum forced off: a leader cut off from the majority leads on, and two leaders append at once. */
+  noCheckQuorum?: boolean;
+  /** How many seeds draw this profile, relative to the others' 1. */
+  share?: number;
 }
 
 export const PROFILES: readonly Profile[] = [
@@ -38,6 +59,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.2,
     campaign: 0.05,
     propose: 4,
+    heal: 0.8,
+    burst: 0.2,
+    isolateLeader: 0.3,
+    stall: 0.1,
     deliver: 1,
   },
   {
@@ -54,6 +79,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.5,
     campaign: 0.1,
     propose: 4,
+    heal: 0.8,
+    burst: 0.5,
+    isolateLeader: 0.3,
+    stall: 0.1,
     deliver: 1,
   },
   {
@@ -70,6 +99,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.1,
     propose: 4,
+    heal: 0.8,
+    burst: 0.3,
+    isolateLeader: 0.3,
+    stall: 0.2,
     deliver: 1,
   },
   {
@@ -86,6 +119,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.2,
     propose: 4,
+    heal: 0.8,
+    burst: 0.5,
+    isolateLeader: 0.5,
+    stall: 0.2,
     deliver: 1,
   },
   {
@@ -102,6 +139,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.3,
     campaign: 0.1,
     propose: 4,
+    heal: 0.8,
+    burst: 0.3,
+    isolateLeader: 0.3,
+    stall: 0.1,
     deliver: 1,
   },
   {
@@ -118,6 +159,10 @@ export const PROFILES: readonly Profile[] = [
     skew: 0.5,
     campaign: 0.2,
     propose: 8,
+    heal: 0.8,
+    burst: 1,
+    isolateLeader: 0.3,
+    stall: 0.3,
     deliver: 0.12,
   },
   {
@@ -134,13 +179,56 @@ export const PROFILES: readonly Profile[] = [
     skew: 1,
     campaign: 0.5,
     propose: 8,
+    heal: 0.8,
+    burst: 0.5,
+    isolateLeader: 0.3,
+    stall: 0.2,
     deliver: 0.3,
   },
+  // Two leaders at once and logs that disagree: the leader is cut off with a
+  // minority and keeps appending (no CheckQuorum to stop it), the majority
+  // elects another, and the two streams of appends meet at followers, often
+  // in one Ready (bursts, slow delivery, stalled Ready loops).
+  {
+    name: 'conflicts',
+    noCheckQuorum: true,
+    share: 3,
+    drop: 0.3,
+    dup: 0.1,
+    crash: 0.05,
+    pause: 0.05,
+    partition: 0.6,
+    conf: 0.1,
+    transfer: 0.1,
+    read: 1,
+    compact: 0.3,
+    skew: 0.1,
+    campaign: 0.1,
+    propose: 8,
+    heal: 0.2,
+    burst: 3,
+    isolateLeader: 0.9,
+    stall: 0.5,
+    deliver: 1,
+  },
 ];
+
+/** A profile drawn by its share. */
+export function drawProfile(rng: Rng): Profile {
+  return profileNamed(rng.weighted(Object.fromEntries(PROFILES.map((p) => [p.name, p.share ?? 1]))));
+}
+
+export function profileNamed(name: string): Profile {
+  const p = PROFILES.find((x) => x.name === name);
+  if (p === undefined) throw new RangeError(`unknown profile "${name}"`);
+  return p;
+}
 
 type Kind =
   | 'process'
   | 'deliver'
+  | 'burst'
+  | 'stall'
   | 'drop'
   | 'dup'
   | 'ready'
@@ -171,19 +259,74 @@ type Kind =
 export class Generator {
   private readonly rng: Rng;
   readonly profile: Profile;
+  private readonly tickRates: readonly number[] | undefined;
   private counter = 0;
+  /** Events drawn so far: the generator's clock, for disk stalls. */
+  private drawn = 0;
+  /** node -> the draw after which its stalled Ready loop goes on. */
+  private readonly stalledUntil = new Map<number, number>();
+  /**
+   * Events already decided, each made concrete when its turn comes: a global
+   * tick's extra ticks for the nodes whose clocks run faster, the deliveries
+   * of a burst. One that no longer applies (its message is gone) is skipped.
+   */
+  private readonly planned: Array<(sim: Simulator) => SimEvent | undefined> = [];
 
-  constructor(rng: Rng, profile: Profile) {
+  constructor(rng: Rng, profile: Profile, tickRates?: readonly number[]) {
     this.rng = rng;
     this.profile = profile;
+    this.tickRates = tickRates;
   }
 
   next(sim: Simulator): SimEvent {
+    for (let plan = this.planned.shift(); plan !== undefined; plan = this.planned.shift()) {
+      const e = plan(sim);
+      if (e !== undefined) return e;
+    }
+    const e = this.draw(sim);
+    if (e.kind === 'tick' && e.node === undefined && this.tickRates !== undefined)
+      this.tickRates.forEach((rate, i) => {
+        for (let k = 1; k < rate; k++) this.planned.push(() => ({ kind: 'tick', node: i + 1 }));
+      });
+    return e;
+  }
+
+  /** Every message in flight to one node arrives, oldest first, before anything else happens. */
+  private burst(sim: Simulator): SimEvent {
+    const waiting = new Map<number, Envelope[]>();
+    for (const env of sim.network.inFlight) {
+      if (sim.nodes.get(env.to)?.running !== true) continue;
+      const list = waiting.get(env.to) ?? [];
+      list.push(env);
+      waiting.set(env.to, list);
+    }
+    const backlogs = [...waiting.values()].filter((l) => l.length > 1);
+    if (backlogs.length === 0) return { kind: 'tick' };
+    const [first, ...rest] = this.rng.pick(backlogs);
+    for (const env of rest)
+      this.planned.push((now) => {
+        const idx = now.network.inFlight.indexOf(env);
+        if (idx < 0) return undefined;
+        return { kind: 'deliver', from: env.from, to: env.to, type: env.type, nth: now.network.rank(idx) };
+      });
+    const idx = sim.network.inFlight.indexOf(first!);
+    return {
+      kind: 'deliver',
+      from: first!.from,
+      to: first!.to,
+      type: first!.type,
+      nth: sim.network.rank(idx),
+    };
+  }
+
+  private draw(sim: Simulator): SimEvent {
+    this.drawn++;
     const nodes = [...sim.nodes.values()];
     const running = nodes.filter((n) => n.running);
-    const canReady = running.filter((n) => n.outstanding === undefined && n.core.hasReady());
-    const canPersist = running.filter((n) => n.outstanding !== undefined && !n.outstanding.persisted);
-    const canApply = running.filter((n) => n.outstanding?.persisted === true);
+    const loop = running.filter((n) => (this.stalledUntil.get(n.id) ?? 0) <= this.drawn);
+    const canReady = loop.filter((n) => n.outstanding === undefined && n.core.hasReady());
+    const canPersist = loop.filter((n) => n.outstanding !== undefined && !n.outstanding.persisted);
+    const canApply = loop.filter((n) => n.outstanding?.persisted === true);
     const down = nodes.filter((n) => !n.up && sim.restartable(n));
     const paused = nodes.filter((n) => n.up && n.paused);
     const inFlight = sim.network.inFlight.length;
@@ -193,6 +336,8 @@ export class Generator {
     const stale = running.filter((n) => n.observed?.role === 'leader' && n !== leader);
     const weights: Record<Kind, number> = {
       deliver: inFlight === 0 ? 0 : p.deliver * Math.min(80, 8 + 6 * inFlight),
+      burst: inFlight < 2 ? 0 : p.burst,
+      stall: running.length === 0 ? 0 : p.stall,
       drop: inFlight === 0 ? 0 : p.drop,
       dup: inFlight === 0 ? 0 : p.dup,
       // Mostly a whole Ready cycle at once; sometimes its steps apart, so that crashes and other events fall in between.
@@ -208,7 +353,7 @@ export class Generator {
       pause: running.length === 0 ? 0 : p.pause,
       resume: paused.length === 0 ? 0 : 0.6,
       partition: sim.network.partitioned ? 0 : p.partition,
-      heal: sim.network.partitioned ? 0.8 : 0,
+      heal: sim.network.partitioned ? p.heal : 0,
       conf: leader === undefined ? 0 : p.conf,
       transfer: leader === undefined ? 0 : p.transfer,
       // A deposed leader that still believes it leads gets asked things while the window lasts.
@@ -226,6 +371,8 @@ export class Generator {
         if (sim.nodes.get(env.to)?.paused === true) return { kind: 'tick' };
         return { kind: 'deliver', from: env.from, to: env.to, type: env.type, nth: sim.network.rank(idx) };
       }
+      case 'burst':
+        return this.burst(sim);
       case 'drop':
       case 'dup': {
         const idx = rng.int(inFlight);
@@ -242,6 +389,13 @@ export class Generator {
         return { kind: 'process', node: rng.pick(canReady).id };
       case 'ready':
         return { kind: 'ready', node: rng.pick(canReady).id };
+      case 'stall': {
+        // Mostly a follower of the leader: the node that stands between two leaders.
+        const followers = running.filter((n) => n !== leader && n.observed?.role === 'follower');
+        const n = followers.length > 0 && rng.chance(0.8) ? rng.pick(followers) : rng.pick(running);
+        this.stalledUntil.set(n.id, this.drawn + 50 + rng.int(250));
+        return { kind: 'tick' };
+      }
       case 'persist':
         return { kind: 'persist', node: rng.pick(canPersist).id };
       case 'apply':
@@ -272,7 +426,7 @@ export class Generator {
       case 'resume':
         return { kind: 'resume', node: rng.pick(paused).id };
       case 'partition':
-        return this.partition(sim);
+        return this.partition(sim, leader);
       case 'heal':
         return { kind: 'heal' };
       case 'conf':
@@ -298,9 +452,26 @@ export class Generator {
     }
   }
 
-  private partition(sim: Simulator): SimEvent {
+  private partition(sim: Simulator, leader: SimNode | undefined): SimEvent {
     const ids = [...sim.nodes.values()].filter((n) => n.started).map((n) => n.id);
     if (ids.length < 2) return { kind: 'tick' };
+    if (leader !== undefined && ids.length > 2 && this.rng.chance(this.profile.isolateLeader)) {
+      // The leader and at most a minority of the others on one side...
+      const others = ids.filter((id) => id !== leader.id);
+      const most = Math.ceil(others.length / 2) - 1;
+      const company = most === 0 ? 0 : 1 + this.rng.int(most);
+      const left = [leader.id];
+      for (let k = 0; k < company; k++) left.push(others.splice(this.rng.int(others.length), 1)[0]!);
+      if (this.rng.chance(0.5)) return { kind: 'partition', groups: [left, others] };
+      // ...or only its words to the majority are lost: the majority elects another leader, which
+      // the minority hears as well as the old one. If a node of the minority stalls meanwhile, both
+      // leaders' appends meet in its one next Ready.
+      if (company > 0 && this.rng.chance(this.profile.stall))
+        this.stalledUntil.set(left[1]!, this.drawn + 100 + this.rng.int(400));
+      const [first, ...rest] = others;
+      for (const to of rest) this.planned.push(() => ({ kind: 'cut', from: leader.id, to }));
+      return { kind: 'cut', from: leader.id, to: first! };
+    }
     if (this.rng.chance(0.35)) {
       // One-way: a link (or a node's whole inbound or outbound side) goes dark.
       const a = this.rng.pick(ids);

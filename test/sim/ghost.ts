@@ -47,6 +47,12 @@ export class Ghost {
   readonly persistedTerm = new Map<number, number>();
   readonly persistedCommit = new Map<number, number>();
   readonly maxApplied = new Map<number, number>();
+  /**
+   * term -> the highest commit index a node held while in that term: what was
+   * committed in that term or before it (a node learns of a commit in the
+   * term that made it, or later).
+   */
+  private readonly commitSeenInTerm = new Map<number, number>();
   /** ctx -> the global commit index when the read was issued. */
   private readonly reads = new Map<string, number>();
   /** Nodes that applied their own removal: they must never lead again. */
@@ -58,6 +64,7 @@ export class Ghost {
       this.committedChains.push(i === baseIndex ? baseChain : 0);
     }
     this.commitIndex = baseIndex;
+    this.commitSeenInTerm.set(0, baseIndex);
   }
 
   /** Log Matching: the same (index, term) anywhere, ever, means the same log up to index. */
@@ -86,7 +93,8 @@ export class Ghost {
    * The committed prefix may only grow, and every node must agree on it
    * (State Machine Safety and TLA's committedLogDecrease).
    */
-  observeCommit(node: number, view: LogView, commit: number): void {
+  observeCommit(node: number, view: LogView, commit: number, term: number): void {
+    if (commit > (this.commitSeenInTerm.get(term) ?? 0)) this.commitSeenInTerm.set(term, commit);
     if (commit > view.lastIndex)
       violation(
         'monotonic-commit',
@@ -112,8 +120,21 @@ export class Ghost {
   }
 
   /**
-   * Leader Completeness: a leader's log holds every entry committed when it
-   * was elected (`floor`: the global commit index at that moment). Checked on
+   * What a new leader of `term` owes (Leader Completeness): every entry
+   * committed in an earlier term. Not what a later term committed: a
+   * candidate may still win an older term with a vote that was late to
+   * arrive, after a newer leader committed (it can commit nothing: a quorum
+   * has moved on).
+   */
+  commitFloorBelow(term: number): number {
+    let floor = 0;
+    for (const [t, c] of this.commitSeenInTerm) if (t < term && c > floor) floor = c;
+    return floor;
+  }
+
+  /**
+   * Leader Completeness: a leader's log holds every entry committed before it
+   * was elected, in an earlier term (`floor`, from commitFloorBelow). Checked on
    * its whole log as handed out, so nothing is hidden in unhanded entries. An
    * entry of an earlier term committed later, by a leader of a later term, is
    * not owed to this one.

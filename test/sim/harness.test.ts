@@ -37,7 +37,7 @@ describe('simulation harness: PRNG', () => {
 
 describe('simulation harness: transcripts', () => {
   it('every script in the repository parses and prints back to the same schedule', () => {
-    for (const dir of ['regressions', 'known-bad', 'findings']) {
+    for (const dir of ['regressions', 'known-bad', 'findings', '../unit/raft/transcripts/cluster']) {
       for (const f of readdirSync(join(here, dir)).filter((x) => x.endsWith('.txt'))) {
         const s = parseSchedule(readFileSync(join(here, dir, f), 'utf8'));
         const again = parseSchedule(formatSchedule(s));

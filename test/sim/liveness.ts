@@ -33,17 +33,23 @@ export function settle(sim: Simulator): void {
   sim.observeAll();
   const budget = SETTLE_ELECTIONS * sim.config.electionTick;
   let marker: string | undefined;
+  /** Who took the proposal, in which term: a leader deposed before committing it may take it along. */
+  let proposedTo = '';
   let stage = 'electing a leader';
   for (let round = 0; round <= budget; round++) {
     drain(sim);
     const leader = stableLeader(sim);
     if (leader !== undefined) {
+      const lead = `${leader.id}@${leader.observed!.term}`;
+      if (marker !== undefined && lead !== proposedTo && !leader.app.values.includes(marker))
+        marker = undefined;
       if (marker === undefined) {
         stage = 'committing a proposal';
         const data = `settle${sim.time}`;
         try {
           leader.core.propose(encoder.encode(data));
           marker = data;
+          proposedTo = lead;
         } catch (err) {
           if (!(err instanceof ProposalDroppedError)) throw err;
         }
@@ -67,34 +73,52 @@ export function settle(sim: Simulator): void {
   );
 }
 
+/** Runs every running node's Readies to completion (hand out, persist, apply). Returns whether there were any. */
+function runReadies(sim: Simulator): boolean {
+  let busy = false;
+  for (const n of sim.nodes.values()) {
+    if (!n.running) continue;
+    while (n.outstanding !== undefined || n.core.hasReady()) {
+      busy = true;
+      if (n.outstanding === undefined) sim.handOut(n.id);
+      sim.persist(n.id);
+      sim.apply(n.id);
+      sim.observeAll();
+    }
+  }
+  return busy;
+}
+
+/** Everything on the wire now arrives, oldest first; what it provokes waits. Returns whether anything arrived. */
+function deliverInFlight(sim: Simulator): boolean {
+  let busy = false;
+  let batch = sim.network.inFlight.length;
+  while (batch-- > 0) {
+    const env = sim.network.take(0);
+    if (sim.nodes.get(env.to)?.paused === true) {
+      sim.network.inFlight.push(env);
+      continue;
+    }
+    busy = true;
+    sim.deliver(env);
+    sim.observeAll();
+  }
+  return busy;
+}
+
 /** Delivers every message and runs every Ready to completion, until quiet (bounded). */
 export function drain(sim: Simulator): void {
   for (let guard = 0; guard < 200; guard++) {
-    let busy = false;
-    for (const n of sim.nodes.values()) {
-      if (!n.running) continue;
-      while (n.outstanding !== undefined || n.core.hasReady()) {
-        busy = true;
-        if (n.outstanding === undefined) sim.handOut(n.id);
-        sim.persist(n.id);
-        sim.apply(n.id);
-        sim.observeAll();
-      }
-    }
-    // Everything on the wire now arrives, oldest first; what it provokes waits for the next pass.
-    let batch = sim.network.inFlight.length;
-    while (batch-- > 0) {
-      const env = sim.network.take(0);
-      if (sim.nodes.get(env.to)?.paused === true) {
-        sim.network.inFlight.push(env);
-        continue;
-      }
-      busy = true;
-      sim.deliver(env);
-      sim.observeAll();
-    }
-    if (!busy) return;
+    const ran = runReadies(sim);
+    if (!deliverInFlight(sim) && !ran) return;
   }
+}
+
+/** `deliver`: one round of the network: every Ready runs, every message in flight arrives, and the Readies that provokes run. */
+export function round(sim: Simulator): void {
+  runReadies(sim);
+  deliverInFlight(sim);
+  runReadies(sim);
 }
 
 /** The leader every running member of its configuration follows, in one term. */

@@ -102,3 +102,37 @@ export class Network {
 export function typeName(t: MessageType): string {
   return MessageType[t] ?? `Msg${t}`;
 }
+
+const decoder = new TextDecoder();
+
+/** A message as a transcript prints it: `1->2 MsgApp term=1 prev=0/0 commit=0 entries=[1/1]`. */
+export function describeMessage(m: Message): string {
+  const parts = [`${m.from}->${m.to} ${typeName(m.type)} term=${m.term}`];
+  switch (m.type) {
+    case MessageType.MsgApp:
+      parts.push(`prev=${m.index}/${m.logTerm} commit=${m.commit}`);
+      if (m.entries.length > 0)
+        parts.push(
+          `entries=[${m.entries.map((e) => `${e.index}/${e.term}${e.data.length ? ` ${decoder.decode(e.data)}` : ''}`).join(', ')}]`,
+        );
+      break;
+    case MessageType.MsgAppResp:
+      parts.push(m.reject ? `reject index=${m.index} hint=${m.rejectHint}/${m.logTerm}` : `index=${m.index}`);
+      break;
+    case MessageType.MsgVote:
+    case MessageType.MsgPreVote:
+      parts.push(`last=${m.index}/${m.logTerm}`);
+      break;
+    case MessageType.MsgVoteResp:
+    case MessageType.MsgPreVoteResp:
+      if (m.reject) parts.push('reject');
+      break;
+    case MessageType.MsgHeartbeat:
+      parts.push(`commit=${m.commit}${m.context.length ? ` ctx=${decoder.decode(m.context)}` : ''}`);
+      break;
+    case MessageType.MsgReadIndexResp:
+      parts.push(`index=${m.index}`);
+      break;
+  }
+  return parts.join(' ');
+}

@@ -19,7 +19,7 @@ export interface Observed {
   commit: number;
   role: string;
   vote: bigint;
-  /** While leader: the global commit index when it became leader (what Leader Completeness owes). */
+  /** While leader: what was committed in earlier terms when it became leader (what Leader Completeness owes). */
   leaderFloor: number;
 }
 
@@ -134,6 +134,8 @@ export function copyStorage(from: MemoryStorage): MemoryStorage {
   const to = new MemoryStorage();
   const snap = from.snapshot();
   if ((snap.metadata?.index ?? 0) > 0) to.applySnapshot(snap);
+  // Index 0 is a new cluster's configuration, where RaftNode.bootstrap put it.
+  else to.snapshot().metadata = snap.metadata;
   const first = from.firstIndex();
   const last = from.lastIndex();
   if (last >= first) to.append(from.entries(first, last + 1, Number.MAX_SAFE_INTEGER));

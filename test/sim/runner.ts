@@ -1,4 +1,4 @@
-import { Generator, PROFILES, type Profile } from './generator.js';
+import { drawProfile, Generator, profileNamed, type Profile } from './generator.js';
 import { Rng } from './rng.js';
 import { defaultConfig, type Schedule, type SimConfig, type SimEvent } from './schedule.js';
 import { Simulator, type SimStats } from './simulator.js';
@@ -10,6 +10,13 @@ export interface RunOptions {
   nodes?: number;
   /** Events before the final `settle`. */
   steps: number;
+  /** A fault profile by name (generator.ts's PROFILES); when undefined each seed picks one. */
+  profile?: string;
+  /** PreVote and CheckQuorum on or off; when undefined each seed picks. */
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  /** Ticks per global tick for node i at [i-1] (clocks running at different rates); by default 1 each. */
+  tickRates?: number[];
   injectBug?: string;
   unchecked?: string;
 }
@@ -30,13 +37,17 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
   c.learners = rng.chance(0.3) ? 1 : 0;
   c.spare = 2;
   c.preVote = rng.chance(0.7);
-  // etcd's server always runs raft with CheckQuorum; without it (and without PreVote) a removed member
-  // that never learned of its removal can keep a new member's term racing ahead of the leader's forever.
-  c.checkQuorum = true;
   c.maxInflightMsgs = rng.pick([1, 2, 4, 16]);
   c.maxSizePerMsg = rng.pick([64, 256, 4096]);
   c.electionTick = rng.pick([5, 10, 10]);
   c.heartbeatTick = rng.pick([1, 1, 2]);
+  c.checkQuorum = !rng.chance(0.3);
+  // Lease-based ReadIndex (etcd's ReadOnlyLeaseBased): its freshness is not checked (see SimConfig.unchecked).
+  c.leaseReads = c.checkQuorum && rng.chance(0.3);
+  if (opts.preVote !== undefined) c.preVote = opts.preVote;
+  if (opts.checkQuorum !== undefined) c.checkQuorum = opts.checkQuorum;
+  if (!c.checkQuorum) c.leaseReads = false;
+  if (c.leaseReads) c.unchecked = 'read-freshness';
   if (opts.injectBug !== undefined) c.injectBug = opts.injectBug;
   if (opts.unchecked !== undefined) c.unchecked = opts.unchecked;
   return c;
@@ -46,8 +57,14 @@ export function configForSeed(seed: number, opts: RunOptions): SimConfig {
 export function runSeed(seed: number, opts: RunOptions): RunResult {
   const config = configForSeed(seed, opts);
   const rng = Rng.derive(seed, 0x5eed);
-  const profile: Profile = rng.pick(PROFILES);
-  const gen = new Generator(rng, profile);
+  const profile: Profile = opts.profile === undefined ? drawProfile(rng) : profileNamed(opts.profile);
+  if (profile.noCheckQuorum === true && opts.checkQuorum === undefined) {
+    config.checkQuorum = false;
+    // Lease-based reads trust CheckQuorum (RaftNode refuses them without it).
+    config.leaseReads = false;
+    if (config.unchecked === 'read-freshness') delete config.unchecked;
+  }
+  const gen = new Generator(rng, profile, opts.tickRates);
   const events: SimEvent[] = [];
   const removeBug = injectBug(config.injectBug);
   const sim = new Simulator(config);

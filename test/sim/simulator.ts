@@ -13,6 +13,7 @@ import {
   SnapshotMetadata,
 } from '../../src/proto/raftpb.js';
 import { MemoryStorage } from '../../src/raft/memoryStorage.js';
+import { RaftNode } from '../../src/raft/raftNode.js';
 import {
   ConfChangeError,
   ProposalDroppedError,
@@ -23,15 +24,23 @@ import {
 import { App } from './app.js';
 import { Ghost, isMember } from './ghost.js';
 import { chainNext, entryHash, LogView } from './logView.js';
-import { type Envelope, Network, typeName } from './network.js';
+import { describeMessage, type Envelope, Network, typeName } from './network.js';
 import { bootstrapDisk, SimNode } from './node.js';
 import type { ConfOp, SimConfig, SimEvent } from './schedule.js';
 import { formatEvent } from './schedule.js';
 import { SimViolation, violation } from './violation.js';
 import { Checks } from './checks.js';
-import { drain, settle } from './liveness.js';
+import { drain, round, settle } from './liveness.js';
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What the events of a script print (test/unit/raft/datadriven.ts compares it with the script's). */
+export interface ScriptOutput {
+  lines: string[];
+  /** Read states released, printed after the event's other lines. */
+  reads: string[];
+}
 
 export interface SimStats {
   events: number;
@@ -78,6 +87,8 @@ export class Simulator {
   time = 0;
   /** When set, every executed event (and settle's inner steps) is reported here. */
   trace: ((line: string) => void) | undefined;
+  /** When set, what the events print goes here (a script whose output is compared). */
+  out: ScriptOutput | undefined;
   private proposals = 0;
 
   constructor(config: SimConfig) {
@@ -86,19 +97,27 @@ export class Simulator {
     const learners: bigint[] = [];
     for (let i = 1; i <= config.voters; i++) voters.push(BigInt(i));
     for (let i = 1; i <= config.learners; i++) learners.push(BigInt(config.voters + i));
-    const bootApp = new App(1, 1, 0, [], [], ConfState.create({ voters, learners }));
+    const confState = ConfState.create({ voters, learners });
+    const empty = config.bootstrap === 'empty';
+    const bootApp = empty ? new App(0, 0, 0, [], [], confState) : new App(1, 1, 0, [], [], confState);
     // The bootstrap snapshot is the first committed "entry": give it a chain value like any other.
-    bootApp.chain = chainNext(0, entryHash(1, 0, encoder.encode('bootstrap')));
+    if (!empty) bootApp.chain = chainNext(0, entryHash(1, 0, encoder.encode('bootstrap')));
     const bootData = bootApp.snapshotData();
-    this.ghost = new Ghost(1, 1, bootApp.chain);
+    this.ghost = new Ghost(bootApp.applied, bootApp.appliedTerm, bootApp.chain);
+    const bootDisk = (): MemoryStorage => {
+      if (!empty) return bootstrapDisk(voters, learners, bootData);
+      const disk = new MemoryStorage();
+      RaftNode.bootstrap(disk, voters, learners);
+      return disk;
+    };
     const total = config.voters + config.learners + config.spare;
     for (let id = 1; id <= total; id++) {
       const member = id <= config.voters + config.learners;
-      const disk = member ? bootstrapDisk(voters, learners, bootData) : new MemoryStorage();
+      const disk = member ? bootDisk() : new MemoryStorage();
       const app = member
-        ? App.fromSnapshot(bootData, ConfState.create({ voters, learners }))
+        ? App.fromSnapshot(bootData, confState)
         : new App(0, 0, 0, [], [], ConfState.create());
-      const view = member ? new LogView(1, 1, bootApp.chain) : new LogView();
+      const view = member ? new LogView(bootApp.applied, bootApp.appliedTerm, bootApp.chain) : new LogView();
       const node = new SimNode(id, disk, app, view);
       this.nodes.set(id, node);
       if (member) node.boot(config);
@@ -200,6 +219,12 @@ export class Simulator {
         return;
       case 'stabilize':
         return drain(this);
+      case 'round':
+        return round(this);
+      case 'status':
+        return this.printStatus(e.nodes);
+      case 'log':
+        return this.printLog(e.node);
       case 'process':
         // Each step is observed on its own, exactly as if written as three events.
         this.handOut(e.node);
@@ -310,6 +335,7 @@ export class Simulator {
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
       this.stats.proposalsDropped++;
+      this.out?.lines.push(`error: ${err.message} (${err.reason})`);
     }
   }
 
@@ -322,6 +348,9 @@ export class Simulator {
     const rd = n.core.ready();
     n.outstanding = { rd, persisted: false };
     this.checks.checkReady(n, rd);
+    if (this.out !== undefined)
+      for (const rs of rd.readStates)
+        this.out.reads.push(`${n.id}: read ${decoder.decode(rs.requestCtx)} at ${rs.index}`);
   }
 
   /** `persist N`: the Ready's snapshot, entries and hard state are durable; then its messages leave. */
@@ -378,6 +407,7 @@ export class Simulator {
     const lost = this.network.send(env);
     if (lost !== undefined) {
       this.stats.lost++;
+      this.out?.lines.push(`${describeMessage(m)} (dropped)`);
       // etcd's transport tells raft when a peer cannot be reached or a snapshot failed to go out.
       n.core.reportUnreachable(m.to);
       if (m.type === MessageType.MsgSnap) n.core.reportSnapshot(m.to, 'failure');
@@ -456,6 +486,7 @@ export class Simulator {
 
   private lose(env: Envelope): void {
     this.stats.lost++;
+    this.out?.lines.push(`${describeMessage(env.msg)} (dropped)`);
     this.reportSnapshot(env, 'failure');
   }
 
@@ -472,6 +503,7 @@ export class Simulator {
       return;
     }
     this.stats.delivered++;
+    this.out?.lines.push(describeMessage(env.msg));
     try {
       target.core.step(env.msg);
     } catch (err) {
@@ -601,7 +633,33 @@ export class Simulator {
     return parts.join('; ');
   }
 
-  // ---- regression-script expectations --------------------------------------
+  // ---- what scripts print and expect ----------------------------------------
+
+  /** `status [ids]`: each node's role, term, vote, lead, commit, applied, and its last persisted entry. */
+  private printStatus(ids: number[]): void {
+    const nodes = ids.length > 0 ? ids.map((id) => this.nodes.get(id)) : [...this.nodes.values()];
+    for (const n of nodes) {
+      if (n === undefined || !n.started) continue;
+      if (!n.up) {
+        this.out?.lines.push(`${n.id}: down`);
+        continue;
+      }
+      const st = n.core.status();
+      const last = n.disk.lastIndex();
+      this.out?.lines.push(
+        `${n.id}: ${st.role} term=${st.term} vote=${st.vote} lead=${st.lead} commit=${st.commit} applied=${st.applied} last=${last}/${n.disk.term(last)}`,
+      );
+    }
+  }
+
+  /** `log N`: the persisted log as index/term. */
+  private printLog(id: number): void {
+    const n = this.nodes.get(id);
+    if (n === undefined) return;
+    const out: string[] = [];
+    for (let i = n.disk.firstIndex(); i <= n.disk.lastIndex(); i++) out.push(`${i}/${n.disk.term(i)}`);
+    this.out?.lines.push(out.join(' ') || '(empty)');
+  }
 
   private expect(id: number, field: string, value: string): void {
     const n = this.nodes.get(id);

@@ -17,7 +17,6 @@ export type Property =
   | 'removed-never-leads'
   | 'vote-quorum'
   | 'snapshot-safety'
-  | 'role-consistency'
   | 'core-error'
   | 'liveness'
   | 'expectation';

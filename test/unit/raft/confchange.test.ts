@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   ConfChangeTransition,
@@ -7,13 +10,13 @@ import {
   type ConfChange,
   type ConfChangeV2,
 } from '../../../src/proto/raftpb.js';
-import { ConfChanger } from '../../../src/raft/confchange.js';
+import { ConfChanger, restoreConfState } from '../../../src/raft/confchange.js';
 import { ConfChangeError, ProposalDroppedError } from '../../../src/raft/errors.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { ProgressTracker } from '../../../src/raft/progressTracker.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
-import { restoreConfState } from '../../../src/raft/confchange.js';
 import { Cluster, enc, seeded } from './cluster.js';
+import { checkScriptFile, keyArgs, type Directive } from './datadriven.js';
 import { msg } from './single.js';
 
 const { ConfChangeAddNode, ConfChangeRemoveNode, ConfChangeAddLearnerNode } = ConfChangeType;
@@ -44,7 +47,7 @@ describe('F55 learner then promote', () => {
     c.elect(1n);
     c.addNode(4n, [1n, 2n, 3n]);
     c.raft(1n).proposeConfChange(cc(ConfChangeAddLearnerNode, 4n));
-    until(c, () => c.raft(4n).chartState() === 'learner');
+    until(c, () => c.raft(4n).status().role === 'learner');
     expect(c.raft(1n).status().config).toMatchObject({ voters: [1n, 2n, 3n], learners: [4n] });
     expect(c.node(4n).storage.lastIndex()).toBe(c.node(1n).storage.lastIndex());
 
@@ -66,7 +69,7 @@ describe('F55 learner then promote', () => {
     until(c, () => c.raft(1n).status().commit === before + 1, 20, [1n]);
 
     c.raft(1n).proposeConfChange(cc(ConfChangeAddNode, 4n));
-    until(c, () => c.raft(4n).chartState() === 'follower', 20, [1n]);
+    until(c, () => c.raft(4n).status().role === 'follower', 20, [1n]);
     expect(c.raft(1n).status().config).toMatchObject({ voters: [1n, 2n, 3n, 4n], learners: [] });
     // Quorum is now 3 of 4: the leader and node 4 alone cannot commit.
     c.isolate(2n);
@@ -86,7 +89,7 @@ describe('F55 learner then promote', () => {
     const s = new MemoryStorage();
     RaftNode.bootstrap(s, [1n, 2n, 3n], [4n]);
     const n = new RaftNode({ id: 4n, storage: s, electionTick: 10, heartbeatTick: 1, random: seeded(4) });
-    expect(n.chartState()).toBe('learner');
+    expect(n.status().role).toBe('learner');
     n.step(msg({ type: MessageType.MsgVote, from: 2n, to: 4n, term: 1 }));
     expect(n.ready().messages).toMatchObject([{ type: MessageType.MsgVoteResp, reject: false }]);
   });
@@ -303,7 +306,7 @@ describe('joint consensus (ConfChangeV2)', () => {
       30,
       [1n],
     );
-    expect(c.raft(5n).chartState()).toBe('follower');
+    expect(c.raft(5n).status().role).toBe('follower');
   });
 
   it('explicit: stays joint, needs both majorities, and leaves on an empty ConfChangeV2', () => {
@@ -347,7 +350,7 @@ describe('joint consensus (ConfChangeV2)', () => {
     c.raft(1n).proposeConfChange(
       ccv2(ConfChangeTransition.ConfChangeTransitionJointImplicit, [[ConfChangeAddLearnerNode, 3n]]),
     );
-    until(c, () => c.raft(3n).chartState() === 'learner', 30, [1n]);
+    until(c, () => c.raft(3n).status().role === 'learner', 30, [1n]);
     expect(c.raft(1n).status().config).toMatchObject({
       voters: [1n, 2n],
       learners: [3n],
@@ -371,4 +374,120 @@ describe('joint consensus (ConfChangeV2)', () => {
     c.stabilize();
     expect(c.node(1n).storage.entries(last + 1, last + 2, Infinity)[0]!.type).toBe(EntryType.EntryNormal);
   });
+});
+
+/**
+ * The configuration changer as transcripts (transcripts/confchange/*.txt, the
+ * format of datadriven.ts), after etcd's confchange/testdata:
+ *
+ *   config voters=(1 2 3) [outgoing=(...)] [learners=(...)] [next=(...)] [autoleave] [last=N]
+ *       start from this ConfState (last: the leader's last index, where new members are probed from)
+ *   simple add 4 learner 5 remove 2 update 3     one step of at most one voter (Raft §4.1)
+ *   enter-joint [autoleave] add 4 remove 1        enter a joint configuration (Raft §6)
+ *   leave-joint
+ *   apply [auto|implicit|explicit] add 4 ...      a ConfChangeV2 with that transition, as a node applies it
+ *
+ * Each prints the configuration and every member's progress, or the error
+ * that refused the change (the configuration is then left as it was).
+ */
+describe('confchange transcripts', () => {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'transcripts', 'confchange');
+  const OPS: Record<string, ConfChangeType> = {
+    add: ConfChangeAddNode,
+    learner: ConfChangeAddLearnerNode,
+    remove: ConfChangeRemoveNode,
+    update: ConfChangeType.ConfChangeUpdateNode,
+  };
+  const TRANSITIONS: Record<string, ConfChangeTransition> = {
+    auto: ConfChangeTransition.ConfChangeTransitionAuto,
+    implicit: ConfChangeTransition.ConfChangeTransitionJointImplicit,
+    explicit: ConfChangeTransition.ConfChangeTransitionJointExplicit,
+  };
+  const list = (ids: Iterable<bigint>): string => `(${[...ids].sort((a, b) => (a < b ? -1 : 1)).join(' ')})`;
+
+  function changes(words: string[]): Array<{ type: ConfChangeType; nodeId: bigint }> {
+    const out: Array<{ type: ConfChangeType; nodeId: bigint }> = [];
+    for (let i = 0; i < words.length; i += 2) {
+      const type = OPS[words[i]!];
+      if (type === undefined) throw new Error(`unknown change ${words[i]}`);
+      out.push({ type, nodeId: BigInt(words[i + 1]!) });
+    }
+    return out;
+  }
+
+  function describeTracker(t: ProgressTracker): string[] {
+    const c = t.config;
+    let head = `voters=${list(c.voters.incoming)}`;
+    if (c.voters.outgoing.size > 0) head += `&&${list(c.voters.outgoing)}`;
+    if (c.learners.size > 0) head += ` learners=${list(c.learners)}`;
+    if (c.learnersNext.size > 0) head += ` next=${list(c.learnersNext)}`;
+    if (c.autoLeave) head += ' autoleave';
+    const lines = [head];
+    for (const [id, pr] of t.progress)
+      lines.push(`${id}: ${pr.state} match=${pr.match} next=${pr.next}${pr.isLearner ? ' learner' : ''}`);
+    return lines;
+  }
+
+  function script(): (d: Directive) => string[] {
+    let tracker = new ProgressTracker(10, Infinity);
+    let last = 0;
+    return (d) => {
+      const [name, ...words] = d.command.split(/\s+/);
+      const attempt = (f: (ch: ConfChanger) => ReturnType<ConfChanger['apply']>): string[] => {
+        try {
+          const r = f(new ConfChanger(tracker, last));
+          tracker.switchTo(r.config, r.progress);
+          return describeTracker(tracker);
+        } catch (err) {
+          if (!(err instanceof ConfChangeError)) throw err;
+          return [`error: ${err.message}`];
+        }
+      };
+      switch (name) {
+        case 'config': {
+          const a = keyArgs(d.command);
+          const ids = (k: string): bigint[] => (a.get(k) ?? []).map(BigInt);
+          last = Number(a.get('last')?.[0] ?? 0);
+          tracker = new ProgressTracker(10, Infinity);
+          const r = restoreConfState(
+            tracker,
+            {
+              voters: ids('voters'),
+              votersOutgoing: ids('outgoing'),
+              learners: ids('learners'),
+              learnersNext: ids('next'),
+              autoLeave: words.includes('autoleave'),
+            },
+            last,
+          );
+          tracker.switchTo(r.config, r.progress);
+          return describeTracker(tracker);
+        }
+        case 'simple':
+          return attempt((ch) => ch.simple(changes(words)));
+        case 'enter-joint': {
+          const auto = words[0] === 'autoleave';
+          return attempt((ch) => ch.enterJoint(auto, changes(auto ? words.slice(1) : words)));
+        }
+        case 'leave-joint':
+          return attempt((ch) => ch.leaveJoint());
+        case 'apply': {
+          const transition = TRANSITIONS[words[0]!];
+          const rest = transition === undefined ? words : words.slice(1);
+          return attempt((ch) =>
+            ch.apply({
+              transition: transition ?? ConfChangeTransition.ConfChangeTransitionAuto,
+              changes: changes(rest),
+              context: new Uint8Array(0),
+            }),
+          );
+        }
+        default:
+          throw new Error(`line ${d.line}: unknown command ${name}`);
+      }
+    };
+  }
+
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.txt')))
+    it(file.replace(/\.txt$/, ''), () => checkScriptFile(join(dir, file), script()));
 });

@@ -20,7 +20,7 @@ describe('A1 basic election, 3 voters', () => {
     expect(ticks).toBeLessThan(20);
     c.stabilize();
     expect(c.raft(1n).status()).toMatchObject({ role: 'leader', term: 1, commit: 1 });
-    expect(c.raft(1n).chartState()).toBe('leader');
+    expect(c.raft(1n).status().role).toBe('leader');
     for (const id of [2n, 3n]) {
       expect(c.raft(id).status()).toMatchObject({ role: 'follower', term: 1, vote: 1n, lead: 1n, commit: 1 });
     }
@@ -118,7 +118,7 @@ describe('A4 term rules and stale messages', () => {
       expect(n.raft.hasReady()).toBe(false);
       n.raft.step(msg({ type: MsgHeartbeat, from: 2n, to: 1n, term: 4 }));
       expect(n.raft.status()).toMatchObject({ role: 'follower', term: 4, vote: 0n, lead: 2n });
-      expect(n.raft.chartState()).toBe('follower');
+      expect(n.raft.status().role).toBe('follower');
     });
   }
 
@@ -199,7 +199,7 @@ describe('A11 pre-vote stops a lagging node from bumping terms', () => {
     c.stabilize();
     c.heal();
     c.raft(3n).campaign();
-    expect(c.raft(3n).chartState()).toBe('preCandidate');
+    expect(c.raft(3n).status().role).toBe('preCandidate');
     const preVotes = c.takeMessages();
     expect(preVotes.every((m) => m.type === MsgPreVote && m.term === 2)).toBe(true);
     for (const m of preVotes) c.deliver(m);

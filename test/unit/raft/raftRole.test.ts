@@ -1,39 +1,56 @@
+import type { AnyStateNode } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { raftRoleMachine } from '../../../machines/raft-role.js';
 
+/** Every state node of the chart below the root, by key. */
+function stateNodes(node: AnyStateNode = raftRoleMachine.root): AnyStateNode[] {
+  return Object.values(node.states).flatMap((s) => [s, ...stateNodes(s)]);
+}
+
+const roles = (): AnyStateNode[] => stateNodes().filter((s) => Object.keys(s.states).length === 0);
+const nodeOf = (key: string): AnyStateNode => stateNodes().find((s) => s.key === key)!;
+
+/** The events a role handles: its own transitions and those of the states it is part of (the root aside). */
+function handled(role: string): string[] {
+  const out: string[] = [];
+  for (let s: AnyStateNode | undefined = nodeOf(role); s && s !== raftRoleMachine.root; s = s.parent)
+    out.push(...Object.keys(s.config.on ?? {}));
+  return out;
+}
+
 describe('the role statechart', () => {
   it('has exactly the five roles, starting as follower', () => {
-    expect(Object.keys(raftRoleMachine.root.states).sort()).toEqual([
-      'candidate',
-      'follower',
-      'leader',
-      'learner',
-      'preCandidate',
-    ]);
-    expect(raftRoleMachine.root.initial?.target[0]?.key).toBe('follower');
+    expect(
+      roles()
+        .map((s) => s.key)
+        .sort(),
+    ).toEqual(['candidate', 'follower', 'leader', 'learner', 'preCandidate']);
+    let initial: AnyStateNode = raftRoleMachine.root;
+    while (initial.initial !== undefined && initial.initial.target.length > 0)
+      initial = initial.initial.target[0]!;
+    expect(initial.key).toBe('follower');
   });
 
   it('each role handles the messages of its role (the transitions read like the paper)', () => {
-    const events = (state: string) => Object.keys(raftRoleMachine.root.states[state]!.config.on ?? {});
-    expect(events('leader')).toEqual(
+    expect(handled('leader')).toEqual(
       expect.arrayContaining([
         'MsgAppResp',
         'MsgHeartbeatResp',
         'MsgProp',
-        'READ_INDEX',
+        'MsgReadIndex',
         'CHECK_QUORUM',
         'BEAT',
-        'TRANSFER_LEADER',
+        'MsgTransferLeader',
         'MsgSnapStatus',
         'MsgUnreachable',
       ]),
     );
-    expect(events('follower')).toEqual(
+    expect(handled('follower')).toEqual(
       expect.arrayContaining(['MsgApp', 'MsgHeartbeat', 'MsgSnap', 'MsgTimeoutNow', 'MsgReadIndexResp']),
     );
-    expect(events('learner')).not.toContain('MsgTimeoutNow');
-    expect(events('candidate')).toContain('MsgVoteResp');
-    expect(events('preCandidate')).toContain('MsgPreVoteResp');
+    expect(handled('learner')).not.toContain('MsgTimeoutNow');
+    expect(handled('candidate')).toContain('MsgVoteResp');
+    expect(handled('preCandidate')).toContain('MsgPreVoteResp');
     // Term rules and voting are shared by every role, at the root.
     expect(Object.keys(raftRoleMachine.root.config.on ?? {}).sort()).toEqual([
       'CAMPAIGN',
@@ -41,5 +58,18 @@ describe('the role statechart', () => {
       'MsgVote',
       'STEP',
     ]);
+  });
+
+  it('a follower and a learner share what they do as followers, and differ only in their own transitions', () => {
+    const own = (role: string): string[] => Object.keys(nodeOf(role).config.on ?? {}).sort();
+    expect(own('follower')).toEqual(['CONFIG_CHANGED', 'MsgTimeoutNow']);
+    expect(own('learner')).toEqual(['CONFIG_CHANGED']);
+    expect(nodeOf('follower').parent).toBe(nodeOf('learner').parent);
+  });
+
+  it('a local request and its message are one event (as etcd steps a proposal: Step(MsgProp)): no role handles a twin', () => {
+    for (const s of stateNodes())
+      for (const twin of ['PROPOSE', 'READ_INDEX', 'TRANSFER_LEADER'])
+        expect(Object.keys(s.config.on ?? {})).not.toContain(twin);
   });
 });

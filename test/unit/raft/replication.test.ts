@@ -93,6 +93,74 @@ describe('A5 AppendEntries consistency check and conflict truncation', () => {
     expect(n.drain().messages).toMatchObject([{ type: MsgAppResp, index: 2, reject: false }]);
     expect(termsOf(n.storage)).toEqual([1, 2, 2]);
   });
+  it('(f) entries replaced before they were persisted take their queued ack with them', () => {
+    const n = follower();
+    // The leader of term 2 appends 3 and 4; the ack of 4 waits for the next Ready...
+    n.raft.step(
+      msg({
+        type: MsgApp,
+        from: 2n,
+        to: 1n,
+        term: 2,
+        index: 2,
+        logTerm: 2,
+        entries: ents([
+          [3, 2],
+          [4, 2],
+        ]),
+        commit: 1,
+      }),
+    );
+    // ...in which the leader of term 3 replaces them. Sent, that ack would tell
+    // node 2 that 3 and 4 of term 2 are durable here: they never will be.
+    n.raft.step(
+      msg({
+        type: MsgApp,
+        from: 3n,
+        to: 1n,
+        term: 3,
+        index: 2,
+        logTerm: 2,
+        entries: ents([[3, 3]]),
+        commit: 1,
+      }),
+    );
+    const rd = n.drain();
+    expect(rd.messages).toMatchObject([{ type: MsgAppResp, to: 3n, term: 3, index: 3, reject: false }]);
+    expect(rd.messages).toHaveLength(1);
+    expect(termsOf(n.storage)).toEqual([1, 2, 3]);
+  });
+  it('(g) an append that only extends the log keeps the queued acks', () => {
+    const n = follower();
+    n.raft.step(
+      msg({
+        type: MsgApp,
+        from: 2n,
+        to: 1n,
+        term: 2,
+        index: 2,
+        logTerm: 2,
+        entries: ents([[3, 2]]),
+        commit: 1,
+      }),
+    );
+    n.raft.step(
+      msg({
+        type: MsgApp,
+        from: 2n,
+        to: 1n,
+        term: 2,
+        index: 3,
+        logTerm: 2,
+        entries: ents([[4, 2]]),
+        commit: 1,
+      }),
+    );
+    expect(n.drain().messages).toMatchObject([
+      { type: MsgAppResp, index: 3, reject: false },
+      { type: MsgAppResp, index: 4, reject: false },
+    ]);
+  });
   it('an append below the commit index is answered with the commit index', () => {
     const n = singleNode(1n, [1n, 2n, 3n], { terms: [1, 2, 2], hardState: { term: 2, commit: 2 } });
     n.raft.step(
