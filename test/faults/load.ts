@@ -56,8 +56,6 @@ export class Load {
   private running: Promise<void>[] = [];
   private stopped = false;
   private failedCalls = 0;
-  /** Per client endpoint: when each of its calls returned successfully, for case checks. */
-  private readonly successes = new Map<string, number[]>();
 
   constructor(private readonly options: LoadOptions) {
     this.prefix = options.prefix;
@@ -102,9 +100,9 @@ export class Load {
     return this.recorder.history();
   }
 
-  /** Successful calls through `endpoint` that returned after `since` (performance.now() time). */
-  successesSince(endpoint: string, since: number): number[] {
-    return (this.successes.get(endpoint) ?? []).filter((t) => t > since);
+  /** The names (as the history shows them) of the load's clients on `endpoint`. */
+  clientsOn(endpoint: string): string[] {
+    return this.clients.filter((c) => c.endpoint === endpoint).map((c) => c.recording.name);
   }
 
   stats(): LoadStats {
@@ -141,9 +139,6 @@ export class Load {
             break;
         }
         c.failures = 0;
-        let list = this.successes.get(c.endpoint);
-        if (list === undefined) this.successes.set(c.endpoint, (list = []));
-        list.push(performance.now());
       } catch {
         this.failedCalls++;
         c.failures++;
