@@ -133,8 +133,14 @@ async function compactPast(ctx: CaseContext, index: number, cutOff: readonly Clu
 
 function expectSnapshotInstalled(ctx: CaseContext, member: ClusterMember | undefined): void {
   if (member === undefined) return;
-  if (!/installed a snapshot from the leader/.test(member.process?.output() ?? ''))
-    ctx.problem(`${member.name} caught up without installing a snapshot`);
+  const out = member.process?.output() ?? '';
+  if (!/installed a snapshot from the leader/.test(out))
+    return ctx.problem(`${member.name} caught up without installing a snapshot`);
+  const received = /"bytes":(\d+),"tookMs":(\d+)[^\n]*received a snapshot/.exec(out);
+  const installed = /"tookMs":(\d+)[^\n]*installed a snapshot from the leader/.exec(out);
+  ctx.note(
+    `${member.name} received a snapshot of ${received?.[1] ?? '?'} bytes in ${received?.[2] ?? '?'} ms, installed it in ${installed?.[1] ?? '?'} ms`,
+  );
 }
 
 function killCase(signal: 'SIGTERM' | 'SIGKILL', target: Target, untilSnapshot: boolean): FaultCase {

@@ -75,7 +75,7 @@ export interface CaseContext {
   readonly rng: Rng;
   /** The revision before the load started (0 in prepare(), which runs before it is read). */
   readonly startRevision: number;
-  /** Marks the moment the fault is undone: recovery is measured from here. */
+  /** Marks the moment the fault is undone: recovery is measured from here, alongside the rest of the case. */
   healed(): void;
   /** A fact worth showing in the report (a measured time, a choice made). */
   note(line: string): void;
@@ -323,13 +323,14 @@ export async function runCase(fc: FaultCluster, fault: FaultCase, seed: number):
   const leader = await fc.leader();
   fc.newLogProblems();
   const prefix = `f/${fault.name}/${seed}/`;
-  let healedAt: number | undefined;
+  let recovering: ReturnType<typeof measureRecovery> | undefined;
   const ctxBase = {
     cluster: fc,
     settings,
     rng: new Rng(seed),
+    // Measured from here on, while the case finishes undoing its fault (a member starting).
     healed: () => {
-      healedAt ??= performance.now();
+      recovering ??= measureRecovery(fc, performance.now());
     },
     note: (line: string) => notes.push(line),
     problem: (line: string) => problems.push(line),
@@ -359,7 +360,7 @@ export async function runCase(fc: FaultCluster, fault: FaultCase, seed: number):
     await sleep(settings.warmupMs);
     await fault.run(ctx);
     ctx.healed();
-    const recovery = await measureRecovery(fc, healedAt!);
+    const recovery = await recovering!;
     recoveryMs = recovery.ms;
     notes.push(`served again after the fault was undone: ${recovery.perMember}`);
     if (recoveryMs === undefined)
@@ -383,6 +384,8 @@ export async function runCase(fc: FaultCluster, fault: FaultCase, seed: number):
   } finally {
     await load.stop();
     load.close();
+    // A case that stopped half-way may still be measuring: its clients close when it ends.
+    await recovering;
     await fault.cleanup?.().catch((err: Error) => problems.push(`clean-up failed: ${err.message}`));
   }
   problems.push(...fc.newLogProblems());
