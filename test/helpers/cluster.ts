@@ -182,8 +182,15 @@ export class TestCluster {
       await Promise.all(cluster.members.map((m) => m.start()));
       await cluster.waitForLeader();
     } catch (err) {
+      // The members' last words, before stop() removes them with their data.
+      const tails = cluster.members
+        .map(
+          (m) =>
+            `--- ${m.name} (${m.running ? 'running' : 'exited'}) ---\n${m.output().split('\n').slice(-15).join('\n')}`,
+        )
+        .join('\n');
       await cluster.stop();
-      throw err;
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`, { cause: err });
     }
     return cluster;
   }
