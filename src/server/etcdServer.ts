@@ -93,6 +93,9 @@ import { serverParts } from './serverParts.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
 import { WaitRegistry } from './wait.js';
 
+/** etcd 3.5's readIndexRetryTime: a ReadIndex unanswered this long is asked again. */
+const READ_INDEX_RETRY_MS = 500;
+
 /** What a server is given besides its data: where it logs, counts, sends and is watched. */
 export interface ServerDeps {
   readonly logger: Logger;
@@ -295,6 +298,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       applied$: this.applied$,
       stopping$: this.stopping$,
       timeoutMs: requestTimeoutMs(config),
+      retryMs: READ_INDEX_RETRY_MS,
       errors: {
         leaderChanged: () => ErrLeaderChanged,
         timeout: () => ErrTimeout,

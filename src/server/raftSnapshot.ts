@@ -53,12 +53,17 @@ export class RaftSnapshots {
     // The log store holds the commit index only as of its last write (a newer
     // commit alone is not written): record it first, the snapshot may not pass it.
     // Entries up to the applied index are committed and durable, so the commit may be raised to it.
-    const durable = memory.initialState().hardState;
-    const hardState = { ...durable, commit: Math.max(durable.commit, index) };
     // Saved in the background: the apply loop goes on, and a failure costs only this snapshot.
     void this.deps
       .flushApplied()
-      .then(() => raftLog.save({ hardState, entries: [] }, { sync: false }))
+      .then(() => {
+        // The hard state last issued to the store, read as this write is issued: the Raft
+        // loop may have issued a newer term or vote since the snapshot was taken, and the
+        // store lands writes in call order, so an older copy would be written over it.
+        const issued = raftLog.hardState;
+        if (issued.commit >= index) return;
+        return raftLog.save({ hardState: { ...issued, commit: index }, entries: [] }, { sync: false });
+      })
       .then(() => raftLog.saveSnapshot(snap.metadata!))
       .then(async () => {
         if (compactTo > memory.firstIndex()) {

@@ -8,8 +8,12 @@ import {
   defer,
   filter,
   first,
+  ignoreElements,
+  interval,
   map,
+  merge,
   switchMap,
+  take,
   takeUntil,
   tap,
   throwError,
@@ -45,6 +49,11 @@ export interface ReadLoopDeps {
   applied$: Observable<number>;
   stopping$: Observable<unknown>;
   timeoutMs: number;
+  /**
+   * How long a round waits for its answer before asking again with the same
+   * context: the request or the answer may have been lost on the way.
+   */
+  retryMs: number;
   errors: { leaderChanged: () => Error; timeout: () => Error; stopped: () => Error };
 }
 
@@ -54,8 +63,11 @@ export interface ReadLoopDeps {
  * the previous one is done, so reads arriving during a round are batched into
  * the next. Each round asks Raft for a read index with a fresh request ID
  * (never reused across leaders: etcd #20418), then waits until the applied
- * index reaches it. A leader change fails the round with a retryable error, a
- * timeout with `etcdserver: request timed out`.
+ * index reaches it. A request unanswered after retryMs is sent again with the
+ * same ID (etcd 3.5's readIndexRetryTime): peers' messages travel over a lossy
+ * road, and a lost MsgReadIndex or MsgReadIndexResp would otherwise hold every
+ * read behind it until the timeout. A leader change fails the round with a
+ * retryable error, a timeout with `etcdserver: request timed out`.
  */
 export class LinearizableReadLoop {
   private readonly readwait$ = new Subject<void>();
@@ -105,7 +117,11 @@ export class LinearizableReadLoop {
         throwIfEmpty(deps.errors.stopped),
       );
       queueMicrotask(() => deps.requestReadIndex(ctx));
-      return index$;
+      const resend$ = interval(deps.retryMs).pipe(
+        tap(() => deps.requestReadIndex(ctx)),
+        ignoreElements(),
+      );
+      return merge(index$, resend$).pipe(take(1));
     }).pipe(
       switchMap((index) =>
         deps.applied$.pipe(

@@ -154,9 +154,13 @@ export class ClusterMember {
 export class TestCluster {
   readonly members: ClusterMember[] = [];
   readonly token = `xetcd-test-${randomBytes(4).toString('hex')}`;
+  /** The port nats-server listens on, kept across stopNats()/startNats(): the proxies dial it. */
+  readonly natsPort: number;
+  private nats: NatsInstance | undefined;
 
   private constructor(
-    readonly nats: NatsInstance,
+    nats: NatsInstance,
+    private readonly natsArgs: readonly string[],
     readonly dir: TempDir,
     readonly heartbeatMs: number,
     readonly electionMs: number,
@@ -164,13 +168,18 @@ export class TestCluster {
     readonly readyTimeoutMs: number,
     readonly direct: boolean,
     readonly nodeArgs: readonly string[],
-  ) {}
+  ) {
+    this.nats = nats;
+    this.natsPort = nats.port;
+  }
 
   static async start(opts: ClusterOptions): Promise<TestCluster> {
     const dir = await makeTempDir('xetcd-cluster-');
-    const nats = await startNats(opts.natsArgs ?? []);
+    const natsArgs = opts.natsArgs ?? [];
+    const nats = await startNats(natsArgs);
     const cluster = new TestCluster(
       nats,
+      natsArgs,
       dir,
       opts.heartbeatMs ?? 100,
       opts.electionMs ?? 1_000,
@@ -185,8 +194,15 @@ export class TestCluster {
       await Promise.all(cluster.members.map((m) => m.start()));
       await cluster.waitForLeader();
     } catch (err) {
+      // The members' last words, before stop() removes them with their data.
+      const tails = cluster.members
+        .map(
+          (m) =>
+            `--- ${m.name} (${m.running ? 'running' : 'exited'}) ---\n${m.output().split('\n').slice(-15).join('\n')}`,
+        )
+        .join('\n');
       await cluster.stop();
-      throw err;
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${tails}`, { cause: err });
     }
     return cluster;
   }
@@ -194,7 +210,7 @@ export class TestCluster {
   /** A member with its own ports, data dir and proxy, not started (for `member add`). */
   async addMember(name: string): Promise<ClusterMember> {
     const [clientPort, peerPort] = await freePorts(2);
-    const proxy = await startTcpProxy({ target: { port: this.nats.port } });
+    const proxy = await startTcpProxy({ target: { port: this.natsPort } });
     const member = new ClusterMember(
       this,
       name,
@@ -246,12 +262,32 @@ export class TestCluster {
     throw new Error(`no agreed leader within ${timeoutMs} ms (${last})`);
   }
 
+  get natsRunning(): boolean {
+    return this.nats?.process.isRunning() ?? false;
+  }
+
+  /** Stops nats-server (SIGTERM, or SIGKILL: a crash); members and proxies stay up. */
+  async stopNats(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const nats = this.nats;
+    if (nats === undefined) throw new Error('nats-server is not running');
+    this.nats = undefined;
+    if (signal === 'SIGKILL') nats.process.signal('SIGKILL');
+    await nats.stop();
+  }
+
+  /** Starts nats-server again on the same port, with the same flags. */
+  async startNats(): Promise<void> {
+    if (this.nats !== undefined) throw new Error('nats-server is already running');
+    this.nats = await startNats([...this.natsArgs, '-p', String(this.natsPort)]);
+  }
+
   /** Stops every member, its proxy, and NATS, and removes the data. */
   async stop(): Promise<void> {
     for (const m of this.members) m.resume();
     await Promise.all(this.members.map((m) => m.process?.stop(5_000)));
     await Promise.all(this.members.map((m) => m.proxy.close()));
-    await this.nats.stop();
+    await this.nats?.stop();
+    this.nats = undefined;
     await this.dir.remove();
   }
 }

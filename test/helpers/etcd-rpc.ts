@@ -4,15 +4,30 @@
 // measured is the server.
 import * as grpc from '@grpc/grpc-js';
 import {
+  ClusterService,
   DeleteRangeRequest,
+  HashKVRequest,
   KVService,
+  LeaseGrantRequest,
+  LeaseKeepAliveRequest,
+  LeaseService,
   MaintenanceService,
+  MemberAddRequest,
+  MemberListRequest,
+  MemberPromoteRequest,
+  MemberRemoveRequest,
+  MoveLeaderRequest,
   PutRequest,
   RangeRequest,
   TxnRequest,
   WatchCreateRequest,
   WatchService,
   type DeleteRangeResponse,
+  type HashKVResponse,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveResponse,
+  type MemberAddResponse,
+  type MemberListResponse,
   type PutResponse,
   type RangeResponse,
   type StatusResponse,
@@ -21,7 +36,15 @@ import {
   type WatchResponse,
 } from '../../src/proto/etcdserverpb.js';
 
-export type { DeleteRangeResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse };
+export type {
+  DeleteRangeResponse,
+  HashKVResponse,
+  MemberListResponse,
+  PutResponse,
+  RangeResponse,
+  TxnResponse,
+  WatchResponse,
+};
 export { Compare_CompareResult, Compare_CompareTarget } from '../../src/proto/etcdserverpb.js';
 
 interface UnaryMethod<Req, Res> {
@@ -45,12 +68,14 @@ export function endpointAddress(endpoint: string): string {
 export class EtcdRpcClient {
   private readonly client: grpc.Client;
 
-  constructor(endpoint: string) {
+  /** `options`: extra grpc-js channel options (e.g. a short reconnect backoff for fault tests). */
+  constructor(endpoint: string, options: grpc.ChannelOptions = {}) {
     // A channel of its own per client object: grpc-js would otherwise share one subchannel
     // between clients to the same address, and the benchmark's `--conns` must mean connections.
     this.client = new grpc.Client(endpointAddress(endpoint), grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.use_local_subchannel_pool': 1,
+      ...options,
     });
   }
 
@@ -89,6 +114,58 @@ export class EtcdRpcClient {
 
   status(deadlineMs = 5_000): Promise<StatusResponse> {
     return this.unary(MaintenanceService.Status, {}, deadlineMs);
+  }
+
+  hashKV(revision: number, deadlineMs = 5_000): Promise<HashKVResponse> {
+    return this.unary(MaintenanceService.HashKV, HashKVRequest.create({ revision }), deadlineMs);
+  }
+
+  moveLeader(targetId: bigint, deadlineMs = 5_000): Promise<unknown> {
+    return this.unary(MaintenanceService.MoveLeader, MoveLeaderRequest.create({ targetId }), deadlineMs);
+  }
+
+  /** Linearizable, as etcdctl's `member list` is in 3.4. */
+  memberList(deadlineMs = 5_000): Promise<MemberListResponse> {
+    return this.unary(ClusterService.MemberList, MemberListRequest.create(), deadlineMs);
+  }
+
+  memberAdd(peerUrls: string[], isLearner: boolean, deadlineMs = 5_000): Promise<MemberAddResponse> {
+    return this.unary(ClusterService.MemberAdd, MemberAddRequest.create({ peerUrls, isLearner }), deadlineMs);
+  }
+
+  memberRemove(id: bigint, deadlineMs = 5_000): Promise<unknown> {
+    return this.unary(ClusterService.MemberRemove, MemberRemoveRequest.create({ id }), deadlineMs);
+  }
+
+  memberPromote(id: bigint, deadlineMs = 5_000): Promise<unknown> {
+    return this.unary(ClusterService.MemberPromote, MemberPromoteRequest.create({ id }), deadlineMs);
+  }
+
+  leaseGrant(ttl: number, deadlineMs = 5_000): Promise<LeaseGrantResponse> {
+    return this.unary(LeaseService.LeaseGrant, LeaseGrantRequest.create({ ttl }), deadlineMs);
+  }
+
+  /**
+   * One keep-alive on a stream of its own, so a renewal stuck on an unreachable leader
+   * holds up no later one (etcd's server answers a stream's renewals one at a time).
+   */
+  leaseKeepAliveOnce(id: bigint, deadlineMs = 5_000): Promise<LeaseKeepAliveResponse> {
+    const m = LeaseService.LeaseKeepAlive;
+    const call = this.client.makeBidiStreamRequest<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(
+      m.path,
+      m.requestSerialize,
+      m.responseDeserialize,
+      { deadline: Date.now() + deadlineMs },
+    );
+    return new Promise<LeaseKeepAliveResponse>((resolve, reject) => {
+      call.once('data', (res: LeaseKeepAliveResponse) => {
+        resolve(res);
+        call.cancel();
+      });
+      call.on('error', reject);
+      call.once('end', () => reject(new Error('keep-alive stream ended without an answer')));
+      call.write(LeaseKeepAliveRequest.create({ id }));
+    });
   }
 
   watch(): WatchStream {

@@ -28,6 +28,8 @@ export interface EtcdOptions {
   readonly port?: number;
   readonly peerPort?: number;
   readonly name?: string;
+  /** `--initial-cluster` of a member of a larger cluster (with fixed ports); default: this member alone. */
+  readonly initialCluster?: string;
   /** Extra etcd flags, e.g. `--auto-compaction-retention=1`. */
   readonly args?: readonly string[];
   readonly readyTimeoutMs?: number;
@@ -63,7 +65,7 @@ async function startEtcdOnce(opts: EtcdOptions): Promise<ServerInstance> {
       '--initial-advertise-peer-urls',
       peer,
       '--initial-cluster',
-      `${name}=${peer}`,
+      opts.initialCluster ?? `${name}=${peer}`,
       '--initial-cluster-state',
       'new',
       '--logger',

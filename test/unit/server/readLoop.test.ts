@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LinearizableReadLoop } from '../../../src/server/readLoop.js';
 import type { ReadState } from '../../../src/raft/ready.js';
 
-function harness(timeoutMs = 1_000) {
+function harness(timeoutMs = 1_000, retryMs = 60_000) {
   const requests: Uint8Array[] = [];
   const readState$ = new Subject<ReadState>();
   const leaderChanged$ = new Subject<void>();
@@ -18,6 +18,7 @@ function harness(timeoutMs = 1_000) {
     applied$,
     stopping$,
     timeoutMs,
+    retryMs,
     errors: {
       leaderChanged: () => new Error('etcdserver: leader changed'),
       timeout: () => new Error('etcdserver: request timed out'),
@@ -100,6 +101,21 @@ describe('linearizable read loop', () => {
     await tick();
     h.answer(1, 0);
     await next;
+  });
+
+  it('asks again with the same context while no answer comes (a lost request or answer)', async () => {
+    const h = harness(1_000, 20);
+    cleanup = () => h.loop.stop();
+    const read = h.loop.waitLinearizable();
+    await new Promise((r) => setTimeout(r, 70));
+    expect(h.requests.length).toBeGreaterThanOrEqual(3);
+    for (const r of h.requests) expect(Buffer.from(r)).toEqual(Buffer.from(h.requests[0]!));
+    h.answer(0, 0);
+    await read;
+    // Answered: no more requests for that round.
+    const asked = h.requests.length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(h.requests).toHaveLength(asked);
   });
 
   it('times out with etcd’s error when no read state arrives', async () => {
