@@ -16,6 +16,7 @@ import {
 } from '../proto/etcdserverpb.js';
 import { LeaderRequest, LeaderResponse } from '../proto/v3electionpb.js';
 import type { Election } from './recipes/election.js';
+import { httpCredentials } from './credentials.js';
 import type { HttpRoutes } from './http.js';
 import type { StreamContext, StreamMethod } from './rpc.js';
 import { GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
@@ -87,7 +88,7 @@ async function serveStream<Req, Res>(
   }
   const requests$ = new Subject<Req>();
   const abort = new AbortController();
-  const ctx = { signal: abort.signal, backpressure$: new BehaviorSubject(false) };
+  const ctx = { ...httpCredentials(req), signal: abort.signal, backpressure$: new BehaviorSubject(false) };
   let started = false;
   let finished = false;
   let subscription: Subscription | undefined;

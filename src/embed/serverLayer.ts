@@ -3,6 +3,7 @@
 // mounted on the client port.
 import {
   AlarmType,
+  AuthService,
   ClusterService,
   KVService,
   LeaseService,
@@ -19,6 +20,7 @@ import { leaderGate } from '../api/leaderGate.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
 import { etcdFailures, recipeFailures } from '../api/rpc.js';
+import { authService } from '../api/services/auth.js';
 import { clusterService } from '../api/services/cluster.js';
 import { electionService } from '../api/services/election.js';
 import { kvService } from '../api/services/kv.js';
@@ -70,6 +72,10 @@ export function serverConfigOf(config: Config): ServerConfig {
     initialCorruptCheck: config.initialCorruptCheck,
     corruptCheckIntervalMs: config.corruptCheckIntervalMs,
     watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+    authToken: config.authToken,
+    authTokenTtlMs: config.authTokenTtlMs,
+    bcryptCost: config.bcryptCost,
+    clientCertAuth: config.clientTls?.clientCertAuth ?? false,
   };
 }
 
@@ -183,39 +189,35 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     mountApi(api: ClientApi) {
       const s = need(server, 'server');
       const log = logger.child({ component: 'grpc' });
-      const leader = leaderGate(s, s.config.electionMs);
+      const call = { leader: leaderGate(s, s.config.electionMs), identities: api.identities };
       const services = {
         kv: kvService(s, { maxTxnOps: config.maxTxnOps }),
         lease: leaseService(s),
         cluster: clusterService(s),
         maintenance: maintenanceService(s, log),
+        auth: authService(s),
       };
       const election = new Election(s, log);
       const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
-      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, leader));
-      api.grpc.addService(
-        WatchService,
-        grpcHandlers(WatchService, watchService(s), etcdFailures, log, leader),
-      );
-      api.grpc.addService(
-        LeaseService,
-        grpcHandlers(LeaseService, services.lease, etcdFailures, log, leader),
-      );
+      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, call));
+      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log, call));
+      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log, call));
       api.grpc.addService(
         ClusterService,
-        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, leader),
+        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, call),
       );
       api.grpc.addService(
         MaintenanceService,
-        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, leader),
+        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, call),
       );
+      api.grpc.addService(AuthService, grpcHandlers(AuthService, services.auth, etcdFailures, log, call));
       api.grpc.addService(
         ElectionService,
-        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, leader),
+        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, call),
       );
       api.grpc.addService(
         LockService,
-        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, leader),
+        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, call),
       );
       createGateway(api.http, services, {}, logger);
       createGatewayStreams(api.http, s, election, logger);

@@ -131,6 +131,16 @@ export class AuthRequests {
     });
   }
 
+  /** Why a watch on the range is refused (etcd's isWatchPermitted), or undefined when it may start. */
+  async watchRefusal(ctx: RequestContext, key: Uint8Array, rangeEnd: Uint8Array): Promise<Error | undefined> {
+    try {
+      this.deps.store.isRangePermitted(await this.authInfo(ctx), key, rangeEnd);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   /** etcd's admin-only RPCs outside the Raft log (membership, defragment, snapshot, hashes). */
   async checkAdmin(ctx: RequestContext): Promise<void> {
     this.deps.store.isAdminPermitted(await this.authInfo(ctx));

@@ -735,7 +735,8 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   /** etcd 3.4 answers Alarm without a header (its applier builds a bare AlarmResponse). */
   async alarm(req: AlarmRequest, ctx: RequestContext = INTERNAL): Promise<AlarmResponse> {
     if (req.action === AlarmAction.GET) {
-      // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on.
+      // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on, and a bad token is refused.
+      await this.auth.authInfo(ctx);
       await this.waitLinearizable(ctx);
       return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
@@ -744,27 +745,33 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   // ------------------------------------------------------------------ membership
 
-  memberAdd(
+  // Membership changes are the root role's once auth is on (etcd's checkMembershipOperationPermission).
+
+  async memberAdd(
     peerUrls: string[],
     isLearner: boolean,
     ctx: RequestContext = INTERNAL,
   ): Promise<MemberAddResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.add(peerUrls, isLearner, ctx);
   }
 
-  memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+  async memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.remove(id, ctx);
   }
 
-  memberUpdate(
+  async memberUpdate(
     id: bigint,
     peerUrls: string[],
     ctx: RequestContext = INTERNAL,
   ): Promise<MemberUpdateResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.update(id, peerUrls, ctx);
   }
 
-  memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+  async memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.promote(id, ctx);
   }
 
