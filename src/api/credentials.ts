@@ -27,10 +27,16 @@ export function httpCredentials(req: IncomingMessage): Credentials {
   return token !== undefined ? { token } : {};
 }
 
+/**
+ * The first value, as etcd takes it (ts[0]). Node's HTTP/2 joins a header
+ * sent twice into one value with ", " (python-etcd3 sends its token both as
+ * metadata and as call credentials); a token never holds a comma.
+ */
 function firstText(values: grpc.MetadataValue[]): string | undefined {
   const v = values[0];
   if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.toString('utf8');
+  const text = typeof v === 'string' ? v : v.toString('utf8');
+  return text.split(',')[0]!.trim();
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

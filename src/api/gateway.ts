@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import * as pb from '../proto/etcdserverpb.js';
-import { writeJsonBody } from './gatewayFraming.js';
+import { parseJsonBody, writeJsonBody } from './gatewayFraming.js';
 import { serveUnary, unaryRoute, type JsonCodec, type UnaryRoute } from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
 import { etcdFailures, type UnaryMethod } from './rpc.js';
@@ -31,7 +31,7 @@ export interface GatewayLimits {
 }
 
 /** grpc-gateway reads an empty body as an empty request. */
-const parseBody = (body: string): unknown => (body.length === 0 ? {} : JSON.parse(body));
+const parseBody = (body: string): unknown => (body.length === 0 ? {} : parseJsonBody(body));
 
 export function createGateway(
   routes: HttpRoutes,

@@ -25,6 +25,7 @@ import { leaseKeepAlive } from './services/lease.js';
 import { watchService } from './services/watch.js';
 import {
   JsonObjectSplitter,
+  parseJsonBody,
   httpStatusOf,
   readBodyText,
   streamErrorChunk,
@@ -118,7 +119,7 @@ async function serveStream<Req, Res>(
     let message: Req;
     try {
       const body = await readBodyText(req, MAX_BODY_BYTES);
-      message = route.decode(body.trim().length === 0 ? {} : JSON.parse(body));
+      message = route.decode(body.trim().length === 0 ? {} : parseJsonBody(body));
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, text));
@@ -156,7 +157,7 @@ async function serveStream<Req, Res>(
     for (const t of splitter.push(text)) {
       let m: Req;
       try {
-        m = route.decode(JSON.parse(t));
+        m = route.decode(parseJsonBody(t));
       } catch (err) {
         unreadable(err);
         return;

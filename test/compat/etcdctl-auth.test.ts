@@ -206,7 +206,10 @@ function describeAuthSession(target: TargetName): void {
     let reference: ServerInstance | null = null;
     let other: ServerInstance | null = null;
     beforeAll(async () => {
-      const [d1, d2] = await Promise.all([makeTempDir('xetcd-auth-ref-'), makeTempDir(`xetcd-auth-${target}-`)]);
+      const [d1, d2] = await Promise.all([
+        makeTempDir('xetcd-auth-ref-'),
+        makeTempDir(`xetcd-auth-${target}-`),
+      ]);
       scope.defer('remove ref dir', () => d1.remove());
       scope.defer('remove target dir', () => d2.remove());
       const args = ['--bcrypt-cost=4'];
