@@ -39,6 +39,9 @@ import { NatsTransport } from '../transport/natsTransport.js';
 import type { Transport } from '../transport/transport.js';
 import { fetchClusterFromPeers } from '../transport/discovery.js';
 import type { NatsLinkOptions } from '../transport/natsLink.js';
+import { peerKeyFrom, type PeerKey } from '../transport/peerSeal.js';
+import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
 import type { ClusterMembers } from '../proto/xetcdpb.js';
 import type { Logger } from 'pino';
 
@@ -101,6 +104,7 @@ async function fetchCluster(config: Config, logger: Logger): Promise<ClusterMemb
     others,
     5_000,
     logger.child({ component: 'transport' }),
+    peerKeyOf(config),
   );
   logger.info(
     {
@@ -119,7 +123,33 @@ function natsLinkOptions(config: Config, electionMs: number): Omit<NatsLinkOptio
     pingIntervalMs: Math.max(1_000, 2 * electionMs),
     reconnectWaitMs: 250,
     awayLogEveryMs: 10_000,
+    connection: natsConnectionOf(config),
   };
+}
+
+/** TLS and credentials for NATS, as the NATS client takes them (--nats-tls-*, --nats-creds-file, XETCD_NATS_*). */
+function natsConnectionOf(config: Config): Partial<NodeConnectionOptions> {
+  const { tls, credsFile, user, password, token } = config.natsSecurity;
+  return {
+    ...(tls !== undefined ? { tls } : {}),
+    ...(credsFile !== undefined ? { authenticator: credsAuthenticator(readFileSync(credsFile)) } : {}),
+    ...(user !== undefined ? { user, pass: password ?? '' } : {}),
+    ...(token !== undefined ? { token } : {}),
+  };
+}
+
+/** The peer key from --peer-key-file, read when the member starts. */
+function peerKeyOf(config: Config): PeerKey | undefined {
+  const path = config.peerKeyFile;
+  if (path === undefined) return undefined;
+  let key: PeerKey | string;
+  try {
+    key = peerKeyFrom(readFileSync(path));
+  } catch (err) {
+    throw new Error(`--peer-key-file: cannot read '${path}' (${(err as Error).message})`);
+  }
+  if (typeof key === 'string') throw new Error(`--peer-key-file: '${path}' ${key}`);
+  return key;
 }
 
 /**
@@ -131,6 +161,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
   const { memberId, clusterId, initialMembers, electionMs } = member.config;
   if (config.natsServers.length === 0) return new LoopbackTransport(memberId);
   const self = initialMembers.find((m) => m.id === memberId);
+  const peerKey = peerKeyOf(config);
   return new NatsTransport({
     clusterId,
     memberId,
@@ -140,6 +171,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
     logger: deps.logger.child({ component: 'transport' }),
     metrics: deps.metrics,
     peerInactiveMs: Math.max(3_000, 3 * electionMs),
+    ...(peerKey !== undefined ? { peerKey } : {}),
   });
 }
 
