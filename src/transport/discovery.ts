@@ -38,8 +38,9 @@ export async function fetchClusterFromPeers(
           'response',
           await nats.request(peerUrlSubject(url), seals.seal('request', 0n, question), timeoutMs),
         );
-        if ('rejected' in reply) {
-          problems.push(`${url}: its answer was refused (${reply.rejected}; is --peer-key-file the same?)`);
+        if ('rejected' in reply || !reply.accept()) {
+          const why = 'rejected' in reply ? reply.rejected : 'replay';
+          problems.push(`${url}: its answer was refused (${why}; is --peer-key-file the same?)`);
           continue;
         }
         const answer = PeerResponse.decode(reply.payload);

@@ -294,6 +294,7 @@ export class NatsTransport implements Transport {
       (opened.sender !== request.from || opened.clusterId !== request.clusterId)
     )
       return this.reject('sender-mismatch', opened.sender);
+    if (!opened.accept()) return this.reject('replay', opened.sender);
     const reply = (response: PeerResponse): void =>
       respond(this.seals.seal('response', request.from, PeerResponse.encode(response), request.clusterId));
     // Only the member list may be asked by one who does not know the cluster yet: a joining member.
@@ -323,6 +324,7 @@ export class NatsTransport implements Transport {
     }
     if (opened.sender !== undefined && opened.sender !== frame.from)
       return this.reject('sender-mismatch', opened.sender);
+    if (!opened.accept()) return this.reject('replay', opened.sender);
     if (frame.clusterId !== this.options.clusterId) return this.drop('other-cluster');
     if (frame.to !== this.options.memberId) return this.drop('not-addressed-here');
     const receiver = this.receiver;
@@ -429,6 +431,10 @@ export class NatsTransport implements Transport {
     }
     if (opened.sender !== undefined && opened.sender !== expectedSender) {
       this.reject('sender-mismatch', opened.sender);
+      return undefined;
+    }
+    if (!opened.accept()) {
+      this.reject('replay', opened.sender);
       return undefined;
     }
     return opened.payload;

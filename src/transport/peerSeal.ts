@@ -54,6 +54,13 @@ export interface Opened {
   readonly sender?: bigint;
   /** The cluster the seal names: 0 for a joining member's question. */
   readonly clusterId?: bigint;
+  /**
+   * Takes the message as received once the caller's own checks passed too
+   * (its payload names the same sender): false if it is a replay. Only then
+   * is its number remembered, so a message refused for another reason cannot
+   * move a sender's epoch or window.
+   */
+  accept(): boolean;
 }
 
 export type OpenResult = Opened | { readonly rejected: RejectReason };
@@ -118,7 +125,8 @@ export class PeerSeals {
     }
     const { key, clusterId, self } = this.options;
     const { seal, payload } = envelope;
-    if (key === undefined) return seal === undefined ? { payload } : { rejected: 'unexpected-mac' };
+    if (key === undefined)
+      return seal === undefined ? { payload, accept: () => true } : { rejected: 'unexpected-mac' };
     if (seal === undefined || seal.mac.length === 0) return { rejected: 'missing-mac' };
     const want = mac(key, kind, seal, payload);
     if (seal.mac.length !== want.length || !timingSafeEqual(seal.mac, want)) return { rejected: 'bad-mac' };
@@ -128,10 +136,13 @@ export class PeerSeals {
     if (seal.to !== self && !anyone) return { rejected: 'not-addressed-here' };
     if (Math.abs(this.now() - seal.sentAtMs) > (this.options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS))
       return { rejected: 'stale' };
-    // A joining member has no ID yet: its questions (harmless to repeat) are not tracked.
-    if (seal.from !== 0n && !this.replays.accept(seal.from, seal.epoch, seal.seq))
-      return { rejected: 'replay' };
-    return { payload, sender: seal.from, clusterId: seal.clusterId };
+    return {
+      payload,
+      sender: seal.from,
+      clusterId: seal.clusterId,
+      // A joining member has no ID yet: its questions (harmless to repeat) are not tracked.
+      accept: () => seal.from === 0n || this.replays.accept(seal.from, seal.epoch, seal.seq),
+    };
   }
 }
 

@@ -14,9 +14,12 @@ const key = (text: string): PeerKey => {
 };
 const SHARED = key('a shared secret of the cluster');
 const payload = Buffer.from('a raft frame');
-/** An open() result with its payload as text (the payload is a view into the envelope). */
-const view = (r: OpenResult): unknown =>
-  'rejected' in r ? r : { ...r, payload: Buffer.from(r.payload).toString() };
+/** An open() result, accepted, with its payload as text (the payload is a view into the envelope). */
+const view = (r: OpenResult): unknown => {
+  if ('rejected' in r) return r;
+  const { accept, ...rest } = r;
+  return accept() ? { ...rest, payload: Buffer.from(r.payload).toString() } : { rejected: 'replay' };
+};
 const TEXT = 'a raft frame';
 
 function pair(opts: { senderKey?: PeerKey; receiverKey?: PeerKey; clock?: () => number } = {}) {
@@ -41,7 +44,7 @@ describe('peer seals', () => {
     const { a, b } = pair({ senderKey: SHARED, receiverKey: SHARED });
     const sealed = a.seal('frame', B, payload);
     expect(view(b.open('frame', sealed))).toEqual({ payload: TEXT, sender: A, clusterId: CLUSTER });
-    expect(b.open('frame', sealed)).toEqual({ rejected: 'replay' });
+    expect(view(b.open('frame', sealed))).toEqual({ rejected: 'replay' });
     expect(b.open('request', a.seal('frame', B, payload))).toEqual({ rejected: 'bad-mac' });
   });
 
@@ -67,9 +70,19 @@ describe('peer seals', () => {
     const member = new PeerSeals({ key: SHARED, clusterId: CLUSTER, self: B });
     const asked = member.open('request', joining.seal('request', 0n, payload));
     expect(view(asked)).toEqual({ payload: TEXT, sender: 0n, clusterId: 0n });
-    expect(joining.open('response', member.seal('response', 0n, payload, 0n))).toMatchObject({ sender: B });
+    expect(view(joining.open('response', member.seal('response', 0n, payload, 0n)))).toMatchObject({
+      sender: B,
+    });
     // Only questions may come from outside the cluster.
     expect(member.open('frame', joining.seal('frame', B, payload))).toEqual({ rejected: 'other-cluster' });
+  });
+
+  it('a message refused for what it says is not remembered against its sender', () => {
+    const { a, b } = pair({ senderKey: SHARED, receiverKey: SHARED });
+    const first = a.seal('frame', B, payload);
+    // Opened, then refused by the transport (say, its frame names another sender): never accepted.
+    b.open('frame', first);
+    expect(view(b.open('frame', first))).toMatchObject({ sender: A });
   });
 
   it('refuses messages sent long ago (or from a clock far off)', () => {
