@@ -6,11 +6,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import * as pb from '../proto/etcdserverpb.js';
-import { writeJsonBody } from './gatewayFraming.js';
+import { parseJsonBody, writeJsonBody } from './gatewayFraming.js';
 import { serveUnary, unaryRoute, type JsonCodec, type UnaryRoute } from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
 import { etcdFailures, type UnaryMethod } from './rpc.js';
 import { GrpcCode } from './rpcErrors.js';
+import type { AuthService } from './services/auth.js';
 import type { ClusterService } from './services/cluster.js';
 import type { KvService } from './services/kv.js';
 import type { LeaseService } from './services/lease.js';
@@ -21,6 +22,7 @@ export interface GatewayServices {
   readonly lease: LeaseService;
   readonly cluster: ClusterService;
   readonly maintenance: MaintenanceService;
+  readonly auth: AuthService;
 }
 
 export interface GatewayLimits {
@@ -29,7 +31,7 @@ export interface GatewayLimits {
 }
 
 /** grpc-gateway reads an empty body as an empty request. */
-const parseBody = (body: string): unknown => (body.length === 0 ? {} : JSON.parse(body));
+const parseBody = (body: string): unknown => (body.length === 0 ? {} : parseJsonBody(body));
 
 export function createGateway(
   routes: HttpRoutes,
@@ -38,7 +40,7 @@ export function createGateway(
   logger: Logger,
 ): void {
   const log = logger.child({ component: 'gateway' });
-  const { kv, lease, cluster, maintenance } = services;
+  const { kv, lease, cluster, maintenance, auth } = services;
   const route = <Req, Res>(
     name: string,
     method: UnaryMethod<Req, Res>,
@@ -117,6 +119,64 @@ export function createGateway(
       pb.MoveLeaderResponse,
     ),
   };
+  Object.assign(table, {
+    '/v3/auth/enable': route('AuthEnable', auth.AuthEnable, pb.AuthEnableRequest, pb.AuthEnableResponse),
+    '/v3/auth/disable': route('AuthDisable', auth.AuthDisable, pb.AuthDisableRequest, pb.AuthDisableResponse),
+    '/v3/auth/authenticate': route(
+      'Authenticate',
+      auth.Authenticate,
+      pb.AuthenticateRequest,
+      pb.AuthenticateResponse,
+    ),
+    '/v3/auth/user/add': route('UserAdd', auth.UserAdd, pb.AuthUserAddRequest, pb.AuthUserAddResponse),
+    '/v3/auth/user/get': route('UserGet', auth.UserGet, pb.AuthUserGetRequest, pb.AuthUserGetResponse),
+    '/v3/auth/user/list': route('UserList', auth.UserList, pb.AuthUserListRequest, pb.AuthUserListResponse),
+    '/v3/auth/user/delete': route(
+      'UserDelete',
+      auth.UserDelete,
+      pb.AuthUserDeleteRequest,
+      pb.AuthUserDeleteResponse,
+    ),
+    '/v3/auth/user/changepw': route(
+      'UserChangePassword',
+      auth.UserChangePassword,
+      pb.AuthUserChangePasswordRequest,
+      pb.AuthUserChangePasswordResponse,
+    ),
+    '/v3/auth/user/grant': route(
+      'UserGrantRole',
+      auth.UserGrantRole,
+      pb.AuthUserGrantRoleRequest,
+      pb.AuthUserGrantRoleResponse,
+    ),
+    '/v3/auth/user/revoke': route(
+      'UserRevokeRole',
+      auth.UserRevokeRole,
+      pb.AuthUserRevokeRoleRequest,
+      pb.AuthUserRevokeRoleResponse,
+    ),
+    '/v3/auth/role/add': route('RoleAdd', auth.RoleAdd, pb.AuthRoleAddRequest, pb.AuthRoleAddResponse),
+    '/v3/auth/role/get': route('RoleGet', auth.RoleGet, pb.AuthRoleGetRequest, pb.AuthRoleGetResponse),
+    '/v3/auth/role/list': route('RoleList', auth.RoleList, pb.AuthRoleListRequest, pb.AuthRoleListResponse),
+    '/v3/auth/role/delete': route(
+      'RoleDelete',
+      auth.RoleDelete,
+      pb.AuthRoleDeleteRequest,
+      pb.AuthRoleDeleteResponse,
+    ),
+    '/v3/auth/role/grant': route(
+      'RoleGrantPermission',
+      auth.RoleGrantPermission,
+      pb.AuthRoleGrantPermissionRequest,
+      pb.AuthRoleGrantPermissionResponse,
+    ),
+    '/v3/auth/role/revoke': route(
+      'RoleRevokePermission',
+      auth.RoleRevokePermission,
+      pb.AuthRoleRevokePermissionRequest,
+      pb.AuthRoleRevokePermissionResponse,
+    ),
+  });
   table['/v3/kv/lease/revoke'] = table['/v3/lease/revoke']!;
   table['/v3/kv/lease/timetolive'] = table['/v3/lease/timetolive']!;
   table['/v3/kv/lease/leases'] = table['/v3/lease/leases']!;

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import * as epb from '../proto/v3electionpb.js';
 import * as lpb from '../proto/v3lockpb.js';
+import { parseJsonBody } from './gatewayFraming.js';
 import { serveUnary, unaryRoute, type JsonCodec } from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
 import { recipeFailures, type UnaryMethod } from './rpc.js';
@@ -16,7 +17,7 @@ import type { LockService } from './services/lock.js';
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** A body of only whitespace is an empty request. */
-const parseBody = (body: string): unknown => (body.trim().length === 0 ? {} : JSON.parse(body));
+const parseBody = (body: string): unknown => (body.trim().length === 0 ? {} : parseJsonBody(body));
 
 export function createConcurrencyGateway(
   routes: HttpRoutes,

@@ -4,6 +4,44 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { GrpcCode, type RpcError } from './rpcErrors.js';
 
+/**
+ * A JSON request body as jsonpb reads it: an integer too large for a JS
+ * number keeps every digit, as a decimal string (the proto JSON readers
+ * take 64-bit integers as strings). Clients such as etcd3gw send 64-bit IDs
+ * as bare JSON numbers, which Go reads exactly and JSON.parse would round.
+ */
+export function parseJsonBody(text: string): unknown {
+  return JSON.parse(/\d{16}/.test(text) ? quoteLongIntegers(text) : text);
+}
+
+/** Wraps in quotes every integer token of 16 digits or more outside strings. */
+function quoteLongIntegers(text: string): string {
+  let out = '';
+  let copied = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') {
+      inString = true;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      let end = i + 1;
+      while (end < text.length && /[0-9.eE+-]/.test(text[end]!)) end++;
+      const token = text.slice(i, end);
+      if (/^-?\d{16,}$/.test(token)) {
+        out += `${text.slice(copied, i)}"${token}"`;
+        copied = end;
+      }
+      i = end - 1;
+    }
+  }
+  return out + text.slice(copied);
+}
+
 /** HTTP status for a gRPC code, as grpc-gateway v1 maps them (runtime.HTTPStatusFromCode). */
 export function httpStatusOf(code: number): number {
   switch (code) {

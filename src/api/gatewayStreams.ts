@@ -16,6 +16,7 @@ import {
 } from '../proto/etcdserverpb.js';
 import { LeaderRequest, LeaderResponse } from '../proto/v3electionpb.js';
 import type { Election } from './recipes/election.js';
+import { httpCredentials } from './credentials.js';
 import type { HttpRoutes } from './http.js';
 import type { StreamContext, StreamMethod } from './rpc.js';
 import { GrpcCode, RpcError, toRpcError } from './rpcErrors.js';
@@ -24,6 +25,7 @@ import { leaseKeepAlive } from './services/lease.js';
 import { watchService } from './services/watch.js';
 import {
   JsonObjectSplitter,
+  parseJsonBody,
   httpStatusOf,
   readBodyText,
   streamErrorChunk,
@@ -87,7 +89,7 @@ async function serveStream<Req, Res>(
   }
   const requests$ = new Subject<Req>();
   const abort = new AbortController();
-  const ctx = { signal: abort.signal, backpressure$: new BehaviorSubject(false) };
+  const ctx = { ...httpCredentials(req), signal: abort.signal, backpressure$: new BehaviorSubject(false) };
   let started = false;
   let finished = false;
   let subscription: Subscription | undefined;
@@ -117,7 +119,7 @@ async function serveStream<Req, Res>(
     let message: Req;
     try {
       const body = await readBodyText(req, MAX_BODY_BYTES);
-      message = route.decode(body.trim().length === 0 ? {} : JSON.parse(body));
+      message = route.decode(body.trim().length === 0 ? {} : parseJsonBody(body));
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, text));
@@ -155,7 +157,7 @@ async function serveStream<Req, Res>(
     for (const t of splitter.push(text)) {
       let m: Req;
       try {
-        m = route.decode(JSON.parse(t));
+        m = route.decode(parseJsonBody(t));
       } catch (err) {
         unreadable(err);
         return;

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../server/requestContext.js';
+import { httpCredentials } from './credentials.js';
 import { readBodyText, writeJsonBody, writeMethodNotAllowed, writeUnaryError } from './gatewayFraming.js';
 import { failureStatus, type FailurePolicy, type UnaryMethod } from './rpc.js';
 import { GrpcCode, RpcError } from './rpcErrors.js';
@@ -62,7 +63,7 @@ export async function serveUnary(
   res.on('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  const ctx: RequestContext = { signal: abort.signal };
+  const ctx: RequestContext = { ...httpCredentials(req), signal: abort.signal };
   try {
     const out = await call(ctx);
     if (!abort.signal.aborted) writeJsonBody(res, 200, out);

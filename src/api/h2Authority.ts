@@ -218,6 +218,15 @@ class RewritingSocket extends Duplex {
     socket.on('close', () => this.destroy());
   }
 
+  /** grpc-js names a call's peer by these (and --client-cert-auth finds the certificate by it): the socket's. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
   override _read(): void {
     this.socket.resume();
   }

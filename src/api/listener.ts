@@ -12,6 +12,7 @@
 // Shutdown: stop accepting, close idle HTTP connections and send GOAWAY to gRPC
 // sessions, then destroy whatever is still open after the grace period.
 import { routeH2Connection } from './h2Authority.js';
+import type { PeerIdentities } from './peerIdentities.js';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -45,6 +46,8 @@ export interface ClientListenerOptions {
   readonly httpHandler: http.RequestListener;
   /** Required when any URL is https. */
   readonly tls?: ClientTlsMaterial;
+  /** Where the verified client certificates of TLS connections are recorded for gRPC calls to find. */
+  readonly identities?: PeerIdentities;
   readonly logger?: Logger;
   /** A connection that has not sent enough bytes to classify within this time is closed. */
   readonly sniffTimeoutMs?: number;
@@ -211,6 +214,7 @@ export class ClientListeners implements GrpcByteSource {
 
   private routeTls(socket: tls.TLSSocket): void {
     this.track(socket);
+    this.options.identities?.register(socket);
     const alpn = socket.alpnProtocol;
     if (alpn === 'h2') this.hand(socket, 'h2');
     else if (alpn === 'http/1.1') this.hand(socket, 'http1');

@@ -1,3 +1,4 @@
+import { AuthError } from '../auth/errors.js';
 import { MvccError } from '../mvcc/errors.js';
 import { ServerError } from '../server/errors.js';
 
@@ -119,6 +120,8 @@ export const ErrAuthNotEnabled = e(FailedPrecondition, 'etcdserver: authenticati
 export const ErrInvalidAuthToken = e(Unauthenticated, 'etcdserver: invalid auth token');
 export const ErrInvalidAuthMgmt = e(InvalidArgument, 'etcdserver: invalid auth management');
 export const ErrAuthOldRevision = e(InvalidArgument, 'etcdserver: revision of auth store is old');
+/** etcd 3.5's answer to a permission grant without a permission (3.4 crashes on it). */
+export const ErrPermissionNotGiven = e(InvalidArgument, 'etcdserver: permission not given');
 
 // Server state.
 export const ErrNoLeader = e(Unavailable, 'etcdserver: no leader');
@@ -185,6 +188,7 @@ export const ALL_RPC_ERRORS: readonly RpcError[] = [
   ErrInvalidAuthToken,
   ErrInvalidAuthMgmt,
   ErrAuthOldRevision,
+  ErrPermissionNotGiven,
   ErrNoLeader,
   ErrNotLeader,
   ErrLeaderChanged,
@@ -235,7 +239,15 @@ export function toRpcError(err: unknown): RpcError {
   return byMessage.get(message) ?? new RpcError(GrpcCode.Unknown, message);
 }
 
-/** An etcd error value (the server's or one of the above): the client's business, not the log's. */
+/** An etcd error value (the server's, the auth store's or one of the above): the client's business, not the log's. */
 export function isEtcdError(err: unknown): boolean {
-  return err instanceof RpcError || err instanceof ServerError;
+  return err instanceof RpcError || err instanceof ServerError || err instanceof AuthError;
+}
+
+/** Go's status error text, `rpc error: code = <Name> desc = <message>`, as etcd writes it into a watch's cancel reason. */
+export function goStatusText(status: RpcError): string {
+  const name = (Object.keys(GrpcCode) as Array<keyof typeof GrpcCode>).find(
+    (k) => GrpcCode[k] === status.code,
+  );
+  return `rpc error: code = ${name ?? 'Unknown'} desc = ${status.message}`;
 }

@@ -71,7 +71,14 @@ export function buildProgram(out: (t: string) => void, err: (t: string) => void)
       writeErr: err,
       outputError: (text, write) => write(`xetcd: ${text.replace(/^error: /, '')}`),
     });
-  for (const spec of FLAGS) program.addOption(optionFor(spec));
+  for (const spec of FLAGS) if (spec.secret !== true) program.addOption(optionFor(spec));
+  const secrets = FLAGS.filter((spec) => spec.secret === true);
+  program.addHelpText(
+    'after',
+    `\nSecrets, read only from the environment or the config file (never a command line):\n${secrets
+      .map((spec) => `  ${envName(spec.name)} (config key ${spec.name}): ${spec.description}`)
+      .join('\n')}\n`,
+  );
   program.addOption(
     new Option(
       `--${CONFIG_FILE_FLAG} <path>`,

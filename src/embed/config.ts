@@ -10,6 +10,9 @@ import { formatDuration, parseGoDuration } from './duration.js';
 import { clusterId, memberId } from '../server/ids.js';
 import { checkUrl, parseInitialCluster, sameUrlSet, splitList, type ClusterMember } from './urls.js';
 import { LOG_LEVELS, type LogLevel } from '../logging.js';
+import type { TokenOptions } from '../auth/tokenProvider.js';
+import { MAX_BCRYPT_COST, MIN_BCRYPT_COST } from '../auth/passwords.js';
+import { parseTokenOptions } from './authTokenFlag.js';
 
 export const GiB = 1024 * 1024 * 1024;
 /** etcd's DefaultQuotaBytes (used when --quota-backend-bytes is 0). */
@@ -26,6 +29,15 @@ export interface ClientTls {
   readonly keyFile: string;
   readonly clientCertAuth: boolean;
   readonly trustedCaFile?: string;
+}
+
+/** How this member connects to NATS beyond the server URLs: TLS and credentials, as the NATS client takes them. */
+export interface NatsSecurity {
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+  readonly credsFile?: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
 }
 
 /** Retention 0 (either mode) disables auto-compaction. */
@@ -69,7 +81,15 @@ export interface Config {
   /** Present when a client URL is https. */
   readonly clientTls?: ClientTls;
   readonly logLevel: LogLevel;
+  /** --auth-token: simple tokens, or JWTs with their keys. */
+  readonly authToken: TokenOptions;
+  /** --auth-token-ttl in milliseconds. */
+  readonly authTokenTtlMs: number;
+  readonly bcryptCost: number;
   readonly natsServers: readonly string[];
+  readonly natsSecurity: NatsSecurity;
+  /** --peer-key-file: the secret peer messages are authenticated with. */
+  readonly peerKeyFile?: string;
   /** WebSocket URL of the XState inspector, when --inspect is on. */
   readonly inspectUrl?: string;
   readonly configFile?: string;
@@ -187,7 +207,30 @@ const schema = z
     'client-cert-auth': bool,
     'trusted-ca-file': fileOrEmpty,
     'log-level': oneOf(LOG_LEVELS),
+    'auth-token': text.transform((s, ctx) => {
+      const parsed = parseTokenOptions(s.trim());
+      if (typeof parsed === 'string') return fail(ctx, parsed);
+      for (const file of [
+        parsed.kind === 'jwt' ? parsed.pubKeyFile : undefined,
+        parsed.kind === 'jwt' ? parsed.privKeyFile : undefined,
+      ])
+        if (file !== undefined && !existsSync(file)) return fail(ctx, `file '${file}' does not exist`);
+      return parsed;
+    }),
+    'auth-token-ttl': wholeNumber('seconds a simple token lives after its last use, e.g. 300', 1),
+    'bcrypt-cost': wholeNumber(
+      `a bcrypt cost from ${MIN_BCRYPT_COST} to ${MAX_BCRYPT_COST}, e.g. 10`,
+      MIN_BCRYPT_COST,
+    ).refine((n) => n <= MAX_BCRYPT_COST, `must be at most ${MAX_BCRYPT_COST}`),
     'nats-servers': urlList(['nats', 'tls', 'ws', 'wss'], 'nats://127.0.0.1:4222', true),
+    'nats-tls-ca-file': fileOrEmpty,
+    'nats-tls-cert-file': fileOrEmpty,
+    'nats-tls-key-file': fileOrEmpty,
+    'nats-creds-file': fileOrEmpty,
+    'nats-user': text,
+    'nats-password': text,
+    'nats-token': text,
+    'peer-key-file': fileOrEmpty,
     inspect: text.transform((s, ctx): string | undefined => {
       if (['', '0', 'f', 'F', 'false', 'FALSE', 'False'].includes(s)) return undefined;
       if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return DEFAULT_INSPECT_URL;
@@ -269,6 +312,24 @@ const schema = z
       );
     }
 
+    if ((c['nats-tls-cert-file'] === '') !== (c['nats-tls-key-file'] === '')) {
+      at(
+        c['nats-tls-cert-file'] === '' ? 'nats-tls-cert-file' : 'nats-tls-key-file',
+        'must be given together with --nats-tls-cert-file/--nats-tls-key-file',
+      );
+    }
+    if (c['nats-password'] !== '' && c['nats-user'] === '') {
+      at('nats-user', 'is required with nats-password (XETCD_NATS_USER)');
+    }
+    const natsAuths = [
+      c['nats-creds-file'] !== '' ? '--nats-creds-file' : '',
+      c['nats-user'] !== '' ? 'nats-user' : '',
+      c['nats-token'] !== '' ? 'nats-token' : '',
+    ].filter((a) => a !== '');
+    if (natsAuths.length > 1) {
+      at('nats-creds-file', `${natsAuths.join(' and ')} are different ways to sign in to NATS; give one`);
+    }
+
     const retention = c['auto-compaction-retention'].trim();
     if (c['auto-compaction-mode'] === 'periodic') {
       if (!/^\d+$/.test(retention) && parseGoDuration(retention) === undefined) {
@@ -336,11 +397,30 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     watchProgressNotifyIntervalMs: p['experimental-watch-progress-notify-interval'],
     ...(tls !== undefined ? { clientTls: tls } : {}),
     logLevel: p['log-level'],
+    authToken: p['auth-token'],
+    authTokenTtlMs: p['auth-token-ttl'] * 1000,
+    bcryptCost: p['bcrypt-cost'],
     natsServers: p['nats-servers'],
+    natsSecurity: natsSecurityOf(p),
+    ...(p['peer-key-file'] !== '' ? { peerKeyFile: p['peer-key-file'] } : {}),
     ...(p.inspect !== undefined ? { inspectUrl: p.inspect } : {}),
     ...(configFile !== undefined ? { configFile } : {}),
     memberId: ids[self] as bigint,
     clusterId: clusterId(ids),
+  };
+}
+
+function natsSecurityOf(p: Parsed): NatsSecurity {
+  const tls = {
+    ...(p['nats-tls-ca-file'] !== '' ? { caFile: p['nats-tls-ca-file'] } : {}),
+    ...(p['nats-tls-cert-file'] !== '' ? { certFile: p['nats-tls-cert-file'] } : {}),
+    ...(p['nats-tls-key-file'] !== '' ? { keyFile: p['nats-tls-key-file'] } : {}),
+  };
+  return {
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    ...(p['nats-creds-file'] !== '' ? { credsFile: p['nats-creds-file'] } : {}),
+    ...(p['nats-user'] !== '' ? { user: p['nats-user'], password: p['nats-password'] } : {}),
+    ...(p['nats-token'] !== '' ? { token: p['nats-token'] } : {}),
   };
 }
 
@@ -426,6 +506,10 @@ export function configLogFields(c: Config): Record<string, unknown> {
     'snapshot-count': c.snapshotCount,
     'quota-backend-bytes': Number.isFinite(c.quotaBackendBytes) ? c.quotaBackendBytes : -1,
     'max-request-bytes': c.maxRequestBytes,
+    'auth-token': c.authToken.kind,
+    'auth-token-ttl': c.authTokenTtlMs / 1000,
+    'bcrypt-cost': c.bcryptCost,
+    'peer-key-file': c.peerKeyFile !== undefined,
     'pre-vote': c.preVote,
     'force-new-cluster': c.forceNewCluster,
     'strict-reconfig-check': c.strictReconfigCheck,

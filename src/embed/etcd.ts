@@ -11,6 +11,7 @@ import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
 import type { HealthSource } from '../api/http-health.js';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/http-version.js';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
+import { PeerIdentities } from '../api/peerIdentities.js';
 import { createMetrics, type EtcdMetrics } from './metrics.js';
 import type { BootMode } from '../../machines/memberLifecycle.js';
 import { configLogFields, type Config, type ConfigResult } from './config.js';
@@ -23,6 +24,8 @@ export interface ClientApi {
   readonly grpc: grpc.Server;
   /** Mount the /v3/ gateway (and anything else) with `http.prefix('/v3/', ...)`. */
   readonly http: HttpRoutes;
+  /** The verified client certificates of the port's TLS connections (--client-cert-auth). */
+  readonly identities: PeerIdentities;
 }
 
 /**
@@ -145,11 +148,13 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
         const grpcServer = new grpc.Server(grpcServerOptions(config.maxRequestBytes, m));
         health.register(grpcServer);
         const http = createHttpRoutes({ metrics: m, health: () => server?.health, logger });
-        need().mountApi({ grpc: grpcServer, http });
+        const identities = new PeerIdentities();
+        need().mountApi({ grpc: grpcServer, http, identities });
         listeners = await ClientListeners.listen({
           urls: config.listenClientUrls,
           grpcServer,
           httpHandler: http.listener(),
+          identities,
           ...(config.clientTls !== undefined ? { tls: tlsMaterial(config) } : {}),
           logger,
         });

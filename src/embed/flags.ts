@@ -17,6 +17,8 @@ export interface FlagSpec {
   readonly optionalValue?: boolean;
   /** etcd nests the client TLS keys under this YAML section; flat keys are accepted too. */
   readonly yamlSection?: 'client-transport-security';
+  /** A secret: only from the environment or the config file, never on a command line others can read. */
+  readonly secret?: true;
 }
 
 export const FLAGS: readonly FlagSpec[] = [
@@ -192,6 +194,25 @@ export const FLAGS: readonly FlagSpec[] = [
     yamlSection: 'client-transport-security',
   },
   {
+    name: 'auth-token',
+    kind: 'string',
+    default: 'simple',
+    description:
+      "Client token type: 'simple', or 'jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>[,ttl=<duration>]'.",
+  },
+  {
+    name: 'auth-token-ttl',
+    kind: 'int',
+    default: '300',
+    description: 'Seconds a simple token stays valid after its last use.',
+  },
+  {
+    name: 'bcrypt-cost',
+    kind: 'int',
+    default: '10',
+    description: 'bcrypt cost of password hashes (4 to 31).',
+  },
+  {
     name: 'log-level',
     kind: 'string',
     default: 'info',
@@ -203,6 +224,58 @@ export const FLAGS: readonly FlagSpec[] = [
     default: '',
     description:
       'NATS server URLs that carry peer traffic (needed when --initial-cluster has more than one member).',
+  },
+  {
+    name: 'nats-tls-ca-file',
+    kind: 'string',
+    default: '',
+    description: "CA bundle that the NATS servers' certificates must chain to (TLS to NATS).",
+  },
+  {
+    name: 'nats-tls-cert-file',
+    kind: 'string',
+    default: '',
+    description: 'Client certificate this member presents to NATS (with --nats-tls-key-file).',
+  },
+  {
+    name: 'nats-tls-key-file',
+    kind: 'string',
+    default: '',
+    description: 'Key of --nats-tls-cert-file.',
+  },
+  {
+    name: 'nats-creds-file',
+    kind: 'string',
+    default: '',
+    description: 'NATS credentials file (user JWT and NKey seed) this member connects with.',
+  },
+  {
+    name: 'nats-user',
+    kind: 'string',
+    default: '',
+    secret: true,
+    description: 'NATS user name this member connects with (with nats-password).',
+  },
+  {
+    name: 'nats-password',
+    kind: 'string',
+    default: '',
+    secret: true,
+    description: 'Password of nats-user.',
+  },
+  {
+    name: 'nats-token',
+    kind: 'string',
+    default: '',
+    secret: true,
+    description: 'NATS authorization token this member connects with.',
+  },
+  {
+    name: 'peer-key-file',
+    kind: 'string',
+    default: '',
+    description:
+      'File holding the secret every member shares: peer messages are authenticated with it (MAC over each message, its cluster and sender).',
   },
   {
     name: 'inspect',

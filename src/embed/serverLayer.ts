@@ -3,6 +3,7 @@
 // mounted on the client port.
 import {
   AlarmType,
+  AuthService,
   ClusterService,
   KVService,
   LeaseService,
@@ -19,6 +20,7 @@ import { leaderGate } from '../api/leaderGate.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
 import { etcdFailures, recipeFailures } from '../api/rpc.js';
+import { authService } from '../api/services/auth.js';
 import { clusterService } from '../api/services/cluster.js';
 import { electionService } from '../api/services/election.js';
 import { kvService } from '../api/services/kv.js';
@@ -37,6 +39,9 @@ import { NatsTransport } from '../transport/natsTransport.js';
 import type { Transport } from '../transport/transport.js';
 import { fetchClusterFromPeers } from '../transport/discovery.js';
 import type { NatsLinkOptions } from '../transport/natsLink.js';
+import { peerKeyFrom, type PeerKey } from '../transport/peerSeal.js';
+import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
 import type { ClusterMembers } from '../proto/xetcdpb.js';
 import type { Logger } from 'pino';
 
@@ -70,6 +75,10 @@ export function serverConfigOf(config: Config): ServerConfig {
     initialCorruptCheck: config.initialCorruptCheck,
     corruptCheckIntervalMs: config.corruptCheckIntervalMs,
     watchProgressNotifyIntervalMs: config.watchProgressNotifyIntervalMs,
+    authToken: config.authToken,
+    authTokenTtlMs: config.authTokenTtlMs,
+    bcryptCost: config.bcryptCost,
+    clientCertAuth: config.clientTls?.clientCertAuth ?? false,
   };
 }
 
@@ -95,6 +104,7 @@ async function fetchCluster(config: Config, logger: Logger): Promise<ClusterMemb
     others,
     5_000,
     logger.child({ component: 'transport' }),
+    peerKeyOf(config),
   );
   logger.info(
     {
@@ -113,7 +123,33 @@ function natsLinkOptions(config: Config, electionMs: number): Omit<NatsLinkOptio
     pingIntervalMs: Math.max(1_000, 2 * electionMs),
     reconnectWaitMs: 250,
     awayLogEveryMs: 10_000,
+    connection: natsConnectionOf(config),
   };
+}
+
+/** TLS and credentials for NATS, as the NATS client takes them (--nats-tls-*, --nats-creds-file, XETCD_NATS_*). */
+function natsConnectionOf(config: Config): Partial<NodeConnectionOptions> {
+  const { tls, credsFile, user, password, token } = config.natsSecurity;
+  return {
+    ...(tls !== undefined ? { tls } : {}),
+    ...(credsFile !== undefined ? { authenticator: credsAuthenticator(readFileSync(credsFile)) } : {}),
+    ...(user !== undefined ? { user, pass: password ?? '' } : {}),
+    ...(token !== undefined ? { token } : {}),
+  };
+}
+
+/** The peer key from --peer-key-file, read when the member starts. */
+function peerKeyOf(config: Config): PeerKey | undefined {
+  const path = config.peerKeyFile;
+  if (path === undefined) return undefined;
+  let key: PeerKey | string;
+  try {
+    key = peerKeyFrom(readFileSync(path));
+  } catch (err) {
+    throw new Error(`--peer-key-file: cannot read '${path}' (${(err as Error).message})`);
+  }
+  if (typeof key === 'string') throw new Error(`--peer-key-file: '${path}' ${key}`);
+  return key;
 }
 
 /**
@@ -125,6 +161,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
   const { memberId, clusterId, initialMembers, electionMs } = member.config;
   if (config.natsServers.length === 0) return new LoopbackTransport(memberId);
   const self = initialMembers.find((m) => m.id === memberId);
+  const peerKey = peerKeyOf(config);
   return new NatsTransport({
     clusterId,
     memberId,
@@ -134,6 +171,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
     logger: deps.logger.child({ component: 'transport' }),
     metrics: deps.metrics,
     peerInactiveMs: Math.max(3_000, 3 * electionMs),
+    ...(peerKey !== undefined ? { peerKey } : {}),
   });
 }
 
@@ -183,39 +221,35 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     mountApi(api: ClientApi) {
       const s = need(server, 'server');
       const log = logger.child({ component: 'grpc' });
-      const leader = leaderGate(s, s.config.electionMs);
+      const call = { leader: leaderGate(s, s.config.electionMs), identities: api.identities };
       const services = {
         kv: kvService(s, { maxTxnOps: config.maxTxnOps }),
         lease: leaseService(s),
         cluster: clusterService(s),
         maintenance: maintenanceService(s, log),
+        auth: authService(s),
       };
       const election = new Election(s, log);
       const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
-      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, leader));
-      api.grpc.addService(
-        WatchService,
-        grpcHandlers(WatchService, watchService(s), etcdFailures, log, leader),
-      );
-      api.grpc.addService(
-        LeaseService,
-        grpcHandlers(LeaseService, services.lease, etcdFailures, log, leader),
-      );
+      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, call));
+      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log, call));
+      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log, call));
       api.grpc.addService(
         ClusterService,
-        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, leader),
+        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, call),
       );
       api.grpc.addService(
         MaintenanceService,
-        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, leader),
+        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, call),
       );
+      api.grpc.addService(AuthService, grpcHandlers(AuthService, services.auth, etcdFailures, log, call));
       api.grpc.addService(
         ElectionService,
-        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, leader),
+        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, call),
       );
       api.grpc.addService(
         LockService,
-        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, leader),
+        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, call),
       );
       createGateway(api.http, services, {}, logger);
       createGatewayStreams(api.http, s, election, logger);

@@ -68,6 +68,8 @@ export class KvStore {
   private compactor: Compactor;
   private readonly changesSubject = new Subject<RevisionChanges>();
   private readonly pendingMeta = new Map<MetaName, number>();
+  /** Records other parts keep beside the key space (the auth store), by key in hex; undefined deletes. */
+  private readonly pendingRecords = new Map<string, { key: Buffer; value: Uint8Array | undefined }>();
   private writeChain: Promise<unknown> = Promise.resolve();
   private commitChain: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -252,6 +254,9 @@ export class KvStore {
     for (const [name, n] of this.pendingMeta)
       ops.push({ type: 'put', key: metaKey(name), value: encodeCounter(n) });
     this.pendingMeta.clear();
+    for (const { key, value } of this.pendingRecords.values())
+      ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
+    this.pendingRecords.clear();
     const jobs = this.compactor.takeScheduled();
     const write = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
@@ -275,6 +280,27 @@ export class KvStore {
     const p = this.commitChain.then(write);
     this.commitChain = p.catch(() => undefined);
     return p;
+  }
+
+  // ---------------------------------------------------------- other records
+
+  /**
+   * Puts (or, with `value` undefined, deletes) a record another part of the
+   * member keeps in this backend (the auth store, layout.ts): it is written
+   * by the next commit, in the same atomic batch as the key space's effects
+   * and the applied index they all belong to.
+   */
+  stageRecord(key: Buffer, value: Uint8Array | undefined): void {
+    this.assertOpen();
+    this.pendingRecords.set(key.toString('hex'), { key, value });
+  }
+
+  /** The committed records whose keys start with `prefix`, in key order, verified. */
+  async recordsUnder(prefix: Buffer): Promise<Array<{ key: Buffer; payload: Buffer }>> {
+    this.assertOpen();
+    const out: Array<{ key: Buffer; payload: Buffer }> = [];
+    for await (const page of this.backend.scanPrefix(prefix)) out.push(...page);
+    return out;
   }
 
   // ------------------------------------------------------------- compaction
@@ -422,6 +448,7 @@ export class KvStore {
       this.space = new KeySpace(this.backend);
       this.compactor = this.newCompactor();
       this.pendingMeta.clear();
+      this.pendingRecords.clear();
       this.failure = undefined;
       await this.restore();
       this.lastCommitIndex = this._consistentIndex;

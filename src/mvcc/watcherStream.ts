@@ -233,7 +233,8 @@ export class WatcherStream {
     return w.state === 'synced' && w.minRev <= this.hub.revision + 1;
   }
 
-  private failCreate(reason: string): void {
+  /** Queues a failed-create reply (watchId -1, canceled) with `reason`: a create refused before it was made. */
+  failCreate(reason: string): void {
     this.enqueue({
       watchId: -1,
       revision: this.hub.revision,

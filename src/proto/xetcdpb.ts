@@ -34,6 +34,242 @@ import {
 } from './etcdserverpb.js';
 import { ConfState as raftpb_ConfState, Message as raftpb_Message } from './raftpb.js';
 
+/**
+ * Every NATS message between members: a PeerFrame, a PeerRequest or a
+ * PeerResponse, encoded, and, when the members share a --peer-key-file, the
+ * seal that proves a member sent it, to whom, and when.
+ */
+export interface PeerEnvelope {
+  payload: Uint8Array;
+  seal?: PeerSeal;
+}
+
+function encodePeerEnvelope(m: PeerEnvelope, w: $Writer): void {
+  if (m.payload !== undefined && m.payload.length !== 0) {
+    w.uint32(10);
+    w.bytes(m.payload);
+  }
+  if (m.seal !== undefined) {
+    w.uint32(18);
+    const at = w.fork();
+    encodePeerSeal(m.seal, w);
+    w.ldelim(at);
+  }
+}
+
+function decodePeerEnvelope(r: $Reader, end: number): PeerEnvelope {
+  const m: PeerEnvelope = { payload: $EMPTY_BYTES };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10:
+        m.payload = r.bytes();
+        break;
+      case 18: {
+        const e = r.delimited();
+        m.seal = decodePeerSeal(r, e);
+        break;
+      }
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.PeerEnvelope: field overruns its message');
+  return m;
+}
+
+export const PeerEnvelope = {
+  create(init?: Partial<PeerEnvelope>): PeerEnvelope {
+    const m: PeerEnvelope = { payload: init?.payload ?? $EMPTY_BYTES };
+    if (init !== undefined) {
+      if (init.seal !== undefined) m.seal = init.seal;
+    }
+    return m;
+  },
+  encode(m: PeerEnvelope): Uint8Array {
+    return $encodeWith(m, encodePeerEnvelope);
+  },
+  decode(b: Uint8Array): PeerEnvelope {
+    return decodePeerEnvelope(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodePeerEnvelope,
+  /** Low level: reads fields from r up to end. */
+  read: decodePeerEnvelope,
+  toJSON(m: PeerEnvelope): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.payload !== undefined && m.payload.length !== 0) o['payload'] = bytesToJSON(m.payload);
+    if (m.seal !== undefined) o['seal'] = PeerSeal.toJSON(m.seal);
+    return o;
+  },
+  fromJSON(j: unknown): PeerEnvelope {
+    const o = jsonObject(j, 'xetcdpb.PeerEnvelope');
+    const m: PeerEnvelope = { payload: $EMPTY_BYTES };
+    {
+      const v = o['payload'];
+      if (v !== undefined && v !== null) m.payload = jsonBytes(v, 'xetcdpb.PeerEnvelope.payload');
+    }
+    {
+      const v = o['seal'];
+      if (v !== undefined && v !== null) m.seal = PeerSeal.fromJSON(v);
+    }
+    return m;
+  },
+};
+
+/**
+ * An HMAC-SHA256 with the shared key over the kind of message (frame,
+ * request, answer), every field below but the mac, and the payload.
+ */
+export interface PeerSeal {
+  /** 0 in a joining member's question, which does not know the cluster yet. */
+  clusterId: bigint;
+  from: bigint;
+  /** 0 when the question is addressed to a peer URL rather than a member. */
+  to: bigint;
+  /**
+   * The sender's start (ms since the Unix epoch) and its count of messages
+   * since: a receiver accepts each (epoch, seq) once, and no older epoch.
+   */
+  epoch: number;
+  seq: number;
+  sentAtMs: number;
+  mac: Uint8Array;
+}
+
+function encodePeerSeal(m: PeerSeal, w: $Writer): void {
+  if (m.clusterId) {
+    w.uint32(8);
+    w.int64Big(m.clusterId);
+  }
+  if (m.from) {
+    w.uint32(16);
+    w.int64Big(m.from);
+  }
+  if (m.to) {
+    w.uint32(24);
+    w.int64Big(m.to);
+  }
+  if (m.epoch) {
+    w.uint32(32);
+    w.int64(m.epoch);
+  }
+  if (m.seq) {
+    w.uint32(40);
+    w.int64(m.seq);
+  }
+  if (m.sentAtMs) {
+    w.uint32(48);
+    w.int64(m.sentAtMs);
+  }
+  if (m.mac !== undefined && m.mac.length !== 0) {
+    w.uint32(58);
+    w.bytes(m.mac);
+  }
+}
+
+function decodePeerSeal(r: $Reader, end: number): PeerSeal {
+  const m: PeerSeal = { clusterId: 0n, from: 0n, to: 0n, epoch: 0, seq: 0, sentAtMs: 0, mac: $EMPTY_BYTES };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 8:
+        m.clusterId = r.uint64Big();
+        break;
+      case 16:
+        m.from = r.uint64Big();
+        break;
+      case 24:
+        m.to = r.uint64Big();
+        break;
+      case 32:
+        m.epoch = r.uint64();
+        break;
+      case 40:
+        m.seq = r.uint64();
+        break;
+      case 48:
+        m.sentAtMs = r.uint64();
+        break;
+      case 58:
+        m.mac = r.bytes();
+        break;
+      default:
+        r.skip(tag & 7, tag >>> 3);
+    }
+  }
+  if (r.pos !== end) throw new $WireError('xetcdpb.PeerSeal: field overruns its message');
+  return m;
+}
+
+export const PeerSeal = {
+  create(init?: Partial<PeerSeal>): PeerSeal {
+    return {
+      clusterId: init?.clusterId ?? 0n,
+      from: init?.from ?? 0n,
+      to: init?.to ?? 0n,
+      epoch: init?.epoch ?? 0,
+      seq: init?.seq ?? 0,
+      sentAtMs: init?.sentAtMs ?? 0,
+      mac: init?.mac ?? $EMPTY_BYTES,
+    };
+  },
+  encode(m: PeerSeal): Uint8Array {
+    return $encodeWith(m, encodePeerSeal);
+  },
+  decode(b: Uint8Array): PeerSeal {
+    return decodePeerSeal(new $Reader(b), b.length);
+  },
+  /** Low level: writes the fields of m (not length-prefixed) into w. */
+  write: encodePeerSeal,
+  /** Low level: reads fields from r up to end. */
+  read: decodePeerSeal,
+  toJSON(m: PeerSeal): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    if (m.clusterId) o['cluster_id'] = String(m.clusterId);
+    if (m.from) o['from'] = String(m.from);
+    if (m.to) o['to'] = String(m.to);
+    if (m.epoch) o['epoch'] = String(m.epoch);
+    if (m.seq) o['seq'] = String(m.seq);
+    if (m.sentAtMs) o['sent_at_ms'] = String(m.sentAtMs);
+    if (m.mac !== undefined && m.mac.length !== 0) o['mac'] = bytesToJSON(m.mac);
+    return o;
+  },
+  fromJSON(j: unknown): PeerSeal {
+    const o = jsonObject(j, 'xetcdpb.PeerSeal');
+    const m: PeerSeal = { clusterId: 0n, from: 0n, to: 0n, epoch: 0, seq: 0, sentAtMs: 0, mac: $EMPTY_BYTES };
+    {
+      const v = o['cluster_id'] ?? o['clusterId'];
+      if (v !== undefined && v !== null) m.clusterId = jsonBig(v, 'xetcdpb.PeerSeal.cluster_id', true);
+    }
+    {
+      const v = o['from'];
+      if (v !== undefined && v !== null) m.from = jsonBig(v, 'xetcdpb.PeerSeal.from', true);
+    }
+    {
+      const v = o['to'];
+      if (v !== undefined && v !== null) m.to = jsonBig(v, 'xetcdpb.PeerSeal.to', true);
+    }
+    {
+      const v = o['epoch'];
+      if (v !== undefined && v !== null) m.epoch = jsonInt64(v, 'xetcdpb.PeerSeal.epoch', true);
+    }
+    {
+      const v = o['seq'];
+      if (v !== undefined && v !== null) m.seq = jsonInt64(v, 'xetcdpb.PeerSeal.seq', true);
+    }
+    {
+      const v = o['sent_at_ms'] ?? o['sentAtMs'];
+      if (v !== undefined && v !== null) m.sentAtMs = jsonInt64(v, 'xetcdpb.PeerSeal.sent_at_ms', true);
+    }
+    {
+      const v = o['mac'];
+      if (v !== undefined && v !== null) m.mac = jsonBytes(v, 'xetcdpb.PeerSeal.mac');
+    }
+    return m;
+  },
+};
+
 /** One NATS message from one member to another. */
 export interface PeerFrame {
   /** Frames of another cluster are dropped: NATS may carry several clusters. */

@@ -10,7 +10,9 @@ import {
 } from '../proto/raftpb.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
+import type { AuthStore } from '../auth/authStore.js';
 import type { Alarms } from './alarms.js';
+import { AuthApplier } from './authApplier.js';
 import type { Membership } from './membership.js';
 import {
   BackendApplier,
@@ -27,6 +29,7 @@ export interface ApplierDeps {
   kv: KvStore;
   lessor: Lessor;
   alarms: Alarms;
+  auth: AuthStore;
   membership: Membership;
   waits: WaitRegistry<ApplyResult>;
   /** Applies a conf change to the Raft core and returns the new configuration. */
@@ -81,6 +84,8 @@ export class Applier {
   /** The member list or alarms changed since they were last handed to persistClusterState. */
   private stateDirty = false;
   private readonly backend: BackendApplier;
+  /** Checks each entry as the user its header names, above the backend (etcd's authApplierV3). */
+  private readonly auth: AuthApplier;
   /** The request appliers for the alarms raised now. */
   private requests: RequestApplier;
 
@@ -100,11 +105,13 @@ export class Applier {
       kv: deps.kv,
       lessor: deps.lessor,
       alarms: deps.alarms,
+      auth: deps.auth,
       membership: deps.membership,
       clusterState: { index: () => this.stateIndex, changed: () => (this.stateDirty = true) },
       logger: deps.logger,
     });
-    this.requests = stackFor(this.backend, deps.alarms);
+    this.auth = new AuthApplier(this.backend, deps.auth, (id) => deps.kv.keysOfLease(id));
+    this.requests = stackFor(this.auth, deps.alarms);
   }
 
   get applied(): number {
@@ -127,7 +134,7 @@ export class Applier {
     this.durableIndex = index;
     this.stateIndex = index;
     this.stateDirty = false;
-    this.requests = stackFor(this.backend, this.deps.alarms);
+    this.requests = stackFor(this.auth, this.deps.alarms);
     this.deps.onSnapshotInstalled(index, snapshot.metadata!.confState!);
   }
 
@@ -246,7 +253,7 @@ export class Applier {
         if (entry.data.length === 0) continue; // a new leader's empty entry
         const req = InternalRaftRequest.decode(entry.data);
         results.push([req.header?.id ?? req.id, await this.applyRequest(req, entry.index)]);
-        if (req.alarm) this.requests = stackFor(this.backend, this.deps.alarms);
+        if (req.alarm) this.requests = stackFor(this.auth, this.deps.alarms);
       } else if (entry.type === EntryType.EntryConfChange) {
         const cc = ConfChange.decode(entry.data);
         try {
@@ -275,7 +282,7 @@ export class Applier {
 
   private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
     try {
-      const applied: Applied = await applyRequest(this.requests, req, index);
+      const applied: Applied = await this.auth.as(req.header, () => applyRequest(this.requests, req, index));
       return { applied };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
@@ -289,7 +296,7 @@ export class Applier {
   private async replayClusterState(req: InternalRaftRequest, index: number): Promise<void> {
     if (req.alarm) {
       await this.backend.alarm(req.alarm, index);
-      this.requests = stackFor(this.backend, this.deps.alarms);
+      this.requests = stackFor(this.auth, this.deps.alarms);
     }
     if (req.clusterMemberAttrSet) await this.backend.clusterMemberAttrSet(req.clusterMemberAttrSet, index);
   }

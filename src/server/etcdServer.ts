@@ -53,9 +53,17 @@ import type { KvStore } from '../mvcc/kvStore.js';
 import { WatchableStore } from '../mvcc/watchableStore.js';
 import { applyRange, applyTxn, isTxnReadOnly } from '../mvcc/kvRequests.js';
 import { Lessor, minLeaseTtl } from '../lease/lessor.js';
+import { AuthStore, type StoredAuthRecord } from '../auth/authStore.js';
+import { JwtTokens } from '../auth/jwtTokens.js';
+import { DEFAULT_BCRYPT_COST } from '../auth/passwords.js';
+import { SimpleTokens } from '../auth/simpleTokens.js';
+import type { TokenProvider } from '../auth/tokenProvider.js';
+import { AUTH_PREFIX, authRecordKey, parseAuthRecordKey } from '../storage/backend/layout.js';
 import type { PeerRequestHandler, RaftReceiver, Transport } from '../transport/transport.js';
 import { Alarms } from './alarms.js';
 import { Applier, type ClusterState } from './applier.js';
+import { checkTxn } from './authApplier.js';
+import { AuthRequests } from './authRequests.js';
 import {
   MemberStorage,
   bootstrap,
@@ -65,6 +73,7 @@ import {
 } from './bootstrap.js';
 import { ClusterRequests } from './clusterRequests.js';
 import { writeClusterRecord } from './clusterRecord.js';
+import { ErrUserEmpty } from '../auth/errors.js';
 import {
   ErrBadLeaderTransferee,
   ErrLeaderChanged,
@@ -141,6 +150,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   readonly watchable: WatchableStore;
   readonly lessor: Lessor;
   readonly membership: Membership;
+  /** Users, roles and permissions, as applied. */
+  readonly authStore: AuthStore;
+  /** Who a request acts as, authentication, and the Auth RPCs. */
+  readonly auth: AuthRequests;
+  private readonly tokens: TokenProvider;
   private readonly logger: Logger;
   private readonly metrics: ServerMetrics;
   private readonly raftLog: RaftLogStore;
@@ -204,6 +218,15 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     this.lessor = new Lessor({ minTtl: minLeaseTtl(config.electionMs) });
     for (const lease of this.kv.leases()) this.lessor.grant(lease.id, lease.ttl, lease.remainingTtl);
     this.membership = new Membership(config.clusterId, config.initialMembers, member.removed);
+    this.tokens =
+      config.authToken?.kind === 'jwt'
+        ? new JwtTokens(config.authToken)
+        : new SimpleTokens({ ttlMs: config.authTokenTtlMs ?? DEFAULT_SIMPLE_TOKEN_TTL_MS });
+    this.authStore = new AuthStore({
+      records: { stage: (bucket, key, value) => this.kv.stageRecord(authRecordKey(bucket, key), value) },
+      tokens: this.tokens,
+      logger: logger.child({ component: 'auth' }),
+    });
     for (const a of member.alarms) this.alarms.activate(a);
     this.raft = new RaftNode({
       id: config.memberId,
@@ -233,6 +256,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       kv: this.kv,
       lessor: this.lessor,
       alarms: this.alarms,
+      auth: this.authStore,
       membership: this.membership,
       waits: this.waits,
       applyConfChange: (cc) => this.raft.applyConfChange(cc),
@@ -264,6 +288,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       confState: () => this.raft.status().config,
       termOf: (index) => memory.term(index),
       persistClusterState: (index, state) => this.persistClusterState(index, state),
+      reloadAuth: () => this.reloadAuth(),
       reportFailure: (to) => this.reportSnapshot(to, 'failure'),
       logger,
     });
@@ -315,6 +340,17 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       timeoutMs: requestTimeoutMs(config),
       isStopped: () => this.stopped,
       hasLeader: () => this.lead !== 0n,
+      authInfo: (ctx) => this.auth.authInfo(ctx),
+    });
+    this.auth = new AuthRequests({
+      store: this.authStore,
+      tokens: this.tokens,
+      bcryptCost: config.bcryptCost ?? DEFAULT_BCRYPT_COST,
+      clientCertAuth: config.clientCertAuth ?? false,
+      proposeRequest: (kind, request, ctx) => this.proposer.proposeRequest(kind, request, ctx),
+      linearizableRead: (ctx) => this.waitLinearizable(ctx),
+      header: () => this.header(),
+      logger,
     });
     this.quota = new Quota({
       quotaBackendBytes: config.quotaBackendBytes,
@@ -365,6 +401,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   async start(): Promise<void> {
     const { config, logger } = this;
     if (this.member.fresh) await persistBootstrap(this.member);
+    await this.reloadAuth();
     this.kv.dbSize().then(
       (size) => this.quota.measured(size),
       (err: unknown) => logger.warn({ err }, 'measuring the backend failed'),
@@ -444,6 +481,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     await this.deps.transport.stop();
     for (const s of this.subscriptions) s.unsubscribe();
     this.waits.failAll(ErrStopped);
+    this.tokens.stop();
     this.watchable.close();
     this.applier.stop();
     await this.applier
@@ -619,7 +657,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   async range(req: RangeRequest, ctx: RequestContext = INTERNAL): Promise<RangeResponse> {
     if (!req.serializable) await this.waitLinearizable(ctx);
-    const resp = await applyRange(this.kv, req);
+    const resp = await this.auth.serialized(
+      ctx,
+      (who) => this.authStore.isRangePermitted(who, req.key, req.rangeEnd),
+      () => applyRange(this.kv, req),
+    );
     resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
     return resp;
   }
@@ -636,7 +678,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   async txn(req: TxnRequest, ctx: RequestContext = INTERNAL): Promise<TxnResponse> {
     if (isTxnReadOnly(req)) {
       if (!isTxnSerializable(req)) await this.waitLinearizable(ctx);
-      const resp = await applyTxn(this.kv, req);
+      const resp = await this.auth.serialized(
+        ctx,
+        (who) => checkTxn(this.authStore, who, req, (id) => this.kv.keysOfLease(id)),
+        () => applyTxn(this.kv, req),
+      );
       resp.header = this.header(resp.header?.revision ?? this.kv.currentRevision);
       return resp;
     }
@@ -666,11 +712,23 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     return this.leases.renew(id, ctx);
   }
 
-  leaseTimeToLive(
+  /**
+   * Asked with keys, the user must be allowed to read every key of the lease
+   * (etcd's fix of CVE-2023-32082): the keys come back in the answer.
+   */
+  async leaseTimeToLive(
     req: LeaseTimeToLiveRequest,
     ctx: RequestContext = INTERNAL,
   ): Promise<LeaseTimeToLiveResponse> {
-    return this.leases.timeToLive(req, ctx);
+    if (!req.keys) return this.leases.timeToLive(req, ctx);
+    return this.auth.serialized(
+      ctx,
+      (who) => {
+        if (this.authStore.isEnabled && who === undefined) throw ErrUserEmpty;
+        for (const key of this.kv.keysOfLease(req.id)) this.authStore.isRangePermitted(who, key);
+      },
+      () => this.leases.timeToLive(req, ctx),
+    );
   }
 
   leaseLeases(ctx: RequestContext = INTERNAL): Promise<LeaseLeasesResponse> {
@@ -682,7 +740,8 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   /** etcd 3.4 answers Alarm without a header (its applier builds a bare AlarmResponse). */
   async alarm(req: AlarmRequest, ctx: RequestContext = INTERNAL): Promise<AlarmResponse> {
     if (req.action === AlarmAction.GET) {
-      // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on.
+      // etcd 3.4 sends GET through Raft: what it lists is what the cluster agreed on, and a bad token is refused.
+      await this.auth.authInfo(ctx);
       await this.waitLinearizable(ctx);
       return AlarmResponse.create({ alarms: this.alarms.list(req.alarm) });
     }
@@ -691,27 +750,33 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   // ------------------------------------------------------------------ membership
 
-  memberAdd(
+  // Membership changes are the root role's once auth is on (etcd's checkMembershipOperationPermission).
+
+  async memberAdd(
     peerUrls: string[],
     isLearner: boolean,
     ctx: RequestContext = INTERNAL,
   ): Promise<MemberAddResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.add(peerUrls, isLearner, ctx);
   }
 
-  memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+  async memberRemove(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberRemoveResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.remove(id, ctx);
   }
 
-  memberUpdate(
+  async memberUpdate(
     id: bigint,
     peerUrls: string[],
     ctx: RequestContext = INTERNAL,
   ): Promise<MemberUpdateResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.update(id, peerUrls, ctx);
   }
 
-  memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+  async memberPromote(id: bigint, ctx: RequestContext = INTERNAL): Promise<MemberPromoteResponse> {
+    await this.auth.checkAdmin(ctx);
     return this.cluster.promote(id, ctx);
   }
 
@@ -780,6 +845,16 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** Puts the auth store in the state the key space's backend holds (on start, after a snapshot install). */
+  private async reloadAuth(): Promise<void> {
+    const records: StoredAuthRecord[] = [];
+    for (const { key, payload } of await this.kv.recordsUnder(Buffer.of(AUTH_PREFIX))) {
+      const at = parseAuthRecordKey(key);
+      if (at !== undefined) records.push({ bucket: at.bucket, key: at.key, value: payload });
+    }
+    this.authStore.load(records);
+  }
 
   /** Proposes a request and waits for what applying it answered (etcd's processInternalRaftRequestOnce). */
   propose(req: Partial<InternalRaftRequest>, ctx: RequestContext = INTERNAL): Promise<Applied> {
@@ -858,6 +933,9 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     this.snapshots.applied(index, confState);
   }
 }
+
+/** etcd's simple token lifetime after the last use (--auth-token-ttl). */
+const DEFAULT_SIMPLE_TOKEN_TTL_MS = 300_000;
 
 /** The requests answered with a header of their own revision. */
 type WriteKind = 'put' | 'deleteRange' | 'txn' | 'leaseGrant' | 'leaseRevoke';

@@ -37,6 +37,8 @@ export interface PeerSnapshotsDeps {
   confState(): ConfState;
   termOf(index: number): number;
   persistClusterState(index: number, state: ClusterState): Promise<void>;
+  /** The auth store reads its state again from the key space's backend, which the snapshot replaced. */
+  reloadAuth(): Promise<void>;
   /** Raft could not be given the snapshot it asked for. */
   reportFailure(to: bigint): void;
   readonly logger: Logger;
@@ -58,7 +60,7 @@ export class PeerSnapshots {
 
   /**
    * Puts the state that came with `snapshot` in place of the member's own,
-   * durably: the key space (with its leases), the members and the alarms;
+   * durably: the key space (with its leases and the auth store), the members and the alarms;
    * watchers catch up from the new key space. The state file goes once it is in.
    */
   async restore(snapshot: Snapshot): Promise<void> {
@@ -68,6 +70,7 @@ export class PeerSnapshots {
     const state = await installState(deps.kv, deps.snapshotDir, index);
     const before = new Set(deps.membership.list().map((m) => m.id));
     deps.lessor.recover(deps.kv.leases());
+    await deps.reloadAuth();
     deps.membership.replaceAll(state.members, state.removedMemberIds);
     deps.alarms.replaceAll(state.alarms);
     for (const m of deps.membership.list()) {

@@ -12,6 +12,7 @@ import type {
   ApplyResult,
   RequestKind,
 } from './requestApplier.js';
+import type { AuthInfo } from '../auth/tokenProvider.js';
 import type { RequestContext } from './requestContext.js';
 import type { RequestIdGenerator } from './requestId.js';
 import type { WaitRegistry } from './wait.js';
@@ -27,6 +28,8 @@ export interface ProposerDeps {
   timeoutMs: number;
   isStopped(): boolean;
   hasLeader(): boolean;
+  /** Who the request acts as (its token, certificate, or the member itself); throws for a bad token. */
+  authInfo(ctx: RequestContext): Promise<AuthInfo | undefined>;
 }
 
 /**
@@ -53,8 +56,10 @@ export class Proposer {
   async propose(req: Partial<InternalRaftRequest>, ctx: RequestContext): Promise<Applied> {
     const { deps } = this;
     if (deps.isStopped()) throw ErrStopped;
+    const who = await deps.authInfo(ctx);
     const id = deps.ids.next();
-    const header = { id, username: ctx.authInfo?.username ?? '', authRevision: ctx.authInfo?.revision ?? 0 };
+    // Every member checks the entry's permissions as this user, at this auth revision.
+    const header = { id, username: who?.username ?? '', authRevision: who?.revision ?? 0 };
     const full = InternalRaftRequest.create({ ...req, id, header });
     const data = InternalRaftRequest.encode(full);
     if (data.length > deps.maxRequestBytes) throw ErrRequestTooLarge;

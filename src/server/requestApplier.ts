@@ -33,6 +33,12 @@ import type { ConfState } from '../proto/raftpb.js';
 import { applyCompaction, applyDeleteRange, applyPut, applyRange, applyTxn } from '../mvcc/kvRequests.js';
 import type { KvStore } from '../mvcc/kvStore.js';
 import type { Lessor } from '../lease/lessor.js';
+import {
+  AUTH_CHANGE_KINDS,
+  type AuthChangeKind,
+  type AuthChanges,
+  type AuthStore,
+} from '../auth/authStore.js';
 import type { Alarms } from './alarms.js';
 import { ErrCorrupt, ErrLeaseExist, ErrLeaseNotFound, ErrNoSpace, ErrUnsupportedRequest } from './errors.js';
 import type { Membership } from './membership.js';
@@ -43,8 +49,11 @@ export interface CompactionApplied {
   readonly physicalDone: Promise<void>;
 }
 
+/** Every auth change answers with a bare header, which the server fills. */
+type AuthChangeResponses = { [K in AuthChangeKind]: undefined };
+
 /** What applying each kind of entry answers its proposer. */
-export interface AppliedResponses {
+export interface AppliedResponses extends AuthChangeResponses {
   range: RangeResponse;
   put: PutResponse;
   deleteRange: DeleteRangeResponse;
@@ -92,6 +101,8 @@ export interface RequestApplier {
   alarm(req: AlarmRequest, index: number): Promise<AlarmResponse>;
   clusterMemberAttrSet(req: ClusterMemberAttrSetRequest, index: number): Promise<undefined>;
   clusterVersionSet(req: ClusterVersionSetRequest): Promise<undefined>;
+  /** A change of users, roles, permissions, or of auth being on (etcd's applier's Auth* methods). */
+  authChange<K extends AuthChangeKind>(kind: K, req: AuthChanges[K]): Promise<undefined>;
 }
 
 /** Hands a decoded entry to the method for its request (etcd's applierV3backend.Apply). */
@@ -117,7 +128,24 @@ export async function applyRequest(
     };
   if (req.clusterVersionSet)
     return { kind: 'clusterVersionSet', response: await a.clusterVersionSet(req.clusterVersionSet) };
+  const kind = authChangeOf(req);
+  if (kind !== undefined) return applyAuthChange(a, kind, req);
   throw ErrUnsupportedRequest;
+}
+
+/** The auth change an entry carries, if it is one. */
+export function authChangeOf(req: InternalRaftRequest): AuthChangeKind | undefined {
+  return AUTH_CHANGE_KINDS.find((kind) => req[kind] !== undefined);
+}
+
+async function applyAuthChange<K extends AuthChangeKind>(
+  a: RequestApplier,
+  kind: K,
+  req: InternalRaftRequest,
+): Promise<Applied> {
+  // authChangeOf found this field set.
+  const change = req[kind] as AuthChanges[K];
+  return { kind, response: await a.authChange(kind, change) } as Applied;
 }
 
 /**
@@ -134,6 +162,7 @@ export interface ClusterStateIndex {
 export interface BackendApplierDeps {
   kv: KvStore;
   lessor: Lessor;
+  auth: AuthStore;
   alarms: Alarms;
   membership: Membership;
   clusterState: ClusterStateIndex;
@@ -209,6 +238,11 @@ export class BackendApplier implements RequestApplier {
     return Promise.resolve(undefined);
   }
 
+  authChange<K extends AuthChangeKind>(kind: K, req: AuthChanges[K]): Promise<undefined> {
+    this.deps.auth.apply(kind, req);
+    return Promise.resolve(undefined);
+  }
+
   private applyAlarm(req: AlarmRequest, index: number): AlarmResponse {
     const { alarms, clusterState, logger } = this.deps;
     const member = { memberId: req.memberId, alarm: req.alarm };
@@ -239,7 +273,7 @@ export class BackendApplier implements RequestApplier {
 }
 
 /** A wrapper passes every request on to the applier below it, but those it overrides (Go's embedding). */
-class RequestApplierWrapper implements RequestApplier {
+export class RequestApplierWrapper implements RequestApplier {
   constructor(protected readonly next: RequestApplier) {}
 
   range(req: RangeRequest): Promise<RangeResponse> {
@@ -284,6 +318,10 @@ class RequestApplierWrapper implements RequestApplier {
 
   clusterVersionSet(req: ClusterVersionSetRequest): Promise<undefined> {
     return this.next.clusterVersionSet(req);
+  }
+
+  authChange<K extends AuthChangeKind>(kind: K, req: AuthChanges[K]): Promise<undefined> {
+    return this.next.authChange(kind, req);
   }
 }
 

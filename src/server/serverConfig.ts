@@ -1,3 +1,4 @@
+import type { TokenOptions } from '../auth/tokenProvider.js';
 import type { Member } from '../proto/etcdserverpb.js';
 import type { CompactionPolicy } from './compactor.js';
 
@@ -29,6 +30,14 @@ export interface ServerConfig {
   initialCorruptCheck?: boolean;
   /** How often the leader compares hashes with every member; 0 or absent: never. */
   corruptCheckIntervalMs?: number;
+  /** The tokens clients get (--auth-token); absent: simple tokens. */
+  authToken?: TokenOptions;
+  /** How long a simple token lives after its last use (--auth-token-ttl; etcd: 300 s). */
+  authTokenTtlMs?: number;
+  /** bcrypt cost of new password hashes (--bcrypt-cost; etcd: 10). */
+  bcryptCost?: number;
+  /** A verified client certificate's common name is the user when no token is sent (--client-cert-auth). */
+  clientCertAuth?: boolean;
   /** Seed of the election-timeout randomness; anything is fine in production. */
   seed?: number;
 }

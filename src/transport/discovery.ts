@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { PeerRequest, PeerResponse, type ClusterMembers } from '../proto/xetcdpb.js';
 import { NatsLink, type NatsLinkOptions } from './natsLink.js';
+import { PeerSeals, type PeerKey } from './peerSeal.js';
 import { peerUrlSubject } from './subjects.js';
 
 export async function fetchClusterFromPeers(
@@ -15,8 +16,15 @@ export async function fetchClusterFromPeers(
   peerUrls: readonly string[],
   timeoutMs: number,
   logger: Logger,
+  peerKey?: PeerKey,
 ): Promise<ClusterMembers> {
   const nats = new NatsLink({ ...link, logger });
+  // Not a member yet: no cluster, no ID. The answer must still be sealed with the shared key.
+  const seals = new PeerSeals({
+    ...(peerKey !== undefined ? { key: peerKey } : {}),
+    clusterId: 0n,
+    self: 0n,
+  });
   nats.start([]);
   const problems: string[] = [];
   try {
@@ -26,7 +34,16 @@ export async function fetchClusterFromPeers(
     const question = PeerRequest.encode(PeerRequest.create({ memberList: { linearizable: false } }));
     for (const url of peerUrls) {
       try {
-        const answer = PeerResponse.decode(await nats.request(peerUrlSubject(url), question, timeoutMs));
+        const reply = seals.open(
+          'response',
+          await nats.request(peerUrlSubject(url), seals.seal('request', 0n, question), timeoutMs),
+        );
+        if ('rejected' in reply || !reply.accept()) {
+          const why = 'rejected' in reply ? reply.rejected : 'replay';
+          problems.push(`${url}: its answer was refused (${why}; is --peer-key-file the same?)`);
+          continue;
+        }
+        const answer = PeerResponse.decode(reply.payload);
         if (answer.memberList?.memberList) return answer.memberList;
         problems.push(`${url}: ${answer.error ?? 'no member list'}`);
       } catch (err) {

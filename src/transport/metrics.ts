@@ -1,7 +1,8 @@
 /**
  * The peer transport's metrics: etcd's etcd_network_* names and labels where
- * the concept exists (dashboards built for etcd read them as they are), and
- * xetcd_peer_dropped_messages_total for what a member refused to hear.
+ * the concept exists (dashboards built for etcd read them as they are),
+ * xetcd_peer_dropped_messages_total for what a member refused to hear, and
+ * xetcd_peer_rejected_messages_total for what failed the peer seal's checks.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -20,6 +21,8 @@ export interface TransportMetrics {
   readonly receivedBytes: Counter<'From'>;
   readonly sentFailures: Counter<'To'>;
   readonly droppedMessages: Counter<'reason'>;
+  /** Messages that failed the --peer-key-file checks, by reason (peerSeal.ts RejectReason). */
+  readonly rejectedMessages: Counter<'reason'>;
   readonly activePeers: Gauge<'Local' | 'Remote'>;
   readonly disconnectedPeers: Counter<'Local' | 'Remote'>;
   readonly snapshotSendSuccess: Counter<'To'>;
@@ -59,6 +62,12 @@ export function createTransportMetrics(registry: Registry): TransportMetrics {
     droppedMessages: new Counter({
       name: 'xetcd_peer_dropped_messages_total',
       help: 'Peer messages dropped before reaching Raft, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    rejectedMessages: new Counter({
+      name: 'xetcd_peer_rejected_messages_total',
+      help: 'Peer messages refused by the peer-key checks (MAC, replay, sender), by reason.',
       labelNames: ['reason'],
       registers,
     }),

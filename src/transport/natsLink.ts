@@ -35,6 +35,12 @@ export interface LinkSubscription {
 
 /** NATS's default max_payload: the limit until the server says otherwise. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/**
+ * Where answers to a member's questions come back: under the cluster's own
+ * subject space, so that a NATS account can give members `xetcd.>` and
+ * nothing else, and deny everyone else all of it (deploy/nats.conf).
+ */
+export const INBOX_PREFIX = 'xetcd._INBOX';
 
 export class NatsLink {
   private readonly connected = new BehaviorSubject(false);
@@ -107,6 +113,7 @@ export class NatsLink {
           pingInterval: this.options.pingIntervalMs,
           maxPingOut: 2,
           waitOnFirstConnect: false,
+          inboxPrefix: INBOX_PREFIX,
         });
       } catch (err) {
         logger.debug({ err, servers: this.options.servers }, 'connecting to NATS failed; retrying');

@@ -19,6 +19,7 @@ import {
 import { encodeFrame, Reassembler } from './frames.js';
 import type { DropReason, TransportMetrics } from './metrics.js';
 import { NatsLink, type NatsLinkOptions } from './natsLink.js';
+import { PeerSeals, type PeerKey, type PeerMessageKind, type RejectReason } from './peerSeal.js';
 import { SnapshotReceiver } from './snapshotReceiver.js';
 import { SnapshotSend } from './snapshotSender.js';
 import { peerUrlSubject, raftSubject, rpcSubject } from './subjects.js';
@@ -42,6 +43,8 @@ export interface NatsTransportOptions {
   readonly metrics: TransportMetrics;
   /** A peer not heard from for this long is reported inactive (logs, metrics). */
   readonly peerInactiveMs: number;
+  /** The key from --peer-key-file: every message is sealed with it, and checked against it. */
+  readonly peerKey?: PeerKey;
   /** Snapshot flow control. */
   readonly snapshotWindow?: number;
   readonly snapshotIdleTimeoutMs?: number;
@@ -53,6 +56,24 @@ const DEFAULT_SNAPSHOT_WINDOW = 8;
 const DEFAULT_SNAPSHOT_IDLE_MS = 10_000;
 const PEER_CHECK_MS = 1_000;
 const REMOVED_NOTICE_EVERY_MS = 1_000;
+/** Room kept in every NATS message for the envelope and its seal. */
+const ENVELOPE_ROOM_BYTES = 128;
+/** A refused message is logged at most this often per reason and sender: a flood must not flood the log. */
+const REJECT_LOG_EVERY_MS = 10_000;
+
+/** What a refusal means, for the person reading the log. */
+const REJECT_TEXT: Record<Exclude<RejectReason, 'undecodable'>, string> = {
+  'missing-mac':
+    'a peer message came without a MAC: its sender runs without --peer-key-file, or is not a member',
+  'bad-mac':
+    'a peer message failed its MAC: its sender has another --peer-key-file, or the message was forged',
+  'unexpected-mac': 'a peer message came sealed, but this member has no --peer-key-file',
+  'other-cluster': 'a sealed peer message was made for another cluster',
+  'not-addressed-here': 'a sealed peer message was made for another member',
+  replay: 'a peer message was seen before (a replay)',
+  stale: 'a peer message was sent too long ago, or the members’ clocks are far apart',
+  'sender-mismatch': 'a peer message claims another sender than the one that sealed it',
+};
 
 interface PeerState {
   readonly id: bigint;
@@ -74,9 +95,16 @@ export class NatsTransport implements Transport {
   private frameIds = 0;
   private readonly removedToldAt = new Map<bigint, number>();
   private transferIds = 0;
+  private readonly seals: PeerSeals;
+  private readonly rejectLoggedAt = new Map<string, number>();
 
   constructor(private readonly options: NatsTransportOptions) {
     this.selfHex = options.memberId.toString(16);
+    this.seals = new PeerSeals({
+      ...(options.peerKey !== undefined ? { key: options.peerKey } : {}),
+      clusterId: options.clusterId,
+      self: options.memberId,
+    });
     this.link = new NatsLink({ ...options.link, logger: options.logger });
     this.snapshots = new SnapshotReceiver({
       dir: options.snapshotDir,
@@ -172,8 +200,18 @@ export class NatsTransport implements Transport {
 
   async request(to: bigint, request: PeerRequest, timeoutMs: number): Promise<PeerResponse> {
     const { clusterId, memberId } = this.options;
-    const payload = PeerRequest.encode({ ...request, clusterId, from: memberId });
-    return PeerResponse.decode(await this.link.request(rpcSubject(clusterId, to), payload, timeoutMs));
+    const payload = this.seals.seal(
+      'request',
+      to,
+      PeerRequest.encode({ ...request, clusterId, from: memberId }),
+    );
+    const answer = this.opened(
+      'response',
+      await this.link.request(rpcSubject(clusterId, to), payload, timeoutMs),
+      to,
+    );
+    if (answer === undefined) throw new Error(`the answer of member ${to.toString(16)} was refused`);
+    return PeerResponse.decode(answer);
   }
 
   serve(handler: PeerRequestHandler): void {
@@ -224,10 +262,11 @@ export class NatsTransport implements Transport {
       to,
       ...body,
     });
-    const payloads = encodeFrame(frame, this.link.maxPayload(), () => ++this.frameIds);
+    const payloads = encodeFrame(frame, this.link.maxPayload() - ENVELOPE_ROOM_BYTES, () => ++this.frameIds);
     const subject = raftSubject(this.options.clusterId, to);
     let bytes = 0;
-    for (const payload of payloads) {
+    for (const frameBytes of payloads) {
+      const payload = this.seals.seal('frame', to, frameBytes);
       if (!this.link.publish(subject, payload)) {
         this.options.metrics.sentFailures.inc({ To: to.toString(16) });
         return false;
@@ -240,14 +279,24 @@ export class NatsTransport implements Transport {
 
   private async answer(data: Uint8Array, respond: ((answer: Uint8Array) => void) | undefined): Promise<void> {
     if (respond === undefined) return this.drop('malformed');
-    const reply = (response: PeerResponse): void => respond(PeerResponse.encode(response));
+    const opened = this.seals.open('request', data);
+    // A refused question gets no answer: whoever sent it learns nothing.
+    if ('rejected' in opened) return this.refuse(opened.rejected);
     let request: PeerRequest;
     try {
-      request = PeerRequest.decode(data);
+      request = PeerRequest.decode(opened.payload);
     } catch {
       this.drop('undecodable');
-      return reply({ error: 'undecodable request' });
+      return;
     }
+    if (
+      opened.sender !== undefined &&
+      (opened.sender !== request.from || opened.clusterId !== request.clusterId)
+    )
+      return this.reject('sender-mismatch', opened.sender);
+    if (!opened.accept()) return this.reject('replay', opened.sender);
+    const reply = (response: PeerResponse): void =>
+      respond(this.seals.seal('response', request.from, PeerResponse.encode(response), request.clusterId));
     // Only the member list may be asked by one who does not know the cluster yet: a joining member.
     const anyCluster = request.clusterId === 0n && request.memberList !== undefined;
     if (request.clusterId !== this.options.clusterId && !anyCluster) {
@@ -264,13 +313,18 @@ export class NatsTransport implements Transport {
   }
 
   private onPayload(data: Uint8Array): void {
+    const opened = this.seals.open('frame', data);
+    if ('rejected' in opened) return this.refuse(opened.rejected);
     let frame: PeerFrame;
     try {
-      frame = PeerFrame.decode(data);
+      frame = PeerFrame.decode(opened.payload);
     } catch {
       this.drop('undecodable');
       return;
     }
+    if (opened.sender !== undefined && opened.sender !== frame.from)
+      return this.reject('sender-mismatch', opened.sender);
+    if (!opened.accept()) return this.reject('replay', opened.sender);
     if (frame.clusterId !== this.options.clusterId) return this.drop('other-cluster');
     if (frame.to !== this.options.memberId) return this.drop('not-addressed-here');
     const receiver = this.receiver;
@@ -366,6 +420,43 @@ export class NatsTransport implements Transport {
 
   private drop(reason: DropReason): void {
     this.options.metrics.droppedMessages.inc({ reason });
+  }
+
+  /** The payload of a message received as `kind` (from `expectedSender` when known), or undefined if it is refused. */
+  private opened(kind: PeerMessageKind, data: Uint8Array, expectedSender: bigint): Uint8Array | undefined {
+    const opened = this.seals.open(kind, data);
+    if ('rejected' in opened) {
+      this.refuse(opened.rejected);
+      return undefined;
+    }
+    if (opened.sender !== undefined && opened.sender !== expectedSender) {
+      this.reject('sender-mismatch', opened.sender);
+      return undefined;
+    }
+    if (!opened.accept()) {
+      this.reject('replay', opened.sender);
+      return undefined;
+    }
+    return opened.payload;
+  }
+
+  /** An envelope that is no envelope is dropped as any undecodable message; the rest failed the seal. */
+  private refuse(reason: RejectReason): void {
+    if (reason === 'undecodable') this.drop('undecodable');
+    else this.reject(reason, undefined);
+  }
+
+  /** Counts a message that failed the seal's checks; says why in the log, now and then. */
+  private reject(reason: Exclude<RejectReason, 'undecodable'>, sender: bigint | undefined): void {
+    this.options.metrics.rejectedMessages.inc({ reason });
+    const key = `${reason}/${sender ?? ''}`;
+    const now = performance.now();
+    if (now - (this.rejectLoggedAt.get(key) ?? -Infinity) < REJECT_LOG_EVERY_MS) return;
+    this.rejectLoggedAt.set(key, now);
+    this.options.logger.warn(
+      { reason, ...(sender !== undefined ? { sender: sender.toString(16) } : {}) },
+      `${REJECT_TEXT[reason]}; dropped (counted in xetcd_peer_rejected_messages_total)`,
+    );
   }
 }
 

@@ -6,7 +6,7 @@
 // outcomes, not hundreds: the checker's search grows with them.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Rng } from '../sim/rng.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient, type EtcdRpcOptions } from '../helpers/etcd-rpc.js';
 import type { KvOperation } from '../helpers/linearizability/history.js';
 import { HistoryRecorder, type RecordingClient } from '../helpers/linearizability/recorder.js';
 
@@ -23,10 +23,12 @@ export interface LoadOptions {
 }
 
 /** grpc-js backs off up to 120 s between reconnects by default; a member restarted in a case is back in seconds. */
-export const FAST_RECONNECT = {
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.min_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 500,
+export const FAST_RECONNECT: EtcdRpcOptions = {
+  channel: {
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.min_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 500,
+  },
 };
 
 const BACKOFF_MIN_MS = 50;

@@ -91,7 +91,7 @@ export class ClusterMember {
         '--initial-cluster-state',
         opts.state ?? 'new',
         '--nats-servers',
-        c.direct ? c.nats.url : this.proxy.url,
+        c.direct ? c.natsUrl : this.proxy.url,
         '--heartbeat-interval',
         String(c.heartbeatMs),
         '--election-timeout',
@@ -260,6 +260,11 @@ export class TestCluster {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`no agreed leader within ${timeoutMs} ms (${last})`);
+  }
+
+  /** nats-server's own address (members normally reach it through their proxies). */
+  get natsUrl(): string {
+    return `nats://127.0.0.1:${this.natsPort}`;
   }
 
   get natsRunning(): boolean {

@@ -65,18 +65,31 @@ export function endpointAddress(endpoint: string): string {
   return endpoint.replace(/^https?:\/\//, '').replace(/\/$/, '');
 }
 
+export interface EtcdRpcOptions {
+  /** Sent as gRPC metadata `token` with every call (what Authenticate answered). */
+  readonly token?: string;
+  /** Extra grpc-js channel options (e.g. a short reconnect backoff for fault tests). */
+  readonly channel?: grpc.ChannelOptions;
+}
+
 export class EtcdRpcClient {
   private readonly client: grpc.Client;
+  private readonly metadata = new grpc.Metadata();
 
-  /** `options`: extra grpc-js channel options (e.g. a short reconnect backoff for fault tests). */
-  constructor(endpoint: string, options: grpc.ChannelOptions = {}) {
+  constructor(endpoint: string, opts: EtcdRpcOptions = {}) {
+    if (opts.token !== undefined) this.metadata.set('token', opts.token);
     // A channel of its own per client object: grpc-js would otherwise share one subchannel
     // between clients to the same address, and the benchmark's `--conns` must mean connections.
     this.client = new grpc.Client(endpointAddress(endpoint), grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.use_local_subchannel_pool': 1,
-      ...options,
+      ...opts.channel,
     });
+  }
+
+  /** Any unary method of the generated service definitions (Auth, Lease, ...). */
+  call<Req, Res>(method: UnaryMethod<Req, Res>, message: Req, deadlineMs = 5_000): Promise<Res> {
+    return this.unary(method, message, deadlineMs);
   }
 
   private unary<Req, Res>(method: UnaryMethod<Req, Res>, message: Req, deadlineMs: number): Promise<Res> {
@@ -86,6 +99,7 @@ export class EtcdRpcClient {
         method.requestSerialize,
         method.responseDeserialize,
         message,
+        this.metadata,
         { deadline: Date.now() + deadlineMs },
         (err, value) => {
           if (err) reject(err);
@@ -174,6 +188,7 @@ export class EtcdRpcClient {
       m.path,
       m.requestSerialize,
       m.responseDeserialize,
+      this.metadata,
     );
     // Streams are closed by cancelling them, which surfaces as an error event.
     call.on('error', () => undefined);

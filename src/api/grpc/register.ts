@@ -4,6 +4,13 @@ import type { FailurePolicy, StreamMethod, UnaryMethod } from '../rpc.js';
 import { grpcBidiStream, grpcServerStream } from './stream.js';
 import { grpcUnary } from './unary.js';
 import type { LeaderGate } from '../leaderGate.js';
+import type { PeerIdentities } from '../peerIdentities.js';
+
+/** What the adapters need besides the method: the leader gate of `hasleader` calls, and the TLS peers' names. */
+export interface CallOptions {
+  readonly leader?: LeaderGate;
+  readonly identities?: PeerIdentities;
+}
 
 type RequestOf<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
 type ResponseOf<M> = M extends { responseSerialize: (m: infer R) => Buffer } ? R : never;
@@ -41,7 +48,7 @@ export function grpcHandlers<D extends Record<string, MethodShape>>(
   service: ServiceImplementation<D>,
   policy: FailurePolicy,
   logger: Logger,
-  leader?: LeaderGate,
+  options: CallOptions = {},
 ): GrpcHandlers<D> {
   const handlers: Record<string, grpc.UntypedHandleCall> = {};
   for (const name of Object.keys(definition)) {
@@ -51,11 +58,11 @@ export function grpcHandlers<D extends Record<string, MethodShape>>(
     if (typeof method === 'function') {
       if (shape.requestStream || shape.responseStream)
         throw new Error(`${name} streams; its method does not`);
-      handlers[name] = grpcUnary(name, method, policy, logger, leader);
+      handlers[name] = grpcUnary(name, method, policy, logger, options);
     } else if (shape.requestStream && shape.responseStream) {
-      handlers[name] = grpcBidiStream(name, method, logger, leader);
+      handlers[name] = grpcBidiStream(name, method, logger, options);
     } else if (shape.responseStream) {
-      handlers[name] = grpcServerStream(name, method, logger, leader);
+      handlers[name] = grpcServerStream(name, method, logger, options);
     } else {
       throw new Error(`${name} is unary (or client-streaming, which etcd does not have); its method streams`);
     }

@@ -3,20 +3,22 @@ import type { Logger } from 'pino';
 import { BehaviorSubject, Subject, Subscription, of, type Observable } from 'rxjs';
 import type { StreamMethod } from '../rpc.js';
 import { toRpcError } from '../rpcErrors.js';
-import { needingLeader, requiresLeader, type LeaderGate } from '../leaderGate.js';
+import { needingLeader, requiresLeader } from '../leaderGate.js';
+import { grpcCredentials } from '../credentials.js';
+import type { CallOptions } from './register.js';
 
 /** A bidirectional stream: the client's messages go in until it half-closes. */
 export function grpcBidiStream<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
-  leader?: LeaderGate,
+  options: CallOptions = {},
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
     const requests$ = new Subject<Req>();
     call.on('data', (req: Req) => requests$.next(req));
     call.on('end', () => requests$.complete());
-    serve(call, requests$, name, method, logger, leader);
+    serve(call, requests$, name, method, logger, options);
   };
 }
 
@@ -25,9 +27,9 @@ export function grpcServerStream<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
-  leader?: LeaderGate,
+  options: CallOptions = {},
 ): grpc.handleServerStreamingCall<Req, Res> {
-  return (call) => serve(call, of(call.request), name, method, logger, leader);
+  return (call) => serve(call, of(call.request), name, method, logger, options);
 }
 
 /**
@@ -41,7 +43,7 @@ function serve<Req, Res>(
   name: string,
   method: StreamMethod<Req, Res>,
   logger: Logger,
-  leader: LeaderGate | undefined,
+  { leader, identities }: CallOptions,
 ): void {
   const abort = new AbortController();
   const backpressure$ = new BehaviorSubject(false);
@@ -56,7 +58,7 @@ function serve<Req, Res>(
   };
   subscription.add(
     needingLeader(
-      method.stream(requests$, { signal: abort.signal, backpressure$ }),
+      method.stream(requests$, { ...grpcCredentials(call, identities), signal: abort.signal, backpressure$ }),
       requiresLeader(call.metadata) ? leader : undefined,
     ).subscribe({
       next: (res) => {

@@ -3,24 +3,27 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../../server/requestContext.js';
 import { failureStatus, type FailurePolicy, type UnaryMethod } from '../rpc.js';
 import { ErrNoLeader } from '../../server/errors.js';
-import { requiresLeader, type LeaderGate } from '../leaderGate.js';
+import { requiresLeader } from '../leaderGate.js';
+import { grpcCredentials } from '../credentials.js';
+import type { CallOptions } from './register.js';
 
 /**
  * A grpc-js unary handler for a unary method: the result is the response,
  * an error becomes the status its service's policy gives it. The request's
- * context aborts when the client cancels or its deadline passes.
+ * context carries the caller's credentials and aborts when the client
+ * cancels or its deadline passes.
  */
 export function grpcUnary<Req, Res>(
   name: string,
   method: UnaryMethod<Req, Res>,
   policy: FailurePolicy,
   logger: Logger,
-  leader?: LeaderGate,
+  { leader, identities }: CallOptions = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
-    const ctx: RequestContext = { signal: abort.signal };
+    const ctx: RequestContext = { ...grpcCredentials(call, identities), signal: abort.signal };
     const answer =
       leader !== undefined && requiresLeader(call.metadata) && !leader.hasLeader()
         ? Promise.reject(ErrNoLeader)

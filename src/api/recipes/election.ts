@@ -5,6 +5,7 @@
 import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { EtcdServer } from '../../server/etcdServer.js';
+import type { RequestContext } from '../../server/requestContext.js';
 import {
   DeleteRangeRequest,
   PutRequest,
@@ -30,6 +31,7 @@ import {
   RecipeAbortedError,
   createRevisionIs,
   firstCreated,
+  forCleanUp,
   headerOf,
   keyPrefix,
   prefixEnd,
@@ -59,10 +61,10 @@ export class Election {
   ) {}
 
   /** Blocks until the caller leads `name`; the header is that of the campaign's own write. */
-  async campaign(req: CampaignRequest, signal?: AbortSignal): Promise<CampaignResponse> {
-    const session = await sessionOf(this.server, req.name, req.lease, signal);
+  async campaign(req: CampaignRequest, ctx: RequestContext): Promise<CampaignResponse> {
+    const session = await sessionOf(this.server, req.name, req.lease, ctx);
     const { lease, prefix, key } = session;
-    const resp = await putSessionKey(this.server, session, req.value);
+    const resp = await putSessionKey(this.server, session, req.value, ctx);
     const header = headerOf(this.server, resp);
     let rev = header.revision;
     if (!resp.succeeded) {
@@ -73,47 +75,48 @@ export class Election {
       rev = kv.createRevision;
       if (Buffer.compare(kv.value, req.value) !== 0) {
         try {
-          await this.proclaimAt(key, rev, lease, req.value);
+          await this.proclaimAt(key, rev, lease, req.value, ctx);
         } catch (err) {
-          await this.resignAt(key, rev).catch(() => undefined);
+          await this.resignAt(key, rev, forCleanUp(ctx)).catch(() => undefined);
           throw err;
         }
       }
     }
     try {
-      await waitDeletes(this.server, prefix, rev - 1, signal);
+      await waitDeletes(this.server, prefix, rev - 1, ctx);
     } catch (err) {
       // A candidate that gives up takes its key with it; one whose wait broke otherwise keeps it, as etcd does.
-      if (err instanceof RecipeAbortedError) await this.resignAt(key, rev).catch(() => undefined);
+      if (err instanceof RecipeAbortedError)
+        await this.resignAt(key, rev, forCleanUp(ctx)).catch(() => undefined);
       throw err;
     }
-    await this.assertStillCandidate(key, rev);
+    await this.assertStillCandidate(key, rev, ctx);
     return CampaignResponse.create({
       header,
       leader: LeaderKey.create({ name: req.name, key, rev, lease }),
     });
   }
 
-  async proclaim(req: ProclaimRequest): Promise<ProclaimResponse> {
+  async proclaim(req: ProclaimRequest, ctx: RequestContext): Promise<ProclaimResponse> {
     const leader = req.leader;
     if (leader === undefined) throw ErrMissingLeaderKey;
-    const lease = await sessionLease(this.server, leader.lease);
-    const resp = await this.proclaimAt(leader.key, leader.rev, lease, req.value);
+    const lease = await sessionLease(this.server, leader.lease, ctx);
+    const resp = await this.proclaimAt(leader.key, leader.rev, lease, req.value, ctx);
     return ProclaimResponse.create({ header: headerOf(this.server, resp) });
   }
 
   /** Deletes the leader key if it is still the one created at `rev`; resigning twice is not an error. */
-  async resign(req: ResignRequest): Promise<ResignResponse> {
+  async resign(req: ResignRequest, ctx: RequestContext): Promise<ResignResponse> {
     const leader = req.leader;
     if (leader === undefined) throw ErrMissingLeaderKey;
     // etcd opens (and orphans) a session here too: a lease of 0 grants one.
-    await sessionLease(this.server, leader.lease);
-    const resp = await this.resignAt(leader.key, leader.rev);
+    await sessionLease(this.server, leader.lease, ctx);
+    const resp = await this.resignAt(leader.key, leader.rev, ctx);
     return ResignResponse.create({ header: headerOf(this.server, resp) });
   }
 
-  async leader(req: LeaderRequest): Promise<LeaderResponse> {
-    const resp = await this.server.range(firstCreated(keyPrefix(req.name)));
+  async leader(req: LeaderRequest, ctx: RequestContext): Promise<LeaderResponse> {
+    const resp = await this.server.range(firstCreated(keyPrefix(req.name)), ctx);
     const kv = resp.kvs[0];
     if (kv === undefined) throw ErrElectionNoLeader;
     return LeaderResponse.create({ header: headerOf(this.server, resp), kv });
@@ -125,13 +128,13 @@ export class Election {
    * it proclaims; when its key is deleted, the next leader. Like etcd, the
    * stream simply completes when a read or a watch fails.
    */
-  observe(req: LeaderRequest): Observable<LeaderResponse> {
+  observe(req: LeaderRequest, ctx: RequestContext): Observable<LeaderResponse> {
     return new Observable<LeaderResponse>((subscriber) => {
       const abort = new AbortController();
       const emit = (header: ResponseHeader, kv: KeyValue): void => {
         if (!abort.signal.aborted) subscriber.next(LeaderResponse.create({ header, kv }));
       };
-      this.observeLoop(keyPrefix(req.name), emit, abort.signal).then(
+      this.observeLoop(keyPrefix(req.name), emit, { ...ctx, signal: abort.signal }).then(
         () => subscriber.complete(),
         (err: unknown) => {
           if (!(err instanceof RecipeAbortedError)) this.logger.debug({ err }, 'election observe ended');
@@ -145,11 +148,12 @@ export class Election {
   private async observeLoop(
     prefix: Uint8Array,
     emit: (header: ResponseHeader, kv: KeyValue) => void,
-    signal: AbortSignal,
+    ctx: RequestContext & { signal: AbortSignal },
   ): Promise<void> {
+    const { signal } = ctx;
     for (;;) {
       throwIfAborted(signal);
-      const resp = await this.server.range(firstCreated(prefix));
+      const resp = await this.server.range(firstCreated(prefix), ctx);
       let kv = resp.kvs[0];
       let header = headerOf(this.server, resp);
       if (kv === undefined) {
@@ -200,29 +204,32 @@ export class Election {
     rev: number,
     lease: bigint,
     value: Uint8Array,
+    ctx: RequestContext,
   ): Promise<TxnResponse> {
     const resp = await this.server.txn(
       TxnRequest.create({
         compare: [createRevisionIs(key, rev)],
         success: [{ requestPut: PutRequest.create({ key, value, lease }) }],
       }),
+      ctx,
     );
     if (!resp.succeeded) throw ErrElectionNotLeader;
     return resp;
   }
 
-  private resignAt(key: Uint8Array, rev: number): Promise<TxnResponse> {
+  private resignAt(key: Uint8Array, rev: number, ctx: RequestContext): Promise<TxnResponse> {
     return this.server.txn(
       TxnRequest.create({
         compare: [createRevisionIs(key, rev)],
         success: [{ requestDeleteRange: DeleteRangeRequest.create({ key }) }],
       }),
+      ctx,
     );
   }
 
   /** The Jepsen check (etcd #11456): leadership is only real if our key outlived the wait. */
-  private async assertStillCandidate(key: Uint8Array, rev: number): Promise<void> {
-    const resp = await this.server.range(RangeRequest.create({ key }));
+  private async assertStillCandidate(key: Uint8Array, rev: number, ctx: RequestContext): Promise<void> {
+    const resp = await this.server.range(RangeRequest.create({ key }), ctx);
     const kv = resp.kvs[0];
     if (kv === undefined || kv.createRevision !== rev) throw ErrElectionSessionExpired;
   }

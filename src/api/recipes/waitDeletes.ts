@@ -1,8 +1,11 @@
 // The building blocks etcd's v3election and v3lock servers take from
 // clientv3/concurrency, run against the EtcdServer itself instead of through
 // a client: keys named after a session lease, "first/last created under a
-// prefix" ranges, and waiting for keys to be deleted with a watch.
+// prefix" ranges, and waiting for keys to be deleted with a watch. Every
+// request carries the caller's context, so it acts as the caller (etcd's
+// recipes call the server through a client with the caller's token).
 import type { EtcdServer } from '../../server/etcdServer.js';
+import type { RequestContext } from '../../server/requestContext.js';
 import {
   Compare,
   Compare_CompareResult as CompareResult,
@@ -24,9 +27,9 @@ import { ErrCompacted } from '../rpcErrors.js';
 export const DEFAULT_SESSION_TTL = 60;
 
 /** The lease a request names, or a fresh 60 s one when it names none (concurrency.NewSession). */
-export async function sessionLease(server: EtcdServer, lease: bigint): Promise<bigint> {
+export async function sessionLease(server: EtcdServer, lease: bigint, ctx: RequestContext): Promise<bigint> {
   if (lease !== 0n) return lease;
-  const granted = await server.leaseGrant({ id: 0n, ttl: DEFAULT_SESSION_TTL });
+  const granted = await server.leaseGrant({ id: 0n, ttl: DEFAULT_SESSION_TTL }, ctx);
   return granted.id;
 }
 
@@ -35,12 +38,12 @@ export async function sessionOf(
   server: EtcdServer,
   name: Uint8Array,
   lease: bigint,
-  signal: AbortSignal | undefined,
+  ctx: RequestContext,
 ): Promise<{ lease: bigint; prefix: Uint8Array; key: Uint8Array }> {
-  const granted = await sessionLease(server, lease);
+  const granted = await sessionLease(server, lease, ctx);
   const prefix = keyPrefix(name);
   const key = sessionKey(prefix, granted);
-  throwIfAborted(signal);
+  throwIfAborted(ctx.signal);
   return { lease: granted, prefix, key };
 }
 
@@ -59,6 +62,7 @@ export function putSessionKey(
   server: EtcdServer,
   session: { lease: bigint; key: Uint8Array },
   value: Uint8Array,
+  ctx: RequestContext,
   alsoRead: RangeRequest[] = [],
 ): Promise<TxnResponse> {
   const { key, lease } = session;
@@ -69,6 +73,7 @@ export function putSessionKey(
       success: [{ requestPut: PutRequest.create({ key, value, lease }) }, ...reads],
       failure: [{ requestRange: RangeRequest.create({ key }) }, ...reads],
     }),
+    ctx,
   );
 }
 
@@ -78,6 +83,12 @@ export class RecipeAbortedError extends Error {
     super('context canceled');
     this.name = 'RecipeAbortedError';
   }
+}
+
+/** The caller's context for clean-up after the caller went away: same user, no signal. */
+export function forCleanUp(ctx: RequestContext): RequestContext {
+  const { signal: _gone, ...rest } = ctx;
+  return rest;
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -238,14 +249,14 @@ export async function waitDeletes(
   server: EtcdServer,
   prefix: Uint8Array,
   maxCreateRevision: number,
-  signal?: AbortSignal,
+  ctx: RequestContext,
 ): Promise<ResponseHeader> {
   for (;;) {
-    throwIfAborted(signal);
-    const resp: RangeResponse = await server.range(lastCreatedUpTo(prefix, maxCreateRevision));
+    throwIfAborted(ctx.signal);
+    const resp: RangeResponse = await server.range(lastCreatedUpTo(prefix, maxCreateRevision), ctx);
     const header = headerOf(server, resp);
     const last = resp.kvs[0];
     if (last === undefined) return header;
-    await waitDelete(server, last.key, header.revision, signal);
+    await waitDelete(server, last.key, header.revision, ctx.signal);
   }
 }

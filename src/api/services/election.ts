@@ -27,11 +27,11 @@ export interface ElectionService {
  */
 export function electionService(election: Election): ElectionService {
   return {
-    Campaign: (req, ctx) => election.campaign(req, ctx.signal),
-    Proclaim: (req) => election.proclaim(req),
-    Leader: (req) => election.leader(req),
+    Campaign: (req, ctx) => election.campaign(req, ctx),
+    Proclaim: (req, ctx) => election.proclaim(req, ctx),
+    Leader: (req, ctx) => election.leader(req, ctx),
     // etcd ends Observe with OK when its watch or read fails; the client re-observes.
-    Observe: streamMethod((requests$) => requests$.pipe(concatMap((req) => election.observe(req)))),
-    Resign: (req) => election.resign(req),
+    Observe: streamMethod((requests$, ctx) => requests$.pipe(concatMap((req) => election.observe(req, ctx)))),
+    Resign: (req, ctx) => election.resign(req, ctx),
   };
 }

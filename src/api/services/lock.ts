@@ -10,7 +10,7 @@ export interface LockService {
 /** v3lockpb.Lock (etcd's v3lock server). Lock blocks until held; a caller that goes away leaves the queue. */
 export function lockService(mutex: Mutex): LockService {
   return {
-    Lock: (req, ctx) => mutex.lock(req, ctx.signal),
-    Unlock: (req) => mutex.unlock(req),
+    Lock: (req, ctx) => mutex.lock(req, ctx),
+    Unlock: (req, ctx) => mutex.unlock(req, ctx),
   };
 }

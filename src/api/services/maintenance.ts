@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Observable, filter, firstValueFrom } from 'rxjs';
+import { Observable, concatMap, filter, firstValueFrom, from } from 'rxjs';
 import type { EtcdServer } from '../../server/etcdServer.js';
 import {
   AlarmType,
@@ -18,7 +18,10 @@ import {
   type SnapshotRequest,
   type StatusRequest,
 } from '../../proto/etcdserverpb.js';
+import { AuthError } from '../../auth/errors.js';
+import type { RequestContext } from '../../server/requestContext.js';
 import { ETCD_SERVER_VERSION } from '../http-version.js';
+import { GrpcCode, RpcError } from '../rpcErrors.js';
 import { streamMethod, type StreamContext, type StreamMethod, type UnaryMethod } from '../rpc.js';
 
 export interface MaintenanceService {
@@ -31,8 +34,20 @@ export interface MaintenanceService {
   readonly MoveLeader: UnaryMethod<MoveLeaderRequest, MoveLeaderResponse>;
 }
 
-/** etcdserverpb.Maintenance (etcd's v3rpc/maintenance.go). */
+/**
+ * etcdserverpb.Maintenance (etcd's v3rpc/maintenance.go). Defragment, Hash,
+ * HashKV and Snapshot are for the root role once auth is on; etcd's
+ * authMaintenanceServer returns the auth store's own error for them, which
+ * clients read as code Unknown with the store's `auth:` text.
+ */
 export function maintenanceService(server: EtcdServer, logger: Logger): MaintenanceService {
+  const asAdmin = async (ctx: RequestContext): Promise<void> => {
+    try {
+      await server.auth.checkAdmin(ctx);
+    } catch (err) {
+      throw err instanceof AuthError ? new RpcError(GrpcCode.Unknown, err.raw) : err;
+    }
+  };
   return {
     Alarm: (req, ctx) => server.alarm(req, ctx),
     Status: async () => {
@@ -57,15 +72,18 @@ export function maintenanceService(server: EtcdServer, logger: Logger): Maintena
       });
     },
     // Defragment and MoveLeader answer without a header, as etcd 3.4's do.
-    Defragment: async () => {
+    Defragment: async (_req, ctx) => {
+      await asAdmin(ctx);
       await server.defragment();
       return DefragmentResponse.create();
     },
-    Hash: async () => {
+    Hash: async (_req, ctx) => {
+      await asAdmin(ctx);
       const { hash, revision } = await server.hash();
       return HashResponse.create({ header: server.header(revision), hash });
     },
-    HashKV: async (req) => {
+    HashKV: async (req, ctx) => {
+      await asAdmin(ctx);
       const r = await server.kv.hashKV(req.revision);
       // etcd's header carries the current revision, not the hashed one.
       return HashKVResponse.create({
@@ -74,7 +92,9 @@ export function maintenanceService(server: EtcdServer, logger: Logger): Maintena
         compactRevision: r.compactRevision,
       });
     },
-    Snapshot: streamMethod((_requests$, ctx) => snapshotChunks(server, ctx, logger)),
+    Snapshot: streamMethod((_requests$, ctx) =>
+      from(asAdmin(ctx)).pipe(concatMap(() => snapshotChunks(server, ctx, logger))),
+    ),
     MoveLeader: async (req, ctx) => {
       await server.moveLeader(req.targetId, ctx);
       return MoveLeaderResponse.create();

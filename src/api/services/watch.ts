@@ -1,4 +1,4 @@
-import { Observable, distinctUntilChanged, map } from 'rxjs';
+import { Observable, concatMap, distinctUntilChanged, map } from 'rxjs';
 import type { EtcdServer } from '../../server/etcdServer.js';
 import {
   WatchCreateRequest_FilterType as FilterType,
@@ -7,7 +7,9 @@ import {
 } from '../../proto/etcdserverpb.js';
 import type { WatchReply } from '../../mvcc/watcher.js';
 import type { WatcherStream } from '../../mvcc/watcherStream.js';
+import type { RequestContext } from '../../server/requestContext.js';
 import { streamMethod, type StreamMethod } from '../rpc.js';
+import { goStatusText, toRpcError } from '../rpcErrors.js';
 
 export interface WatchService {
   readonly Watch: StreamMethod<WatchRequest, WatchResponse>;
@@ -20,7 +22,8 @@ export interface WatchService {
  * watchers fall behind and catch up later instead of blocking writers. The
  * client's half-close is not the end: etcd's recvLoop returns quietly on EOF
  * and the stream, with its watchers, lives until the client goes away (or
- * the server stops).
+ * the server stops). A create is checked for the caller's read permission
+ * first (etcd's isWatchPermitted); requests are handled one at a time, in order.
  */
 export function watchService(server: EtcdServer): WatchService {
   return {
@@ -29,7 +32,9 @@ export function watchService(server: EtcdServer): WatchService {
         new Observable<WatchResponse>((subscriber) => {
           const stream = server.watchable.newStream();
           const replies = stream.replies$.pipe(map((r) => watchResponse(server, r))).subscribe(subscriber);
-          const incoming = requests$.subscribe({ next: (req) => handleWatchRequest(stream, req) });
+          const incoming = requests$
+            .pipe(concatMap((req) => handleWatchRequest(server, stream, req, ctx)))
+            .subscribe();
           const flow = ctx.backpressure$
             .pipe(distinctUntilChanged())
             .subscribe((full) => (full ? stream.pause() : stream.resume()));
@@ -44,9 +49,20 @@ export function watchService(server: EtcdServer): WatchService {
   };
 }
 
-function handleWatchRequest(stream: WatcherStream, req: WatchRequest): void {
+async function handleWatchRequest(
+  server: EtcdServer,
+  stream: WatcherStream,
+  req: WatchRequest,
+  ctx: RequestContext,
+): Promise<void> {
   if (req.createRequest) {
     const c = req.createRequest;
+    const refused = await server.auth.watchRefusal(ctx, c.key, c.rangeEnd);
+    if (refused !== undefined) {
+      // etcd puts the status's Go error text in the reason.
+      stream.failCreate(goStatusText(toRpcError(refused)));
+      return;
+    }
     stream.watch({
       key: c.key,
       rangeEnd: c.rangeEnd,

@@ -22,6 +22,18 @@ export function frameProblem(key: Buffer, value: Buffer): string | undefined {
   return undefined;
 }
 
+/** The first key after every key that starts with `prefix` (a prefix of 0xff bytes has none). */
+function prefixEnd(prefix: Buffer): Buffer | undefined {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return undefined;
+}
+
 export interface BackendRecord {
   key: Buffer;
   payload: Buffer;
@@ -92,6 +104,20 @@ export class Backend {
   async *scan(gte: Buffer, lte: Buffer, pageSize = 1000): AsyncGenerator<BackendRecord[]> {
     // Bigger pages than classic-level's 16 KiB default: opening reads every record.
     const it = this.db.iterator({ gte, lte, highWaterMarkBytes: 1 << 20 });
+    try {
+      for (;;) {
+        const entries = await it.nextv(pageSize);
+        if (entries.length === 0) return;
+        yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Every record whose key starts with `prefix`, a page at a time, verified. */
+  async *scanPrefix(prefix: Buffer, pageSize = 1000): AsyncGenerator<BackendRecord[]> {
+    const it = this.db.iterator({ gte: prefix, lt: prefixEnd(prefix), highWaterMarkBytes: 1 << 20 });
     try {
       for (;;) {
         const entries = await it.nextv(pageSize);

@@ -8,6 +8,11 @@
  *   remaining-TTL checkpoint).
  * - `m` + name: metadata: the consistent (applied) index, the current
  *   revision, the scheduled and the finished compaction revision, the format.
+ * - `a` + bucket + name: the auth store, in etcd's three buckets with etcd's
+ *   keys and values: `m` for etcd's `auth` bucket (authEnabled, authRevision),
+ *   `u` for `authUsers` (name → authpb.User), `r` for `authRoles` (name →
+ *   authpb.Role). It is written with the key space's commit, so it is always
+ *   at the same applied index.
  *
  * Every value carries a CRC-32C of key and payload (see backend.ts).
  * Nothing in the directory may be deleted by hand.
@@ -27,6 +32,7 @@ export interface Revision {
 /** The version of this layout, in the `format` meta record (absent in a store no commit has written yet). */
 export const BACKEND_FORMAT = 1;
 
+export const AUTH_PREFIX = 0x61; // 'a'
 export const KEY_PREFIX = 0x6b; // 'k'
 export const LEASE_PREFIX = 0x6c; // 'l'
 export const META_PREFIX = 0x6d; // 'm'
@@ -99,6 +105,22 @@ export function decodeCounter(b: Buffer): number {
   return Number(b.readBigUInt64BE(0));
 }
 
+/** etcd's auth buckets, as the auth store names them. */
+export type AuthBucket = 'auth' | 'authUsers' | 'authRoles';
+
+const AUTH_BUCKET_TAGS: Record<AuthBucket, number> = { auth: 0x6d, authUsers: 0x75, authRoles: 0x72 };
+
+export function authRecordKey(bucket: AuthBucket, key: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.of(AUTH_PREFIX, AUTH_BUCKET_TAGS[bucket]), key]);
+}
+
+/** The bucket and etcd key of an auth record, or undefined when `key` is not one. */
+export function parseAuthRecordKey(key: Buffer): { bucket: AuthBucket; key: Buffer } | undefined {
+  if (key[0] !== AUTH_PREFIX || key.length < 2) return undefined;
+  const bucket = (Object.keys(AUTH_BUCKET_TAGS) as AuthBucket[]).find((b) => AUTH_BUCKET_TAGS[b] === key[1]);
+  return bucket === undefined ? undefined : { bucket, key: key.subarray(2) };
+}
+
 /** A key of the backend as a reader would name it in an error message. */
 export function describeBackendKey(key: Buffer): string {
   if (isRevisionKey(key)) {
@@ -107,5 +129,7 @@ export function describeBackendKey(key: Buffer): string {
   }
   if (key[0] === LEASE_PREFIX && key.length === 9) return `lease record ${parseLeaseKey(key).toString(16)}`;
   if (key[0] === META_PREFIX) return `meta record ${key.subarray(1).toString('latin1')}`;
+  const auth = parseAuthRecordKey(key);
+  if (auth !== undefined) return `auth record ${auth.bucket}/${auth.key.toString('latin1')}`;
   return `record ${key.toString('hex')}`;
 }

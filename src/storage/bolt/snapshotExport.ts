@@ -6,8 +6,10 @@ import {
   decodeCounter,
   describeBackendKey,
   isRevisionKey,
+  parseAuthRecordKey,
   parseLeaseKey,
   parseRevisionKey,
+  type AuthBucket,
 } from '../backend/layout.js';
 import {
   AUTH_REVISION_KEY,
@@ -56,7 +58,8 @@ export async function writeEtcdSnapshot(path: string, source: EtcdSnapshotSource
   try {
     const leases: Array<[Buffer, Buffer]> = [];
     const meta = new Map<string, number>();
-    await writer.addBucket(Buffer.from(EtcdBucket.key), keyBucket(source.records, leases, meta));
+    const auth: Record<AuthBucket, Array<[Buffer, Buffer]>> = { auth: [], authUsers: [], authRoles: [] };
+    await writer.addBucket(Buffer.from(EtcdBucket.key), keyBucket(source.records, { leases, meta, auth }));
 
     await writer.addBucket(Buffer.from(EtcdBucket.lease), leases);
     const metaEntries: Array<[Buffer, Buffer]> = [];
@@ -87,25 +90,37 @@ export async function writeEtcdSnapshot(path: string, source: EtcdSnapshotSource
       .map((a): [Buffer, Buffer] => [etcdAlarmKey(a), Buffer.alloc(0)])
       .sort((a, b) => Buffer.compare(a[0], b[0]));
     await writer.addBucket(Buffer.from(EtcdBucket.alarm), alarms);
-    // Auth is off and has no users or roles; etcd starts its auth revision at 1.
-    await writer.addBucket(Buffer.from(EtcdBucket.auth), [[Buffer.from(AUTH_REVISION_KEY), etcdCounter(1)]]);
-    await writer.addBucket(Buffer.from(EtcdBucket.authRoles), []);
-    await writer.addBucket(Buffer.from(EtcdBucket.authUsers), []);
+    // The auth store's records are etcd's own keys and values; a store never changed has
+    // no revision record, and etcd starts its auth revision at 1.
+    if (!auth.auth.some(([k]) => k.equals(Buffer.from(AUTH_REVISION_KEY))))
+      auth.auth.push([Buffer.from(AUTH_REVISION_KEY), etcdCounter(1)]);
+    for (const bucket of ['auth', 'authRoles', 'authUsers'] as const) {
+      await writer.addBucket(
+        Buffer.from(EtcdBucket[bucket]),
+        auth[bucket].sort((a, b) => Buffer.compare(a[0], b[0])),
+      );
+    }
     return await writer.finish();
   } finally {
     await writer.close();
   }
 }
 
+/** What the scan of the key space sets aside for the other buckets. */
+interface SetAside {
+  readonly leases: Array<[Buffer, Buffer]>;
+  readonly meta: Map<string, number>;
+  readonly auth: Record<AuthBucket, Array<[Buffer, Buffer]>>;
+}
+
 /**
  * The key bucket's entries, converted a page at a time. The records come in
- * xetcd's key order (revisions, then leases, then meta); leases and meta are
- * set aside for their own buckets as the scan passes them.
+ * xetcd's key order (auth, revisions, leases, meta); auth, leases and meta
+ * are set aside for their own buckets as the scan passes them.
  */
 async function* keyBucket(
   records: AsyncIterable<Array<[Buffer, Buffer]>>,
-  leases: Array<[Buffer, Buffer]>,
-  meta: Map<string, number>,
+  { leases, meta, auth }: SetAside,
 ): AsyncGenerator<Array<[Buffer, Buffer]>> {
   for await (const page of records) {
     const out: Array<[Buffer, Buffer]> = [];
@@ -129,6 +144,9 @@ async function* keyBucket(
         leases.push([etcdLeaseKey(id), encodeEtcdLease(lease)]);
       } else if (key[0] === META_PREFIX && payload.length === 8) {
         meta.set(key.subarray(1).toString('latin1'), decodeCounter(payload));
+      } else if (parseAuthRecordKey(key) !== undefined) {
+        const { bucket, key: name } = parseAuthRecordKey(key)!;
+        auth[bucket].push([Buffer.from(name), Buffer.from(payload)]);
       } else {
         throw new SnapshotRecordError(`snapshot: unexpected ${describeBackendKey(key)}`);
       }

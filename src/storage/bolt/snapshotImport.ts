@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Member } from '../../proto/etcdserverpb.js';
 import { KeyValue } from '../../proto/mvccpb.js';
 import { Backend } from '../backend/backend.js';
-import { encodeCounter, leaseKey, metaKey, revisionKey } from '../backend/layout.js';
+import { authRecordKey, encodeCounter, leaseKey, metaKey, revisionKey } from '../backend/layout.js';
 import {
   EtcdBucket,
   META_CONSISTENT_INDEX,
@@ -68,8 +68,8 @@ export interface ImportOptions {
  * The key space of an etcd backend file as xetcd backend records (checksum
  * frames included), in xetcd's key order, ready for KvStore.restoreFromRecords:
  * revision records (tombstones regain their mod revision, which xetcd keeps),
- * leases, and the meta records (consistent index, current revision, compaction
- * marks).
+ * leases, the meta records (consistent index, current revision, compaction
+ * marks), and the auth store's records (etcd's auth buckets, as they are).
  */
 export async function* etcdSnapshotRecords(
   reader: BoltReader,
@@ -134,6 +134,12 @@ export async function* etcdSnapshotRecords(
   for (const [name, n] of metas) {
     const full = put(metaKey(name), encodeCounter(n));
     if (full) yield full;
+  }
+  for (const bucket of ['auth', 'authUsers', 'authRoles'] as const) {
+    for (const item of reader.bucket(EtcdBucket[bucket]) ?? []) {
+      const full = put(authRecordKey(bucket, item.key), item.value);
+      if (full) yield full;
+    }
   }
   if (page.length > 0) yield page;
 }

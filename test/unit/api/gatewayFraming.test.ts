@@ -2,7 +2,12 @@
 // after another (as Go's json.Decoder does), HTTP statuses by gRPC code, and the stream error chunk.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonObjectSplitter, httpStatusOf, streamErrorChunk } from '../../../src/api/gatewayFraming.js';
+import {
+  JsonObjectSplitter,
+  httpStatusOf,
+  parseJsonBody,
+  streamErrorChunk,
+} from '../../../src/api/gatewayFraming.js';
 import {
   ErrCompacted,
   ErrLeaseNotFound,
@@ -108,5 +113,22 @@ describe('gateway statuses and stream errors', () => {
     expect(streamErrorChunk(new RpcError(GrpcCode.Unknown, 'x'))).toBe(
       '{"error":{"grpc_code":2,"http_code":500,"message":"x","http_status":"Internal Server Error"}}',
     );
+  });
+});
+
+describe('JSON request bodies', () => {
+  it('keep 64-bit integers sent as bare numbers exact, and leave strings and small numbers alone', () => {
+    expect(
+      parseJsonBody('{"ID": 3777009695278928712, "TTL": 60, "key": "MTIzNDU2Nzg5MDEyMzQ1Njc4"}'),
+    ).toEqual({
+      ID: '3777009695278928712',
+      TTL: 60,
+      key: 'MTIzNDU2Nzg5MDEyMzQ1Njc4',
+    });
+    expect(parseJsonBody('[-9223372036854775808, "a\\"1234567890123456789", 1.5e3]')).toEqual([
+      '-9223372036854775808',
+      'a"1234567890123456789',
+      1500,
+    ]);
   });
 });

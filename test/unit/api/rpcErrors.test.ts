@@ -31,3 +31,26 @@ describe('server errors on the wire', () => {
     expect(toRpcError(serverErrors.ErrCorrupt).code).toBe(GrpcCode.DataLoss);
   });
 });
+
+describe('auth errors on the wire', () => {
+  it("each reaches the client with etcd's text and code; the one etcd leaves unmapped travels as Unknown", async () => {
+    const authErrors = await import('../../../src/auth/errors.js');
+    const all = Object.entries(authErrors).filter(
+      (entry): entry is [string, InstanceType<typeof authErrors.AuthError>] =>
+        entry[1] instanceof authErrors.AuthError,
+    );
+    expect(all.length).toBeGreaterThan(15);
+    for (const [name, err] of all) {
+      const status = toRpcError(err);
+      expect(status.message, name).toBe(err.message);
+      if (name === 'ErrNoPasswordUser') expect(status.code).toBe(GrpcCode.Unknown);
+      else expect(ALL_RPC_ERRORS, name).toContain(status);
+    }
+    expect(toRpcError(authErrors.ErrPermissionDenied).code).toBe(GrpcCode.PermissionDenied);
+    expect(toRpcError(authErrors.ErrInvalidAuthToken).code).toBe(GrpcCode.Unauthenticated);
+    expect(toRpcError(authErrors.ErrUserEmpty).code).toBe(GrpcCode.InvalidArgument);
+    expect(toRpcError(authErrors.ErrAuthOldRevision).message).toBe(
+      'etcdserver: revision of auth store is old',
+    );
+  });
+});

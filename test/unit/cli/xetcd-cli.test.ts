@@ -90,9 +90,14 @@ describe('xetcd command line', () => {
     const p = await run(['--help']);
     expect(await exitOf(p)).toBe(0);
     const help = p.stdout();
-    for (const f of [...FLAGS.map((x) => x.name), 'config-file']) {
+    for (const f of [...FLAGS.filter((x) => x.secret !== true).map((x) => x.name), 'config-file']) {
       expect(help).toContain(`--${f} `);
       expect(help).toContain(`[env ${envName(f)}]`);
+    }
+    // Secrets are named with their environment variable and are no command-line flag.
+    for (const f of FLAGS.filter((x) => x.secret === true).map((x) => x.name)) {
+      expect(help).not.toContain(`--${f} `);
+      expect(help).toContain(`${envName(f)} (config key ${f})`);
     }
     expect(help).toContain('--version');
   });

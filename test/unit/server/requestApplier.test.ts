@@ -30,6 +30,7 @@ function recordingBackend(): { backend: RequestApplier; reached: string[] } {
     alarm: answer('alarm'),
     clusterMemberAttrSet: answer('clusterMemberAttrSet'),
     clusterVersionSet: answer('clusterVersionSet'),
+    authChange: answer('authChange'),
   };
   return { backend, reached };
 }

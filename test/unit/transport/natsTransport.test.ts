@@ -9,7 +9,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Message, MessageType } from '../../../src/proto/raftpb.js';
-import { PeerFrame, PeerRequest } from '../../../src/proto/xetcdpb.js';
+import { PeerEnvelope, PeerFrame, PeerRequest } from '../../../src/proto/xetcdpb.js';
 import { fetchClusterFromPeers } from '../../../src/transport/discovery.js';
 import { createTransportMetrics, type TransportMetrics } from '../../../src/transport/metrics.js';
 import { NatsTransport } from '../../../src/transport/natsTransport.js';
@@ -164,7 +164,9 @@ describe('NatsTransport over a real nats-server', () => {
     try {
       const subject = raftSubject(CLUSTER, B);
       const batch = (from: bigint, clusterId = CLUSTER, m = heartbeat(from, B, 9)) =>
-        PeerFrame.encode(PeerFrame.create({ clusterId, from, to: B, batch: { messages: [m] } }));
+        PeerEnvelope.encode({
+          payload: PeerFrame.encode(PeerFrame.create({ clusterId, from, to: B, batch: { messages: [m] } })),
+        });
       rogue.publish(subject, batch(A, 0xdeadn));
       rogue.publish(subject, new Uint8Array([0xff, 0xff, 0xff, 0x01, 0x02]));
       rogue.publish(subject, batch(A, CLUSTER, heartbeat(0x5n, B, 9)));
