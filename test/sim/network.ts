@@ -133,6 +133,9 @@ export function describeMessage(m: Message): string {
     case MessageType.MsgReadIndexResp:
       parts.push(`index=${m.index}`);
       break;
+    default:
+      // The other types say all a transcript needs in their sender, receiver, type and term.
+      break;
   }
   return parts.join(' ');
 }
