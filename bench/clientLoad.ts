@@ -1,0 +1,685 @@
+// Client load generator for any etcd v3 endpoints (etcd 3.4 or xetcd), over raw gRPC.
+// Modelled on etcd's own `benchmark` tool: --conns gRPC connections shared by --clients
+// concurrent callers, --total requests, the same workload names, and a summary with
+// throughput and latency percentiles. --compare starts a real etcd and an xetcd (each alone,
+// one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
+// ratio xetcd/etcd. Usage: npm run bench -- --help
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcdRpc.js';
+import { startEtcd } from '../test/helpers/etcd.js';
+import { EtcdCluster } from '../test/helpers/etcdCluster.js';
+import { TestCluster } from '../test/helpers/cluster.js';
+import { startXetcd } from '../test/helpers/xetcd.js';
+import { makeTempDir } from '../test/helpers/tempdir.js';
+
+const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+interface Options {
+  endpoints: string[];
+  conns: number;
+  clients: number;
+  total: number;
+  warmup: number;
+  keySize: number;
+  valSize: number;
+  keySpaceSize: number;
+  sequentialKeys: boolean;
+  txnOps: number;
+  rate: number;
+  watchers: number;
+  putRate: number;
+  putTotal: number;
+  workloads: Workload[];
+  json: boolean;
+  compare: boolean;
+  xetcdArgs: string[];
+  etcdArgs: string[];
+  servers: ('etcd' | 'xetcd')[];
+  rounds: number;
+  /** --compare: members per cluster (1: a single server; more: xetcd over NATS, etcd over its peer HTTP). */
+  cluster: number;
+}
+
+interface LatencySummary {
+  readonly min: number;
+  readonly mean: number;
+  readonly stddev: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+interface Result {
+  readonly workload: Workload;
+  readonly target: string;
+  readonly endpoints: string[];
+  readonly conns: number;
+  readonly clients: number;
+  readonly total: number;
+  /** Unmeasured requests of the same workload before the measured ones. */
+  readonly warmup: number;
+  readonly keySize: number;
+  readonly valSize: number;
+  readonly seconds: number;
+  readonly opsPerSec: number;
+  /** Watch latency: events delivered (puts × watchers); other workloads: requests done. */
+  readonly samples: number;
+  readonly errors: number;
+  readonly errorKinds: Record<string, number>;
+  /** Milliseconds. */
+  readonly latencyMs: LatencySummary;
+}
+
+// ---------------------------------------------------------------- measurement
+
+class Recorder {
+  private readonly samples: Float64Array;
+  private n = 0;
+  errors = 0;
+  readonly errorKinds: Record<string, number> = {};
+
+  constructor(capacity: number) {
+    this.samples = new Float64Array(capacity);
+  }
+
+  record(ms: number): void {
+    if (this.n < this.samples.length) this.samples[this.n++] = ms;
+  }
+
+  fail(err: unknown): void {
+    this.errors++;
+    const msg = err instanceof Error ? err.message : String(err);
+    const kind = msg.length > 120 ? `${msg.slice(0, 117)}...` : msg;
+    this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  summary(): LatencySummary {
+    const s = this.samples.slice(0, this.n).sort();
+    if (s.length === 0) return { min: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+    let sum = 0;
+    for (const v of s) sum += v;
+    const mean = sum / s.length;
+    let sq = 0;
+    for (const v of s) sq += (v - mean) ** 2;
+    // Nearest-rank percentiles, as etcd's benchmark reports them.
+    const pct = (p: number): number =>
+      s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+    return {
+      min: s[0]!,
+      mean,
+      stddev: Math.sqrt(sq / s.length),
+      p50: pct(50),
+      p90: pct(90),
+      p99: pct(99),
+      p999: pct(99.9),
+      max: s[s.length - 1]!,
+    };
+  }
+}
+
+/** A progress line on stderr: rewritten in place on a terminal, one line every 5 s otherwise. */
+function startProgress(label: string, total: number, done: () => number): () => void {
+  const tty = process.stderr.isTTY === true;
+  const started = performance.now();
+  let lastPrint = 0;
+  const timer = setInterval(
+    () => {
+      const now = performance.now();
+      const d = done();
+      const secs = (now - started) / 1000;
+      const line = `${label}: ${d}/${total} (${((100 * d) / total).toFixed(1)}%) ${(d / secs).toFixed(0)} ops/s ${secs.toFixed(1)}s`;
+      if (tty) process.stderr.write(`\r${line}\x1b[K`);
+      else if (now - lastPrint >= 5_000) {
+        process.stderr.write(`${line}\n`);
+        lastPrint = now;
+      }
+    },
+    tty ? 250 : 1_000,
+  );
+  return () => {
+    clearInterval(timer);
+    if (tty) process.stderr.write('\r\x1b[K');
+  };
+}
+
+// ---------------------------------------------------------------- workloads
+
+function fixedBytes(size: number, fill: number): Buffer {
+  return Buffer.alloc(size, fill);
+}
+
+function makeKey(opts: Options, i: number): Buffer {
+  const n = opts.sequentialKeys ? i % opts.keySpaceSize : Math.floor(Math.random() * opts.keySpaceSize);
+  // Fixed-size keys, as etcd's benchmark: the key's number in decimal, right-aligned, padded with 'a'.
+  const digits = String(n);
+  const key = Buffer.alloc(opts.keySize, 0x61);
+  key.write(digits.slice(-opts.keySize), Math.max(0, opts.keySize - digits.length));
+  return key;
+}
+
+type Op = (client: EtcdRpcClient, i: number) => Promise<unknown>;
+
+async function runClosedLoop(
+  opts: Options,
+  conns: EtcdRpcClient[],
+  label: string,
+  op: Op,
+): Promise<{ rec: Recorder; seconds: number }> {
+  const rec = new Recorder(opts.total);
+  let issued = 0;
+  let completed = 0;
+  const interval = opts.rate > 0 ? 1000 / opts.rate : 0;
+  const started = performance.now();
+  const stop = startProgress(label, opts.total, () => completed);
+  const worker = async (w: number): Promise<void> => {
+    const conn = conns[w % conns.length]!;
+    for (;;) {
+      const i = issued++;
+      if (i >= opts.total) return;
+      if (interval > 0) {
+        const due = started + i * interval;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      const t0 = performance.now();
+      try {
+        await op(conn, i);
+        rec.record(performance.now() - t0);
+      } catch (err) {
+        rec.fail(err);
+      }
+      completed++;
+    }
+  };
+  await Promise.all(Array.from({ length: opts.clients }, (_, w) => worker(w)));
+  stop();
+  return { rec, seconds: (performance.now() - started) / 1000 };
+}
+
+async function runWatchLatency(
+  opts: Options,
+  conns: EtcdRpcClient[],
+  label: string,
+): Promise<{ rec: Recorder; seconds: number }> {
+  const puts = opts.putTotal;
+  const key = Buffer.from('bench-watch-latency');
+  const streams = conns.map((c) => c.watch());
+  const rec = new Recorder(puts * opts.watchers);
+  const sentAt = new Float64Array(puts);
+  let events = 0;
+  let created = 0;
+  const allCreated = new Promise<void>((resolve) => {
+    streams.forEach((s) =>
+      s.onResponse((res) => {
+        if (res.created) {
+          created++;
+          if (created === opts.watchers) resolve();
+        }
+        const now = performance.now();
+        for (const ev of res.events) {
+          const idx = Number(Buffer.from(ev.kv?.value ?? new Uint8Array()).toString('latin1', 0, 10));
+          if (Number.isInteger(idx) && idx >= 0 && idx < puts) rec.record(now - sentAt[idx]!);
+          events++;
+        }
+      }),
+    );
+  });
+  for (let w = 0; w < opts.watchers; w++) streams[w % streams.length]!.create({ key });
+  await allCreated;
+
+  // Each value starts with its put's index, so every watcher's event finds its send time.
+  const valueFor = (i: number): Buffer => {
+    const v = Buffer.alloc(Math.max(10, opts.valSize), 0x78);
+    v.write(String(i).padStart(10, '0'), 0, 'latin1');
+    return v;
+  };
+  const expected = puts * opts.watchers;
+  const started = performance.now();
+  const stop = startProgress(label, expected, () => events);
+  const interval = 1000 / opts.putRate;
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < puts; i++) {
+    const wait = started + i * interval - performance.now();
+    if (wait > 0) await sleep(wait);
+    sentAt[i] = performance.now();
+    pending.push(
+      conns[i % conns.length]!.put({ key, value: valueFor(i) }).catch((err: unknown) => rec.fail(err)),
+    );
+  }
+  await Promise.all(pending);
+  const deadline = performance.now() + 10_000;
+  while (events < expected && performance.now() < deadline) await sleep(20);
+  stop();
+  if (events < expected) rec.fail(new Error(`watch events missing: got ${events} of ${expected}`));
+  const seconds = (performance.now() - started) / 1000;
+  streams.forEach((s) => s.close());
+  return { rec, seconds };
+}
+
+async function runWorkload(opts: Options, workload: Workload, target: string): Promise<Result> {
+  const conns = Array.from(
+    { length: opts.conns },
+    (_, i) => new EtcdRpcClient(opts.endpoints[i % opts.endpoints.length]!),
+  );
+  const value = fixedBytes(opts.valSize, 0x76);
+  const label = `${target} ${workload}`;
+  // A server that compiles its hot paths at run time (V8's JIT) is measured
+  // after the same number of warm-up requests as one that does not.
+  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number }> => {
+    if (opts.warmup > 0) await runClosedLoop({ ...opts, total: opts.warmup }, conns, `${label} warm-up`, op);
+    return runClosedLoop(opts, conns, label, op);
+  };
+  try {
+    let run: { rec: Recorder; seconds: number };
+    switch (workload) {
+      case 'put':
+        run = await measured((c, i) => c.put({ key: makeKey(opts, i), value }));
+        break;
+      case 'range-linearizable':
+      case 'range-serializable': {
+        // As `benchmark range <key>`: every request reads the same existing key.
+        const key = makeKey({ ...opts, sequentialKeys: true }, 0);
+        await conns[0]!.put({ key, value });
+        const serializable = workload === 'range-serializable';
+        run = await measured((c) => c.range({ key, serializable }));
+        break;
+      }
+      case 'txn':
+        // As `benchmark txn-put`: no compares, --txn-ops puts on distinct keys.
+        run = await measured((c, i) =>
+          c.txn({
+            success: Array.from({ length: opts.txnOps }, (_, j) => ({
+              requestPut: {
+                key: makeKey({ ...opts, sequentialKeys: true }, i * opts.txnOps + j),
+                value,
+                lease: 0n,
+                prevKv: false,
+                ignoreValue: false,
+                ignoreLease: false,
+              },
+            })),
+          }),
+        );
+        break;
+      case 'watch-latency':
+        run = await runWatchLatency(opts, conns, label);
+        break;
+    }
+    const samples = run.rec.count;
+    return {
+      workload,
+      target,
+      endpoints: opts.endpoints,
+      conns: opts.conns,
+      clients: opts.clients,
+      total: workload === 'watch-latency' ? opts.putTotal : opts.total,
+      warmup: workload === 'watch-latency' ? 0 : opts.warmup,
+      keySize: opts.keySize,
+      valSize: opts.valSize,
+      seconds: run.seconds,
+      opsPerSec: samples / run.seconds,
+      samples,
+      errors: run.rec.errors,
+      errorKinds: run.rec.errorKinds,
+      latencyMs: run.rec.summary(),
+    };
+  } finally {
+    conns.forEach((c) => c.close());
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+const secs = (ms: number): string => (ms / 1000).toFixed(4);
+
+function printResult(r: Result): void {
+  const l = r.latencyMs;
+  const unit = r.workload === 'watch-latency' ? 'Events/sec' : 'Requests/sec';
+  const lines = [
+    `\n${r.workload} against ${r.target} (${r.endpoints.join(',')}), ${r.conns} conns, ${r.clients} clients, ${r.total} ${r.workload === 'watch-latency' ? 'puts' : 'requests'}, key ${r.keySize} B, value ${r.valSize} B`,
+    'Summary:',
+    `  Total:\t${r.seconds.toFixed(4)} secs.`,
+    `  Slowest:\t${secs(l.max)} secs.`,
+    `  Fastest:\t${secs(l.min)} secs.`,
+    `  Average:\t${secs(l.mean)} secs.`,
+    `  Stddev:\t${secs(l.stddev)} secs.`,
+    `  ${unit}:\t${r.opsPerSec.toFixed(1)}`,
+    'Latency distribution:',
+    `  50% in ${secs(l.p50)} secs.`,
+    `  90% in ${secs(l.p90)} secs.`,
+    `  99% in ${secs(l.p99)} secs.`,
+    `  99.9% in ${secs(l.p999)} secs.`,
+    `  max ${secs(l.max)} secs.`,
+  ];
+  if (r.errors > 0) {
+    lines.push(`Errors: ${r.errors}`);
+    for (const [k, n] of Object.entries(r.errorKinds)) lines.push(`  [${n}] ${k}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function printComparison(
+  rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[],
+): void {
+  const fmt = (n: number | undefined, d = 0): string => (n === undefined ? '-' : n.toFixed(d));
+  const ratio = (a: number | undefined, b: number | undefined): string =>
+    a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2);
+  const header = [
+    'workload',
+    'etcd ops/s',
+    'xetcd ops/s',
+    'ratio',
+    'etcd p50 ms',
+    'xetcd p50 ms',
+    'etcd p99 ms',
+    'xetcd p99 ms',
+    'p99 ratio',
+  ];
+  const body = rows.map((r) => [
+    r.workload,
+    fmt(r.etcd?.opsPerSec),
+    r.xetcd ? fmt(r.xetcd.opsPerSec) : 'failed',
+    ratio(r.xetcd?.opsPerSec, r.etcd?.opsPerSec),
+    fmt(r.etcd?.latencyMs.p50, 2),
+    fmt(r.xetcd?.latencyMs.p50, 2),
+    fmt(r.etcd?.latencyMs.p99, 2),
+    fmt(r.xetcd?.latencyMs.p99, 2),
+    ratio(r.xetcd?.latencyMs.p99, r.etcd?.latencyMs.p99),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
+  process.stdout.write(
+    `\n${out.join('\n')}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
+  );
+  for (const r of rows) if (r.xetcdError) process.stdout.write(`xetcd ${r.workload}: ${r.xetcdError}\n`);
+}
+
+// ---------------------------------------------------------------- modes
+
+/** What --compare runs a workload against: one server, or a cluster's members, and how to stop it. */
+interface Deployment {
+  readonly endpoints: string[];
+  stop(): Promise<void>;
+}
+
+async function deploy(kind: 'etcd' | 'xetcd', opts: Options): Promise<Deployment> {
+  if (opts.cluster > 1) {
+    if (kind === 'etcd') {
+      const c = await EtcdCluster.start({ size: opts.cluster, args: opts.etcdArgs });
+      return { endpoints: c.endpoints(), stop: () => c.stop() };
+    }
+    // Members reach NATS directly: the fault proxies of the tests would be measured too.
+    const c = await TestCluster.start({ size: opts.cluster, args: opts.xetcdArgs, direct: true });
+    return { endpoints: c.endpoints(), stop: () => c.stop() };
+  }
+  const dir = await makeTempDir(`xetcd-bench-${kind}-`);
+  try {
+    const server =
+      kind === 'etcd'
+        ? await startEtcd({ dataDir: dir.path, args: opts.etcdArgs })
+        : await startXetcd({ dataDir: dir.path, args: opts.xetcdArgs });
+    return {
+      endpoints: [server.endpoint],
+      stop: async () => {
+        await server.stop(10_000);
+        await dir.remove();
+      },
+    };
+  } catch (err) {
+    await dir.remove();
+    throw err;
+  }
+}
+
+async function withServer<T>(
+  kind: 'etcd' | 'xetcd',
+  opts: Options,
+  fn: (endpoints: string[]) => Promise<T>,
+): Promise<T> {
+  let deployment: Deployment | undefined;
+  const onSignal = (): void => {
+    void (deployment?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    deployment = await deploy(kind, opts);
+    return await fn(deployment.endpoints);
+  } finally {
+    process.off('SIGINT', onSignal);
+    await deployment?.stop();
+  }
+}
+
+/** The run with the median throughput: one noisy round on a shared machine does not decide the table. */
+function median(results: Result[]): Result | undefined {
+  if (results.length === 0) return undefined;
+  const sorted = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+async function compare(opts: Options): Promise<void> {
+  type Row = { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string };
+  const rows: Row[] = opts.workloads.map((workload) => ({ workload }));
+  const runs: Record<'etcd' | 'xetcd', Map<Workload, Result[]>> = { etcd: new Map(), xetcd: new Map() };
+  const all: Result[] = [];
+  // Rounds alternate the servers (etcd, xetcd, etcd, xetcd, ...) so that a change in the
+  // machine's background load hits both; each server runs alone on a fresh data dir.
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const kind of opts.servers) {
+      const label = opts.rounds > 1 ? `${kind}#${round}` : kind;
+      try {
+        await withServer(kind, opts, async (endpoints) => {
+          for (const row of rows) {
+            try {
+              const r = await runWorkload({ ...opts, endpoints }, row.workload, label);
+              all.push(r);
+              runs[kind].set(row.workload, [...(runs[kind].get(row.workload) ?? []), r]);
+              if (!opts.json) printResult(r);
+            } catch (err) {
+              if (kind === 'xetcd') row.xetcdError = err instanceof Error ? err.message : String(err);
+              else throw err;
+            }
+          }
+        });
+      } catch (err) {
+        if (kind === 'etcd') throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
+        for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
+      }
+    }
+  }
+  for (const row of rows) {
+    const e = median(runs.etcd.get(row.workload) ?? []);
+    const x = median(runs.xetcd.get(row.workload) ?? []);
+    if (e) row.etcd = e;
+    if (x) row.xetcd = x;
+  }
+  if (opts.json) {
+    const comparison = rows.map((r) => ({
+      workload: r.workload,
+      etcdOpsPerSec: r.etcd?.opsPerSec ?? null,
+      xetcdOpsPerSec: r.xetcd?.opsPerSec ?? null,
+      ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null,
+      ratioP99: r.etcd && r.xetcd ? r.xetcd.latencyMs.p99 / r.etcd.latencyMs.p99 : null,
+      xetcdError: r.xetcdError ?? null,
+    }));
+    process.stdout.write(`${JSON.stringify({ rounds: opts.rounds, results: all, comparison }, null, 2)}\n`);
+  } else {
+    if (opts.rounds > 1)
+      process.stdout.write(`\nMedian of ${opts.rounds} alternating rounds per server (by ops/s):`);
+    printComparison(rows);
+  }
+}
+
+async function direct(opts: Options): Promise<void> {
+  // A load run against an endpoint that is not there would only count connection errors.
+  for (const ep of opts.endpoints) {
+    if (!(await rangeSucceeds(ep, 3_000)))
+      throw new Error(`no etcd answers a Range at ${ep} (is it running? --compare starts servers itself)`);
+  }
+  const results: Result[] = [];
+  for (const w of opts.workloads) {
+    const r = await runWorkload(opts, w, opts.endpoints.join(','));
+    results.push(r);
+    if (!opts.json) printResult(r);
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+}
+
+// ---------------------------------------------------------------- command line
+
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+function nonNegative(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a number >= 0, got "${v}"`);
+    return n;
+  };
+}
+
+function parseWorkloads(v: string): Workload[] {
+  if (v === 'all') return [...WORKLOADS];
+  const list = v.split(',').map((s) => s.trim());
+  for (const w of list) {
+    if (!(WORKLOADS as readonly string[]).includes(w))
+      throw new InvalidArgumentError(`unknown workload "${w}" (valid: ${WORKLOADS.join(', ')}, all)`);
+  }
+  return list as Workload[];
+}
+
+function parseServers(v: string): ('etcd' | 'xetcd')[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const s of list)
+    if (s !== 'etcd' && s !== 'xetcd')
+      throw new InvalidArgumentError(`unknown server "${s}" (valid: etcd, xetcd)`);
+  return list as ('etcd' | 'xetcd')[];
+}
+
+const splitArgs = (v: string): string[] => v.split(/\s+/).filter(Boolean);
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('client-load')
+    .description(
+      "gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd's benchmark tool",
+    )
+    .option(
+      '--endpoints <list>',
+      'comma-separated endpoints',
+      (v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ['127.0.0.1:2379'],
+    )
+    .option('--conns <n>', 'gRPC connections (HTTP/2 channels)', positiveInt('--conns'), 1)
+    .option('--clients <n>', 'concurrent callers, spread over the connections', positiveInt('--clients'), 1)
+    .option('--total <n>', 'requests (not watch-latency: see --put-total)', positiveInt('--total'), 10_000)
+    .option(
+      '--warmup <n>',
+      'unmeasured requests before each workload (not watch-latency)',
+      nonNegative('--warmup'),
+      2_000,
+    )
+    .option('--key-size <n>', 'key size in bytes', positiveInt('--key-size'), 8)
+    .option('--val-size <n>', 'value size in bytes', positiveInt('--val-size'), 8)
+    .option('--key-space-size <n>', 'distinct keys written by put', positiveInt('--key-space-size'), 100_000)
+    .option('--sequential-keys', 'put keys in order instead of at random', false)
+    .option('--txn-ops <n>', 'puts per txn (txn workload)', positiveInt('--txn-ops'), 1)
+    .option('--rate <n>', 'maximum requests per second (0 = as fast as possible)', nonNegative('--rate'), 0)
+    .option('--watchers <n>', 'watchers on the watched key (watch-latency)', positiveInt('--watchers'), 100)
+    .option('--put-rate <n>', 'puts per second (watch-latency)', positiveInt('--put-rate'), 100)
+    .option('--put-total <n>', 'puts (watch-latency)', positiveInt('--put-total'), 1_000)
+    .addOption(
+      new Option('--workload <list>', `comma-separated: ${WORKLOADS.join(', ')}, or all`)
+        .argParser(parseWorkloads)
+        .default(['put'] as Workload[], 'put'),
+    )
+    .option('--json', 'print results as JSON on stdout', false)
+    .option(
+      '--compare',
+      'start a real etcd 3.4 and an xetcd on temp dirs, one after the other, and compare',
+      false,
+    )
+    .option('--etcd-args <args>', 'extra flags for the etcd started by --compare', splitArgs, [] as string[])
+    .option(
+      '--xetcd-args <args>',
+      'extra flags for the xetcd started by --compare',
+      splitArgs,
+      [] as string[],
+    )
+    .option(
+      '--rounds <n>',
+      '--compare: alternate the servers this many times, table shows the median',
+      positiveInt('--rounds'),
+      1,
+    )
+    .option(
+      '--cluster <n>',
+      '--compare: members per cluster (xetcd over a local nats-server, etcd over its peer HTTP)',
+      positiveInt('--cluster'),
+      1,
+    )
+    .option('--servers <list>', 'which servers --compare starts, in this order (etcd, xetcd)', parseServers, [
+      'etcd',
+      'xetcd',
+    ] as ('etcd' | 'xetcd')[])
+    .parse(argv);
+  const o = program.opts<{
+    endpoints: string[];
+    conns: number;
+    clients: number;
+    total: number;
+    warmup: number;
+    keySize: number;
+    valSize: number;
+    keySpaceSize: number;
+    sequentialKeys: boolean;
+    txnOps: number;
+    rate: number;
+    watchers: number;
+    putRate: number;
+    putTotal: number;
+    workload: Workload[];
+    json: boolean;
+    compare: boolean;
+    etcdArgs: string[];
+    xetcdArgs: string[];
+    servers: ('etcd' | 'xetcd')[];
+    rounds: number;
+    cluster: number;
+  }>();
+  const opts: Options = { ...o, workloads: o.workload };
+  if (opts.compare) {
+    if (program.getOptionValueSource('workload') === 'default') opts.workloads = [...WORKLOADS];
+    await compare(opts);
+  } else {
+    await direct(opts);
+  }
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`client-load: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
