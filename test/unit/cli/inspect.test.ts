@@ -12,7 +12,7 @@ import { startProcess, type ManagedProcess } from '../../helpers/process.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fake-server-cli.ts');
+const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fakeServerCli.ts');
 
 /** Decodes client→server frames (always masked); returns text payloads and the unread rest. */
 function readFrames(buf: Buffer): { texts: string[]; rest: Buffer } {

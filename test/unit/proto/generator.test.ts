@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fieldName, generate, protocJsonName } from '../../../scripts/gen-proto.js';
+import { fieldName, generate, protocJsonName } from '../../../scripts/genProto.js';
 
 describe('gen-proto', () => {
   it('reproduces the committed modules exactly', async () => {
