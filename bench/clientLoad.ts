@@ -579,7 +579,7 @@ const splitArgs = (v: string): string[] => v.split(/\s+/).filter(Boolean);
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
-    .name('client-load')
+    .name('clientLoad')
     .description(
       "gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd's benchmark tool",
     )
@@ -680,6 +680,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((err: unknown) => {
-  process.stderr.write(`client-load: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`clientLoad: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });
