@@ -13,9 +13,11 @@ import {
   AuthRoleGrantPermissionRequest,
   AuthUserAddRequest,
   AuthenticateRequest,
+  CompactionRequest,
   DefragmentRequest,
   HashKVRequest,
   HashRequest,
+  KVService,
   LeaseService,
   LeaseGrantRequest,
   LeaseRevokeRequest,
@@ -217,6 +219,22 @@ describe('auth on one member', () => {
     expect(status.leader).toBe(status.header!.memberId);
     await app.call(m.Alarm, AlarmRequest.create());
     await app.call(m.MoveLeader, MoveLeaderRequest.create({ targetId: status.header!.memberId }));
+  });
+
+  it('Compact needs a user, any user (etcd 3.4 lets anyone compact)', async () => {
+    const app = client(await login('app', 'apppw'));
+    const { header } = await app.put({ key: b('app/compact'), value: b('1') });
+    const revision = header!.revision;
+    expect(
+      await failure(client().call(KVService.Compact, CompactionRequest.create({ revision, physical: true }))),
+    ).toEqual([grpc.status.INVALID_ARGUMENT, 'etcdserver: user name is empty']);
+    // Nothing was compacted: the revision before it can still be read.
+    expect((await app.range({ key: b('app/compact'), revision: revision - 1 })).kvs).toHaveLength(0);
+    await app.call(KVService.Compact, CompactionRequest.create({ revision, physical: true }));
+    expect(await failure(app.range({ key: b('app/compact'), revision: revision - 1 }))).toEqual([
+      grpc.status.OUT_OF_RANGE,
+      'etcdserver: mvcc: required revision has been compacted',
+    ]);
   });
 
   /** How a Snapshot stream with this token ends: [code, details]. */
