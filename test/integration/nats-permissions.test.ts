@@ -39,6 +39,13 @@ describe('the NATS accounts of deploy/nats.conf', () => {
     await dir?.remove();
   });
 
+  it('the README shows the accounts of deploy/nats.conf as they are', async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const shown = /```\n(accounts \{[\s\S]*?\n\})\n```/.exec(readme)?.[1];
+    expect(shown).toBeDefined();
+    expect(await readFile(join(REPO_ROOT, 'deploy', 'nats.conf'), 'utf8')).toContain(shown);
+  });
+
   it('members with their credentials form the cluster; others get nothing of it', async () => {
     const leader = await cluster.waitForLeader();
     const status = await leader.status();
