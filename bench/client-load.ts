@@ -385,6 +385,13 @@ function printResult(r: Result): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** A Markdown table with padded columns. */
+function markdownTable(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
 function printComparison(
   rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[],
 ): void {
@@ -413,11 +420,8 @@ function printComparison(
     fmt(r.xetcd?.latencyMs.p99, 2),
     ratio(r.xetcd?.latencyMs.p99, r.etcd?.latencyMs.p99),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
   process.stdout.write(
-    `\n${out.join('\n')}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
+    `\n${markdownTable(header, body)}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
   );
   for (const r of rows) if (r.xetcdError) process.stdout.write(`xetcd ${r.workload}: ${r.xetcdError}\n`);
 }
@@ -516,10 +520,9 @@ function printAuthCost(runs: ReadonlyMap<string, Map<Workload, Result[]>>, opts:
         .map((o) => (o === undefined || ops[0] === undefined ? '-' : (o / ops[0]).toFixed(2)));
       body.push([kind, workload, ...ops.map((o) => (o === undefined ? 'failed' : o.toFixed(0))), ...ratios]);
     }
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
-  process.stdout.write(`\nThe cost of auth (medians; ratio to auth ${base}):\n${out.join('\n')}\n`);
+  process.stdout.write(
+    `\nThe cost of auth (medians; ratio to auth ${base}):\n${markdownTable(header, body)}\n`,
+  );
 }
 
 /** A configuration's name: the server, and its auth mode when --auth names more than one. */
