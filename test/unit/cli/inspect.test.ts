@@ -9,7 +9,7 @@ import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { inspectorServer } from '../../helpers/wsInspector.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fake-server-cli.ts');
+const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fakeServerCli.ts');
 
 let proc: ManagedProcess | undefined;
 let dir: TempDir | undefined;

@@ -31,7 +31,7 @@ import {
 } from '../../src/proto/etcdserverpb.js';
 import { LockRequest, LockService } from '../../src/proto/v3lockpb.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import type { ServerInstance } from '../helpers/etcd.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import { startXetcd } from '../helpers/xetcd.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcdRpc.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 import { EtcdCluster } from '../test/helpers/etcdCluster.js';
 import { TestCluster } from '../test/helpers/cluster.js';
@@ -670,7 +670,7 @@ function parseUser(v: string): Credentials {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
-    .name('client-load')
+    .name('clientLoad')
     .description(
       "gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd's benchmark tool",
     )
@@ -784,6 +784,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((err: unknown) => {
-  process.stderr.write(`client-load: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`clientLoad: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });

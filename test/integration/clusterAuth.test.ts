@@ -12,7 +12,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService, AuthenticateRequest } from '../../src/proto/etcdserverpb.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { TestCluster, type ClusterMember } from '../helpers/cluster.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
