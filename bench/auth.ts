@@ -15,7 +15,7 @@ import {
   AuthenticateRequest,
 } from '../src/proto/etcdserverpb.js';
 import { Permission_Type } from '../src/proto/authpb.js';
-import { EtcdRpcClient } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../test/helpers/etcdRpc.js';
 
 export const AUTH_MODES = ['off', 'simple', 'jwt'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];

@@ -14,7 +14,7 @@ import {
   AuthUserGrantRoleRequest,
   AuthenticateRequest,
 } from '../../src/proto/etcdserverpb.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import type { ServerInstance } from '../helpers/etcd.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import { inspectorServer } from '../helpers/wsInspector.js';
