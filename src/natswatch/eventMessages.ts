@@ -76,9 +76,11 @@ export function decodeEventMessage(msg: Pick<Msg, 'headers' | 'data'>): EventMes
   if (h === undefined) throw new Error('an event message without headers');
   const revision = wholeHeader(h, HEADER.revision, 1);
   const position = /^(\d+) of (\d+)$/.exec(h.get(HEADER.position));
-  if (position === null) throw new Error(`header ${HEADER.position} is '${h.get(HEADER.position)}', not 'i of n'`);
+  if (position === null)
+    throw new Error(`header ${HEADER.position} is '${h.get(HEADER.position)}', not 'i of n'`);
   const index = Number(position[1]);
   const count = Number(position[2]);
-  if (index < 1 || index > count) throw new Error(`header ${HEADER.position} '${index} of ${count}' is out of range`);
+  if (index < 1 || index > count)
+    throw new Error(`header ${HEADER.position} '${index} of ${count}' is out of range`);
   return { revision, index, count, event: Event.decode(msg.data) };
 }

@@ -184,7 +184,8 @@ export class NatsWatch {
     this.progressTimer = undefined;
     this.replay?.stop();
     await session?.stop();
-    if (session !== undefined) this.opts.logger.info({ published: this.published }, 'nats watch: stopped publishing');
+    if (session !== undefined)
+      this.opts.logger.info({ published: this.published }, 'nats watch: stopped publishing');
   }
 
   private bookmark(): void {

@@ -44,7 +44,8 @@ function parseRequest(data: Uint8Array): WatchReplayRequest | string {
   if (req.key.length === 0) return 'etcdserver: key is not provided';
   if (!Number.isSafeInteger(req.startRevision) || req.startRevision < 1)
     return `xetcd: start_revision must be at least 1 (got ${req.startRevision})`;
-  if (!Number.isSafeInteger(req.limit) || req.limit < 0) return `xetcd: limit must not be negative (got ${req.limit})`;
+  if (!Number.isSafeInteger(req.limit) || req.limit < 0)
+    return `xetcd: limit must not be negative (got ${req.limit})`;
   if (normalizeRange(req.key, req.rangeEnd).kind === 'empty')
     return 'xetcd: range_end is not above key: the range is empty';
   return req;

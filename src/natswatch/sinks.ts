@@ -60,7 +60,12 @@ export class JetStreamSink implements ChangeSink {
     this.js = jetstream(nc);
   }
 
-  static async open(nc: NatsConnection, clusterId: bigint, stream: string, logger: Logger): Promise<JetStreamSink> {
+  static async open(
+    nc: NatsConnection,
+    clusterId: bigint,
+    stream: string,
+    logger: Logger,
+  ): Promise<JetStreamSink> {
     const jsm = await jetstreamManager(nc);
     const subject = `${kvRoot(clusterId)}.>`;
     try {

@@ -30,7 +30,8 @@ export function clusterSubject(clusterId: bigint | string): string {
 }
 
 export const kvRoot = (clusterId: bigint | string): string => `${clusterSubject(clusterId)}.kv`;
-export const progressSubject = (clusterId: bigint | string): string => `${clusterSubject(clusterId)}.progress`;
+export const progressSubject = (clusterId: bigint | string): string =>
+  `${clusterSubject(clusterId)}.progress`;
 export const replaySubject = (clusterId: bigint | string): string =>
   `${clusterSubject(clusterId)}.watch.replay`;
 
@@ -126,6 +127,7 @@ export function prefixSubscription(
   const tokens = keyTokens(prefix.subarray(0, lastSlash));
   const spelled = tokens.join('.');
   // A prefix too long to spell out: elided subjects keep fewer tokens, so listen wider.
-  if (spelled.length > MAX_KEY_SUBJECT - ELIDED.length - 1) return { subject: `${kvRoot(clusterId)}.>`, exact: false };
+  if (spelled.length > MAX_KEY_SUBJECT - ELIDED.length - 1)
+    return { subject: `${kvRoot(clusterId)}.>`, exact: false };
   return { subject: `${kvRoot(clusterId)}.${spelled}.>`, exact };
 }
