@@ -37,11 +37,20 @@ export interface WatchOverNatsOptions {
 const COMPACTED = 'mvcc: required revision has been compacted';
 const RETRY_MS = [100, 250, 500, 1_000, 2_000];
 
+/**
+ * An answer that asking again cannot change (a bad question), unlike a member
+ * behind the revision asked for, a busy one, or a failed read.
+ */
+function isRefusal(error: string): boolean {
+  if (error === '' || error === COMPACTED) return false;
+  return !/future revision|ask again|replay failed/.test(error);
+}
+
 /** etcd's prefix range end: the prefix with its last byte below 0xff increased; "\0" for all keys. */
 function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i]! < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
       end[i]!++;
       return end;
     }
@@ -79,7 +88,9 @@ class NatsWatchRun {
     private readonly out: Subscriber<WatchResponse>,
   ) {
     this.prefix =
-      typeof opts.prefix === 'string' ? Buffer.from(opts.prefix) : (opts.prefix ?? new Uint8Array(0));
+      typeof opts.prefix === 'string'
+        ? new TextEncoder().encode(opts.prefix)
+        : Uint8Array.from(opts.prefix ?? []);
     this.clusterId = typeof opts.clusterId === 'bigint' ? opts.clusterId : BigInt(`0x${opts.clusterId}`);
     if (opts.fromRevision !== undefined) {
       if (!Number.isSafeInteger(opts.fromRevision) || opts.fromRevision < 1)
@@ -236,6 +247,11 @@ class NatsWatchRun {
       const from = this.done! + 1;
       const answer = await this.askReplay(from).catch((err: unknown) => err as Error);
       if (this.closed) return;
+      if (!(answer instanceof Error) && isRefusal(answer.end.error)) {
+        this.out.error(new Error(`the replay service refused the watch: ${answer.end.error}`));
+        this.close();
+        return;
+      }
       if (answer instanceof Error || (answer.end.error !== '' && answer.end.error !== COMPACTED)) {
         // No leader yet, a member behind, busy, or NATS away: ask again soon.
         await new Promise(

@@ -105,8 +105,11 @@ export class ReplayService {
     try {
       await this.replay(req, reply, end);
     } catch (err) {
-      if (err instanceof MvccError && err.kind === 'compacted') {
-        end({ error: err.message, compactRevision: this.store.compactRevision });
+      if (err instanceof MvccError) {
+        end({
+          error: err.message,
+          ...(err.kind === 'compacted' ? { compactRevision: this.store.compactRevision } : {}),
+        });
       } else {
         this.logger.warn({ err }, 'nats watch: a replay failed');
         end({ error: `xetcd: replay failed: ${(err as Error).message}` });
