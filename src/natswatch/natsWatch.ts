@@ -115,6 +115,8 @@ export class NatsWatch {
         })
         .finally(() => {
           this.starting = false;
+          // Leadership may have moved while starting.
+          if (this.session !== undefined && !this.opts.host.isLeader()) void this.stopPublishing();
         });
     } else if (!leader && this.session !== undefined) {
       void this.stopPublishing();
