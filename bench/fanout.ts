@@ -1,27 +1,35 @@
 // Watch fan-out, side by side: `npm run bench:fanout -- [--subscribers 100,1000,10000]`.
 // N subscribers on one key prefix while one writer puts at a steady rate; each
 // event's latency is its receive time minus its put's send time (the value
-// carries the put's index), and the rate is the events delivered per second,
+// starts with the send time), and the rate is the events delivered per second,
 // from the first put to the last event. Three roads:
 //   nats   xetcd publishing to NATS (--nats-watch-subjects); each subscriber is a
 //          plain NATS subscription on xetcd.<cid>.kv.fan.> (spread over --conns
 //          connections), the way `nats sub` or any NATS client listens;
 //   grpc   the same xetcd, gRPC Watch: N watchers over --conns streams;
 //   etcd   etcd 3.4 (/usr/bin/etcd or $ETCD_BIN), gRPC Watch, the same way.
-// Each road gets a fresh single-member server on a temp dir; the subscribers
-// and the writer run in this process, so on a small machine the receiving
-// side's own cost is part of every figure alike.
+// Each road gets a fresh single-member server on a temp dir. The subscribers
+// run in --procs child processes (bench/fanoutSubscribers.ts), the writer in
+// this one; on a small machine the receiving side's own cost is part of every
+// figure alike.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { startEtcd, type ServerInstance } from '../test/helpers/etcd.js';
-import { EtcdRpcClient, type WatchStream } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../test/helpers/etcd-rpc.js';
 import { startNats, type NatsInstance } from '../test/helpers/nats.js';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  sendTimeValue,
+  type FromSubscriber,
+  type SubscriberSetup,
+  type ToSubscriber,
+} from './fanoutSubscribers.js';
 import { makeTempDir, type TempDir } from '../test/helpers/tempdir.js';
 import { startXetcd } from '../test/helpers/xetcd.js';
-import { Event } from '../src/proto/mvccpb.js';
-import { prefixSubscription, progressSubject } from '../src/natswatch/subjects.js';
+import { progressSubject } from '../src/natswatch/subjects.js';
 
 const ROADS = ['nats', 'grpc', 'etcd'] as const;
 type Road = (typeof ROADS)[number];
@@ -31,6 +39,7 @@ interface Options {
   rate: number;
   seconds: number;
   conns: number;
+  procs: number;
   roads: Road[];
   json: boolean;
 }
@@ -48,6 +57,7 @@ interface FanoutResult {
 }
 
 const PREFIX = 'fan/';
+const SUBSCRIBER_FILE = fileURLToPath(new URL('./fanoutSubscribers.ts', import.meta.url));
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 function list(what: string) {
@@ -68,70 +78,33 @@ function positive(what: string) {
   };
 }
 
-/** Latencies by put index, and the moment of the last event. */
-class Receiver {
-  readonly latencies: number[] = [];
-  last = 0;
-  constructor(private readonly sentAt: Float64Array) {}
-  receive(value: Uint8Array | undefined): void {
-    const i = Number(Buffer.from(value ?? new Uint8Array()).toString('latin1', 0, 10));
-    const now = performance.now();
-    if (Number.isInteger(i) && i >= 0 && i < this.sentAt.length && this.sentAt[i]! > 0) {
-      this.latencies.push(now - this.sentAt[i]!);
-      this.last = now;
-    }
-  }
-}
-
-/** A listening side: started before the writes, closed after. */
-interface Listeners {
-  close(): Promise<void>;
-}
-
-async function natsSubscribers(
-  natsUrl: string,
-  clusterId: bigint,
+/** The subscriber processes of one run, each with its share of the subscribers. */
+async function startSubscribers(
+  setup: Omit<SubscriberSetup, 'subscribers'>,
   n: number,
-  conns: number,
-  rx: Receiver,
-): Promise<Listeners> {
-  const ncs: NatsConnection[] = [];
-  for (let c = 0; c < Math.min(conns, n); c++)
-    ncs.push(await connect({ servers: natsUrl, name: `fanout ${c}` }));
-  const subject = prefixSubscription(clusterId, enc(PREFIX)).subject;
-  for (let s = 0; s < n; s++) {
-    ncs[s % ncs.length]!.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err === null) rx.receive(Event.decode(msg.data).kv?.value);
-      },
+  procs: number,
+): Promise<ChildProcess[]> {
+  const count = Math.min(procs, n);
+  const children = Array.from({ length: count }, (_, i) => {
+    const share = Math.floor(n / count) + (i < n % count ? 1 : 0);
+    return fork(SUBSCRIBER_FILE, [JSON.stringify({ ...setup, subscribers: share })], {
+      execArgv: ['--import', 'tsx'],
+      serialization: 'advanced',
     });
-  }
-  await Promise.all(ncs.map((nc) => nc.flush()));
-  return { close: async () => void (await Promise.all(ncs.map((nc) => nc.close()))) };
+  });
+  await Promise.all(children.map((c) => nextMessage(c)));
+  return children;
 }
 
-async function grpcWatchers(endpoint: string, n: number, conns: number, rx: Receiver): Promise<Listeners> {
-  const clients = Array.from({ length: Math.min(conns, n) }, () => new EtcdRpcClient(endpoint));
-  const streams: WatchStream[] = clients.map((c) => c.watch());
-  let created = 0;
-  const allCreated = new Promise<void>((resolve) => {
-    for (const s of streams) {
-      s.onResponse((res) => {
-        if (res.created && ++created === n) resolve();
-        for (const ev of res.events) rx.receive(ev.kv?.value);
-      });
-    }
+function nextMessage(child: ChildProcess): Promise<FromSubscriber> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`a subscriber process exited (${code})`));
+    child.once('exit', onExit);
+    child.once('message', (m: FromSubscriber) => {
+      child.off('exit', onExit);
+      resolve(m);
+    });
   });
-  const rangeEnd = enc(PREFIX);
-  rangeEnd[rangeEnd.length - 1]!++;
-  for (let w = 0; w < n; w++) streams[w % streams.length]!.create({ key: enc(PREFIX), rangeEnd });
-  await allCreated;
-  return {
-    close: async () => {
-      streams.forEach((s) => s.close());
-      clients.forEach((c) => c.close());
-    },
-  };
 }
 
 /** A fresh server for one road; for nats, with its nats-server and the cluster ID. */
@@ -168,43 +141,60 @@ function percentile(sorted: number[], p: number): number {
 async function run(road: Road, n: number, opts: Options): Promise<FanoutResult> {
   const { server, nats, dir, clusterId } = await serve(road);
   const puts = Math.max(1, Math.round(opts.rate * opts.seconds));
-  const sentAt = new Float64Array(puts);
-  const rx = new Receiver(sentAt);
   const writer = new EtcdRpcClient(server.endpoint);
-  let listeners: Listeners | undefined;
+  let children: ChildProcess[] = [];
   try {
-    listeners =
-      road === 'nats'
-        ? await natsSubscribers(nats!.url, clusterId, n, opts.conns, rx)
-        : await grpcWatchers(server.endpoint, n, opts.conns, rx);
-    const expected = puts * n;
+    children = await startSubscribers(
+      {
+        road: road === 'nats' ? 'nats' : 'grpc',
+        address: road === 'nats' ? nats!.url : server.endpoint,
+        clusterId: clusterId.toString(16),
+        prefix: PREFIX,
+        conns: Math.max(1, Math.round(opts.conns / Math.min(opts.procs, n))),
+      },
+      n,
+      opts.procs,
+    );
     const started = performance.now();
+    const firstPutAt = performance.timeOrigin + started;
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < puts; i++) {
       const wait = started + (i * 1000) / opts.rate - performance.now();
       if (wait > 0) await sleep(wait);
-      const value = Buffer.alloc(16, 0x78);
-      value.write(String(i).padStart(10, '0'), 0, 'latin1');
-      sentAt[i] = performance.now();
-      pending.push(writer.put({ key: enc(`${PREFIX}k${i % 16}`), value }).catch(() => undefined));
+      pending.push(
+        writer.put({ key: enc(`${PREFIX}k${i % 16}`), value: sendTimeValue() }).catch(() => undefined),
+      );
     }
     await Promise.all(pending);
-    const deadline = performance.now() + 15_000;
-    while (rx.latencies.length < expected && performance.now() < deadline) await sleep(20);
-    const sorted = [...rx.latencies].sort((a, b) => a - b);
+    const results = await Promise.all(
+      children.map((c, i) => {
+        const share = Math.floor(n / children.length) + (i < n % children.length ? 1 : 0);
+        const answer = nextMessage(c);
+        c.send({ type: 'expect', events: share * puts, deadlineMs: 15_000 } satisfies ToSubscriber);
+        return answer;
+      }),
+    );
+    const sorted: number[] = [];
+    let lastAt = 0;
+    for (const r of results) {
+      if (r.type !== 'result') continue;
+      for (const l of r.latencies) sorted.push(l);
+      lastAt = Math.max(lastAt, r.lastAt);
+    }
+    sorted.sort((a, b) => a - b);
     return {
       road,
       subscribers: n,
       puts,
-      expected,
+      expected: puts * n,
       delivered: sorted.length,
-      eventsPerSec: sorted.length / ((rx.last - started) / 1000),
+      eventsPerSec: sorted.length / ((lastAt - firstPutAt) / 1000),
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       maxMs: sorted.at(-1) ?? NaN,
     };
   } finally {
-    await listeners?.close();
+    for (const c of children) if (c.exitCode === null) c.kill();
     writer.close();
     await server.stop(10_000);
     await nats?.stop();
@@ -245,10 +235,11 @@ const opts = new Command('bench:fanout')
   .option('--seconds <n>', 'seconds of writes per run', positive('--seconds'), 5)
   .option(
     '--conns <n>',
-    'NATS connections / gRPC watch streams the subscribers share',
+    'NATS connections / gRPC watch streams the subscribers share, in all',
     positive('--conns'),
     10,
   )
+  .option('--procs <n>', 'subscriber processes the subscribers are spread over', positive('--procs'), 2)
   .option(
     '--roads <list>',
     `which roads, comma-separated (${ROADS.join(', ')})`,
