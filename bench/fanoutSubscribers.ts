@@ -94,7 +94,8 @@ if (process.send !== undefined) {
         return;
       }
       send({ type: 'result', latencies: Float64Array.from(latencies), lastAt });
-      void close().finally(() => process.disconnect());
+      // The parent ends this process once it has the result: leaving first could lose the message.
+      void close();
     };
     check();
   });

@@ -3,18 +3,18 @@
 // the checkpoint moved per acknowledged whole revision. A leader killed
 // mid-stream is followed by one that resumes from the stream's last message:
 // the stream then holds every change once, in order, as a gRPC watch has them.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEventMessage, type EventMessage } from '../../src/natswatch/eventMessages.js';
-import { progressSubject } from '../../src/natswatch/subjects.js';
-import { TestCluster } from '../helpers/cluster.js';
+import type { TestCluster } from '../helpers/cluster.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import {
   AnyMember,
   expireLeasedKeys,
   groupByRevision,
   grpcHistory,
+  startWatchedCluster,
   writeWorkload,
 } from './natsWatchWorkload.js';
 
@@ -32,16 +32,10 @@ describe('the key space into a JetStream stream (three members, nats-server -js)
 
   beforeAll(async () => {
     store = await makeTempDir('xetcd-jetstream-');
-    cluster = await TestCluster.start({
-      size: 3,
+    ({ cluster, cid, members, nc } = await startWatchedCluster({
       natsArgs: ['-js', '-sd', store.path],
       args: ['--nats-watch-jetstream', STREAM],
-    });
-    members = new AnyMember(cluster);
-    cid = (await members.call((c) => c.status())).header!.clusterId;
-    nc = await connect({ servers: cluster.natsUrl });
-    const bookmarks = nc.subscribe(progressSubject(cid), { max: 1 });
-    for await (const _ of bookmarks) break;
+    }));
     jsm = await jetstreamManager(nc);
   }, 60_000);
   afterAll(async () => {

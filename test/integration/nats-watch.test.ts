@@ -2,16 +2,16 @@
 // members over a real nats-server: what a plain NATS subscriber sees, what the
 // replay service says to bad questions, and watchOverNats through faults, each
 // compared with a gRPC watch of the same range from the same revision.
-import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, type NatsConnection } from '@nats-io/transport-node';
 import type { Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchOverNats } from '../../src/client/index.js';
 import { decodeEventMessage, HEADER, type EventMessage } from '../../src/natswatch/eventMessages.js';
-import { progressSubject, replaySubject } from '../../src/natswatch/subjects.js';
+import { replaySubject } from '../../src/natswatch/subjects.js';
 import { Event } from '../../src/proto/mvccpb.js';
 import type { WatchResponse } from '../../src/proto/etcdserverpb.js';
 import { WatchReplayEnd, WatchReplayRequest } from '../../src/proto/xetcdpb.js';
-import { TestCluster } from '../helpers/cluster.js';
+import type { TestCluster } from '../helpers/cluster.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { startTcpProxy } from '../helpers/tcpProxy.js';
 import {
@@ -19,6 +19,7 @@ import {
   expireLeasedKeys,
   groupByRevision,
   grpcHistory,
+  startWatchedCluster,
   writeWorkload,
   type RevisionGroup,
 } from './natsWatchWorkload.js';
@@ -64,13 +65,7 @@ describe('the key space on NATS subjects (three members, plain NATS)', () => {
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ size: 3, args: ['--nats-watch-subjects'] });
-    members = new AnyMember(cluster);
-    cid = (await members.call((c) => c.status())).header!.clusterId;
-    nc = await connect({ servers: cluster.natsUrl });
-    // The leader publishes once it has started: its first bookmark says so.
-    const bookmarks = nc.subscribe(progressSubject(cid), { max: 1 });
-    for await (const _ of bookmarks) break;
+    ({ cluster, cid, members, nc } = await startWatchedCluster({ args: ['--nats-watch-subjects'] }));
   }, 60_000);
   afterAll(async () => {
     await nc?.close();

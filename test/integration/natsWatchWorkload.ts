@@ -2,7 +2,9 @@
 // multi-key txns, keys on a lease left to expire) written through whichever
 // member answers, and the reference history of a range from a gRPC watch,
 // both cut into one group of events per revision for comparison.
-import type { ClusterMember, TestCluster } from '../helpers/cluster.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { TestCluster, type ClusterMember, type ClusterOptions } from '../helpers/cluster.js';
+import { progressSubject } from '../../src/natswatch/subjects.js';
 import type { EtcdRpcClient } from '../helpers/etcd-rpc.js';
 import { Rng } from '../sim/rng.js';
 import { Event, type Event as MvccEvent } from '../../src/proto/mvccpb.js';
@@ -162,4 +164,16 @@ export async function grpcHistory(
     client.close();
   }
   return groups.filter((g) => g.revision <= to);
+}
+
+/** A three-member cluster that publishes its changes, once its leader has sent a first bookmark. */
+export async function startWatchedCluster(
+  opts: Pick<ClusterOptions, 'args' | 'natsArgs'>,
+): Promise<{ cluster: TestCluster; cid: bigint; members: AnyMember; nc: NatsConnection }> {
+  const cluster = await TestCluster.start({ size: 3, ...opts });
+  const members = new AnyMember(cluster);
+  const cid = (await members.call((c) => c.status())).header!.clusterId;
+  const nc = await connect({ servers: cluster.natsUrl });
+  for await (const _ of nc.subscribe(progressSubject(cid), { max: 1 })) break;
+  return { cluster, cid, members, nc };
 }
