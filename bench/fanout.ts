@@ -92,7 +92,17 @@ async function startSubscribers(
       serialization: 'advanced',
     });
   });
-  await Promise.all(children.map((c) => nextMessage(c)));
+  try {
+    await Promise.race([
+      Promise.all(children.map((c) => nextMessage(c))),
+      sleep(120_000).then(() => {
+        throw new Error(`the ${n} subscribers were not all subscribed within 120 s`);
+      }),
+    ]);
+  } catch (err) {
+    for (const c of children) c.kill();
+    throw err;
+  }
   return children;
 }
 
@@ -258,7 +268,11 @@ const results: FanoutResult[] = [];
 for (const n of opts.subscribers) {
   for (const road of opts.roads) {
     process.stderr.write(`${ROAD_NAMES[road]}, ${n} subscribers ...\n`);
-    results.push(await run(road, n, opts));
+    try {
+      results.push(await run(road, n, opts));
+    } catch (err) {
+      process.stderr.write(`  failed: ${(err as Error).message}\n`);
+    }
   }
 }
 process.stdout.write(opts.json ? `${JSON.stringify(results, null, 2)}\n` : `${table(results)}\n`);

@@ -35,6 +35,7 @@ export interface WatchOverNatsOptions {
 }
 
 const COMPACTED = 'mvcc: required revision has been compacted';
+const FUTURE = /future revision/;
 const RETRY_MS = [100, 250, 500, 1_000, 2_000];
 
 /**
@@ -43,7 +44,7 @@ const RETRY_MS = [100, 250, 500, 1_000, 2_000];
  */
 function isRefusal(error: string): boolean {
   if (error === '' || error === COMPACTED) return false;
-  return !/future revision|ask again|replay failed/.test(error);
+  return !FUTURE.test(error) && !/ask again|replay failed/.test(error);
 }
 
 /** etcd's prefix range end: the prefix with its last byte below 0xff increased; "\0" for all keys. */
@@ -127,7 +128,7 @@ class NatsWatchRun {
     });
     await nc.flush();
     void this.watchStatus(nc);
-    if (this.done !== undefined) this.replay();
+    this.replay();
   }
 
   close(): void {
@@ -147,7 +148,7 @@ class NatsWatchRun {
   private lost(): void {
     this.pending.clear();
     this.held = [];
-    if (this.done !== undefined) this.replay();
+    this.replay();
   }
 
   private onLive(msg: Msg): void {
@@ -177,8 +178,7 @@ class NatsWatchRun {
     } catch {
       return; // not an xetcd event message
     }
-    if (this.done === undefined) this.done = m.revision - 1;
-    if (m.revision <= this.done) return; // a repeat (a new publisher starts a little behind)
+    if (this.done === undefined || m.revision <= this.done) return; // a repeat (a new publisher starts a little behind)
     this.completeThrough(m.revision - 1);
     this.add(m);
     if (m.index === m.count) this.completeThrough(m.revision);
@@ -244,9 +244,14 @@ class NatsWatchRun {
     let attempt = 0;
     while (!this.closed) {
       this.replayAgain = false;
-      const from = this.done! + 1;
+      // Without a start revision, "now" is the revision the service names when asked for the far future.
+      const from = this.done === undefined ? Number.MAX_SAFE_INTEGER : this.done + 1;
       const answer = await this.askReplay(from).catch((err: unknown) => err as Error);
       if (this.closed) return;
+      if (this.done === undefined && !(answer instanceof Error) && FUTURE.test(answer.end.error)) {
+        this.done = answer.end.revision;
+        continue;
+      }
       if (!(answer instanceof Error) && isRefusal(answer.end.error)) {
         this.out.error(new Error(`the replay service refused the watch: ${answer.end.error}`));
         this.close();
@@ -277,9 +282,9 @@ class NatsWatchRun {
         return;
       }
       // Whole revisions: a replay answer holds each revision it covers entirely.
-      for (const m of messages) if (m.revision > this.done!) this.add(m);
-      const covered = Math.min(end.revision, end.nextRevision - 1);
-      this.completeThrough(Math.max(covered, this.done!));
+      const done = this.done ?? 0;
+      for (const m of messages) if (m.revision > done) this.add(m);
+      this.completeThrough(Math.min(end.revision, end.nextRevision - 1));
       if (end.nextRevision <= end.revision || this.replayAgain) continue;
       break;
     }

@@ -165,6 +165,26 @@ describe('the key space on NATS subjects (three members, plain NATS)', () => {
     expect(good.events.map((e) => Event.toJSON(e.event)['kv'])).toHaveLength(1);
   });
 
+  it('watchOverNats without fromRevision starts with the changes after now', async () => {
+    await members.call((c) => c.put({ key: enc('n/before'), value: enc('1') }));
+    const seen: WatchResponse[] = [];
+    const watch = watchOverNats({ servers: cluster.natsUrl, clusterId: cid, prefix: 'n/' }).subscribe((r) =>
+      seen.push(r),
+    );
+    try {
+      // A first progress response: the watch knows where "now" is.
+      await until('a progress response', () => seen.length > 0);
+      const put = await members.call((c) => c.put({ key: enc('n/after'), value: enc('2') }));
+      await until('the put', () => seen.some((r) => r.events.length > 0));
+      const withEvents = seen.filter((r) => r.events.length > 0);
+      expect(
+        withEvents.map((r) => [r.header!.revision, Buffer.from(r.events[0]!.kv!.key).toString()]),
+      ).toEqual([[put.header!.revision, 'n/after']]);
+    } finally {
+      watch.unsubscribe();
+    }
+  });
+
   it('watchOverNats delivers every revision once, in order, whole, through a leader SIGKILL, a NATS restart and a cut link', async () => {
     const link = await startTcpProxy({ target: { port: cluster.natsPort } });
     const from = (await members.call((c) => c.status())).header!.revision + 1;
