@@ -92,16 +92,19 @@ async function startSubscribers(
       serialization: 'advanced',
     });
   });
+  const timeout = new AbortController();
   try {
     await Promise.race([
       Promise.all(children.map((c) => nextMessage(c))),
-      sleep(120_000).then(() => {
+      sleep(120_000, undefined, { signal: timeout.signal }).then(() => {
         throw new Error(`the ${n} subscribers were not all subscribed within 120 s`);
       }),
     ]);
   } catch (err) {
     for (const c of children) c.kill();
     throw err;
+  } finally {
+    timeout.abort();
   }
   return children;
 }
