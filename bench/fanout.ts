@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { connect } from '@nats-io/transport-node';
 import { startEtcd, type ServerInstance } from '../test/helpers/etcd.js';
-import { EtcdRpcClient } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../test/helpers/etcdRpc.js';
 import { startNats, type NatsInstance } from '../test/helpers/nats.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

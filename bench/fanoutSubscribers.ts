@@ -4,7 +4,7 @@
 // many events to expect, its latencies once it has them (or after a deadline).
 import { performance } from 'node:perf_hooks';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { EtcdRpcClient, type WatchStream } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient, type WatchStream } from '../test/helpers/etcdRpc.js';
 import { Event } from '../src/proto/mvccpb.js';
 import { prefixSubscription } from '../src/natswatch/subjects.js';
 

@@ -8,14 +8,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
-import type { HealthSource } from '../api/http-health.js';
-import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/http-version.js';
+import type { HealthSource } from '../api/httpHealth.js';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/httpVersion.js';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
 import { PeerIdentities } from '../api/peerIdentities.js';
 import { createMetrics, type EtcdMetrics } from './metrics.js';
 import type { BootMode } from '../../machines/memberLifecycle.js';
 import { configLogFields, type Config, type ConfigResult } from './config.js';
-import { GrpcHealth } from './grpc-health.js';
+import { GrpcHealth } from './grpcHealth.js';
 import { idHex } from '../server/ids.js';
 import { runMember, type Member, type MemberSteps } from './lifecycleRunner.js';
 

@@ -5,8 +5,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { TestCluster, type ClusterMember, type ClusterOptions } from '../helpers/cluster.js';
 import { progressSubject } from '../../src/natswatch/subjects.js';
-import type { EtcdRpcClient } from '../helpers/etcd-rpc.js';
-import { Rng } from '../sim/rng.js';
+import type { EtcdRpcClient } from '../helpers/etcdRpc.js';
+import { Rng } from '../../src/raft/rng.js';
 import { Event, type Event as MvccEvent } from '../../src/proto/mvccpb.js';
 import {
   DeleteRangeRequest,
