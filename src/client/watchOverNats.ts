@@ -78,6 +78,8 @@ class NatsWatchRun {
   /** Live messages held while a replay runs, processed after it. */
   private held: Msg[] = [];
   private replaying = false;
+  /** Between a disconnect and the reconnect's replay: live messages are held. */
+  private offline = false;
   private replayAgain = false;
   private closed = false;
   private readonly prefix: Uint8Array;
@@ -140,7 +142,15 @@ class NatsWatchRun {
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (this.closed) return;
-      if (s.type === 'reconnect' || s.type === 'slowConsumer') this.lost();
+      if (s.type === 'disconnect') {
+        // Nothing received from here to the replay after the reconnect may prove a revision whole.
+        this.offline = true;
+        this.pending.clear();
+        this.held = [];
+      } else if (s.type === 'reconnect' || s.type === 'slowConsumer') {
+        this.offline = false;
+        this.lost();
+      }
     }
   }
 
@@ -153,7 +163,7 @@ class NatsWatchRun {
 
   private onLive(msg: Msg): void {
     if (this.closed) return;
-    if (this.replaying) {
+    if (this.replaying || this.offline) {
       this.held.push(msg);
       return;
     }
@@ -289,6 +299,7 @@ class NatsWatchRun {
       break;
     }
     this.replaying = false;
+    if (this.offline) return; // the reconnect replays again
     const held = this.held;
     this.held = [];
     for (const msg of held) this.process(msg);
