@@ -95,11 +95,7 @@ class NatsWatchRun {
         ? new TextEncoder().encode(opts.prefix)
         : Uint8Array.from(opts.prefix ?? []);
     this.clusterId = typeof opts.clusterId === 'bigint' ? opts.clusterId : BigInt(`0x${opts.clusterId}`);
-    if (opts.fromRevision !== undefined) {
-      if (!Number.isSafeInteger(opts.fromRevision) || opts.fromRevision < 1)
-        throw new Error(`fromRevision must be a whole number from 1 (got ${opts.fromRevision})`);
-      this.done = opts.fromRevision - 1;
-    }
+    if (opts.fromRevision !== undefined) this.done = opts.fromRevision - 1;
   }
 
   async run(): Promise<void> {
@@ -370,6 +366,9 @@ class NatsWatchRun {
  * the NATS connection.
  */
 export function watchOverNats(opts: WatchOverNatsOptions): Observable<WatchResponse> {
+  const from = opts.fromRevision;
+  if (from !== undefined && (!Number.isSafeInteger(from) || from < 1))
+    throw new Error(`fromRevision must be a whole number from 1 (got ${from})`);
   return new Observable<WatchResponse>((subscriber) => {
     const run = new NatsWatchRun(opts, subscriber);
     run.run().catch((err: unknown) => subscriber.error(err));
