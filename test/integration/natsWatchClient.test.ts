@@ -150,9 +150,11 @@ describe('watchOverNats against a scripted publisher', () => {
       (r) => seen.push(r),
     );
     try {
-      // Ready once it has answered a bookmark.
-      bookmark(2);
-      await until(() => seen.some((r) => r.header!.revision === 2));
+      // Ready once it has answered a bookmark (sent until it has: it connects on its own time).
+      await until(() => {
+        bookmark(2);
+        return seen.some((r) => r.header!.revision === 2);
+      });
       publish(3);
       // (A pause can only let a wrong early delivery through unseen, never fail a right one.)
       await new Promise((r) => setTimeout(r, 300));
