@@ -39,7 +39,26 @@ interface StoredRecord {
   stateIndex?: number;
 }
 
-export async function writeClusterRecord(memberDir: string, record: ClusterRecord): Promise<void> {
+/** The write under way per member dir: writes go one after another, in the order they were asked for. */
+const writing = new Map<string, Promise<void>>();
+
+/**
+ * Replaces the record. Writes of one member dir are serialized: the applier and
+ * a snapshot install may ask at once, and two writers sharing the temp file
+ * made the second rename fail (ENOENT) and the member stop.
+ */
+export function writeClusterRecord(memberDir: string, record: ClusterRecord): Promise<void> {
+  const previous = writing.get(memberDir) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(() => replaceRecord(memberDir, record));
+  writing.set(memberDir, mine);
+  const forget = (): void => {
+    if (writing.get(memberDir) === mine) writing.delete(memberDir);
+  };
+  mine.then(forget, forget);
+  return mine;
+}
+
+async function replaceRecord(memberDir: string, record: ClusterRecord): Promise<void> {
   const stored: StoredRecord = {
     version: 1,
     memberId: record.memberId.toString(16),
