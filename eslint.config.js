@@ -20,7 +20,7 @@ const layer = (folder, forbidden) => ({
   },
 });
 
-const ABOVE_SERVER = ['api', 'embed', 'cli'];
+const ABOVE_SERVER = ['api', 'embed', 'cli', 'natswatch', 'client'];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '**/*.xetcd/**'] },
@@ -61,5 +61,33 @@ export default tseslint.config(
   layer('src/server', ABOVE_SERVER),
   layer('src/api', ['raft', 'storage', 'transport', 'machines', 'embed', 'cli']),
   layer('src/embed', ['cli']),
+  // The NATS watch publisher sits beside api/: it reads the MVCC store of a running member.
+  layer('src/natswatch', [
+    'raft',
+    'storage',
+    'lease',
+    'auth',
+    'transport',
+    'server',
+    'machines',
+    'api',
+    'embed',
+    'cli',
+    'client',
+  ]),
+  // The library a user imports: the wire formats of natswatch/ and the protos, nothing of a member.
+  layer('src/client', [
+    'raft',
+    'storage',
+    'mvcc',
+    'lease',
+    'auth',
+    'transport',
+    'server',
+    'machines',
+    'api',
+    'embed',
+    'cli',
+  ]),
   layer('machines', ['storage', 'mvcc', 'lease', 'auth', 'transport', 'server', ...ABOVE_SERVER]),
 );

@@ -31,6 +31,11 @@ export interface ClientTls {
   readonly trustedCaFile?: string;
 }
 
+/** The key space's changes on NATS (--nats-watch-subjects); jetStream names the stream to publish into. */
+export interface NatsWatchConfig {
+  readonly jetStream?: string;
+}
+
 /** How this member connects to NATS beyond the server URLs: TLS and credentials, as the NATS client takes them. */
 export interface NatsSecurity {
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
@@ -88,6 +93,8 @@ export interface Config {
   readonly bcryptCost: number;
   readonly natsServers: readonly string[];
   readonly natsSecurity: NatsSecurity;
+  /** --nats-watch-subjects / --nats-watch-jetstream: the key space's changes published to NATS. */
+  readonly natsWatch?: NatsWatchConfig;
   /** --peer-key-file: the secret peer messages are authenticated with. */
   readonly peerKeyFile?: string;
   /** WebSocket URL of the XState inspector, when --inspect is on. */
@@ -230,6 +237,13 @@ const schema = z
     'nats-user': text,
     'nats-password': text,
     'nats-token': text,
+    'nats-watch-subjects': bool,
+    'nats-watch-jetstream': text.transform((s, ctx) => {
+      const name = s.trim();
+      if (name !== '' && !/^[A-Za-z0-9_-]{1,64}$/.test(name))
+        return fail(ctx, `'${s}' is not a JetStream stream name; use letters, digits, '-' and '_'`);
+      return name;
+    }),
     'peer-key-file': fileOrEmpty,
     inspect: text.transform((s, ctx): string | undefined => {
       if (['', '0', 'f', 'F', 'false', 'FALSE', 'False'].includes(s)) return undefined;
@@ -318,6 +332,12 @@ const schema = z
         'must be given together with --nats-tls-cert-file/--nats-tls-key-file',
       );
     }
+    if ((c['nats-watch-subjects'] || c['nats-watch-jetstream'] !== '') && c['nats-servers'].length === 0) {
+      at(
+        c['nats-watch-subjects'] ? 'nats-watch-subjects' : 'nats-watch-jetstream',
+        'needs --nats-servers: the changes are published to NATS',
+      );
+    }
     if (c['nats-password'] !== '' && c['nats-user'] === '') {
       at('nats-user', 'is required with nats-password (XETCD_NATS_USER)');
     }
@@ -402,12 +422,19 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     bcryptCost: p['bcrypt-cost'],
     natsServers: p['nats-servers'],
     natsSecurity: natsSecurityOf(p),
+    ...natsWatchOf(p),
     ...(p['peer-key-file'] !== '' ? { peerKeyFile: p['peer-key-file'] } : {}),
     ...(p.inspect !== undefined ? { inspectUrl: p.inspect } : {}),
     ...(configFile !== undefined ? { configFile } : {}),
     memberId: ids[self] as bigint,
     clusterId: clusterId(ids),
   };
+}
+
+function natsWatchOf(p: Parsed): { natsWatch?: NatsWatchConfig } {
+  const stream = p['nats-watch-jetstream'];
+  if (!p['nats-watch-subjects'] && stream === '') return {};
+  return { natsWatch: stream === '' ? {} : { jetStream: stream } };
 }
 
 function natsSecurityOf(p: Parsed): NatsSecurity {

@@ -271,6 +271,20 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'NATS authorization token this member connects with.',
   },
   {
+    name: 'nats-watch-subjects',
+    kind: 'bool',
+    default: 'false',
+    description:
+      'Publish every change of the key space to NATS on xetcd.<cluster-id>.kv.<key tokens>, with progress bookmarks and a replay service (docs/nats-watch.md).',
+  },
+  {
+    name: 'nats-watch-jetstream',
+    kind: 'string',
+    default: '',
+    description:
+      'Publish the changes into this JetStream stream (created if missing) with Nats-Msg-Id de-duplication, instead of plain NATS; implies --nats-watch-subjects.',
+  },
+  {
     name: 'peer-key-file',
     kind: 'string',
     default: '',

@@ -43,6 +43,8 @@ import { peerKeyFrom, type PeerKey } from '../transport/peerSeal.js';
 import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import type { ClusterMembers } from '../proto/xetcdpb.js';
+import { NatsWatch } from '../natswatch/natsWatch.js';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 
 export function serverConfigOf(config: Config): ServerConfig {
@@ -180,6 +182,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
   let storage: MemberStorage | undefined;
   let member: Bootstrapped | undefined;
   let server: EtcdServer | undefined;
+  let natsWatch: NatsWatch | undefined;
   const need = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw new Error(`the member has no ${what} yet`);
     return part;
@@ -216,6 +219,17 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
       const s = need(server, 'server');
       if (config.initialCorruptCheck) await s.checkHashesBeforeServing();
       await s.publish();
+      if (config.natsWatch !== undefined) {
+        natsWatch = new NatsWatch({
+          host: s,
+          servers: config.natsServers,
+          connection: natsConnectionOf(config),
+          ...(config.natsWatch.jetStream !== undefined ? { jetStream: config.natsWatch.jetStream } : {}),
+          checkpointFile: join(config.dataDir, 'member', 'nats-watch-checkpoint'),
+          name: `xetcd ${config.name} watch`,
+          logger: logger.child({ component: 'nats-watch' }),
+        });
+      }
     },
 
     mountApi(api: ClientApi) {
@@ -263,6 +277,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     },
 
     async stop() {
+      await natsWatch?.stop();
       // A started server closes its storage; before that, only the storage is open.
       if (server !== undefined) await server.stop();
       else await storage?.close();
