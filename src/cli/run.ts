@@ -93,12 +93,24 @@ function attributeOf(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * Go's flag package, which etcd uses, takes `-name` as well as `--name`;
+ * commander takes only the latter, so a known flag with one dash gets two.
+ */
+export function withDoubleDashes(argv: readonly string[]): string[] {
+  const known = new Set([...FLAGS.map((f) => f.name), CONFIG_FILE_FLAG, 'version', 'help']);
+  return argv.map((arg) => {
+    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(arg);
+    return m !== null && known.has(m[1] ?? '') ? `-${arg}` : arg;
+  });
+}
+
 export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
   const program = buildProgram(out, err);
   try {
-    program.parse([...argv], { from: 'user' });
+    program.parse(withDoubleDashes(argv), { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here with 0; a bad flag with 1, after commander's one-line message.
@@ -115,7 +127,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
   }
   const env = deps.env ?? process.env;
   const result = loadConfig({ flags, env, readFile: (p) => readFileSync(p, 'utf8') });
-  const logger = createLogger({ level: result.ok ? result.config.logLevel : 'info' });
+  const log = result.ok ? result.config.log : undefined;
+  const logger = createLogger({
+    level: log?.level ?? 'info',
+    ...(log !== undefined ? { outputs: log.outputs } : {}),
+    // zap: JSON lines even on a terminal; capnslog: lines for people even into a file.
+    ...(log?.logger !== undefined ? { pretty: log.logger === 'capnslog' } : {}),
+  });
 
   let inspector: AttachedInspector | undefined;
   if (result.ok && result.config.inspectUrl !== undefined) {

@@ -19,12 +19,12 @@ export interface MetricsIdentity {
 
 export function createMetrics(
   identity?: MetricsIdentity,
-  options: { processMetrics?: boolean } = {},
+  options: { processMetrics?: boolean; extensive?: boolean } = {},
 ): EtcdMetrics {
   const registry = new Registry();
   // The API metrics object itself is returned: the byte counters read `grpcBytes` from it at a scrape.
   const m: EtcdMetrics = Object.assign(
-    createApiMetrics(registry),
+    createApiMetrics(registry, { extensive: options.extensive === true }),
     createServerMetrics(registry),
     createTransportMetrics(registry),
   );

@@ -33,7 +33,7 @@ import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
 import { memberId } from '../server/ids.js';
 import { MemberStorage, bootstrap, checkIntegrity, type Bootstrapped } from '../server/bootstrap.js';
 import { EtcdServer } from '../server/etcdServer.js';
-import type { ServerConfig } from '../server/serverConfig.js';
+import { storageOptions, type ServerConfig } from '../server/serverConfig.js';
 import { LoopbackTransport } from '../transport/loopback.js';
 import { NatsTransport } from '../transport/natsTransport.js';
 import type { Transport } from '../transport/transport.js';
@@ -79,6 +79,10 @@ export function serverConfigOf(config: Config): ServerConfig {
     authTokenTtlMs: config.authTokenTtlMs,
     bcryptCost: config.bcryptCost,
     clientCertAuth: config.clientTls?.clientCertAuth ?? false,
+    ...(config.walDir !== undefined ? { walDir: config.walDir } : {}),
+    electionTickAdvance: config.electionTickAdvance,
+    warningApplyDurationMs: config.warningApplyDurationMs,
+    compactionBatchLimit: config.compactionBatchLimit,
   };
 }
 
@@ -186,7 +190,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
   };
   return {
     async openStorage() {
-      storage = await MemberStorage.open(config.dataDir, logger);
+      storage = await MemberStorage.open(config.dataDir, logger, storageOptions(serverConfigOf(config)));
       return { hasData: storage.hasData };
     },
 

@@ -57,6 +57,8 @@ export interface ApplierDeps {
   onApplied(index: number, confState: ConfState | undefined): void;
   /** Called after a snapshot from the leader was installed: applying goes on from its index. */
   onSnapshotInstalled(index: number, confState: ConfState): void;
+  /** etcd's "apply request took too long": a request slower than the threshold is logged and recorded. */
+  slowApply?: { readonly thresholdMs: number; record(): void };
 }
 
 /** The member list, removed members and alarms as one applied index has them. */
@@ -281,12 +283,30 @@ export class Applier {
   }
 
   private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
+    const started = performance.now();
     try {
       const applied: Applied = await this.auth.as(req.header, () => applyRequest(this.requests, req, index));
       return { applied };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
+    } finally {
+      this.noteSlow(performance.now() - started, req, index);
     }
+  }
+
+  private noteSlow(tookMs: number, req: InternalRaftRequest, index: number): void {
+    const slow = this.deps.slowApply;
+    if (slow === undefined || tookMs <= slow.thresholdMs) return;
+    slow.record();
+    this.deps.logger.warn(
+      {
+        took: `${tookMs.toFixed(1)}ms`,
+        'expected-duration': `${slow.thresholdMs}ms`,
+        index,
+        request: Object.keys(InternalRaftRequest.toJSON(req)).filter((k) => k !== 'header'),
+      },
+      'apply request took too long',
+    );
   }
 
   /**

@@ -32,13 +32,23 @@ export class MemberStorage {
     readonly kv: KvStore,
   ) {}
 
-  /** Opens (creating if needed) `member/raft` and `member/kv` under the data dir. */
-  static async open(dataDir: string, logger: Logger): Promise<MemberStorage> {
+  /** Opens (creating if needed) `member/raft` (or --wal-dir) and `member/kv` under the data dir. */
+  static async open(
+    dataDir: string,
+    logger: Logger,
+    options: { walDir?: string; compactionBatchLimit?: number } = {},
+  ): Promise<MemberStorage> {
     const memberDir = join(dataDir, 'member');
     await mkdir(memberDir, { recursive: true });
-    const { store: raftLog, state } = await RaftLogStore.open(join(memberDir, 'raft'), { logger });
+    const raftDir = options.walDir ?? join(memberDir, 'raft');
+    const { store: raftLog, state } = await RaftLogStore.open(raftDir, { logger });
     try {
-      const kv = await KvStore.open(join(memberDir, 'kv'), { logger });
+      const kv = await KvStore.open(join(memberDir, 'kv'), {
+        logger,
+        ...(options.compactionBatchLimit !== undefined
+          ? { compactionBatchLimit: options.compactionBatchLimit }
+          : {}),
+      });
       return new MemberStorage(memberDir, raftLog, state, kv);
     } catch (err) {
       await raftLog.close();

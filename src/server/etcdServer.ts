@@ -97,7 +97,12 @@ import type { Applied, AppliedResponses, ApplyResult } from './requestApplier.js
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
 import { INTERNAL, unlessCanceled, type RequestContext } from './requestContext.js';
-import { requestTimeoutMs, type ServerConfig } from './serverConfig.js';
+import {
+  DEFAULT_WARNING_APPLY_MS,
+  requestTimeoutMs,
+  storageOptions,
+  type ServerConfig,
+} from './serverConfig.js';
 import { serverParts } from './serverParts.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
 import { WaitRegistry } from './wait.js';
@@ -184,7 +189,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
    * a new member and a restart), for callers that do not run the lifecycle chart.
    */
   static async open(config: ServerConfig, deps: ServerDeps): Promise<EtcdServer> {
-    const storage = await MemberStorage.open(config.dataDir, deps.logger);
+    const storage = await MemberStorage.open(config.dataDir, deps.logger, storageOptions(config));
     try {
       const member = await bootstrap(storage, config, storage.hasData ? 'restarting' : 'new', deps.logger);
       await checkIntegrity(member, deps.logger);
@@ -269,6 +274,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
         this.onApplied(index, undefined);
       },
       logger,
+      slowApply: {
+        thresholdMs: config.warningApplyDurationMs ?? DEFAULT_WARNING_APPLY_MS,
+        record: () => metrics.slowApply.inc(),
+      },
       onApplied: (index, confState) => this.onApplied(index, confState),
       onCommitFailed: (err) => {
         this.logger.fatal({ err }, 'committing the key space failed; the member stops');
@@ -431,7 +440,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     });
     this.actor.start();
     // A member that is the only voter elects itself at once instead of waiting an election timeout.
-    if (this.membership.votingMembers().length === 1 && this.membership.has(config.memberId)) {
+    if (
+      config.electionTickAdvance !== false &&
+      this.membership.votingMembers().length === 1 &&
+      this.membership.has(config.memberId)
+    ) {
       this.raft.campaign();
       this.loop.kick();
     }
