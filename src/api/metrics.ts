@@ -32,6 +32,8 @@ export interface ApiMetrics {
   readonly grpcMsgSent: Counter<(typeof GRPC_LABELS)[number]>;
   /** --metrics extensive: go-grpc-prometheus's handling-time histogram. */
   readonly grpcHandlingSeconds?: Histogram<(typeof GRPC_LABELS)[number]>;
+  /** etcd 3.5's count of client requests by kind and the client's API version. */
+  readonly clientRequests: Counter<'type' | 'client_api_version'>;
   /** /metrics scrapes by HTTP status, as promhttp counts its own. */
   readonly scrapes: Counter<'code'>;
   readonly scrapesInFlight: Gauge;
@@ -103,6 +105,11 @@ export function createApiMetrics(registry: Registry, options: { extensive?: bool
           }),
         }
       : {}),
+    clientRequests: counter(
+      'etcd_server_client_requests_total',
+      'The total number of client requests per client version.',
+      ['type', 'client_api_version'] as const,
+    ),
     scrapes: counter(
       'promhttp_metric_handler_requests_total',
       'Total number of scrapes by HTTP status code.',
@@ -220,10 +227,20 @@ export function grpcMetricsInterceptor(metrics: ApiMetrics): ServerInterceptor {
   return (method, call) => {
     const c = countersFor(method.path, method.requestStream, method.responseStream);
     c.started.inc();
+    const streaming = method.requestStream || method.responseStream;
     const startedAt = c.handling !== undefined ? performance.now() : 0;
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            // etcd's clients send their version as client-api-version; others are counted as unknown.
+            const version = metadata.get('client-api-version')[0];
+            metrics.clientRequests.inc({
+              type: streaming ? 'stream' : 'unary',
+              client_api_version: typeof version === 'string' && version !== '' ? version : 'unknown',
+            });
+            nextMetadata(metadata);
+          },
           onReceiveMessage: (message, nextMessage) => {
             c.received.inc();
             nextMessage(message);

@@ -176,6 +176,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
     metrics: deps.metrics,
     peerInactiveMs: Math.max(3_000, 3 * electionMs),
     ...(peerKey !== undefined ? { peerKey } : {}),
+    onHeartbeatSendFailures: (n) => deps.metrics.heartbeatSendFailures.inc(n),
   });
 }
 

@@ -79,6 +79,13 @@ export class WatcherStream {
     return this.queue.length - this.head;
   }
 
+  /** Events in the buffered replies. */
+  get bufferedEvents(): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) n += this.queue[i]?.events.length ?? 0;
+    return n;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }

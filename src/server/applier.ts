@@ -20,6 +20,7 @@ import {
   stackFor,
   type Applied,
   type ApplyResult,
+  type LeaseEvents,
   type RequestApplier,
 } from './requestApplier.js';
 import type { Transport } from '../transport/transport.js';
@@ -57,6 +58,8 @@ export interface ApplierDeps {
   onApplied(index: number, confState: ConfState | undefined): void;
   /** Called after a snapshot from the leader was installed: applying goes on from its index. */
   onSnapshotInstalled(index: number, confState: ConfState): void;
+  /** Applied lease grants (with their TTL) and revokes, for the lease metrics. */
+  leaseEvents?: LeaseEvents;
   /** etcd's "apply request took too long": a request slower than the threshold is logged and recorded. */
   slowApply?: { readonly thresholdMs: number; record(): void };
 }
@@ -111,6 +114,7 @@ export class Applier {
       membership: deps.membership,
       clusterState: { index: () => this.stateIndex, changed: () => (this.stateDirty = true) },
       logger: deps.logger,
+      ...(deps.leaseEvents !== undefined ? { leaseEvents: deps.leaseEvents } : {}),
     });
     this.auth = new AuthApplier(this.backend, deps.auth, (id) => deps.kv.keysOfLease(id));
     this.requests = stackFor(this.auth, deps.alarms);

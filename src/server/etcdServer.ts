@@ -233,6 +233,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       logger: logger.child({ component: 'auth' }),
     });
     for (const a of member.alarms) this.alarms.activate(a);
+    metrics.bind({
+      kv: this.kv,
+      watch: this.watchable,
+      authRevision: () => this.authStore.revision,
+    });
     this.raft = new RaftNode({
       id: config.memberId,
       storage: memory,
@@ -256,6 +261,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       snapshotCount: config.snapshotCount,
       catchUpEntries: config.snapshotCatchUpEntries,
       logger,
+      saved: (marshalMs, totalMs) => {
+        metrics.snapSaveMarshalling.observe(marshalMs / 1000);
+        metrics.snapSaveTotal.observe(totalMs / 1000);
+      },
     });
     this.applier = new Applier({
       kv: this.kv,
@@ -268,12 +277,26 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       peers: deps.transport,
       stateIndex: member.stateIndex,
       persistClusterState: (index, state) => this.persistClusterState(index, state),
-      restoreSnapshot: (snapshot) => this.peerSnapshots.restore(snapshot),
+      restoreSnapshot: async (snapshot) => {
+        metrics.snapshotApplyInProgress.set(1);
+        try {
+          await this.peerSnapshots.restore(snapshot);
+        } finally {
+          metrics.snapshotApplyInProgress.set(0);
+        }
+      },
       onSnapshotInstalled: (index, confState) => {
         this.snapshots.installed(index, confState);
         this.onApplied(index, undefined);
       },
       logger,
+      leaseEvents: {
+        granted: (ttl) => {
+          metrics.leaseGranted.inc();
+          metrics.leaseTtl.observe(ttl);
+        },
+        revoked: () => metrics.leaseRevoked.inc(),
+      },
       slowApply: {
         thresholdMs: config.warningApplyDurationMs ?? DEFAULT_WARNING_APPLY_MS,
         record: () => metrics.slowApply.inc(),
@@ -319,7 +342,12 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       this.applier,
       { tickMs: config.heartbeatMs },
       logger,
-      (ms) => metrics.walFsyncDuration.observe(ms / 1000),
+      (ms, rd) => {
+        metrics.walFsyncDuration.observe(ms / 1000);
+        metrics.walWriteBytes.set(this.raftLog.bytesWritten);
+        // A snapshot from the leader is recorded in the same synced batch (etcd syncs its .snap file).
+        if (rd.snapshot) metrics.snapFsync.observe(ms / 1000);
+      },
     );
     this.readLoop = new LinearizableReadLoop({
       requestReadIndex: (ctx) => {
@@ -333,9 +361,16 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       stopping$: this.stopping$,
       timeoutMs: requestTimeoutMs(config),
       retryMs: READ_INDEX_RETRY_MS,
+      // etcd counts a read index lost to a leader change as failed, one that timed out as slow.
       errors: {
-        leaderChanged: () => ErrLeaderChanged,
-        timeout: () => ErrTimeout,
+        leaderChanged: () => {
+          metrics.readIndexesFailed.inc();
+          return ErrLeaderChanged;
+        },
+        timeout: () => {
+          metrics.slowReadIndexes.inc();
+          return ErrTimeout;
+        },
         stopped: () => ErrStopped,
       },
     });
@@ -386,6 +421,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       linearizableRead: (ctx) => this.waitLinearizable(ctx),
       waitForLeader: () => this.waitForLeader(),
       waitFor: (source, ms, onTimeout) => this.waitFor(source, ms, onTimeout),
+      counted: { renewed: () => metrics.leaseRenewed.inc(), expired: () => metrics.leaseExpired.inc() },
       logger,
     });
     this.cluster = new ClusterRequests({
@@ -400,6 +436,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       isLeader: () => this.isLeader(),
       askLeader: (request) => this.askLeader(request),
       memberHeader: () => this.memberHeader(),
+      promoted: () => metrics.learnerPromotes.inc(),
     });
   }
 
@@ -823,12 +860,14 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     );
     // A stream its client stopped reading may still be open when the member stops: stop removes its file.
     this.snapshotFiles.add(path);
+    const started = performance.now();
     try {
       // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
       yield* streamSnapshot(this.kv.snapshotRecords(), path, {
         members: this.membership.list(),
         alarms: this.alarms.list(),
       });
+      this.metrics.backendSnapshotDuration.observe((performance.now() - started) / 1000);
     } finally {
       this.snapshotFiles.delete(path);
     }

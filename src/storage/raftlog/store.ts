@@ -290,6 +290,9 @@ export class RaftLogStore {
     return undefined;
   }
 
+  /** Bytes of keys and records written since open (etcd_disk_wal_write_bytes_total). */
+  bytesWritten = 0;
+
   private enqueue(ops: Op[], sync: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, sync, resolve, reject });
@@ -311,6 +314,8 @@ export class RaftLogStore {
         if (ops.length > 0) {
           const started = performance.now();
           await this.db.batch(ops, { sync });
+          for (const op of ops)
+            this.bytesWritten += op.key.length + (op.type === 'put' ? op.value.length : 0);
           if (sync) this.observeSync((performance.now() - started) / 1000, group.length);
         }
         for (const w of group) w.resolve();
