@@ -79,6 +79,15 @@ export function listenAddress(url: string): { host: string; port: number } {
   return { host: listenHost(u.hostname), port };
 }
 
+/** Binds `server` to a listen URL's address; a failure names the URL. */
+export function listenOn(server: net.Server, url: string, exclusive = false): Promise<void> {
+  const { host, port } = listenAddress(url);
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
+    server.listen({ host, port, exclusive }, () => resolve());
+  });
+}
+
 /**
  * Binds each URL's address and lets it go at once: a port another process
  * holds is found before the member creates anything on disk, with the words
@@ -86,13 +95,9 @@ export function listenAddress(url: string): { host: string; port: number } {
  */
 export async function probeListen(urls: readonly string[]): Promise<void> {
   for (const url of urls) {
-    const { host, port } = listenAddress(url);
-    if (port === 0) continue;
+    if (listenAddress(url).port === 0) continue;
     const server = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
-      server.listen({ host, port, exclusive: true }, () => resolve());
-    });
+    await listenOn(server, url, true);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
@@ -204,7 +209,7 @@ export class ClientListeners implements GrpcByteSource {
   private async bindOne(url: string): Promise<void> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
-    const { host, port } = listenAddress(url);
+    const { host } = listenAddress(url);
     let server: net.Server;
     if (secure) {
       const material = this.options.tls;
@@ -237,10 +242,7 @@ export class ClientListeners implements GrpcByteSource {
       server = net.createServer((socket) => void this.routePlain(socket));
     }
     server.on('connection', (socket: net.Socket) => this.track(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
-      server.listen({ host, port }, () => resolve());
-    });
+    await listenOn(server, url);
     this.servers.push(server);
     const addr = server.address() as net.AddressInfo;
     const shownHost = u.hostname;

@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { HttpRoutes } from '../api/http.js';
-import { listenAddress, type ClientTlsMaterial } from '../api/listener.js';
+import { listenOn, type ClientTlsMaterial } from '../api/listener.js';
 
 export class MetricsListeners {
   private constructor(
@@ -32,11 +32,7 @@ export class MetricsListeners {
         } else {
           server = http.createServer(routes.listener());
         }
-        const { host, port } = listenAddress(url);
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
-          server.listen({ host, port }, () => resolve());
-        });
+        await listenOn(server, url);
         servers.push(server);
         bound.push(`${u.protocol}//${u.hostname}:${(server.address() as AddressInfo).port}`);
       }

@@ -17,6 +17,7 @@ import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import { createGatewayStreams } from '../api/gatewayStreams.js';
 import { grpcHandlers } from '../api/grpc/register.js';
 import { leaderGate } from '../api/leaderGate.js';
+import { GRPC_OVERHEAD_BYTES } from '../api/listener.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
 import { etcdFailures, recipeFailures } from '../api/rpc.js';
@@ -256,7 +257,12 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
         LockService,
         grpcHandlers(LockService, concurrency.lock, recipeFailures, log, call),
       );
-      createGateway(api.http, services, {}, logger);
+      createGateway(
+        api.http,
+        services,
+        { maxMessageBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES },
+        logger,
+      );
       createGatewayStreams(api.http, s, election, logger);
       createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);
     },

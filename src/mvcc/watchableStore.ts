@@ -326,7 +326,9 @@ export class WatchableStore implements WatchHub {
    * refused by a full stream and left out until that stream drains.
    */
   private async syncRound(): Promise<boolean> {
-    const compactRev = this.source.compactRevision;
+    // etcd's compact revision is -1 before the first compaction (ours is 0): a
+    // watcher asking for a negative start revision is then cancelled with -1.
+    const compactRev = this.source.compactRevision === 0 ? -1 : this.source.compactRevision;
     const batch: Watcher[] = [];
     let progressed = false;
     for (const w of this.unsynced.watchers()) {

@@ -115,7 +115,8 @@ export class WatcherStream {
       id = this.nextId++;
     }
     const now = this.hub.revision;
-    const start = opts.startRevision !== undefined && opts.startRevision > 0 ? opts.startRevision : now + 1;
+    // 0 means "from now"; a negative start is kept, and the hub cancels it as compacted (as etcd does).
+    const start = opts.startRevision === undefined || opts.startRevision === 0 ? now + 1 : opts.startRevision;
     const w = new Watcher(id, this, key, end, start, opts);
     this.watchersById.set(id, w);
     this.enqueue({ watchId: id, revision: now, events: [], created: true });
