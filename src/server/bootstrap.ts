@@ -113,6 +113,12 @@ export async function bootstrap(
       memory,
       config.initialMembers.map((m) => m.id),
     );
+    // etcd's raft bootstraps a new cluster as a follower of term 1 (it writes
+    // the initial conf changes at that term), so its first election makes
+    // term 2 and `endpoint status` reads the same here. Kept in memory only:
+    // until the first Ready is written the member has no data, and a restart
+    // bootstraps again. A term only moves forward, so starting at 1 is safe.
+    memory.setHardState({ term: 1, vote: 0n, commit: 0 });
     member = { storage, config, memory, fresh, stateIndex: 0, alarms: [], removed: [] };
   } else {
     const record = await readClusterRecord(storage.memberDir);
