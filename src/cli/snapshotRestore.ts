@@ -63,9 +63,12 @@ export async function restoreDataDirFromSnapshot(opts: RestoreDataDirOptions): P
     opts.logger.info(
       {
         snapshot: opts.snapshot,
-        dataDir: opts.dataDir,
-        ...summary,
-        snapshotMembers: summary.snapshotMembers.length,
+        'data-dir': opts.dataDir,
+        revision: summary.revision,
+        'compact-revision': summary.compactRevision,
+        keys: summary.keys,
+        leases: summary.leases,
+        'snapshot-members': summary.snapshotMembers.length,
       },
       'restored snapshot',
     );

@@ -113,7 +113,7 @@ async function fetchCluster(config: Config, logger: Logger): Promise<ClusterMemb
   );
   logger.info(
     {
-      clusterId: found.memberList!.header!.clusterId.toString(16),
+      'cluster-id': found.memberList!.header!.clusterId.toString(16),
       members: found.memberList!.members.length,
     },
     'fetched the cluster to join from its members',

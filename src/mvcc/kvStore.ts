@@ -137,8 +137,8 @@ export class KvStore {
       {
         dir: this.backend.dir,
         revision: this.space.currentRevision,
-        compactRevision: this.space.compactRevision,
-        consistentIndex: this._consistentIndex,
+        'compact-revision': this.space.compactRevision,
+        'consistent-index': this._consistentIndex,
         keys: this.space.tree.size,
       },
       'mvcc: key space restored',

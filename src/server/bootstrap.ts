@@ -139,7 +139,7 @@ export async function bootstrap(
     }
     if (record.memberId !== config.memberId) {
       logger.warn(
-        { storedMemberId: record.memberId.toString(16), flagsMemberId: config.memberId.toString(16) },
+        { 'stored-member-id': record.memberId.toString(16), 'flags-member-id': config.memberId.toString(16) },
         'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
       );
     }
@@ -163,10 +163,10 @@ export async function bootstrap(
   logger.info(
     {
       name: member.config.name,
-      memberId: member.config.memberId.toString(16),
-      clusterId: member.config.clusterId.toString(16),
-      dataDir: config.dataDir,
-      appliedIndex: kv.consistentIndex,
+      'local-member-id': member.config.memberId.toString(16),
+      'cluster-id': member.config.clusterId.toString(16),
+      'data-dir': config.dataDir,
+      'applied-index': kv.consistentIndex,
       revision: kv.currentRevision,
       fresh,
     },
@@ -257,7 +257,7 @@ async function forceNewCluster(member: Bootstrapped, logger: Logger): Promise<vo
   memory.setHardState(forced);
   logger.warn(
     {
-      commitIndex: hardState.commit,
+      'commit-index': hardState.commit,
       removed: [...ids].filter((id) => id !== self).map((id) => id.toString(16)),
       'cluster-id': config.clusterId.toString(16),
     },
@@ -304,7 +304,7 @@ export async function checkIntegrity(member: Bootstrapped, logger: Logger): Prom
   const started = performance.now();
   const { hash, hashRevision } = await kv.hashKV();
   logger.info(
-    { revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) },
+    { revision: hashRevision, hash, 'took-ms': Math.round(performance.now() - started) },
     'key space verified',
   );
 }

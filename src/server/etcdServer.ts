@@ -503,7 +503,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
             memberAttributes: { name: config.name, clientUrls: config.clientUrls },
           },
         });
-        this.logger.info({ name: config.name, clientUrls: config.clientUrls }, 'published member attributes');
+        this.logger.info(
+          { name: config.name, 'client-urls': config.clientUrls },
+          'published member attributes',
+        );
         return;
       } catch (err) {
         if (this.stopped) throw err;
@@ -886,7 +889,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     const after = await this.kv.dbSize();
     this.quota.measured(after);
     this.logger.info(
-      { dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) },
+      {
+        'db-size-before': before,
+        'db-size-after': after,
+        'took-ms': Math.round(performance.now() - started),
+      },
       'defragmented',
     );
   }

@@ -76,7 +76,7 @@ export class RaftSnapshots {
           await raftLog.compact(compactTo);
         }
         logger.info(
-          { index, compactedTo: Math.max(0, compactTo) },
+          { index, 'compacted-to': Math.max(0, compactTo) },
           'saved raft snapshot and compacted the log',
         );
       })

@@ -266,7 +266,7 @@ export class BackendApplier implements RequestApplier {
         const raised = alarms.activate(member);
         if (raised)
           logger.warn(
-            { alarm: AlarmType[raised.alarm], memberId: raised.memberId.toString(16) },
+            { alarm: AlarmType[raised.alarm], 'member-id': raised.memberId.toString(16) },
             'alarm raised',
           );
         return AlarmResponse.create({ alarms: raised ? [raised] : [] });

@@ -125,7 +125,7 @@ export class NatsTransport implements Transport {
         options.metrics.snapshotReceiveSuccess.inc({ From: from.toString(16) });
         options.metrics.snapshotReceiveSeconds.observe({ From: from.toString(16) }, ms / 1000);
         options.logger.info(
-          { from: from.toString(16), bytes, tookMs: Math.round(ms) },
+          { from: from.toString(16), bytes, 'took-ms': Math.round(ms) },
           'received a snapshot',
         );
       },
@@ -200,7 +200,7 @@ export class NatsTransport implements Transport {
       if (outcome.status === 'finish') {
         metrics.snapshotSendSuccess.inc({ To: peer.hex });
         logger.info(
-          { to: peer.hex, index, bytes: outcome.bytes, tookMs: Math.round(seconds * 1000) },
+          { to: peer.hex, index, bytes: outcome.bytes, 'took-ms': Math.round(seconds * 1000) },
           'sent a snapshot',
         );
       } else {
@@ -440,7 +440,7 @@ export class NatsTransport implements Transport {
       this.options.metrics.activePeers.set({ Local: this.selfHex, Remote: peer.hex }, 0);
       this.options.metrics.disconnectedPeers.inc({ Local: this.selfHex, Remote: peer.hex });
       this.options.logger.warn(
-        { peer: peer.hex, silentMs: Math.round(now - peer.lastHeard) },
+        { peer: peer.hex, 'silent-ms': Math.round(now - peer.lastHeard) },
         'peer became inactive (nothing heard from it)',
       );
     }
