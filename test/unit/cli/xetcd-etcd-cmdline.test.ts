@@ -100,6 +100,9 @@ describe('an etcd 3.4 command line, unchanged', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(5);
     for (const l of lines) expect(Object.keys(l).slice(0, 2)).toEqual(['level', 'ts']);
+    // One naming style for fields, etcd's: lower case words joined by dashes.
+    const keys = new Set(lines.flatMap((l) => Object.keys(l)));
+    expect([...keys].filter((k) => !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(k))).toEqual([]);
     const warnings = lines.filter((l) => l['level'] === 'warn').map((l) => String(l['msg']));
     expect(warnings.filter((w) => w.startsWith('--max-wals changes nothing'))).toHaveLength(1);
     expect(warnings.filter((w) => w.startsWith('--backend-batch-limit changes nothing'))).toHaveLength(1);

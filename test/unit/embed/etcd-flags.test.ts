@@ -3,7 +3,7 @@
 // The list comes from the installed etcd, so a flag xetcd does not know fails
 // here rather than on an operator's machine.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -240,5 +240,10 @@ describe("etcd 3.4's flags (from `etcd --help`)", () => {
     expect(bad.ok ? [] : bad.problems[0]).toMatch(
       /^--cipher-suites: 'RC4-MD5' is not a TLS 1.2 cipher suite/,
     );
+  });
+
+  it('docs/configuration.md documents every flag', () => {
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    expect(FLAGS.filter((f) => !doc.includes(`\`--${f.name}\``)).map((f) => f.name)).toEqual([]);
   });
 });
