@@ -39,6 +39,8 @@ export interface ClientTlsMaterial {
   readonly crl?: Buffer;
   /** Node's `ciphers` (from --cipher-suites); absent: Node's defaults. */
   readonly ciphers?: string;
+  /** --client-cert-allowed-hostname: a client certificate must also be valid for this host name. */
+  readonly allowedHostname?: string;
 }
 
 export interface ClientListenerOptions {
@@ -264,6 +266,19 @@ export class ClientListeners implements GrpcByteSource {
 
   private routeTls(socket: tls.TLSSocket): void {
     this.track(socket);
+    const allowed = this.options.tls?.allowedHostname;
+    // etcd checks the name after the chain: a certificate of the right CA for another host is refused.
+    if (
+      allowed !== undefined &&
+      tls.checkServerIdentity(allowed, socket.getPeerCertificate()) !== undefined
+    ) {
+      this.options.logger?.warn(
+        { remote: socket.remoteAddress, 'allowed-hostname': allowed },
+        'rejected a client certificate that is not valid for --client-cert-allowed-hostname',
+      );
+      socket.destroy();
+      return;
+    }
     this.options.identities?.register(socket);
     const alpn = socket.alpnProtocol;
     if (alpn === 'h2') this.hand(socket, 'h2');

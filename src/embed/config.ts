@@ -38,6 +38,8 @@ export interface ClientTls {
   readonly trustedCaFile?: string;
   /** --client-crl-file: certificates it revokes are refused. */
   readonly crlFile?: string;
+  /** --client-cert-allowed-hostname: a client certificate must be valid for this host name. */
+  readonly allowedHostname?: string;
   /** --cipher-suites as OpenSSL names; empty: Node's defaults. */
   readonly ciphers: readonly string[];
 }
@@ -303,6 +305,7 @@ const schema = z
       'xetcd serves only the v3 API (gRPC and the /v3/ gateway), not v2; leave it false or migrate v2 clients to v3',
     ),
     'client-crl-file': fileOrEmpty,
+    'client-cert-allowed-hostname': text,
     'auto-tls': bool,
     'cipher-suites': text.transform((s, ctx) => {
       const names = splitList(s);
@@ -432,6 +435,12 @@ const schema = z
         `are all http:// but --cert-file/--key-file are set; use https:// URLs to serve TLS`,
       );
     }
+    if (c['client-cert-allowed-hostname'] !== '' && !c['client-cert-auth']) {
+      at(
+        'client-cert-allowed-hostname',
+        'needs --client-cert-auth (without it clients present no certificate to check)',
+      );
+    }
     if (c['client-crl-file'] !== '' && https.length === 0) {
       at(
         'client-crl-file',
@@ -522,6 +531,9 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
         clientCertAuth: p['client-cert-auth'],
         ...(p['trusted-ca-file'] !== '' ? { trustedCaFile: p['trusted-ca-file'] } : {}),
         ...(p['client-crl-file'] !== '' ? { crlFile: p['client-crl-file'] } : {}),
+        ...(p['client-cert-allowed-hostname'] !== ''
+          ? { allowedHostname: p['client-cert-allowed-hostname'] }
+          : {}),
         ciphers: p['cipher-suites'],
       }
     : undefined;

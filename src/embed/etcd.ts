@@ -112,6 +112,7 @@ async function tlsMaterial(config: Config): Promise<ClientTlsMaterial | undefine
     key: read('key-file', t.keyFile),
     ...(t.trustedCaFile !== undefined ? { ca: read('trusted-ca-file', t.trustedCaFile) } : {}),
     ...(t.crlFile !== undefined ? { crl: read('client-crl-file', t.crlFile) } : {}),
+    ...(t.allowedHostname !== undefined ? { allowedHostname: t.allowedHostname } : {}),
     ...(ciphers !== undefined ? { ciphers } : {}),
     requireClientCert: t.clientCertAuth,
   };

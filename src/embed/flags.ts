@@ -293,6 +293,13 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'Path to the client certificate revocation list file.',
   },
   {
+    name: 'client-cert-allowed-hostname',
+    kind: 'string',
+    default: '',
+    description:
+      'With --client-cert-auth: client certificates must also be valid for this host name (their SANs), or the connection is refused.',
+  },
+  {
     name: 'auto-tls',
     kind: 'bool',
     default: 'false',

@@ -75,14 +75,6 @@ export const INERT_FLAGS: readonly FlagSpec[] = [
     inert: 'only used with --discovery-srv, which xetcd does not support',
   },
   {
-    name: 'client-cert-allowed-hostname',
-    kind: 'string',
-    default: '',
-    description: 'Allowed TLS hostname for client cert authentication.',
-    inert:
-      'client certificates are checked against --trusted-ca-file and their common name is the user; a hostname check of client certificates is not implemented',
-  },
-  {
     name: 'peer-cert-file',
     kind: 'string',
     default: '',

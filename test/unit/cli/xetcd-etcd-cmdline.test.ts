@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../helpers/ports.js';
 import { startProcess, type ManagedProcess } from '../../helpers/process.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
+import { makeTestPki, serverTlsFlags } from '../../helpers/tls.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'xetcd.js');
@@ -44,11 +45,15 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
   return p;
 }
 
-/** GET over https, trusting exactly the certificate the member made for itself. */
-function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
+/** GET over https, trusting exactly `ca` (and presenting a client certificate when given). */
+function httpsGet(
+  url: string,
+  ca: string,
+  client: { cert?: string; key?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     https
-      .get(url, { ca }, (res) => {
+      .get(url, { ca, ...client }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -208,5 +213,40 @@ describe('an etcd 3.4 command line, unchanged', () => {
       'xetcd: --enable-v2 (from the config file): xetcd serves only the v3 API (gRPC and the /v3/ gateway), not v2; leave it false or migrate v2 clients to v3',
     ]);
     expect(existsSync(join(d.path, 'never'))).toBe(false);
+  });
+
+  it('--client-cert-allowed-hostname: a client certificate of the right CA must also name that host', async () => {
+    const d = await tempDir();
+    const pki = await makeTestPki(d.path);
+    const client = {
+      cert: readFileSync(pki.clientCertFile, 'utf8'),
+      key: readFileSync(pki.clientKeyFile, 'utf8'),
+    };
+    const ca = readFileSync(pki.caFile, 'utf8');
+    const run = async (hostname: string): Promise<string> => {
+      const port = await freePort();
+      const url = `https://127.0.0.1:${port}`;
+      const p = await start([
+        '--data-dir',
+        join(d.path, hostname),
+        '--listen-client-urls',
+        url,
+        '--advertise-client-urls',
+        url,
+        ...serverTlsFlags({ pki, clientCertAuth: true }),
+        '--client-cert-allowed-hostname',
+        hostname,
+      ]);
+      try {
+        return String((await httpsGet(`${url}/health`, ca, client)).status);
+      } catch (err) {
+        return (err as Error).message;
+      } finally {
+        await p.stop(5000);
+      }
+    };
+    // The test PKI's client certificate has no SAN: Node's check then takes its CN as the name.
+    expect(await run('xetcd-test-client')).toBe('200');
+    expect(await run('other.example')).toMatch(/socket hang up|ECONNRESET/);
   });
 });
