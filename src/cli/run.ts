@@ -51,15 +51,17 @@ function optionFor(spec: FlagSpec): Option {
         ? `--${spec.name} [value]`
         : `--${spec.name} <value>`;
   const shown = spec.default === '' ? '' : ` (default: ${spec.default})`;
-  return new Option(flag, `${spec.description}${shown} [env ${envName(spec.name)}]`);
+  const inert = spec.inert !== undefined ? ' Accepted as etcd does; changes nothing in xetcd.' : '';
+  return new Option(flag, `${spec.description}${inert}${shown} [env ${envName(spec.name)}]`);
 }
 
 export function buildProgram(out: (t: string) => void, err: (t: string) => void): Command {
   const program = new Command('xetcd')
     .description(
       'A distributed, reliable key-value store speaking etcd v3 (gRPC and HTTP on one client port).\n' +
-        'Every flag can also be set as XETCD_<FLAG> in the environment or as a key in --config-file;\n' +
-        'precedence: flag > environment > config file > default.',
+        'Takes every flag of etcd 3.4 (those that change nothing here say why when set).\n' +
+        'Every flag can also be set as XETCD_<FLAG> or ETCD_<FLAG> in the environment or as a key in\n' +
+        '--config-file; precedence: flag > XETCD_* > ETCD_* > config file > default.',
     )
     .usage('[flags]')
     .version(versionText(), '--version', 'Print the version and exit.')

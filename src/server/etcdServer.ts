@@ -170,6 +170,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   private readonly loop: RaftLoop;
   private readonly readLoop: LinearizableReadLoop;
   private readonly proposer: Proposer;
+  private clusterStateWrites: Promise<unknown> = Promise.resolve();
   private readonly quota: Quota;
   private readonly leases: LeaseRequests;
   private readonly cluster: ClusterRequests;
@@ -623,14 +624,20 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   private persistClusterState(index: number, state: ClusterState): Promise<void> {
     const { config } = this;
-    return writeClusterRecord(this.member.storage.memberDir, {
-      memberId: config.memberId,
-      clusterId: config.clusterId,
-      members: state.members,
-      removed: state.removed,
-      alarms: state.alarms,
-      stateIndex: index,
-    });
+    const write = (): Promise<void> =>
+      writeClusterRecord(this.member.storage.memberDir, {
+        memberId: config.memberId,
+        clusterId: config.clusterId,
+        members: state.members,
+        removed: state.removed,
+        alarms: state.alarms,
+        stateIndex: index,
+      });
+    // One write at a time, in call order: two commits' writes share one temporary file,
+    // and the newer state must land last.
+    const p = this.clusterStateWrites.then(write, write);
+    this.clusterStateWrites = p.catch(() => undefined);
+    return p;
   }
 
   isIdRemoved(id: bigint): boolean {
