@@ -25,7 +25,7 @@ export default defineConfig({
   test: {
     include: [
       'test/unit/raft/**/*.test.ts',
-      'test/unit/machines/raft-role*.test.ts',
+      'test/unit/machines/raftRole*.test.ts',
       'test/sim/short.sim.ts',
     ],
     testTimeout: 120_000,

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { startEtcd, type ServerInstance } from '../test/helpers/etcd.js';
-import { EtcdRpcClient } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../test/helpers/etcdRpc.js';
 import { freePorts } from '../test/helpers/ports.js';
 import { makeTempDir } from '../test/helpers/tempdir.js';
 

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BehaviorSubject, Subject, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import type { EtcdServer } from '../server/etcdServer.js';
+import { ClientGoneFlag } from '../server/requestContext.js';
 import {
   LeaseKeepAliveRequest,
   LeaseKeepAliveResponse,
@@ -88,15 +89,15 @@ async function serveStream<Req, Res>(
     return;
   }
   const requests$ = new Subject<Req>();
-  const abort = new AbortController();
-  const ctx = { ...httpCredentials(req), signal: abort.signal, backpressure$: new BehaviorSubject(false) };
+  const clientGone = new ClientGoneFlag();
+  const ctx = { ...httpCredentials(req), clientGone, backpressure$: new BehaviorSubject(false) };
   let started = false;
   let finished = false;
   let subscription: Subscription | undefined;
   const finish = (): void => {
     if (finished) return;
     finished = true;
-    abort.abort();
+    clientGone.declare();
     subscription?.unsubscribe();
     requests$.complete();
     ctx.backpressure$.complete();

@@ -1,10 +1,10 @@
 // One unary gateway call, as etcd 3.4's grpc-gateway makes it: POST a JSON
 // request, get the JSON response, or etcd's error body with the HTTP status
 // of its gRPC code. The route calls the same service method gRPC calls, with
-// a request context whose signal aborts when the client hangs up.
+// a request context that knows when the client hangs up.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../server/requestContext.js';
+import type { ClientGone, RequestContext } from '../server/requestContext.js';
 import { httpCredentials } from './credentials.js';
 import {
   goJsonError,
@@ -81,16 +81,29 @@ export async function serveUnary(
     else writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, goJsonError(err, body)));
     return;
   }
-  const abort = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) abort.abort();
-  });
-  const ctx: RequestContext = { ...httpCredentials(req), signal: abort.signal };
+  const clientGone = responseGone(res);
+  const ctx: RequestContext = { ...httpCredentials(req), clientGone };
   try {
     const out = await call(ctx);
-    if (!abort.signal.aborted) writeJsonBody(res, 200, out);
+    if (!clientGone.happened) writeJsonBody(res, 200, out);
   } catch (err) {
     const status = failureStatus(err, route.policy, ctx, log, route.name);
     if (status !== undefined) writeUnaryError(res, status);
   }
+}
+
+/** The HTTP client going away before its answer was written (its connection closed). */
+function responseGone(res: ServerResponse): ClientGone {
+  return {
+    get happened() {
+      return res.closed && !res.writableFinished;
+    },
+    subscribe(fn) {
+      const onClose = (): void => {
+        if (!res.writableFinished) fn();
+      };
+      res.once('close', onClose);
+      return () => void res.removeListener('close', onClose);
+    },
+  };
 }

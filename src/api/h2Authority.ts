@@ -245,18 +245,39 @@ class RewritingSocket extends Duplex {
   }
 }
 
+export interface H2RouteTimeouts {
+  /** How long to wait for the first request before deciding on what has been seen (a client may connect and wait). */
+  readonly firstRequestMs: number;
+  /** How long a client may take to acknowledge the probe's SETTINGS before the connection is closed (RFC 9113 §6.5.3). */
+  readonly settingsAckMs: number;
+}
+
 /**
  * Reads up to the first request's headers (the socket starts at the preface,
  * sniffed bytes unshifted), then returns the socket itself or, when that
  * request's :authority carries a scheme, a rewriting view of it. Every byte
- * read is put back first. Resolves undefined if the connection ends first.
+ * read is put back first. Resolves undefined if the connection ends first or
+ * never acknowledges the probe's SETTINGS.
+ *
+ * The connection is never handed over before the client's ACK of the probe's
+ * SETTINGS has been read and removed: the HTTP/2 server sends SETTINGS of its
+ * own, takes that ACK as the answer to them, and closes the connection when
+ * the real answer comes ("unexpected ACK"). A client's ACK can reach us late
+ * although it was sent at once: a member busy with other work (other sessions
+ * closing with streams open) or short of CPU runs the first-request timer
+ * before it reads the bytes already waiting on the socket.
  */
-export function routeH2Connection(socket: net.Socket, timeoutMs: number): Promise<Duplex | undefined> {
+export function routeH2Connection(
+  socket: net.Socket,
+  timeouts: H2RouteTimeouts,
+): Promise<Duplex | undefined> {
   return new Promise((resolve) => {
     const probe = new ClientFrameRewriter(false, { dropFirstSettingsAck: true });
     const replay: Buffer[] = [];
+    let waitedForRequest = false;
     const finish = (result: 'raw' | 'rewrite' | undefined): void => {
-      clearTimeout(timer);
+      clearTimeout(requestTimer);
+      clearTimeout(ackTimer);
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
       if (result === undefined) {
@@ -268,6 +289,14 @@ export function routeH2Connection(socket: net.Socket, timeoutMs: number): Promis
       socket.unshift(Buffer.concat(replay));
       resolve(result === 'raw' ? socket : new RewritingSocket(socket, !probe.settingsAckDropped));
     };
+    const decision = (): 'raw' | 'rewrite' =>
+      hasSchemeInAuthority(probe.firstAuthority) ? 'rewrite' : 'raw';
+    // grpc-go may send the ACK after its first request (it writes them from
+    // different goroutines), and a client that waits before its first call
+    // sends no request at all: wait for the ACK and for the request or the timer.
+    const handOverIfReady = (): void => {
+      if (probe.settingsAckDropped && (probe.sawFirstBlock || waitedForRequest)) finish(decision());
+    };
     const onData = (chunk: Buffer): void => {
       try {
         replay.push(probe.transform(chunk));
@@ -277,16 +306,17 @@ export function routeH2Connection(socket: net.Socket, timeoutMs: number): Promis
         finish('raw');
         return;
       }
-      // The client's ACK of the probe's SETTINGS may come after its first request
-      // (grpc-go writes them from different goroutines): wait for both, since an
-      // ACK the HTTP/2 server never asked for is a protocol error that closes the connection.
-      if (probe.sawFirstBlock && probe.settingsAckDropped) finish(decision());
+      handOverIfReady();
     };
-    const decision = (): 'raw' | 'rewrite' =>
-      hasSchemeInAuthority(probe.firstAuthority) ? 'rewrite' : 'raw';
     const onClose = (): void => finish(undefined);
-    // A client that opens a connection and waits before its first call is handed over as it is.
-    const timer = setTimeout(() => finish(decision()), timeoutMs);
+    const requestTimer = setTimeout(() => {
+      waitedForRequest = true;
+      handOverIfReady();
+    }, timeouts.firstRequestMs);
+    const ackTimer = setTimeout(() => {
+      finish(undefined);
+      socket.destroy();
+    }, timeouts.settingsAckMs);
     socket.on('data', onData);
     socket.once('close', onClose);
     // grpc-go sends no request before it has the server's SETTINGS: send an

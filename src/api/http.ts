@@ -4,8 +4,8 @@
 // dashboard its pages) without touching this file.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { healthHandler, type HealthSource } from './http-health.js';
-import { serveVersion } from './http-version.js';
+import { healthHandler, type HealthSource } from './httpHealth.js';
+import { serveVersion } from './httpVersion.js';
 import type { ApiMetrics } from './metrics.js';
 
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;

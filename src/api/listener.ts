@@ -22,10 +22,10 @@ import { grpcMetricsInterceptor, type ApiMetrics, type GrpcByteSource } from './
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-/** etcd adds this much to --max-request-bytes for gRPC framing (grpcOverheadBytes). */
-/** How long an HTTP/2 connection may stay silent before it is handed over unexamined (h2Authority.ts). */
-const H2_FIRST_REQUEST_WAIT_MS = 200;
+/** How long an HTTP/2 connection may go without a request before it is handed over unexamined, and how long it may take to acknowledge SETTINGS (h2Authority.ts). */
+const H2_ROUTE_TIMEOUTS = { firstRequestMs: 200, settingsAckMs: 10_000 };
 
+/** etcd adds this much to --max-request-bytes for gRPC framing (grpcOverheadBytes). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 export interface ClientTlsMaterial {
@@ -293,7 +293,7 @@ export class ClientListeners implements GrpcByteSource {
     }
     if (route === 'h2') {
       this.trackGrpcBytes(socket);
-      void routeH2Connection(socket, H2_FIRST_REQUEST_WAIT_MS).then((connection) => {
+      void routeH2Connection(socket, H2_ROUTE_TIMEOUTS).then((connection) => {
         if (connection === undefined) return;
         if (this.closing !== undefined) {
           connection.destroy();

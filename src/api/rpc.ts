@@ -74,7 +74,7 @@ export function failureStatus(
   logger: Logger,
   method: string,
 ): RpcError | undefined {
-  if (ctx.signal?.aborted) return undefined;
+  if (ctx.clientGone?.happened === true) return undefined;
   const status = policy.status(err);
   if (policy.expected(err)) logger.debug({ method, error: status.message }, 'request refused');
   else logger.warn({ err, method }, 'request failed');

@@ -4,7 +4,7 @@
 // so tests can run it in-process or in a child process with a fake server.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ETCD_SERVER_VERSION } from '../api/http-version.js';
+import { ETCD_SERVER_VERSION } from '../api/httpVersion.js';
 import { loadConfig } from '../embed/config.js';
 import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
 import { createServerLayer } from '../embed/serverLayer.js';

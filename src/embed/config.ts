@@ -1,12 +1,12 @@
 // The member's validated configuration. Every source (flags, XETCD_* env, YAML,
-// defaults; see config-sources.ts) is reduced to text per flag, then one zod
+// defaults; see configSources.ts) is reduced to text per flag, then one zod
 // schema parses and cross-checks it. Each problem becomes one line that names the
 // flag, says what is wrong and what would be valid, so a person can fix the
 // command line without reading code. Nothing starts until this passes.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { gatherSources, settingLabel, type RawSettings, type SourceInput } from './config-sources.js';
+import { gatherSources, settingLabel, type RawSettings, type SourceInput } from './configSources.js';
 import { formatDuration, parseGoDuration } from './duration.js';
 import { clusterId, memberId } from '../server/ids.js';
 import { checkUrl, parseInitialCluster, sameUrlSet, splitList, type ClusterMember } from './urls.js';

@@ -1,6 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
-import { raftRoleMachine, roleOf, type MsgEventType, type RaftRoleEvent } from '../../machines/raft-role.js';
+import { raftRoleMachine, roleOf, type MsgEventType, type RaftRoleEvent } from '../../machines/raftRole.js';
 import {
   ConfChange,
   ConfChangeV2,

@@ -33,7 +33,7 @@ function isVoteType(t: MessageType): boolean {
 
 /**
  * Everything a Raft node knows, and the operations the role statechart
- * (machines/raft-role.ts) performs on it by name. The chart decides *which*
+ * (machines/raftRole.ts) performs on it by name. The chart decides *which*
  * operation runs in which role for which input, and is the only holder of
  * the role; this class and its parts say *how*. It holds the node's facts
  * (term, vote, lead, the log, the progress tracker, the timers), the term

@@ -1,3 +1,4 @@
+import { seededRandom } from '../raft/rng.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -1008,16 +1009,4 @@ type WriteKind = 'put' | 'deleteRange' | 'txn' | 'leaseGrant' | 'leaseRevoke';
 
 function isTxnSerializable(req: TxnRequest): boolean {
   return [...req.success, ...req.failure].every((op) => op.requestRange?.serializable ?? true);
-}
-
-/** A small seeded generator (mulberry32) for the randomized election timeout. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -114,7 +114,7 @@ export class Proposer {
     id: bigint,
     propose: () => void,
     dropped: () => Error,
-    { signal }: RequestContext,
+    { clientGone }: RequestContext,
   ): Promise<ApplyResult> {
     const { waits } = this.deps;
     const done = waits.register(id);
@@ -130,12 +130,12 @@ export class Proposer {
     this.deps.kick();
     const timer = setTimeout(() => waits.fail(id, ErrTimeout), this.deps.timeoutMs);
     const cancel = (): void => waits.fail(id, ErrCanceled);
-    signal?.addEventListener('abort', cancel, { once: true });
+    const forget = clientGone?.subscribe(cancel);
     try {
       return await done;
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', cancel);
+      forget?.();
     }
   }
 }

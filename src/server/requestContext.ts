@@ -13,25 +13,55 @@ export interface RequestContext {
   readonly certCommonName?: string;
   /** Made by the member itself: acts as root, as etcd's internal requests do (auth.WithRoot). */
   readonly member?: true;
-  /** Aborts when the client goes away (a cancelled call, a closed connection): nobody waits for the answer. */
-  readonly signal?: AbortSignal;
+  /** The client going away (a cancelled call, a closed connection): nobody waits for the answer. */
+  readonly clientGone?: ClientGone;
+}
+
+/**
+ * The client going away, as cheap as an event listener: one per request, where
+ * Node's AbortController (an EventTarget, and a DOMException per abort) cost
+ * more than a serializable read.
+ */
+export interface ClientGone {
+  readonly happened: boolean;
+  /** Calls `fn` once when the client goes away (not if it is already gone); the result forgets `fn`. */
+  subscribe(fn: () => void): () => void;
+}
+
+/** A ClientGone its holder declares (a stream that ended, an observer that unsubscribed). */
+export class ClientGoneFlag implements ClientGone {
+  happened = false;
+  private readonly listeners = new Set<() => void>();
+
+  subscribe(fn: () => void): () => void {
+    if (!this.happened) this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  declare(): void {
+    if (this.happened) return;
+    this.happened = true;
+    const listeners = [...this.listeners];
+    this.listeners.clear();
+    for (const fn of listeners) fn();
+  }
 }
 
 /** The context of a request made by the member itself (publishing, expiring leases, compacting). */
 export const INTERNAL: RequestContext = { member: true };
 
 /** `work`'s outcome, or ErrCanceled as soon as the client goes away (`work` goes on, unawaited). */
-export async function unlessCanceled<T>(work: Promise<T>, { signal }: RequestContext): Promise<T> {
-  if (signal === undefined) return work;
+export async function unlessCanceled<T>(work: Promise<T>, { clientGone }: RequestContext): Promise<T> {
+  if (clientGone === undefined) return work;
   let cancel = (): void => undefined;
   const canceled = new Promise<never>((_, reject) => {
     cancel = () => reject(ErrCanceled);
   });
-  if (signal.aborted) cancel();
-  else signal.addEventListener('abort', cancel, { once: true });
+  if (clientGone.happened) cancel();
+  const forget = clientGone.subscribe(cancel);
   try {
     return await Promise.race([work, canceled]);
   } finally {
-    signal.removeEventListener('abort', cancel);
+    forget();
   }
 }

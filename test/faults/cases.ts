@@ -11,7 +11,7 @@ import {
   Compare_CompareTarget,
   PutRequest,
 } from '../../src/proto/etcdserverpb.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { FAST_RECONNECT } from './load.js';
 import { valuesWritten, waitUntil, type CaseContext, type FaultCase, type FaultCluster } from './harness.js';

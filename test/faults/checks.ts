@@ -5,7 +5,7 @@
 // check returns the problems it found, spelled out, so one run reports all of them.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterMember } from '../helpers/cluster.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { checkLinearizable, type CheckResult } from '../helpers/linearizability/checker.js';
 import type { KvOperation } from '../helpers/linearizability/history.js';
 import { FAST_RECONNECT } from './load.js';

@@ -4,9 +4,9 @@
 // measures the recovery, stops the load and checks what must hold after any fault
 // (checks.ts) plus what the case itself promises.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Rng } from '../sim/rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { TestCluster, type ClusterMember } from '../helpers/cluster.js';
-import { EtcdRpcClient, type WatchResponse } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient, type WatchResponse } from '../helpers/etcdRpc.js';
 import {
   checkAcknowledgedWrites,
   checkHashes,

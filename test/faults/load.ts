@@ -5,8 +5,8 @@
 // off before its next one, so a member that is down or cut off adds a few unknown
 // outcomes, not hundreds: the checker's search grows with them.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Rng } from '../sim/rng.js';
-import { EtcdRpcClient, type EtcdRpcOptions } from '../helpers/etcd-rpc.js';
+import { Rng } from '../../src/raft/rng.js';
+import { EtcdRpcClient, type EtcdRpcOptions } from '../helpers/etcdRpc.js';
 import type { KvOperation } from '../helpers/linearizability/history.js';
 import { HistoryRecorder, type RecordingClient } from '../helpers/linearizability/recorder.js';
 

@@ -12,7 +12,7 @@ import { httpGet } from './probes.js';
 import { startTcpProxy, type TcpProxy } from './tcpProxy.js';
 import { makeTempDir, type TempDir } from './tempdir.js';
 import { XETCD_BIN, REPO_ROOT } from './xetcd.js';
-import { EtcdRpcClient } from './etcd-rpc.js';
+import { EtcdRpcClient } from './etcdRpc.js';
 import type { StatusResponse } from '../../src/proto/etcdserverpb.js';
 
 export interface ClusterOptions {

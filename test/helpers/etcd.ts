@@ -2,7 +2,7 @@
 // as the benchmark's reference. Client and peer listeners are both on 127.0.0.1 random ports.
 import type { ManagedProcess } from './process.js';
 import { startProcess } from './process.js';
-import { retryOnPortClash } from './port-retry.js';
+import { retryOnPortClash } from './portRetry.js';
 import { freePorts } from './ports.js';
 import { httpOk, httpsOk } from './probes.js';
 import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';

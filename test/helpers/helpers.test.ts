@@ -10,7 +10,7 @@ import { ResourceScope } from './scope.js';
 import { makeTempDir } from './tempdir.js';
 import { startNats } from './nats.js';
 import { runEtcdctl } from './etcdctl.js';
-import { retryOnPortClash } from './port-retry.js';
+import { retryOnPortClash } from './portRetry.js';
 import { startEtcd } from './etcd.js';
 
 const node = process.execPath;

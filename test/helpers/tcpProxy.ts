@@ -18,7 +18,7 @@
 //   A partition long enough for TCP to give up is blackhole(), then reset() and heal(): the
 //   held bytes go with the connections.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { Rng } from '../sim/rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { NatsFrameSplitter, type NatsFrame } from './natsFrames.js';
 
 export type Direction = 'clientToServer' | 'serverToClient';

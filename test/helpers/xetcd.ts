@@ -5,11 +5,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { startProcess } from './process.js';
-import { retryOnPortClash } from './port-retry.js';
+import { retryOnPortClash } from './portRetry.js';
 import { freePorts } from './ports.js';
 import { anyOf, httpOk, httpsOk } from './probes.js';
 import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
-import { rangeSucceeds } from './etcd-rpc.js';
+import { rangeSucceeds } from './etcdRpc.js';
 import type { ServerInstance } from './etcd.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

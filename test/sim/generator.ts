@@ -1,4 +1,4 @@
-import type { Rng } from './rng.js';
+import type { Rng } from '../../src/raft/rng.js';
 import type { ConfOp, SimEvent } from './schedule.js';
 import type { SimNode } from './node.js';
 import type { Envelope } from './network.js';

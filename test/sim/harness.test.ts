@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EntryType, type Entry } from '../../src/proto/raftpb.js';
 import { LogView } from './logView.js';
-import { Rng } from './rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { formatSchedule, parseSchedule, ScheduleSyntaxError } from './schedule.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -4,7 +4,7 @@ import type { Ready } from '../../src/raft/ready.js';
 import { ConfState, HardState, Snapshot, SnapshotMetadata } from '../../src/proto/raftpb.js';
 import { App } from './app.js';
 import { LogView } from './logView.js';
-import { Rng } from './rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import type { SimConfig } from './schedule.js';
 
 /** A Ready handed out and not yet advanced; `persisted` once its durable part is on disk. */

@@ -1,5 +1,5 @@
 import { drawProfile, Generator, profileNamed, type Profile } from './generator.js';
-import { Rng } from './rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { defaultConfig, type Schedule, type SimConfig, type SimEvent } from './schedule.js';
 import { Simulator, type SimStats } from './simulator.js';
 import { SimViolation } from './violation.js';

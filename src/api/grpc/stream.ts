@@ -5,6 +5,7 @@ import type { StreamMethod } from '../rpc.js';
 import { toRpcError } from '../rpcErrors.js';
 import { needingLeader, requiresLeader } from '../leaderGate.js';
 import { grpcCredentials } from '../credentials.js';
+import { ClientGoneFlag } from '../../server/requestContext.js';
 import type { CallOptions } from './register.js';
 
 /** A bidirectional stream: the client's messages go in until it half-closes. */
@@ -45,20 +46,20 @@ function serve<Req, Res>(
   logger: Logger,
   { leader, identities }: CallOptions,
 ): void {
-  const abort = new AbortController();
+  const clientGone = new ClientGoneFlag();
   const backpressure$ = new BehaviorSubject(false);
   let answered = false;
   // Released before the method's subscription is made (it failed at once), the holder unsubscribes it on adding.
   const subscription = new Subscription();
   const release = (): void => {
-    if (abort.signal.aborted) return;
-    abort.abort();
+    if (clientGone.happened) return;
+    clientGone.declare();
     subscription.unsubscribe();
     backpressure$.complete();
   };
   subscription.add(
     needingLeader(
-      method.stream(requests$, { ...grpcCredentials(call, identities), signal: abort.signal, backpressure$ }),
+      method.stream(requests$, { ...grpcCredentials(call, identities), clientGone, backpressure$ }),
       requiresLeader(call.metadata) ? leader : undefined,
     ).subscribe({
       next: (res) => {

@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { RequestContext } from '../../server/requestContext.js';
+import type { ClientGone, RequestContext } from '../../server/requestContext.js';
 import { failureStatus, type FailurePolicy, type UnaryMethod } from '../rpc.js';
 import { ErrNoLeader } from '../../server/errors.js';
 import { requiresLeader } from '../leaderGate.js';
@@ -21,9 +21,7 @@ export function grpcUnary<Req, Res>(
   { leader, identities }: CallOptions = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
-    const ctx: RequestContext = { ...grpcCredentials(call, identities), signal: abort.signal };
+    const ctx: RequestContext = { ...grpcCredentials(call, identities), clientGone: callGone(call) };
     const answer =
       leader !== undefined && requiresLeader(call.metadata) && !leader.hasLeader()
         ? Promise.reject(ErrNoLeader)
@@ -36,5 +34,18 @@ export function grpcUnary<Req, Res>(
         callback({ code: status.code, details: status.message, name: status.name, message: status.message });
       },
     );
+  };
+}
+
+/** The caller cancelling a unary call (or its deadline passing), straight from grpc-js's own flag and event. */
+function callGone(call: grpc.ServerUnaryCall<unknown, unknown>): ClientGone {
+  return {
+    get happened() {
+      return call.cancelled;
+    },
+    subscribe(fn) {
+      call.once('cancelled', fn);
+      return () => void call.removeListener('cancelled', fn);
+    },
   };
 }

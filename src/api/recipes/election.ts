@@ -5,7 +5,7 @@
 import { Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import type { EtcdServer } from '../../server/etcdServer.js';
-import type { RequestContext } from '../../server/requestContext.js';
+import { ClientGoneFlag, type ClientGone, type RequestContext } from '../../server/requestContext.js';
 import {
   DeleteRangeRequest,
   PutRequest,
@@ -130,35 +130,35 @@ export class Election {
    */
   observe(req: LeaderRequest, ctx: RequestContext): Observable<LeaderResponse> {
     return new Observable<LeaderResponse>((subscriber) => {
-      const abort = new AbortController();
+      const unsubscribed = new ClientGoneFlag();
       const emit = (header: ResponseHeader, kv: KeyValue): void => {
-        if (!abort.signal.aborted) subscriber.next(LeaderResponse.create({ header, kv }));
+        if (!unsubscribed.happened) subscriber.next(LeaderResponse.create({ header, kv }));
       };
-      this.observeLoop(keyPrefix(req.name), emit, { ...ctx, signal: abort.signal }).then(
+      this.observeLoop(keyPrefix(req.name), emit, { ...ctx, clientGone: unsubscribed }).then(
         () => subscriber.complete(),
         (err: unknown) => {
           if (!(err instanceof RecipeAbortedError)) this.logger.debug({ err }, 'election observe ended');
           subscriber.complete();
         },
       );
-      return () => abort.abort();
+      return () => unsubscribed.declare();
     });
   }
 
   private async observeLoop(
     prefix: Uint8Array,
     emit: (header: ResponseHeader, kv: KeyValue) => void,
-    ctx: RequestContext & { signal: AbortSignal },
+    ctx: RequestContext & { clientGone: ClientGone },
   ): Promise<void> {
-    const { signal } = ctx;
+    const { clientGone } = ctx;
     for (;;) {
-      throwIfAborted(signal);
+      throwIfAborted(clientGone);
       const resp = await this.server.range(firstCreated(prefix), ctx);
       let kv = resp.kvs[0];
       let header = headerOf(this.server, resp);
       if (kv === undefined) {
         // No leader yet: the first key put under the prefix is the leader.
-        const found = await this.firstPut(prefix, header.revision, signal);
+        const found = await this.firstPut(prefix, header.revision, clientGone);
         if (found === undefined) return;
         kv = found;
         header = this.server.header(kv.modRevision);
@@ -168,7 +168,7 @@ export class Election {
       for await (const reply of watchReplies(
         this.server,
         { key: kv.key, startRevision: header.revision + 1 },
-        signal,
+        clientGone,
       )) {
         for (const ev of reply.events) {
           if (ev.type === Event_EventType.DELETE) {
@@ -186,12 +186,12 @@ export class Election {
   private async firstPut(
     prefix: Uint8Array,
     revision: number,
-    signal: AbortSignal,
+    clientGone: ClientGone,
   ): Promise<KeyValue | undefined> {
     for await (const reply of watchReplies(
       this.server,
       { key: prefix, rangeEnd: prefixEnd(prefix), startRevision: revision, filters: { noDelete: true } },
-      signal,
+      clientGone,
     )) {
       const put = reply.events.find((ev) => ev.type === Event_EventType.PUT && ev.kv !== undefined);
       if (put?.kv) return put.kv;

@@ -5,7 +5,7 @@
 // request carries the caller's context, so it acts as the caller (etcd's
 // recipes call the server through a client with the caller's token).
 import type { EtcdServer } from '../../server/etcdServer.js';
-import type { RequestContext } from '../../server/requestContext.js';
+import type { ClientGone, RequestContext } from '../../server/requestContext.js';
 import {
   Compare,
   Compare_CompareResult as CompareResult,
@@ -43,7 +43,7 @@ export async function sessionOf(
   const granted = await sessionLease(server, lease, ctx);
   const prefix = keyPrefix(name);
   const key = sessionKey(prefix, granted);
-  throwIfAborted(ctx.signal);
+  throwIfAborted(ctx.clientGone);
   return { lease: granted, prefix, key };
 }
 
@@ -85,14 +85,14 @@ export class RecipeAbortedError extends Error {
   }
 }
 
-/** The caller's context for clean-up after the caller went away: same user, no signal. */
+/** The caller's context for clean-up after the caller went away: same user, not cancellable. */
 export function forCleanUp(ctx: RequestContext): RequestContext {
-  const { signal: _gone, ...rest } = ctx;
+  const { clientGone: _gone, ...rest } = ctx;
   return rest;
 }
 
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new RecipeAbortedError();
+export function throwIfAborted(clientGone: ClientGone | undefined): void {
+  if (clientGone?.happened === true) throw new RecipeAbortedError();
 }
 
 /** The end of the range that holds every key starting with `prefix` (clientv3's GetPrefixRangeEnd). */
@@ -163,9 +163,9 @@ export function headerOf(server: EtcdServer, resp: { header?: ResponseHeader }):
 export async function* watchReplies(
   server: EtcdServer,
   opts: WatchOptions,
-  signal?: AbortSignal,
+  clientGone?: ClientGone,
 ): AsyncGenerator<WatchReply> {
-  throwIfAborted(signal);
+  throwIfAborted(clientGone);
   const stream = server.watchable.newStream({ closeWhenEmpty: true });
   const queue: WatchReply[] = [];
   let done = false;
@@ -191,11 +191,10 @@ export async function* watchReplies(
       poke();
     },
   });
-  const onAbort = (): void => poke();
-  signal?.addEventListener('abort', onAbort);
+  const forget = clientGone?.subscribe(poke);
   try {
     for (;;) {
-      throwIfAborted(signal);
+      throwIfAborted(clientGone);
       const reply = queue.shift();
       if (reply !== undefined) {
         if (queue.length < 16) stream.resume();
@@ -210,7 +209,7 @@ export async function* watchReplies(
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    forget?.();
     sub.unsubscribe();
     stream.close();
   }
@@ -225,16 +224,16 @@ export async function waitDelete(
   server: EtcdServer,
   key: Uint8Array,
   revision: number,
-  signal?: AbortSignal,
+  clientGone?: ClientGone,
 ): Promise<void> {
   for await (const reply of watchReplies(
     server,
     { key, startRevision: revision, filters: { noPut: true } },
-    signal,
+    clientGone,
   )) {
     if (reply.events.some((ev) => ev.type === Event_EventType.DELETE)) return;
   }
-  throwIfAborted(signal);
+  throwIfAborted(clientGone);
   throw new Error('lost watcher waiting for delete');
 }
 
@@ -252,11 +251,11 @@ export async function waitDeletes(
   ctx: RequestContext,
 ): Promise<ResponseHeader> {
   for (;;) {
-    throwIfAborted(ctx.signal);
+    throwIfAborted(ctx.clientGone);
     const resp: RangeResponse = await server.range(lastCreatedUpTo(prefix, maxCreateRevision), ctx);
     const header = headerOf(server, resp);
     const last = resp.kvs[0];
     if (last === undefined) return header;
-    await waitDelete(server, last.key, header.revision, ctx.signal);
+    await waitDelete(server, last.key, header.revision, ctx.clientGone);
   }
 }

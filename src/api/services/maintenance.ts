@@ -20,7 +20,7 @@ import {
 } from '../../proto/etcdserverpb.js';
 import { AuthError } from '../../auth/errors.js';
 import type { RequestContext } from '../../server/requestContext.js';
-import { ETCD_SERVER_VERSION } from '../http-version.js';
+import { ETCD_SERVER_VERSION } from '../httpVersion.js';
 import { GrpcCode, RpcError } from '../rpcErrors.js';
 import { streamMethod, type StreamContext, type StreamMethod, type UnaryMethod } from '../rpc.js';
 

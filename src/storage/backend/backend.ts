@@ -102,22 +102,20 @@ export class Backend {
    * only an empty page means the end.
    */
   async *scan(gte: Buffer, lte: Buffer, pageSize = 1000): AsyncGenerator<BackendRecord[]> {
-    // Bigger pages than classic-level's 16 KiB default: opening reads every record.
-    const it = this.db.iterator({ gte, lte, highWaterMarkBytes: 1 << 20 });
-    try {
-      for (;;) {
-        const entries = await it.nextv(pageSize);
-        if (entries.length === 0) return;
-        yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
-      }
-    } finally {
-      await it.close();
-    }
+    yield* this.pages({ gte, lte }, pageSize);
   }
 
   /** Every record whose key starts with `prefix`, a page at a time, verified. */
   async *scanPrefix(prefix: Buffer, pageSize = 1000): AsyncGenerator<BackendRecord[]> {
-    const it = this.db.iterator({ gte: prefix, lt: prefixEnd(prefix), highWaterMarkBytes: 1 << 20 });
+    yield* this.pages({ gte: prefix, lt: prefixEnd(prefix) }, pageSize);
+  }
+
+  private async *pages(
+    range: { gte: Buffer; lte?: Buffer; lt?: Buffer },
+    pageSize: number,
+  ): AsyncGenerator<BackendRecord[]> {
+    // Bigger pages than classic-level's 16 KiB default: opening reads every record.
+    const it = this.db.iterator({ ...range, highWaterMarkBytes: 1 << 20 });
     try {
       for (;;) {
         const entries = await it.nextv(pageSize);

@@ -1,6 +1,6 @@
 """The same scenarios through Debian's python3-etcd3 (gRPC) and python3-etcd3gw (the JSON
 gateway): KV, leases with keys, locks, watches, and auth. Prints one JSON transcript on
-stdout; test/compat/python-clients.test.ts runs it against etcd 3.4 and xetcd and compares.
+stdout; test/compat/pythonClients.test.ts runs it against etcd 3.4 and xetcd and compares.
 
 Usage: scenarios.py <host> <port> <ca-file>. The server serves TLS with the test PKI (the
 gRPC client sends its token as call credentials, which gRPC only sends over TLS) and has

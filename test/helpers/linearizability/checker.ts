@@ -20,7 +20,7 @@
 // The memo keys on 64-bit hashes of the placed set and of the store: a collision could only
 // prune a branch, i.e. report a violation that is none, never accept a bad history, and the
 // order returned for a good one is a full witness (the tests replay it).
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import { describeOperation, isUnknown, type KvOperation, type Time } from './history.js';
 import { KvStore, step, type KvSnapshot, type Refusal, type Undo } from './kvModel.js';
 import { RevisionEvidence } from './revisionEvidence.js';

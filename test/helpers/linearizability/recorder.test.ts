@@ -2,9 +2,9 @@
 // checker accepts, on etcd 3.4 (the reference) and on xetcd; failures are recorded as the
 // checker needs them.
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import { startEtcd } from '../etcd.js';
-import { EtcdRpcClient } from '../etcd-rpc.js';
+import { EtcdRpcClient } from '../etcdRpc.js';
 import { freePort } from '../ports.js';
 import { ResourceScope } from '../scope.js';
 import { makeTempDir } from '../tempdir.js';

@@ -10,7 +10,7 @@ import {
   Compare_CompareTarget,
   PutRequest,
 } from '../../../src/proto/etcdserverpb.js';
-import type { EtcdRpcClient } from '../etcd-rpc.js';
+import type { EtcdRpcClient } from '../etcdRpc.js';
 import type { DeleteOperation, GetOperation, KvOperation, PutIfOperation, PutOperation } from './history.js';
 
 type Output<Op extends KvOperation> = NonNullable<Op['output']>;

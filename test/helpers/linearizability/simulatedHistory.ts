@@ -1,7 +1,7 @@
 // Histories of a linearizable etcd KV, simulated: each operation takes effect at a random
 // point of its span, and outputs come from replaying those effects in order. Known good
 // input for the checker's tests and for measuring its speed.
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import type { KvOperation } from './history.js';
 
 /** etcd's KV, forward only: the oracle that gives generated operations their outputs. */

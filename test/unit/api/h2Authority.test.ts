@@ -1,6 +1,12 @@
 import hpack from 'hpack.js';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ClientFrameRewriter, hasSchemeInAuthority } from '../../../src/api/h2Authority.js';
+import {
+  ClientFrameRewriter,
+  hasSchemeInAuthority,
+  routeH2Connection,
+} from '../../../src/api/h2Authority.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -130,5 +136,70 @@ describe('HTTP/2 :authority rewriting', () => {
     expect(probe.settingsAckDropped).toBe(true);
     // Only the first ACK was the probe's; a later one belongs to the server's own SETTINGS.
     expect(Buffer.concat([first, second]).equals(Buffer.concat([PREFACE, headers, ack]))).toBe(true);
+  });
+});
+
+/** A loopback connection: the client's end and the server's, as the listener would route it. */
+async function loopbackPair(): Promise<{ client: net.Socket; server: net.Socket; close(): void }> {
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const accepted = new Promise<net.Socket>((resolve) => listener.once('connection', resolve));
+  const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  const server = await accepted;
+  return {
+    client,
+    server,
+    close: () => {
+      client.destroy();
+      server.destroy();
+      listener.close();
+    },
+  };
+}
+
+async function readAll(socket: net.Socket, ms: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const onData = (c: Buffer): void => void chunks.push(c);
+  socket.on('data', onData);
+  socket.resume();
+  await sleep(ms);
+  socket.removeListener('data', onData);
+  return Buffer.concat(chunks);
+}
+
+describe('handing an HTTP/2 connection over', () => {
+  const timeouts = { firstRequestMs: 50, settingsAckMs: 2_000 };
+  const ack = frame(4, 1, 0, Buffer.alloc(0));
+  const clientSettings = frame(4, 0, 0, Buffer.alloc(0));
+
+  it('waits for the probe’s SETTINGS ACK even past the first-request wait, and removes it', async () => {
+    const pair = await loopbackPair();
+    try {
+      pair.client.write(Buffer.concat([PREFACE, clientSettings]));
+      const routed = routeH2Connection(pair.server, timeouts);
+      let handed = false;
+      void routed.then(() => (handed = true));
+      await sleep(3 * timeouts.firstRequestMs);
+      expect(handed).toBe(false);
+      pair.client.write(ack);
+      const conn = await routed;
+      expect(conn).toBe(pair.server);
+      // What the HTTP/2 server reads: the client's bytes without the ACK it never asked for.
+      expect((await readAll(pair.server, 50)).equals(Buffer.concat([PREFACE, clientSettings]))).toBe(true);
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('closes a connection that never acknowledges the probe’s SETTINGS', async () => {
+    const pair = await loopbackPair();
+    try {
+      pair.client.write(Buffer.concat([PREFACE, clientSettings]));
+      const conn = await routeH2Connection(pair.server, { firstRequestMs: 10, settingsAckMs: 100 });
+      expect(conn).toBeUndefined();
+      expect(pair.server.destroyed).toBe(true);
+    } finally {
+      pair.close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpRoutes, type HttpRoutes } from '../../../src/api/http.js';
-import { checkHealth, type HealthSource } from '../../../src/api/http-health.js';
+import { checkHealth, type HealthSource } from '../../../src/api/httpHealth.js';
 import { grpcLabels } from '../../../src/api/metrics.js';
 import { createMetrics, type EtcdMetrics } from '../../../src/embed/metrics.js';
 

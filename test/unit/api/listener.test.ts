@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../../../src/api/listener.js';
 import { createHttpRoutes } from '../../../src/api/http.js';
 import { createMetrics, type EtcdMetrics } from '../../../src/embed/metrics.js';
-import type { HealthSource } from '../../../src/api/http-health.js';
+import type { HealthSource } from '../../../src/api/httpHealth.js';
 import {
   HealthCheckRequest,
   HealthCheckResponse,

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fieldName, generate, protocJsonName } from '../../../scripts/gen-proto.js';
+import { fieldName, generate, protocJsonName } from '../../../scripts/genProto.js';
 
-describe('gen-proto', () => {
+describe('genProto', () => {
   it('reproduces the committed modules exactly', async () => {
     const out = await generate();
     expect(out.size).toBe(8);

@@ -3,8 +3,9 @@
  * .proto files to make seeded random values in the generated modules' shape,
  * and converts between that shape and protobufjs's (the oracle).
  */
+import { seededRandom } from '../../../src/raft/rng.js';
 import protobuf from 'protobufjs';
-import { fieldName, loadRoot, moduleName, packageOf, tsTypeName } from '../../../scripts/gen-proto.js';
+import { fieldName, loadRoot, moduleName, packageOf, tsTypeName } from '../../../scripts/genProto.js';
 import * as raftpb from '../../../src/proto/raftpb.js';
 import * as mvccpb from '../../../src/proto/mvccpb.js';
 import * as authpb from '../../../src/proto/authpb.js';
@@ -68,18 +69,6 @@ const UNSIGNED = new Set(['uint64', 'fixed64']);
 
 export function isBig(f: protobuf.Field): boolean {
   return (f.options as Record<string, unknown> | undefined)?.['(xetcd.big)'] === true;
-}
-
-/** mulberry32: small, seedable, good enough to spread values. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class Gen {
@@ -209,7 +198,7 @@ export function randomMessage(g: Gen, t: protobuf.Type, depth = 0): Value {
 }
 
 export function generator(seed: number): Gen {
-  return new Gen(rng(seed));
+  return new Gen(seededRandom(seed));
 }
 
 /**

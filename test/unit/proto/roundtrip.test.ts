@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
-import { loadRoot } from '../../../scripts/gen-proto.js';
+import { loadRoot } from '../../../scripts/genProto.js';
 import {
   allMessageTypes,
   canon,

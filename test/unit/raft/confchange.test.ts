@@ -15,7 +15,8 @@ import { ConfChangeError, ProposalDroppedError } from '../../../src/raft/errors.
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { ProgressTracker } from '../../../src/raft/progressTracker.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
-import { Cluster, enc, seeded } from './cluster.js';
+import { seededRandom } from '../../../src/raft/rng.js';
+import { Cluster, enc } from './cluster.js';
 import { checkScriptFile, keyArgs, type Directive } from './datadriven.js';
 import { msg } from './single.js';
 
@@ -88,7 +89,13 @@ describe('F55 learner then promote', () => {
   it('a learner asked for its vote by a candidate that counts it as a voter votes', () => {
     const s = new MemoryStorage();
     RaftNode.bootstrap(s, [1n, 2n, 3n], [4n]);
-    const n = new RaftNode({ id: 4n, storage: s, electionTick: 10, heartbeatTick: 1, random: seeded(4) });
+    const n = new RaftNode({
+      id: 4n,
+      storage: s,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seededRandom(4),
+    });
     expect(n.status().role).toBe('learner');
     n.step(msg({ type: MessageType.MsgVote, from: 2n, to: 4n, term: 1 }));
     expect(n.ready().messages).toMatchObject([{ type: MessageType.MsgVoteResp, reject: false }]);
@@ -209,7 +216,7 @@ describe('F58 one change at a time; legal change shapes', () => {
       storage: new MemoryStorage(),
       electionTick: 10,
       heartbeatTick: 1,
-      random: seeded(4),
+      random: seededRandom(4),
     });
     expect(() => n.applyConfChange(cc(ConfChangeAddNode, 4n))).toThrow(
       'cannot change an empty configuration',
@@ -241,7 +248,13 @@ describe('F58 one change at a time; legal change shapes', () => {
   it('removing all voters is refused, and the node keeps its configuration', () => {
     const s = new MemoryStorage();
     RaftNode.bootstrap(s, [1n]);
-    const n = new RaftNode({ id: 1n, storage: s, electionTick: 10, heartbeatTick: 1, random: seeded(1) });
+    const n = new RaftNode({
+      id: 1n,
+      storage: s,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seededRandom(1),
+    });
     expect(() => n.applyConfChange(cc(ConfChangeRemoveNode, 1n))).toThrow(ConfChangeError);
     expect(() => n.applyConfChange(cc(ConfChangeRemoveNode, 1n))).toThrow('removed all voters');
     expect(n.status().config.voters).toEqual([1n]);

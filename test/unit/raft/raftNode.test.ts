@@ -3,7 +3,8 @@ import { MessageType } from '../../../src/proto/raftpb.js';
 import { RaftConfigError, RaftInvariantError, StepLocalMsgError } from '../../../src/raft/errors.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
-import { Cluster, enc, seeded } from './cluster.js';
+import { seededRandom } from '../../../src/raft/rng.js';
+import { Cluster, enc } from './cluster.js';
 import { msg, singleNode } from './single.js';
 
 describe('RaftNode', () => {
@@ -22,7 +23,7 @@ describe('RaftNode', () => {
 
   it('validates its configuration', () => {
     const storage = new MemoryStorage();
-    const base = { storage, random: seeded(1), electionTick: 10, heartbeatTick: 1 };
+    const base = { storage, random: seededRandom(1), electionTick: 10, heartbeatTick: 1 };
     expect(() => new RaftNode({ ...base, id: 0n })).toThrow(RaftConfigError);
     expect(() => new RaftNode({ ...base, id: 1n, electionTick: 1 })).toThrow(
       'election tick must be greater than heartbeat tick',
@@ -104,7 +105,7 @@ describe('RaftNode', () => {
       storage: n.storage,
       electionTick: 10,
       heartbeatTick: 1,
-      random: seeded(2),
+      random: seededRandom(2),
       applied: 1,
     });
     expect(again.status()).toMatchObject({ role: 'follower', term: 1, commit: 2, applied: 1 });
@@ -128,7 +129,7 @@ describe('RaftNode', () => {
       storage,
       electionTick: 10,
       heartbeatTick: 1,
-      random: seeded(3),
+      random: seededRandom(3),
       inspect: (ev) => {
         if (ev.type === '@xstate.event') seen.push((ev as { event: { type: string } }).event.type);
       },
@@ -147,7 +148,7 @@ describe('RaftNode', () => {
       storage,
       electionTick: 10,
       heartbeatTick: 1,
-      random: seeded(3),
+      random: seededRandom(3),
       inspect: (ev) => {
         if (ev.type === '@xstate.snapshot') snapshotJson = JSON.stringify(ev.snapshot);
       },

@@ -1,6 +1,6 @@
 import type { AnyStateNode } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { raftRoleMachine } from '../../../machines/raft-role.js';
+import { raftRoleMachine } from '../../../machines/raftRole.js';
 
 /** Every state node of the chart below the root, by key. */
 function stateNodes(node: AnyStateNode = raftRoleMachine.root): AnyStateNode[] {

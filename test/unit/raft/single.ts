@@ -2,7 +2,8 @@ import { HardState, Message, MessageType, type Entry } from '../../../src/proto/
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import type { Ready } from '../../../src/raft/ready.js';
-import { seeded, type NodeOptions } from './cluster.js';
+import { seededRandom } from '../../../src/raft/rng.js';
+import type { NodeOptions } from './cluster.js';
 
 /** Entries with the given terms at indexes 1, 2, ... */
 export function entriesOfTerms(terms: number[], from = 1): Entry[] {
@@ -21,7 +22,14 @@ export function singleNode(
   storage.setHardState(HardState.create(opts.hardState ?? {}));
   const { terms: _t, hardState: _h, ...rest } = opts;
   const make = (): RaftNode =>
-    new RaftNode({ id, storage, electionTick: 10, heartbeatTick: 1, random: seeded(Number(id)), ...rest });
+    new RaftNode({
+      id,
+      storage,
+      electionTick: 10,
+      heartbeatTick: 1,
+      random: seededRandom(Number(id)),
+      ...rest,
+    });
   const handle = {
     raft: make(),
     storage,

@@ -7,7 +7,7 @@ import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import type { RaftLogStore } from '../../../src/storage/raftlog/store.js';
 import { restoreMemoryStorage } from '../../../src/server/raftLogRestore.js';
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { openStore } from '../storage/raftLogFixtures.js';
 

@@ -14,7 +14,7 @@ import {
   hardStateKey,
   metaKey,
 } from '../../../src/storage/raftlog/records.js';
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ent, ents, hs, openStore, reopenState } from './raftLogFixtures.js';
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry, HardState } from '../../../src/proto/raftpb.js';
 import type { RaftLogState } from '../../../src/storage/raftlog/store.js';
 import { CorruptDataError } from '../../../src/storage/corruptDataError.js';
-import { Rng } from '../../sim/rng.js';
+import { Rng } from '../../../src/raft/rng.js';
 import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 import { ents, hs, openStore, reopenState } from './raftLogFixtures.js';
 

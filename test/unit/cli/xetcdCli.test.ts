@@ -12,7 +12,7 @@ import { makeTempDir, type TempDir } from '../../helpers/tempdir.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'xetcd.js');
-const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fake-server-cli.ts');
+const FAKE = join(ROOT, 'test', 'unit', 'cli', 'fixtures', 'fakeServerCli.ts');
 
 const procs: ManagedProcess[] = [];
 const dirs: TempDir[] = [];

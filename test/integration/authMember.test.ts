@@ -1,20 +1,29 @@
 // Auth on one member, through what etcdctl cannot send: tokens that are garbage, expired or
 // of a deleted user; bad admin input; leases whose keys the user may not touch (revoke, a
 // put onto them, TTL with keys: the CVE-2023-32082 fix); nested txns; refused watches; the
-// gateway's Authorization header; the lock and election services acting as their caller.
+// gateway's Authorization header; the lock and election services acting as their caller;
+// the Maintenance RPCs etcd 3.4 keeps for root.
 // Each refusal gets etcd's error and changes nothing.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import {
+  AlarmRequest,
   AuthService,
   AuthRoleGrantPermissionRequest,
   AuthUserAddRequest,
   AuthenticateRequest,
+  CompactionRequest,
+  DefragmentRequest,
+  HashKVRequest,
+  HashRequest,
+  KVService,
   LeaseService,
   LeaseGrantRequest,
   LeaseRevokeRequest,
   LeaseTimeToLiveRequest,
+  MaintenanceService,
+  MoveLeaderRequest,
   PutRequest,
   RequestOp,
   TxnRequest,
@@ -22,7 +31,7 @@ import {
 } from '../../src/proto/etcdserverpb.js';
 import { LockRequest, LockService } from '../../src/proto/v3lockpb.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import type { ServerInstance } from '../helpers/etcd.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
 import { startXetcd } from '../helpers/xetcd.js';
@@ -194,6 +203,56 @@ describe('auth on one member', () => {
       [0, true, false, ''],
     ]);
   });
+
+  it('Maintenance: Defragment, Hash, HashKV and Snapshot are root’s; Status, Alarm and MoveLeader anyone’s', async () => {
+    const app = client(await login('app', 'apppw'));
+    const root = client(await login('root', 'rootpw'));
+    const refused = [grpc.status.UNKNOWN, 'auth: permission denied'];
+    const m = MaintenanceService;
+    expect(await failure(app.call(m.Defragment, DefragmentRequest.create()))).toEqual(refused);
+    expect(await failure(app.call(m.Hash, HashRequest.create()))).toEqual(refused);
+    expect(await failure(app.call(m.HashKV, HashKVRequest.create()))).toEqual(refused);
+    expect(await snapshotStatus(await login('app', 'apppw'))).toEqual(refused);
+    expect(await snapshotStatus(await login('root', 'rootpw'))).toEqual([grpc.status.OK, 'OK']);
+    expect((await root.call(m.Hash, HashRequest.create())).hash).toBeGreaterThan(0);
+    const status = await app.status();
+    expect(status.leader).toBe(status.header!.memberId);
+    await app.call(m.Alarm, AlarmRequest.create());
+    await app.call(m.MoveLeader, MoveLeaderRequest.create({ targetId: status.header!.memberId }));
+  });
+
+  it('Compact needs a user, any user (etcd 3.4 lets anyone compact)', async () => {
+    const app = client(await login('app', 'apppw'));
+    const { header } = await app.put({ key: b('app/compact'), value: b('1') });
+    const revision = header!.revision;
+    expect(
+      await failure(client().call(KVService.Compact, CompactionRequest.create({ revision, physical: true }))),
+    ).toEqual([grpc.status.INVALID_ARGUMENT, 'etcdserver: user name is empty']);
+    // Nothing was compacted: the revision before it can still be read.
+    expect((await app.range({ key: b('app/compact'), revision: revision - 1 })).kvs).toHaveLength(0);
+    await app.call(KVService.Compact, CompactionRequest.create({ revision, physical: true }));
+    expect(await failure(app.range({ key: b('app/compact'), revision: revision - 1 }))).toEqual([
+      grpc.status.OUT_OF_RANGE,
+      'etcdserver: mvcc: required revision has been compacted',
+    ]);
+  });
+
+  /** How a Snapshot stream with this token ends: [code, details]. */
+  const snapshotStatus = (token: string): Promise<[number, string]> => {
+    const raw = new grpc.Client(server.endpoint.replace(/^http:\/\//, ''), grpc.credentials.createInsecure());
+    const meta = new grpc.Metadata();
+    meta.set('token', token);
+    const s = MaintenanceService.Snapshot;
+    const call = raw.makeServerStreamRequest(s.path, s.requestSerialize, s.responseDeserialize, {}, meta);
+    call.on('data', () => undefined);
+    call.on('error', () => undefined);
+    return new Promise((resolve) =>
+      call.on('status', (st: grpc.StatusObject) => {
+        raw.close();
+        resolve([st.code, st.details]);
+      }),
+    );
+  };
 
   it('the gateway: /v3/auth/authenticate, then the Authorization header', async () => {
     const post = async (path: string, body: unknown, token?: string): Promise<[number, unknown]> => {

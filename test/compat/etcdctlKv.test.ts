@@ -3,7 +3,7 @@
 // Expected outputs were taken from Debian's etcd 3.4.23 and hold for any etcd 3.4 server.
 import { expect, it } from 'vitest';
 import { describeTargets } from './targets.js';
-import { b64, etcdctl, unb64, type JsonKv, type JsonRange } from './etcdctl-session.js';
+import { b64, etcdctl, unb64, type JsonKv, type JsonRange } from './etcdctlSession.js';
 
 interface JsonPut {
   header: { revision: number };

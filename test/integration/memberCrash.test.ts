@@ -1,8 +1,9 @@
 // Issue 4's restart proof: a real member under write load is killed with SIGKILL
 // at a random moment, restarted on the same data, and must still hold every
 // write it acknowledged, at a revision that never went back.
+import { seededRandom } from '../../src/raft/rng.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { ResourceScope } from '../helpers/scope.js';
 import { makeTempDir } from '../helpers/tempdir.js';
 import { startXetcd } from '../helpers/xetcd.js';
@@ -11,24 +12,13 @@ import type { ServerInstance } from '../helpers/etcd.js';
 const ROUNDS = Number(process.env['XETCD_MEMBER_CRASH_ROUNDS'] ?? 4);
 const WRITERS = 8;
 
-/** A small seeded generator so a failing run can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('a member killed with SIGKILL under write load', () => {
   const scope = new ResourceScope();
   afterAll(() => scope.close());
 
   it(`keeps every acknowledged write across ${ROUNDS} kill -9 rounds`, async () => {
     const seed = Number(process.env['XETCD_SEED'] ?? Date.now() % 100_000);
-    const random = rng(seed);
+    const random = seededRandom(seed);
     const dir = scope.add(await makeTempDir('xetcd-crash-'), 'data dir', (d) => d.remove());
     const acked = new Map<string, { value: string; revision: number }>();
     let highestAcked = 0;

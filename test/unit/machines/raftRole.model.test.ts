@@ -1,5 +1,5 @@
 /**
- * Model-based test of the Raft role statechart (machines/raft-role.ts) with
+ * Model-based test of the Raft role statechart (machines/raftRole.ts) with
  * xstate/graph: every state is reached and every transition is taken.
  *
  * The chart's guards ask the node's RaftState questions ("has a quorum voted
@@ -22,7 +22,7 @@ import {
   raise,
 } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { raftRoleMachine, roleOf, type RaftRoleEvent } from '../../../machines/raft-role.js';
+import { raftRoleMachine, roleOf, type RaftRoleEvent } from '../../../machines/raftRole.js';
 import { Message, MessageType } from '../../../src/proto/raftpb.js';
 import type { RaftState } from '../../../src/raft/raftState.js';
 

@@ -1,4 +1,4 @@
-// The child of raft-log-crash.test.ts: opens the raft log store in argv[2] and
+// The child of raftLogCrash.test.ts: opens the raft log store in argv[2] and
 // writes to it as a Raft member would (appends, rewrites of the uncommitted tail
 // in a new term, local snapshots and compactions, up to three writes in flight)
 // until it is killed. Each write is announced on stdout before it is issued
@@ -15,7 +15,7 @@
 import { pino } from 'pino';
 import { ConfState, SnapshotMetadata } from '../../src/proto/raftpb.js';
 import { RaftLogStore } from '../../src/storage/raftlog/store.js';
-import { Rng } from '../sim/rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { CRASH_ENTRY_BYTES, ents, hs } from '../unit/storage/raftLogFixtures.js';
 
 const dir = process.argv[2];

@@ -1,5 +1,5 @@
 // Raft log store throughput: synced batches of 100 entries of 256 bytes, as a
-// busy leader's Readies would write them. Run: npx tsx bench/raft-log.ts
+// busy leader's Readies would write them. Run: npx tsx bench/raftLog.ts
 // [--seconds 5] [--entries 100] [--bytes 256] [--dir <path>] (default: a temp
 // dir on the system temp disk, removed afterwards).
 import { mkdtemp, rm } from 'node:fs/promises';

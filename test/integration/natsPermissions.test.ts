@@ -1,7 +1,7 @@
 // deploy/nats.conf as the cluster's NATS server: members sign in (here through the YAML
-// config file's nats-user / nats-password) and use only `xetcd.>`; another user of the
-// same server can neither publish on nor listen to the cluster's subjects, and a client
-// without credentials is not let in at all.
+// config file's nats-user / nats-password) to an account of their own and use only
+// `xetcd.>`; a user of another account on the same server can neither publish on nor
+// listen to the cluster's subjects, and a client without credentials is not let in at all.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -37,6 +37,13 @@ describe('the NATS accounts of deploy/nats.conf', () => {
   afterAll(async () => {
     await cluster?.stop();
     await dir?.remove();
+  });
+
+  it('the README shows the accounts of deploy/nats.conf as they are', async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const shown = /```\n(accounts \{[\s\S]*?\n\})\n```/.exec(readme)?.[1];
+    expect(shown).toBeDefined();
+    expect(await readFile(join(REPO_ROOT, 'deploy', 'nats.conf'), 'utf8')).toContain(shown);
   });
 
   it('members with their credentials form the cluster; others get nothing of it', async () => {

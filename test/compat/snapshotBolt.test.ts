@@ -25,7 +25,7 @@ import { startEtcd } from '../helpers/etcd.js';
 import { startXetcd } from '../helpers/xetcd.js';
 import { freePorts } from '../helpers/ports.js';
 import { makeTempDir } from '../helpers/tempdir.js';
-import { parseJson, type JsonKv, type JsonRange } from './etcdctl-session.js';
+import { parseJson, type JsonKv, type JsonRange } from './etcdctlSession.js';
 import { describeTargets } from './targets.js';
 
 interface SnapshotStatus {

@@ -1,6 +1,6 @@
 // Crash test of the raft log store with a real process and SIGKILL.
 //
-// Each round starts raft-log-crash-child.ts on the same data directory, lets
+// Each round starts raftLogCrashChild.ts on the same data directory, lets
 // it write for a random while and kills it with SIGKILL. The test then opens
 // the store itself and checks it holds exactly the state after some prefix of
 // the writes the child issued, a prefix that contains every write the child
@@ -15,11 +15,11 @@ import { ConfState, type Entry, SnapshotMetadata } from '../../src/proto/raftpb.
 import type { RaftLogState } from '../../src/storage/raftlog/store.js';
 import { startProcess, type ManagedProcess } from '../helpers/process.js';
 import { makeTempDir, type TempDir } from '../helpers/tempdir.js';
-import { Rng } from '../sim/rng.js';
+import { Rng } from '../../src/raft/rng.js';
 import { CRASH_ENTRY_BYTES, ents, hs, reopenState } from '../unit/storage/raftLogFixtures.js';
 
 const ROUNDS = Number(process.env.XETCD_CRASH_ROUNDS ?? 20);
-const child = fileURLToPath(new URL('./raft-log-crash-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./raftLogCrashChild.ts', import.meta.url));
 // `--import tsx` resolves from the working directory: the repository root.
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

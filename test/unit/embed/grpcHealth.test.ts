@@ -1,7 +1,7 @@
 // grpc.health.v1 as etcd registers it, through a real grpc-js server and client.
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GrpcHealth } from '../../../src/embed/grpc-health.js';
+import { GrpcHealth } from '../../../src/embed/grpcHealth.js';
 import {
   HealthCheckRequest,
   HealthCheckResponse,

@@ -1,11 +1,12 @@
 /**
- * The simulator's only source of randomness: sfc32 (Chris Doty-Humphrey's
+ * The project's one seeded generator (the raft core's election jitter, the
+ * simulator, the test workloads): sfc32 (Chris Doty-Humphrey's
  * "small fast chaotic" generator), seeded through splitmix32 so that adjacent
  * seeds give unrelated streams. It is a few integer operations per draw, which
  * matters when one run makes millions of decisions.
  *
- * Every random choice of a run is drawn from an Rng derived from the run's seed,
- * so a seed names one schedule exactly.
+ * Every random choice of a simulated run is drawn from an Rng derived from the
+ * run's seed, so a seed names one schedule exactly.
  */
 export class Rng {
   private a: number;
@@ -93,4 +94,10 @@ export class Rng {
     for (const l of labels) h = Math.imul(h ^ (l >>> 0), 0x9e3779b1) ^ (h >>> 15);
     return new Rng(h >>> 0);
   }
+}
+
+/** A `() => number` in [0, 1) drawn from an Rng seeded with `seed` (the shape RaftConfig.random takes). */
+export function seededRandom(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.next();
 }

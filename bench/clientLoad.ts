@@ -3,16 +3,27 @@
 // concurrent callers, --total requests, the same workload names, and a summary with
 // throughput and latency percentiles. --compare starts a real etcd and an xetcd (each alone,
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
-// ratio xetcd/etcd. Usage: npm run bench -- --help
+// ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
+// of their cost. Usage: npm run bench -- --help
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcd-rpc.js';
+import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcdRpc.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 import { EtcdCluster } from '../test/helpers/etcdCluster.js';
 import { TestCluster } from '../test/helpers/cluster.js';
 import { startXetcd } from '../test/helpers/xetcd.js';
 import { makeTempDir } from '../test/helpers/tempdir.js';
+import {
+  AUTH_MODES,
+  BENCH_USER,
+  authServerArgs,
+  enableAuth,
+  tokensFor,
+  type AuthMode,
+  type Credentials,
+} from './auth.js';
 
 const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -41,6 +52,12 @@ interface Options {
   rounds: number;
   /** --compare: members per cluster (1: a single server; more: xetcd over NATS, etcd over its peer HTTP). */
   cluster: number;
+  /** --compare: the auth configurations each server runs in, the first being the comparison's. */
+  auth: AuthMode[];
+  /** Direct runs against a server with auth on: who the load authenticates as. */
+  user: Credentials | undefined;
+  /** The token each endpoint takes (what Authenticate answered there); none when auth is off. */
+  tokens?: ReadonlyMap<string, string>;
 }
 
 interface LatencySummary {
@@ -266,10 +283,11 @@ async function runWatchLatency(
 }
 
 async function runWorkload(opts: Options, workload: Workload, target: string): Promise<Result> {
-  const conns = Array.from(
-    { length: opts.conns },
-    (_, i) => new EtcdRpcClient(opts.endpoints[i % opts.endpoints.length]!),
-  );
+  const conns = Array.from({ length: opts.conns }, (_, i) => {
+    const endpoint = opts.endpoints[i % opts.endpoints.length]!;
+    const token = opts.tokens?.get(endpoint);
+    return new EtcdRpcClient(endpoint, token !== undefined ? { token } : {});
+  });
   const value = fixedBytes(opts.valSize, 0x76);
   const label = `${target} ${workload}`;
   // A server that compiles its hot paths at run time (V8's JIT) is measured
@@ -367,6 +385,13 @@ function printResult(r: Result): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** A Markdown table with padded columns. */
+function markdownTable(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
 function printComparison(
   rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[],
 ): void {
@@ -395,11 +420,8 @@ function printComparison(
     fmt(r.xetcd?.latencyMs.p99, 2),
     ratio(r.xetcd?.latencyMs.p99, r.etcd?.latencyMs.p99),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
   process.stdout.write(
-    `\n${out.join('\n')}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
+    `\n${markdownTable(header, body)}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
   );
   for (const r of rows) if (r.xetcdError) process.stdout.write(`xetcd ${r.workload}: ${r.xetcdError}\n`);
 }
@@ -409,33 +431,42 @@ function printComparison(
 /** What --compare runs a workload against: one server, or a cluster's members, and how to stop it. */
 interface Deployment {
   readonly endpoints: string[];
+  /** Per endpoint, the bench user's token when auth is on. */
+  readonly tokens?: ReadonlyMap<string, string>;
   stop(): Promise<void>;
 }
 
-async function deploy(kind: 'etcd' | 'xetcd', opts: Options): Promise<Deployment> {
-  if (opts.cluster > 1) {
-    if (kind === 'etcd') {
-      const c = await EtcdCluster.start({ size: opts.cluster, args: opts.etcdArgs });
-      return { endpoints: c.endpoints(), stop: () => c.stop() };
-    }
-    // Members reach NATS directly: the fault proxies of the tests would be measured too.
-    const c = await TestCluster.start({ size: opts.cluster, args: opts.xetcdArgs, direct: true });
-    return { endpoints: c.endpoints(), stop: () => c.stop() };
-  }
+/** A server (or cluster) of `kind` as --compare runs it, with auth enabled as `auth` says. */
+async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Promise<Deployment> {
   const dir = await makeTempDir(`xetcd-bench-${kind}-`);
+  let started: Deployment | undefined;
   try {
-    const server =
-      kind === 'etcd'
-        ? await startEtcd({ dataDir: dir.path, args: opts.etcdArgs })
-        : await startXetcd({ dataDir: dir.path, args: opts.xetcdArgs });
-    return {
-      endpoints: [server.endpoint],
-      stop: async () => {
-        await server.stop(10_000);
-        await dir.remove();
-      },
+    const extra = await authServerArgs(auth, dir.path);
+    const args = [...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs), ...extra];
+    if (opts.cluster > 1) {
+      // xetcd members reach NATS directly: the fault proxies of the tests would be measured too.
+      const c =
+        kind === 'etcd'
+          ? await EtcdCluster.start({ size: opts.cluster, args })
+          : await TestCluster.start({ size: opts.cluster, args, direct: true });
+      started = { endpoints: c.endpoints(), stop: () => c.stop() };
+    } else {
+      const server =
+        kind === 'etcd'
+          ? await startEtcd({ dataDir: join(dir.path, 'data'), args })
+          : await startXetcd({ dataDir: join(dir.path, 'data'), args });
+      started = { endpoints: [server.endpoint], stop: () => server.stop(10_000) };
+    }
+    const { endpoints, stop } = started;
+    const cleanUp = async (): Promise<void> => {
+      await stop();
+      await dir.remove();
     };
+    if (auth === 'off') return { endpoints, stop: cleanUp };
+    await enableAuth(endpoints[0]!);
+    return { endpoints, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
   } catch (err) {
+    await started?.stop();
     await dir.remove();
     throw err;
   }
@@ -444,7 +475,8 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options): Promise<Deployment
 async function withServer<T>(
   kind: 'etcd' | 'xetcd',
   opts: Options,
-  fn: (endpoints: string[]) => Promise<T>,
+  auth: AuthMode,
+  fn: (deployment: Deployment) => Promise<T>,
 ): Promise<T> {
   let deployment: Deployment | undefined;
   const onSignal = (): void => {
@@ -452,8 +484,8 @@ async function withServer<T>(
   };
   process.once('SIGINT', onSignal);
   try {
-    deployment = await deploy(kind, opts);
-    return await fn(deployment.endpoints);
+    deployment = await deploy(kind, opts, auth);
+    return await fn(deployment);
   } finally {
     process.off('SIGINT', onSignal);
     await deployment?.stop();
@@ -467,41 +499,83 @@ function median(results: Result[]): Result | undefined {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** --auth with more than one mode: per server and workload, each mode's ops/s and its ratio to the first. */
+function printAuthCost(runs: ReadonlyMap<string, Map<Workload, Result[]>>, opts: Options): void {
+  const [base, ...others] = opts.auth;
+  if (base === undefined || others.length === 0) return;
+  const header = [
+    'server',
+    'workload',
+    ...opts.auth.map((m) => `${m} ops/s`),
+    ...others.map((m) => `${m}/${base}`),
+  ];
+  const body: string[][] = [];
+  for (const kind of opts.servers)
+    for (const workload of opts.workloads) {
+      const ops = opts.auth.map(
+        (m) => median(runs.get(configLabel(kind, m, opts))?.get(workload) ?? [])?.opsPerSec,
+      );
+      const ratios = ops
+        .slice(1)
+        .map((o) => (o === undefined || ops[0] === undefined ? '-' : (o / ops[0]).toFixed(2)));
+      body.push([kind, workload, ...ops.map((o) => (o === undefined ? 'failed' : o.toFixed(0))), ...ratios]);
+    }
+  process.stdout.write(
+    `\nThe cost of auth (medians; ratio to auth ${base}):\n${markdownTable(header, body)}\n`,
+  );
+}
+
+/** A configuration's name: the server, and its auth mode when --auth names more than one. */
+function configLabel(kind: 'etcd' | 'xetcd', auth: AuthMode, opts: Options): string {
+  return opts.auth.length > 1 ? `${kind}/auth-${auth}` : kind;
+}
+
 async function compare(opts: Options): Promise<void> {
   type Row = { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string };
   const rows: Row[] = opts.workloads.map((workload) => ({ workload }));
-  const runs: Record<'etcd' | 'xetcd', Map<Workload, Result[]>> = { etcd: new Map(), xetcd: new Map() };
+  const runs = new Map<string, Map<Workload, Result[]>>();
   const all: Result[] = [];
-  // Rounds alternate the servers (etcd, xetcd, etcd, xetcd, ...) so that a change in the
-  // machine's background load hits both; each server runs alone on a fresh data dir.
+  // Rounds alternate the configurations (etcd, xetcd, etcd, xetcd, ...; each auth mode of each
+  // server in turn) so that a change in the machine's background load hits all of them; each
+  // server runs alone on a fresh data dir.
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const kind of opts.servers) {
-      const label = opts.rounds > 1 ? `${kind}#${round}` : kind;
-      try {
-        await withServer(kind, opts, async (endpoints) => {
-          for (const row of rows) {
-            try {
-              const r = await runWorkload({ ...opts, endpoints }, row.workload, label);
-              all.push(r);
-              runs[kind].set(row.workload, [...(runs[kind].get(row.workload) ?? []), r]);
-              if (!opts.json) printResult(r);
-            } catch (err) {
-              if (kind === 'xetcd') row.xetcdError = err instanceof Error ? err.message : String(err);
-              else throw err;
+    for (const auth of opts.auth) {
+      for (const kind of opts.servers) {
+        const config = configLabel(kind, auth, opts);
+        const label = opts.rounds > 1 ? `${config}#${round}` : config;
+        const byWorkload = runs.get(config) ?? new Map<Workload, Result[]>();
+        runs.set(config, byWorkload);
+        try {
+          await withServer(kind, opts, auth, async ({ endpoints, tokens }) => {
+            for (const row of rows) {
+              try {
+                const r = await runWorkload(
+                  { ...opts, endpoints, ...(tokens ? { tokens } : {}) },
+                  row.workload,
+                  label,
+                );
+                all.push(r);
+                byWorkload.set(row.workload, [...(byWorkload.get(row.workload) ?? []), r]);
+                if (!opts.json) printResult(r);
+              } catch (err) {
+                if (kind === 'xetcd') row.xetcdError = err instanceof Error ? err.message : String(err);
+                else throw err;
+              }
             }
-          }
-        });
-      } catch (err) {
-        if (kind === 'etcd') throw err;
-        const msg = err instanceof Error ? err.message : String(err);
-        process.stderr.write(`xetcd did not start or stop cleanly:\n${msg}\n`);
-        for (const row of rows) row.xetcdError ??= `xetcd did not start: ${msg.split('\n')[0]!}`;
+          });
+        } catch (err) {
+          if (kind === 'etcd') throw err;
+          const msg = err instanceof Error ? err.message : String(err);
+          process.stderr.write(`${config} did not start or stop cleanly:\n${msg}\n`);
+          for (const row of rows) row.xetcdError ??= `${config} did not start: ${msg.split('\n')[0]!}`;
+        }
       }
     }
   }
+  const base = opts.auth[0]!;
   for (const row of rows) {
-    const e = median(runs.etcd.get(row.workload) ?? []);
-    const x = median(runs.xetcd.get(row.workload) ?? []);
+    const e = median(runs.get(configLabel('etcd', base, opts))?.get(row.workload) ?? []);
+    const x = median(runs.get(configLabel('xetcd', base, opts))?.get(row.workload) ?? []);
     if (e) row.etcd = e;
     if (x) row.xetcd = x;
   }
@@ -518,7 +592,9 @@ async function compare(opts: Options): Promise<void> {
   } else {
     if (opts.rounds > 1)
       process.stdout.write(`\nMedian of ${opts.rounds} alternating rounds per server (by ops/s):`);
+    if (opts.auth.length > 1) process.stdout.write(`\netcd and xetcd with auth ${base}:`);
     printComparison(rows);
+    printAuthCost(runs, opts);
   }
 }
 
@@ -529,8 +605,9 @@ async function direct(opts: Options): Promise<void> {
       throw new Error(`no etcd answers a Range at ${ep} (is it running? --compare starts servers itself)`);
   }
   const results: Result[] = [];
+  const tokens = opts.user !== undefined ? await tokensFor(opts.endpoints, opts.user) : undefined;
   for (const w of opts.workloads) {
-    const r = await runWorkload(opts, w, opts.endpoints.join(','));
+    const r = await runWorkload({ ...opts, ...(tokens ? { tokens } : {}) }, w, opts.endpoints.join(','));
     results.push(r);
     if (!opts.json) printResult(r);
   }
@@ -577,9 +654,23 @@ function parseServers(v: string): ('etcd' | 'xetcd')[] {
 
 const splitArgs = (v: string): string[] => v.split(/\s+/).filter(Boolean);
 
+function parseAuthModes(v: string): AuthMode[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const m of list)
+    if (!(AUTH_MODES as readonly string[]).includes(m))
+      throw new InvalidArgumentError(`unknown auth mode "${m}" (valid: ${AUTH_MODES.join(', ')})`);
+  return list as AuthMode[];
+}
+
+function parseUser(v: string): Credentials {
+  const at = v.indexOf(':');
+  if (at <= 0) throw new InvalidArgumentError(`--user must be name:password, got "${v}"`);
+  return { name: v.slice(0, at), password: v.slice(at + 1) };
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
-    .name('client-load')
+    .name('clientLoad')
     .description(
       "gRPC load against etcd v3 endpoints: throughput and latency percentiles, like etcd's benchmark tool",
     )
@@ -645,6 +736,17 @@ async function main(argv: string[]): Promise<void> {
       'etcd',
       'xetcd',
     ] as ('etcd' | 'xetcd')[])
+    .option(
+      '--auth <list>',
+      `--compare: auth configurations (${AUTH_MODES.join(', ')}), each server in each; the first is compared, the others are shown as its cost`,
+      parseAuthModes,
+      ['off'] as AuthMode[],
+    )
+    .option(
+      '--user <name:password>',
+      'authenticate as this user (a server with auth on, without --compare)',
+      parseUser,
+    )
     .parse(argv);
   const o = program.opts<{
     endpoints: string[];
@@ -669,8 +771,10 @@ async function main(argv: string[]): Promise<void> {
     servers: ('etcd' | 'xetcd')[];
     rounds: number;
     cluster: number;
+    auth: AuthMode[];
+    user?: Credentials;
   }>();
-  const opts: Options = { ...o, workloads: o.workload };
+  const opts: Options = { ...o, workloads: o.workload, user: o.user };
   if (opts.compare) {
     if (program.getOptionValueSource('workload') === 'default') opts.workloads = [...WORKLOADS];
     await compare(opts);
@@ -680,6 +784,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((err: unknown) => {
-  process.stderr.write(`client-load: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`clientLoad: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });

@@ -1,4 +1,4 @@
-// Child process of mvcc-crash.test.ts: applies the deterministic workload from
+// Child process of mvccCrash.test.ts: applies the deterministic workload from
 // the store's consistent index on, commits every few entries with sync, and
 // prints each acknowledged (entry, revision) after the commit has completed.
 import { pino } from 'pino';

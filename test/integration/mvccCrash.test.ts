@@ -4,6 +4,7 @@
 // reopens the data and checks that every acknowledged entry is there, the state
 // is exactly the one of the recovered consistent index, and the revision never
 // went backwards. MVCC_CRASH_ROUNDS sets the number of rounds (default 12).
+import { seededRandom } from '../../src/raft/rng.js';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { startProcess, type ManagedProcess } from '../helpers/process.js';
 import { expectedState } from './mvccCrashWorkload.js';
 
 const ROUNDS = Number(process.env.MVCC_CRASH_ROUNDS ?? 12);
-const child = fileURLToPath(new URL('./mvcc-crash-child.ts', import.meta.url));
+const child = fileURLToPath(new URL('./mvccCrashChild.ts', import.meta.url));
 
 let dir: TempDir | undefined;
 let running: ManagedProcess | undefined;
@@ -23,22 +24,10 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-/** A small seeded PRNG so a failing run can be replayed with MVCC_CRASH_SEED. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('mvcc crash recovery', () => {
   it(`keeps every acknowledged write across ${ROUNDS} SIGKILLs`, async () => {
     const seed = Number(process.env.MVCC_CRASH_SEED ?? Date.now() % 100000);
-    const random = rng(seed);
+    const random = seededRandom(seed);
     dir = await makeTempDir('xetcd-mvcc-crash-');
     let lastVerifiedRevision = 1;
     let killedDuringCompaction = 0;

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EtcdRpcClient, endpointAddress } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient, endpointAddress } from '../helpers/etcdRpc.js';
 import { ResourceScope } from '../helpers/scope.js';
 import { makeTempDir } from '../helpers/tempdir.js';
 import { startXetcd } from '../helpers/xetcd.js';

@@ -30,7 +30,7 @@ import {
   type LeaderResponse,
 } from '../../src/proto/v3electionpb.js';
 import { LockRequest, LockService, UnlockRequest, type LockResponse } from '../../src/proto/v3lockpb.js';
-import { endpointAddress } from '../helpers/etcd-rpc.js';
+import { endpointAddress } from '../helpers/etcdRpc.js';
 import { describeTargets, type TargetContext } from './targets.js';
 
 interface Method<Req, Res> {

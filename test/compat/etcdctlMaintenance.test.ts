@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runEtcdctl } from '../helpers/etcdctl.js';
 import { describeTargets } from './targets.js';
-import { etcdctl, type JsonHeader } from './etcdctl-session.js';
+import { etcdctl, type JsonHeader } from './etcdctlSession.js';
 
 interface JsonStatus {
   Endpoint: string;

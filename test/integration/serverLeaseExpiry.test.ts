@@ -4,7 +4,7 @@
 // keep-alive says TTL 0. A second lease kept alive over the same time stays.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EtcdRpcClient, endpointAddress, type WatchResponse } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient, endpointAddress, type WatchResponse } from '../helpers/etcdRpc.js';
 import { ResourceScope } from '../helpers/scope.js';
 import { makeTempDir } from '../helpers/tempdir.js';
 import { startXetcd } from '../helpers/xetcd.js';

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import type { ManagedProcess } from '../helpers/process.js';
 import { describeTargets } from './targets.js';
-import { etcdctl, type Etcdctl, type JsonRange } from './etcdctl-session.js';
+import { etcdctl, type Etcdctl, type JsonRange } from './etcdctlSession.js';
 
 function leaseId(out: string): string {
   const m = /^lease ([0-9a-f]{1,16}) granted with TTL\((\d+)s\)$/m.exec(out);

@@ -3,7 +3,7 @@
 import { ClassicLevel } from 'classic-level';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { freePorts, isPortOpen } from '../helpers/ports.js';
 import { startProcess } from '../helpers/process.js';
 import { ResourceScope } from '../helpers/scope.js';

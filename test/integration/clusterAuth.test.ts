@@ -1,16 +1,18 @@
 // Auth on a three-member cluster over a real nats-server: changes made through one member
 // hold on every other at once; simple tokens belong to the member that issued them while
 // JWTs are good on every member; a member restarted and a member that caught up by
-// snapshot enforce the same permissions; and a write made with a stale auth revision is
-// refused alike by every member, so no member applies it (etcd #11651, #14571).
-import { generateKeyPairSync } from 'node:crypto';
+// snapshot enforce the same permissions; a write made with a stale auth revision is
+// refused alike by every member, so no member applies it (etcd #11651, #14571); and JWTs
+// signed with another key, expired or altered are refused by every member.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService, AuthenticateRequest } from '../../src/proto/etcdserverpb.js';
 import { runEtcdctl } from '../helpers/etcdctl.js';
-import { EtcdRpcClient } from '../helpers/etcd-rpc.js';
+import { EtcdRpcClient } from '../helpers/etcdRpc.js';
 import { TestCluster, type ClusterMember } from '../helpers/cluster.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -170,6 +172,32 @@ describe('auth on a three-member cluster', () => {
     for (const m of [a, b2, c])
       expect((await client(m, token).range({ key: b('app/a') })).kvs).toHaveLength(1);
 
+    // The same claims signed with another key, already expired, or altered after signing:
+    // no member takes them, and nothing is written.
+    const [head, body, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>;
+    const sign = (key: KeyObject, exp: number): Promise<string> =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(exp).sign(key);
+    const inFiveMinutes = Math.floor(Date.now() / 1000) + 300;
+    const forged = {
+      'another key': await sign(
+        generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
+        inFiveMinutes,
+      ),
+      expired: await sign(privateKey, Math.floor(Date.now() / 1000) - 60),
+      altered: [
+        head,
+        Buffer.from(JSON.stringify({ ...claims, username: 'root' })).toString('base64url'),
+        signature,
+      ].join('.'),
+    };
+    for (const m of [a, b2, c])
+      for (const [kind, t] of Object.entries(forged))
+        expect(
+          await failure(client(m, t).put({ key: b('forged'), value: b(kind) })),
+          `${kind} on ${m.name}`,
+        ).toEqual([grpc.status.UNAUTHENTICATED, 'etcdserver: invalid auth token']);
+
     // Any auth change moves the revision; the token still names the one it was issued at.
     expect((await etcdctl(b2, ...ROOT, 'role', 'add', 'another')).code).toBe(0);
     for (const m of [a, b2, c]) {
@@ -191,6 +219,9 @@ describe('auth on a three-member cluster', () => {
         serializable: true,
       });
       expect(stale.kvs, `member ${m.name}`).toEqual([]);
+      expect((await reader.range({ key: b('forged'), serializable: true })).kvs, `member ${m.name}`).toEqual(
+        [],
+      );
       expect(stale.header!.revision).toBe(marker.header!.revision);
     }
   }, 120_000);
