@@ -23,11 +23,7 @@ class UnitTestsFirst extends BaseSequencer {
  */
 export default defineConfig({
   test: {
-    include: [
-      'test/unit/raft/**/*.test.ts',
-      'test/unit/machines/raftRole*.test.ts',
-      'test/sim/short.sim.ts',
-    ],
+    include: ['test/unit/raft/**/*.test.ts', 'test/unit/machines/raftRole*.test.ts', 'test/sim/short.sim.ts'],
     testTimeout: 120_000,
     sequence: { sequencer: UnitTestsFirst },
   },

@@ -443,6 +443,7 @@ class ModuleEmitter {
         ...base,
         kind: 'enum',
         enumRef,
+        goName: goEnumName(resolved),
         info: scalarInfo('int32', false),
         packed: repeated && f.packed,
         optional: inOneof && !repeated,
@@ -627,7 +628,8 @@ class ModuleEmitter {
 
   private scalarFromJSON(f: ScalarDesc | EnumDesc, v: string, field: string): string {
     const name = `'${field}'`;
-    if (f.kind === 'enum') return `${this.json('jsonEnum')}(${v}, ${f.enumRef}, ${name}) as ${f.enumRef}`;
+    if (f.kind === 'enum')
+      return `${this.json('jsonEnum')}(${v}, ${f.enumRef}, ${name}, '${f.goName}') as ${f.enumRef}`;
     const big = f.info.ts === 'bigint';
     switch (f.scalar) {
       case 'int64':
@@ -755,9 +757,22 @@ interface ScalarDesc extends BaseDesc {
   info: ScalarInfo;
   packed: boolean;
 }
+/** protoc-gen-go's name of an enum: its package, then the enclosing messages and itself joined by '_'. */
+function goEnumName(e: protobuf.Enum): string {
+  const parts = [e.name];
+  let p = e.parent;
+  while (p instanceof protobuf.Type) {
+    parts.unshift(p.name);
+    p = p.parent;
+  }
+  return `${p?.fullName.replace(/^\./, '') ?? ''}.${parts.join('_')}`;
+}
+
 interface EnumDesc extends BaseDesc {
   kind: 'enum';
   enumRef: string;
+  /** The enum's Go type name (etcdserverpb.RangeRequest_SortTarget), which etcd's gateway errors name. */
+  goName: string;
   info: ScalarInfo;
   packed: boolean;
 }

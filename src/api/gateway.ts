@@ -7,7 +7,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import * as pb from '../proto/etcdserverpb.js';
 import { parseJsonBody, writeJsonBody } from './gatewayFraming.js';
-import { serveUnary, unaryRoute, type JsonCodec, type UnaryRoute } from './gatewayUnary.js';
+import {
+  serveUnary,
+  unaryRoute,
+  type JsonCodec,
+  type RequestCodec,
+  type UnaryRoute,
+} from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
 import { etcdFailures, type UnaryMethod } from './rpc.js';
 import { GrpcCode } from './rpcErrors.js';
@@ -28,6 +34,8 @@ export interface GatewayServices {
 export interface GatewayLimits {
   /** Largest JSON body accepted; etcd's request limit plus room for base64 and JSON. */
   maxBodyBytes?: number;
+  /** gRPC's receive limit (--max-request-bytes plus etcd's framing overhead): larger requests get 429. */
+  maxMessageBytes?: number;
 }
 
 /** grpc-gateway reads an empty body as an empty request. */
@@ -44,9 +52,10 @@ export function createGateway(
   const route = <Req, Res>(
     name: string,
     method: UnaryMethod<Req, Res>,
-    request: JsonCodec<Req>,
+    request: RequestCodec<Req>,
     response: JsonCodec<Res>,
-  ): UnaryRoute => unaryRoute(name, method, { request, response }, etcdFailures, parseBody);
+  ): UnaryRoute =>
+    unaryRoute(name, method, { request, response }, etcdFailures, parseBody, limits.maxMessageBytes);
   const table: Record<string, UnaryRoute> = {
     '/v3/kv/range': route('Range', kv.Range, pb.RangeRequest, pb.RangeResponse),
     '/v3/kv/put': route('Put', kv.Put, pb.PutRequest, pb.PutResponse),

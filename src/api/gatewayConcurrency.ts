@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import * as epb from '../proto/v3electionpb.js';
 import * as lpb from '../proto/v3lockpb.js';
 import { parseJsonBody } from './gatewayFraming.js';
-import { serveUnary, unaryRoute, type JsonCodec } from './gatewayUnary.js';
+import { serveUnary, unaryRoute, type JsonCodec, type RequestCodec } from './gatewayUnary.js';
 import type { HttpRoutes } from './http.js';
 import { recipeFailures, type UnaryMethod } from './rpc.js';
 import type { ElectionService } from './services/election.js';
@@ -30,7 +30,7 @@ export function createConcurrencyGateway(
     path: string,
     name: string,
     method: UnaryMethod<Req, Res>,
-    request: JsonCodec<Req>,
+    request: RequestCodec<Req>,
     response: JsonCodec<Res>,
   ): void => {
     const route = unaryRoute(name, method, { request, response }, recipeFailures, parseBody);

@@ -11,7 +11,15 @@ import { GrpcCode, type RpcError } from './rpcErrors.js';
  * as bare JSON numbers, which Go reads exactly and JSON.parse would round.
  */
 export function parseJsonBody(text: string): unknown {
-  return JSON.parse(/\d{16}/.test(text) ? quoteLongIntegers(text) : text);
+  const json = /\d{16}/.test(text) ? quoteLongIntegers(text) : text;
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    // Go's json.Decoder, which grpc-gateway reads the body with, stops after the first value.
+    const after = /non-whitespace character after JSON at position (\d+)/.exec((err as Error).message);
+    if (after === null) throw err;
+    return JSON.parse(json.slice(0, Number(after[1])));
+  }
 }
 
 /** Wraps in quotes every integer token of 16 digits or more outside strings. */
@@ -80,16 +88,36 @@ export function writeUnaryError(res: ServerResponse, err: RpcError): void {
   writeJsonBody(res, httpStatusOf(err.code), { error: err.message, message: err.message, code: err.code });
 }
 
-/** Every gateway route takes POST only. */
+/** Every gateway route takes POST only; another method gets the Go mux's plain-text answer. */
 export function writeMethodNotAllowed(res: ServerResponse): void {
-  res.writeHead(405, { Allow: 'POST', 'Content-Type': 'application/json' });
-  res.end(
-    JSON.stringify({
-      error: 'Method Not Allowed',
-      message: 'Method Not Allowed',
-      code: GrpcCode.Unimplemented,
-    }),
-  );
+  res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+  res.end('Method Not Allowed\n');
+}
+
+/** V8's JSON.parse complaints, and what Go's encoding/json says where it stops at the same place. */
+const GO_JSON_CONTEXT: ReadonlyArray<readonly [RegExp, string]> = [
+  [/':'/, 'after object key'],
+  [/property name/i, 'looking for beginning of object key string'],
+  [/',' or '}'/, 'after object key:value pair'],
+  [/',' or ']'/, 'after array element'],
+];
+
+/**
+ * A request body that does not parse, in the words of Go's encoding/json,
+ * which etcd's gateway answers with: a body that ends early is "unexpected
+ * EOF"; another syntax error names the character where reading stopped.
+ */
+export function goJsonError(err: unknown, body: string): string {
+  if (!(err instanceof SyntaxError)) return err instanceof Error ? err.message : String(err);
+  const message = err.message;
+  const position = /at position (\d+)/.exec(message);
+  const at = position !== null ? Number(position[1]) : undefined;
+  if (/end of JSON input|Unterminated string/.test(message) || (at !== undefined && at >= body.length))
+    return 'unexpected EOF';
+  const context = GO_JSON_CONTEXT.find(([re]) => re.test(message))?.[1] ?? 'looking for beginning of value';
+  if (at !== undefined) return `invalid character '${body[at] ?? ''}' ${context}`;
+  const token = /^Unexpected token '(.)'/.exec(message);
+  return token !== null ? `invalid character '${token[1] ?? ''}' ${context}` : message;
 }
 
 export function writeJsonBody(res: ServerResponse, status: number, body: unknown): void {

@@ -6,13 +6,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ClientGone, RequestContext } from '../server/requestContext.js';
 import { httpCredentials } from './credentials.js';
-import { readBodyText, writeJsonBody, writeMethodNotAllowed, writeUnaryError } from './gatewayFraming.js';
+import {
+  goJsonError,
+  readBodyText,
+  writeJsonBody,
+  writeMethodNotAllowed,
+  writeUnaryError,
+} from './gatewayFraming.js';
 import { failureStatus, type FailurePolicy, type UnaryMethod } from './rpc.js';
 import { GrpcCode, RpcError } from './rpcErrors.js';
 
 export interface JsonCodec<T> {
   fromJSON(j: unknown): T;
   toJSON(m: T): unknown;
+}
+
+/** A request codec that can also say the request's size on the wire, for the gRPC message limit. */
+export interface RequestCodec<T> extends JsonCodec<T> {
+  encode(m: T): Uint8Array;
 }
 
 /** A unary method behind a gateway path. */
@@ -26,15 +37,24 @@ export interface UnaryRoute {
 export function unaryRoute<Req, Res>(
   name: string,
   method: UnaryMethod<Req, Res>,
-  codecs: { request: JsonCodec<Req>; response: JsonCodec<Res> },
+  codecs: { request: RequestCodec<Req>; response: JsonCodec<Res> },
   policy: FailurePolicy,
   parse: (body: string) => unknown,
+  maxMessageBytes = Infinity,
 ): UnaryRoute {
   return {
     name,
     policy,
     prepare: (body) => {
       const req = codecs.request.fromJSON(parse(body));
+      // etcd's gateway is a gRPC client of the member: a request past the server's
+      // receive limit is refused by gRPC itself (ResourceExhausted, HTTP 429).
+      const size = Number.isFinite(maxMessageBytes) ? codecs.request.encode(req).byteLength : 0;
+      if (size > maxMessageBytes)
+        throw new RpcError(
+          GrpcCode.ResourceExhausted,
+          `grpc: received message larger than max (${size} vs. ${maxMessageBytes})`,
+        );
       return async (ctx) => codecs.response.toJSON(await method(req, ctx));
     },
   };
@@ -52,11 +72,13 @@ export async function serveUnary(
     return;
   }
   let call: (ctx: RequestContext) => Promise<unknown>;
+  let body = '';
   try {
-    call = route.prepare(await readBodyText(req, maxBodyBytes));
+    body = await readBodyText(req, maxBodyBytes);
+    call = route.prepare(body);
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, text));
+    if (err instanceof RpcError) writeUnaryError(res, err);
+    else writeUnaryError(res, new RpcError(GrpcCode.InvalidArgument, goJsonError(err, body)));
     return;
   }
   const clientGone = responseGone(res);

@@ -10,18 +10,52 @@ import type { ApiMetrics } from './metrics.js';
 
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
-/** etcd's client HTTP mux answers every request with permissive CORS headers. */
+/** etcd's client HTTP mux answers every request with these CORS headers when the origin is allowed. */
 const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
   'Access-Control-Allow-Headers': 'accept, content-type, authorization',
 };
+
+/** etcd's answer (421) to a plain-text request whose Host is not on --host-whitelist. */
+const UNKNOWN_HOST_BODY = `
+etcd received your request, but the Host header was unrecognized.
+
+To fix this, choose one of the following options:
+- Enable TLS, then any HTTPS request will be allowed.
+- Add the hostname you want to use to the whitelist in settings.
+
+`;
+
+/** --cors and --host-whitelist; an empty list or one holding '*' allows everything. */
+export interface HttpPolicy {
+  readonly corsOrigins: readonly string[];
+  readonly hostWhitelist: readonly string[];
+}
+
+const allowsAll = (list: readonly string[]): boolean => list.length === 0 || list.includes('*');
+
+/** The Access-Control-Allow-Origin to answer with, or undefined for an origin that is not allowed. */
+function allowedOrigin(policy: HttpPolicy | undefined, origin: string | undefined): string | undefined {
+  if (policy === undefined || allowsAll(policy.corsOrigins)) return '*';
+  return origin !== undefined && policy.corsOrigins.includes(origin) ? origin : undefined;
+}
+
+function hostAllowed(policy: HttpPolicy | undefined, req: IncomingMessage): boolean {
+  if (policy === undefined || allowsAll(policy.hostWhitelist)) return true;
+  // etcd checks plain-text requests only: over TLS the certificate names the host.
+  if ((req.socket as { encrypted?: boolean }).encrypted === true) return true;
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return policy.hostWhitelist.includes(host);
+}
 
 export class HttpRoutes {
   private readonly exact = new Map<string, HttpRoute>();
   private readonly prefixes: { prefix: string; route: HttpRoute }[] = [];
 
-  constructor(private readonly logger?: Logger) {}
+  constructor(
+    private readonly logger?: Logger,
+    private readonly policy?: HttpPolicy,
+  ) {}
 
   /** Serve exactly `path` (query strings are ignored for matching). */
   path(path: string, route: HttpRoute): this {
@@ -46,7 +80,25 @@ export class HttpRoutes {
   /** The node `http` request listener (what ClientListeners hands HTTP/1.1 connections to). */
   listener(): RequestListener {
     return (req, res) => {
-      for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+      if (!hostAllowed(this.policy, req)) {
+        res.writeHead(421, {
+          'Content-Type': 'text/plain; charset=utf-8',
+          'X-Content-Type-Options': 'nosniff',
+        });
+        res.end(UNKNOWN_HOST_BODY);
+        return;
+      }
+      const origin = allowedOrigin(this.policy, req.headers.origin);
+      if (origin !== undefined) {
+        res.setHeader('Access-Control-Allow-Origin', origin);
+        for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+        // A preflight is answered here, as etcd's CORS handler does, whatever the route.
+        if (req.method === 'OPTIONS') {
+          res.writeHead(200);
+          res.end();
+          return;
+        }
+      }
       let url: URL;
       try {
         url = new URL(req.url ?? '/', 'http://localhost');
@@ -83,19 +135,32 @@ export interface HttpEndpointsOptions {
 }
 
 /** The routes every member serves: /health, /version, /metrics. */
-export function createHttpRoutes(options: HttpEndpointsOptions): HttpRoutes {
+export function createHttpRoutes(options: HttpEndpointsOptions, policy?: HttpPolicy): HttpRoutes {
+  return createMetricsRoutes(options, policy).path('/version', serveVersion);
+}
+
+/** What a --listen-metrics-urls listener serves, as etcd's: /health and /metrics only. */
+export function createMetricsRoutes(options: HttpEndpointsOptions, policy?: HttpPolicy): HttpRoutes {
   const { metrics, logger } = options;
-  return new HttpRoutes(logger)
+  return new HttpRoutes(logger, policy)
     .path('/health', healthHandler(options.health, metrics, logger))
-    .path('/version', serveVersion)
     .path('/metrics', async (req, res) => {
       if (req.method !== 'GET') {
         res.writeHead(405, { Allow: 'GET', 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('Method Not Allowed\n');
         return;
       }
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-      res.end(text);
+      metrics.scrapesInFlight.inc();
+      try {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+        res.end(text);
+        metrics.scrapes.inc({ code: '200' });
+      } catch (err) {
+        metrics.scrapes.inc({ code: '500' });
+        throw err;
+      } finally {
+        metrics.scrapesInFlight.dec();
+      }
     });
 }

@@ -35,6 +35,12 @@ export interface ClientTlsMaterial {
   readonly ca?: Buffer;
   /** --client-cert-auth: refuse clients without a certificate signed by `ca`. */
   readonly requireClientCert: boolean;
+  /** --client-crl-file: certificates it revokes are refused. */
+  readonly crl?: Buffer;
+  /** Node's `ciphers` (from --cipher-suites); absent: Node's defaults. */
+  readonly ciphers?: string;
+  /** --client-cert-allowed-hostname: a client certificate must also be valid for this host name. */
+  readonly allowedHostname?: string;
 }
 
 export interface ClientListenerOptions {
@@ -68,18 +74,66 @@ function listenHost(hostname: string): string {
   return hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/** Where a listen URL binds: its host as a listen address and its port (default 80/443). */
+export function listenAddress(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  const port = Number(u.port === '' ? (u.protocol === 'https:' ? 443 : 80) : u.port);
+  return { host: listenHost(u.hostname), port };
+}
+
+/** Binds `server` to a listen URL's address; a failure names the URL. */
+export function listenOn(server: net.Server, url: string, exclusive = false): Promise<void> {
+  const { host, port } = listenAddress(url);
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
+    server.listen({ host, port, exclusive }, () => resolve());
+  });
+}
+
+/**
+ * Binds each URL's address and lets it go at once: a port another process
+ * holds is found before the member creates anything on disk, with the words
+ * the real bind would use.
+ */
+export async function probeListen(urls: readonly string[]): Promise<void> {
+  for (const url of urls) {
+    if (listenAddress(url).port === 0) continue;
+    const server = net.createServer();
+    await listenOn(server, url, true);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
 /**
  * gRPC server options that follow etcd's server: request size limit plus framing
  * overhead, unlimited sends, and (given metrics) the grpc_server_* counters.
  */
-export function grpcServerOptions(maxRequestBytes: number, metrics?: ApiMetrics): grpc.ServerOptions {
+/** etcd's --max-concurrent-streams and --grpc-keepalive-* (0 disables pings, or their timeout). */
+export interface GrpcTuning {
+  readonly maxConcurrentStreams?: number;
+  readonly keepaliveIntervalMs?: number;
+  readonly keepaliveTimeoutMs?: number;
+}
+
+/** grpc-js has no "never time out": the longest timer Node takes stands for it. */
+const NEVER_MS = 2 ** 31 - 1;
+
+export function grpcServerOptions(
+  maxRequestBytes: number,
+  metrics?: ApiMetrics,
+  tuning: GrpcTuning = {},
+): grpc.ServerOptions {
+  const timeoutMs = tuning.keepaliveTimeoutMs ?? 20 * 1000;
   return {
     ...(metrics !== undefined ? { interceptors: [grpcMetricsInterceptor(metrics)] } : {}),
     'grpc.max_receive_message_length': maxRequestBytes + GRPC_OVERHEAD_BYTES,
     'grpc.max_send_message_length': -1,
-    // etcd's default --grpc-keepalive-interval / --grpc-keepalive-timeout.
-    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
-    'grpc.keepalive_timeout_ms': 20 * 1000,
+    // etcd's defaults: --grpc-keepalive-interval 2h, --grpc-keepalive-timeout 20s.
+    'grpc.keepalive_time_ms': tuning.keepaliveIntervalMs ?? 2 * 60 * 60 * 1000,
+    'grpc.keepalive_timeout_ms': timeoutMs === 0 ? NEVER_MS : timeoutMs,
+    ...(tuning.maxConcurrentStreams !== undefined
+      ? { 'grpc.max_concurrent_streams': tuning.maxConcurrentStreams }
+      : {}),
   };
 }
 
@@ -157,8 +211,7 @@ export class ClientListeners implements GrpcByteSource {
   private async bindOne(url: string): Promise<void> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
-    const host = listenHost(u.hostname);
-    const port = Number(u.port === '' ? (secure ? 443 : 80) : u.port);
+    const { host } = listenAddress(url);
     let server: net.Server;
     if (secure) {
       const material = this.options.tls;
@@ -169,6 +222,8 @@ export class ClientListeners implements GrpcByteSource {
           cert: material.cert,
           key: material.key,
           ...(material.ca !== undefined ? { ca: material.ca } : {}),
+          ...(material.crl !== undefined ? { crl: material.crl } : {}),
+          ...(material.ciphers !== undefined ? { ciphers: material.ciphers } : {}),
           requestCert: material.requireClientCert,
           rejectUnauthorized: material.requireClientCert,
           ALPNCallback: ({ protocols }) => {
@@ -189,10 +244,7 @@ export class ClientListeners implements GrpcByteSource {
       server = net.createServer((socket) => void this.routePlain(socket));
     }
     server.on('connection', (socket: net.Socket) => this.track(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`cannot listen on ${url}: ${err.message}`)));
-      server.listen({ host, port }, () => resolve());
-    });
+    await listenOn(server, url);
     this.servers.push(server);
     const addr = server.address() as net.AddressInfo;
     const shownHost = u.hostname;
@@ -214,6 +266,19 @@ export class ClientListeners implements GrpcByteSource {
 
   private routeTls(socket: tls.TLSSocket): void {
     this.track(socket);
+    const allowed = this.options.tls?.allowedHostname;
+    // etcd checks the name after the chain: a certificate of the right CA for another host is refused.
+    if (
+      allowed !== undefined &&
+      tls.checkServerIdentity(allowed, socket.getPeerCertificate()) !== undefined
+    ) {
+      this.options.logger?.warn(
+        { remote: socket.remoteAddress, 'allowed-hostname': allowed },
+        'rejected a client certificate that is not valid for --client-cert-allowed-hostname',
+      );
+      socket.destroy();
+      return;
+    }
     this.options.identities?.register(socket);
     const alpn = socket.alpnProtocol;
     if (alpn === 'h2') this.hand(socket, 'h2');

@@ -2,8 +2,13 @@
 // grpc_server_*, etcd's client byte counters and /health counters). The server
 // declares its own (src/server/metrics.ts); embed puts both on one registry per
 // member (tests run several members in one process) and /metrics serves it.
-import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
-import { Counter, type Registry } from 'prom-client';
+import {
+  Server,
+  ServerInterceptingCall,
+  type ServerInterceptor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const GRPC_LABELS = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 export const GRPC_HANDLED_LABELS = [...GRPC_LABELS, 'grpc_code'] as const;
@@ -25,9 +30,19 @@ export interface ApiMetrics {
   readonly grpcHandled: Counter<(typeof GRPC_HANDLED_LABELS)[number]>;
   readonly grpcMsgReceived: Counter<(typeof GRPC_LABELS)[number]>;
   readonly grpcMsgSent: Counter<(typeof GRPC_LABELS)[number]>;
+  /** --metrics extensive: go-grpc-prometheus's handling-time histogram. */
+  readonly grpcHandlingSeconds?: Histogram<(typeof GRPC_LABELS)[number]>;
+  /** etcd 3.5's count of client requests by kind and the client's API version. */
+  readonly clientRequests: Counter<'type' | 'client_api_version'>;
+  /** /metrics scrapes by HTTP status, as promhttp counts its own. */
+  readonly scrapes: Counter<'code'>;
+  readonly scrapesInFlight: Gauge;
 }
 
-export function createApiMetrics(registry: Registry): ApiMetrics {
+/** prometheus.DefBuckets, which go-grpc-prometheus's handling histogram uses. */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createApiMetrics(registry: Registry, options: { extensive?: boolean } = {}): ApiMetrics {
   const registers = [registry];
   const counter = <L extends string = string>(
     name: string,
@@ -79,8 +94,62 @@ export function createApiMetrics(registry: Registry): ApiMetrics {
       'Total number of gRPC stream messages sent by the server.',
       GRPC_LABELS,
     ),
+    ...(options.extensive === true
+      ? {
+          grpcHandlingSeconds: new Histogram({
+            name: 'grpc_server_handling_seconds',
+            help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+            labelNames: GRPC_LABELS,
+            buckets: DEFAULT_BUCKETS,
+            registers,
+          }),
+        }
+      : {}),
+    clientRequests: counter(
+      'etcd_server_client_requests_total',
+      'The total number of client requests per client version.',
+      ['type', 'client_api_version'] as const,
+    ),
+    scrapes: counter(
+      'promhttp_metric_handler_requests_total',
+      'Total number of scrapes by HTTP status code.',
+      ['code'] as const,
+    ),
+    scrapesInFlight: new Gauge({
+      name: 'promhttp_metric_handler_requests_in_flight',
+      help: 'Current number of scrapes being served.',
+      registers,
+    }),
   };
+  // promhttp starts its counter at 0 for the codes it can answer with.
+  for (const code of ['200', '500', '503']) m.scrapes.inc({ code }, 0);
   return m;
+}
+
+/**
+ * A gRPC server whose services are counted from the moment they are added,
+ * every method at 0 for every code, as go-grpc-prometheus's
+ * InitializeMetrics does: a dashboard's rate() then has a series before the
+ * first call, and an alert on a code sees it go from 0.
+ */
+export class CountedGrpcServer extends Server {
+  constructor(
+    private readonly metrics: ApiMetrics,
+    options: ConstructorParameters<typeof Server>[0],
+  ) {
+    super(options);
+  }
+
+  override addService(service: ServiceDefinition, implementation: Parameters<Server['addService']>[1]): void {
+    for (const method of Object.values(service)) {
+      const labels = grpcLabels(method.path, grpcType(method.requestStream, method.responseStream));
+      this.metrics.grpcStarted.inc(labels, 0);
+      this.metrics.grpcMsgReceived.inc(labels, 0);
+      this.metrics.grpcMsgSent.inc(labels, 0);
+      for (const code of CODE_NAMES) this.metrics.grpcHandled.inc({ ...labels, grpc_code: code }, 0);
+    }
+    super.addService(service, implementation);
+  }
 }
 
 /** Splits "/etcdserverpb.KV/Range" into the labels go-grpc-prometheus uses. */
@@ -134,6 +203,7 @@ export function grpcMetricsInterceptor(metrics: ApiMetrics): ServerInterceptor {
     readonly received: { inc(): void };
     readonly sent: { inc(): void };
     readonly handled: Map<number, { inc(): void }>;
+    readonly handling?: { observe(seconds: number): void };
   }
   const byPath = new Map<string, MethodCounters>();
   const countersFor = (path: string, requestStream: boolean, responseStream: boolean): MethodCounters => {
@@ -146,6 +216,9 @@ export function grpcMetricsInterceptor(metrics: ApiMetrics): ServerInterceptor {
         received: metrics.grpcMsgReceived.labels(labels),
         sent: metrics.grpcMsgSent.labels(labels),
         handled: new Map(),
+        ...(metrics.grpcHandlingSeconds !== undefined
+          ? { handling: metrics.grpcHandlingSeconds.labels(labels) }
+          : {}),
       };
       byPath.set(path, c);
     }
@@ -154,9 +227,20 @@ export function grpcMetricsInterceptor(metrics: ApiMetrics): ServerInterceptor {
   return (method, call) => {
     const c = countersFor(method.path, method.requestStream, method.responseStream);
     c.started.inc();
+    const streaming = method.requestStream || method.responseStream;
+    const startedAt = c.handling !== undefined ? performance.now() : 0;
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            // etcd's clients send their version as client-api-version; others are counted as unknown.
+            const version = metadata.get('client-api-version')[0];
+            metrics.clientRequests.inc({
+              type: streaming ? 'stream' : 'unary',
+              client_api_version: typeof version === 'string' && version !== '' ? version : 'unknown',
+            });
+            nextMetadata(metadata);
+          },
           onReceiveMessage: (message, nextMessage) => {
             c.received.inc();
             nextMessage(message);
@@ -174,6 +258,7 @@ export function grpcMetricsInterceptor(metrics: ApiMetrics): ServerInterceptor {
           c.handled.set(code, handled);
         }
         handled.inc();
+        c.handling?.observe((performance.now() - startedAt) / 1000);
         next(status);
       },
     });

@@ -51,15 +51,17 @@ function optionFor(spec: FlagSpec): Option {
         ? `--${spec.name} [value]`
         : `--${spec.name} <value>`;
   const shown = spec.default === '' ? '' : ` (default: ${spec.default})`;
-  return new Option(flag, `${spec.description}${shown} [env ${envName(spec.name)}]`);
+  const inert = spec.inert !== undefined ? ' Accepted as etcd does; changes nothing in xetcd.' : '';
+  return new Option(flag, `${spec.description}${inert}${shown} [env ${envName(spec.name)}]`);
 }
 
 export function buildProgram(out: (t: string) => void, err: (t: string) => void): Command {
   const program = new Command('xetcd')
     .description(
       'A distributed, reliable key-value store speaking etcd v3 (gRPC and HTTP on one client port).\n' +
-        'Every flag can also be set as XETCD_<FLAG> in the environment or as a key in --config-file;\n' +
-        'precedence: flag > environment > config file > default.',
+        'Takes every flag of etcd 3.4 (those that change nothing here say why when set).\n' +
+        'Every flag can also be set as XETCD_<FLAG> or ETCD_<FLAG> in the environment or as a key in\n' +
+        '--config-file; precedence: flag > XETCD_* > ETCD_* > config file > default.',
     )
     .usage('[flags]')
     .version(versionText(), '--version', 'Print the version and exit.')
@@ -93,12 +95,24 @@ function attributeOf(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * Go's flag package, which etcd uses, takes `-name` as well as `--name`;
+ * commander takes only the latter, so a known flag with one dash gets two.
+ */
+export function withDoubleDashes(argv: readonly string[]): string[] {
+  const known = new Set([...FLAGS.map((f) => f.name), CONFIG_FILE_FLAG, 'version', 'help']);
+  return argv.map((arg) => {
+    const m = /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(arg);
+    return m !== null && known.has(m[1] ?? '') ? `-${arg}` : arg;
+  });
+}
+
 export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
   const program = buildProgram(out, err);
   try {
-    program.parse([...argv], { from: 'user' });
+    program.parse(withDoubleDashes(argv), { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version end here with 0; a bad flag with 1, after commander's one-line message.
@@ -115,7 +129,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
   }
   const env = deps.env ?? process.env;
   const result = loadConfig({ flags, env, readFile: (p) => readFileSync(p, 'utf8') });
-  const logger = createLogger({ level: result.ok ? result.config.logLevel : 'info' });
+  const log = result.ok ? result.config.log : undefined;
+  const logger = createLogger({
+    level: log?.level ?? 'info',
+    ...(log !== undefined ? { outputs: log.outputs } : {}),
+    // zap: JSON lines even on a terminal; capnslog: lines for people even into a file.
+    ...(log?.logger !== undefined ? { pretty: log.logger === 'capnslog' } : {}),
+  });
 
   let inspector: AttachedInspector | undefined;
   if (result.ok && result.config.inspectUrl !== undefined) {

@@ -20,11 +20,15 @@ export interface RestoreDataDirOptions {
 export interface RestoreSummary {
   revision: number;
   compactRevision: number;
+  /** Keys that exist at the snapshot's revision (deleted ones are not counted). */
   keys: number;
   leases: number;
   /** The members of the cluster the snapshot came from (the new cluster takes its own from its flags). */
   snapshotMembers: Member[];
 }
+
+/** Key and range end "\0": every key. */
+const ALL_KEYS = Buffer.from([0]);
 
 /** Where a member keeps its key space under its data dir (as EtcdServer.open opens it). */
 const KV_DIR = ['member', 'kv'];
@@ -51,16 +55,20 @@ export async function restoreDataDirFromSnapshot(opts: RestoreDataDirOptions): P
     const summary: RestoreSummary = {
       revision: store.currentRevision,
       compactRevision: store.compactRevision,
-      keys: store.indexedKeys,
+      // Live keys, as `etcdctl get --prefix ''` would count them, not every key the history still holds.
+      keys: (await store.range(ALL_KEYS, ALL_KEYS, { countOnly: true })).count,
       leases: store.leases().length,
       snapshotMembers: etcdSnapshotMembers(reader),
     };
     opts.logger.info(
       {
         snapshot: opts.snapshot,
-        dataDir: opts.dataDir,
-        ...summary,
-        snapshotMembers: summary.snapshotMembers.length,
+        'data-dir': opts.dataDir,
+        revision: summary.revision,
+        'compact-revision': summary.compactRevision,
+        keys: summary.keys,
+        leases: summary.leases,
+        'snapshot-members': summary.snapshotMembers.length,
       },
       'restored snapshot',
     );

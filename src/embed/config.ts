@@ -4,6 +4,7 @@
 // flag, says what is wrong and what would be valid, so a person can fix the
 // command line without reading code. Nothing starts until this passes.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { gatherSources, settingLabel, type RawSettings, type SourceInput } from './configSources.js';
 import { formatDuration, parseGoDuration } from './duration.js';
@@ -13,6 +14,9 @@ import { LOG_LEVELS, type LogLevel } from '../logging.js';
 import type { TokenOptions } from '../auth/tokenProvider.js';
 import { MAX_BCRYPT_COST, MIN_BCRYPT_COST } from '../auth/passwords.js';
 import { parseTokenOptions } from './authTokenFlag.js';
+import { knownCipherSuites, opensslCipher } from './cipherSuites.js';
+import { INERT_FLAGS } from './inertFlags.js';
+import type { FlagKind } from './flags.js';
 
 export const GiB = 1024 * 1024 * 1024;
 /** etcd's DefaultQuotaBytes (used when --quota-backend-bytes is 0). */
@@ -24,11 +28,31 @@ export const MAX_ELECTION_MS = 50_000;
 export const DEFAULT_SNAPSHOT_COUNT = 100_000;
 export const DEFAULT_INSPECT_URL = 'ws://localhost:8080';
 
+/** The client port's TLS: certificate files, or (--auto-tls) a self-signed pair made at start. */
 export interface ClientTls {
   readonly certFile: string;
   readonly keyFile: string;
+  /** The files are generated at start (under <data-dir>/fixtures/client) when they do not exist. */
+  readonly selfSigned: boolean;
   readonly clientCertAuth: boolean;
   readonly trustedCaFile?: string;
+  /** --client-crl-file: certificates it revokes are refused. */
+  readonly crlFile?: string;
+  /** --client-cert-allowed-hostname: a client certificate must be valid for this host name. */
+  readonly allowedHostname?: string;
+  /** --cipher-suites as OpenSSL names; empty: Node's defaults. */
+  readonly ciphers: readonly string[];
+}
+
+export type LoggerKind = 'zap' | 'capnslog';
+
+/** How the member logs (--logger, --log-outputs, --log-level, --debug). */
+export interface LogSettings {
+  readonly level: LogLevel;
+  /** Unset: JSON lines, or lines for people when stderr is a terminal. */
+  readonly logger?: LoggerKind;
+  /** 'stderr', 'stdout' or file paths. */
+  readonly outputs: readonly string[];
 }
 
 /** The key space's changes on NATS (--nats-watch-subjects); jetStream names the stream to publish into. */
@@ -86,6 +110,29 @@ export interface Config {
   /** Present when a client URL is https. */
   readonly clientTls?: ClientTls;
   readonly logLevel: LogLevel;
+  readonly log: LogSettings;
+  /** --wal-dir: where the Raft log lives instead of <data-dir>/member/raft. */
+  readonly walDir?: string;
+  /** --initial-election-tick-advance: a sole voter campaigns at once on boot. */
+  readonly electionTickAdvance: boolean;
+  readonly maxConcurrentStreams: number;
+  /** --grpc-keepalive-interval; 0 disables server pings. */
+  readonly grpcKeepaliveIntervalMs: number;
+  readonly grpcKeepaliveTimeoutMs: number;
+  /** --enable-pprof: Node CPU and heap profiles under /debug/pprof/. */
+  readonly enablePprof: boolean;
+  /** --metrics extensive adds grpc_server_handling_seconds. */
+  readonly metricsLevel: 'basic' | 'extensive';
+  /** --listen-metrics-urls: /metrics and /health on listeners of their own. */
+  readonly listenMetricsUrls: readonly string[];
+  /** --experimental-warning-apply-duration in milliseconds. */
+  readonly warningApplyDurationMs: number;
+  /** --experimental-compaction-batch-limit. */
+  readonly compactionBatchLimit: number;
+  /** --cors: allowed origins ('*' allows all). */
+  readonly corsOrigins: readonly string[];
+  /** --host-whitelist: Host names accepted on plain-text client URLs ('*' allows all). */
+  readonly hostWhitelist: readonly string[];
   /** --auth-token: simple tokens, or JWTs with their keys. */
   readonly authToken: TokenOptions;
   /** --auth-token-ttl in milliseconds. */
@@ -155,6 +202,33 @@ const oneOf = <T extends string>(values: readonly T[]) =>
     return fail(ctx, `'${s}' is not valid; use one of ${values.join(', ')}`) as T;
   });
 
+/** A Go duration that may be 0 (off); `what` says what it times, for the problem line. */
+const goDuration = (example: string) =>
+  text.transform((s, ctx) => {
+    const ms = parseGoDuration(s.trim());
+    if (ms === undefined || ms < 0) return fail(ctx, `'${s}' is not a duration; use e.g. ${example}`);
+    return ms;
+  });
+
+/** What xetcd refuses because it would change what the member is: the flag must keep etcd's default. */
+const refusedUnless = (allowed: (s: string) => boolean, why: string) =>
+  text.refine(allowed, { message: why });
+
+/** Inert flags are still checked for their kind, as etcd's flag parser would. */
+function inertSchema(kind: FlagKind): z.ZodType<unknown, string> {
+  switch (kind) {
+    case 'bool':
+      return bool;
+    case 'int':
+      return wholeNumber('a whole number', Number.MIN_SAFE_INTEGER);
+    case 'string':
+    case 'list':
+      return text;
+  }
+}
+
+const inertKeys = Object.fromEntries(INERT_FLAGS.map((f) => [f.name, inertSchema(f.kind)]));
+
 const fileOrEmpty = text.transform((s, ctx) => {
   if (s === '') return '';
   if (!existsSync(s)) return fail(ctx, `file '${s}' does not exist`);
@@ -214,6 +288,72 @@ const schema = z
     'client-cert-auth': bool,
     'trusted-ca-file': fileOrEmpty,
     'log-level': oneOf(LOG_LEVELS),
+    debug: bool,
+    logger: text.transform((s, ctx): LoggerKind | undefined => {
+      if (s === '') return undefined;
+      if (s === 'zap' || s === 'capnslog') return s;
+      return fail(
+        ctx,
+        `'${s}' is not valid; use zap (JSON lines) or capnslog (lines for people)`,
+      ) as undefined;
+    }),
+    'log-outputs': text.transform((s, ctx) => {
+      const outs = splitList(s).map((o) => (o === 'default' ? 'stderr' : o));
+      if (outs.length === 0) return fail(ctx, 'must name at least one output (e.g. stderr)');
+      return [...new Set(outs)];
+    }),
+    'wal-dir': text,
+    'initial-election-tick-advance': bool,
+    'max-concurrent-streams': wholeNumber('a count of streams per connection, e.g. 4294967295', 1),
+    'grpc-keepalive-interval': goDuration('2h, 30s, or 0 (off)'),
+    'grpc-keepalive-timeout': goDuration('20s, or 0 (off)'),
+    'enable-v2': bool.refine(
+      (on) => !on,
+      'xetcd serves only the v3 API (gRPC and the /v3/ gateway), not v2; leave it false or migrate v2 clients to v3',
+    ),
+    'client-crl-file': fileOrEmpty,
+    'client-cert-allowed-hostname': text,
+    'auto-tls': bool,
+    'cipher-suites': text.transform((s, ctx) => {
+      const names = splitList(s);
+      const out: string[] = [];
+      for (const n of names) {
+        const o = opensslCipher(n);
+        if (o === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: `'${n}' is not a TLS 1.2 cipher suite; use Go's names: ${knownCipherSuites().join(', ')}`,
+          });
+        else out.push(o);
+      }
+      return out;
+    }),
+    'enable-pprof': bool,
+    metrics: oneOf(['basic', 'extensive'] as const),
+    'listen-metrics-urls': urlList(['http', 'https'], 'http://127.0.0.1:2381', true),
+    'experimental-warning-apply-duration': goDuration('100ms or 1s'),
+    'experimental-compaction-batch-limit': wholeNumber('revisions per compaction batch, e.g. 1000', 1),
+    cors: text.transform((s) => splitList(s)),
+    'host-whitelist': text.transform((s) => splitList(s)),
+    proxy: refusedUnless(
+      (s) => s === 'off',
+      "xetcd is never etcd's v2 proxy; only 'off' is accepted (for a v3 proxy use etcd grpc-proxy, or point clients at the members)",
+    ),
+    discovery: refusedUnless(
+      (s) => s === '',
+      'discovery bootstraps through a v2 discovery service, which xetcd does not support; list the members with --initial-cluster',
+    ),
+    'discovery-srv': refusedUnless(
+      (s) => s === '',
+      'DNS SRV bootstrap is not supported; list the members with --initial-cluster',
+    ),
+    'experimental-enable-v2v3': refusedUnless(
+      (s) => s === '',
+      'xetcd serves no v2 API, through v3 or otherwise; leave it empty',
+    ),
+    ...inertKeys,
+    // Inert itself, but it decides what --peer-key-file means.
+    'peer-cert-file': text,
     'auth-token': text.transform((s, ctx) => {
       const parsed = parseTokenOptions(s.trim());
       if (typeof parsed === 'string') return fail(ctx, parsed);
@@ -292,12 +432,14 @@ const schema = z
       );
     }
 
-    const https = c['listen-client-urls'].filter((u) => u.startsWith('https://'));
+    const https = [...c['listen-client-urls'], ...c['listen-metrics-urls']].filter((u) =>
+      u.startsWith('https://'),
+    );
     if (https.length > 0) {
-      if (c['cert-file'] === '' || c['key-file'] === '') {
+      if ((c['cert-file'] === '' || c['key-file'] === '') && !c['auto-tls']) {
         at(
           c['cert-file'] === '' ? 'cert-file' : 'key-file',
-          `--cert-file and --key-file are required for the https client URL ${https[0]}`,
+          `--cert-file and --key-file (or --auto-tls) are required for the https URL ${https[0]}`,
         );
       }
     } else if (c['listen-client-urls'].length > 0 && (c['cert-file'] !== '' || c['key-file'] !== '')) {
@@ -305,6 +447,18 @@ const schema = z
       at(
         'listen-client-urls',
         `are all http:// but --cert-file/--key-file are set; use https:// URLs to serve TLS`,
+      );
+    }
+    if (c['client-cert-allowed-hostname'] !== '' && !c['client-cert-auth']) {
+      at(
+        'client-cert-allowed-hostname',
+        'needs --client-cert-auth (without it clients present no certificate to check)',
+      );
+    }
+    if (c['client-crl-file'] !== '' && https.length === 0) {
+      at(
+        'client-crl-file',
+        'needs an https:// --listen-client-urls (revocation applies to client certificates)',
       );
     }
     if ((c['cert-file'] === '') !== (c['key-file'] === '')) {
@@ -382,17 +536,31 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
   const quota = p['quota-backend-bytes'];
   const ids = p['initial-cluster'].map((m) => memberId(m.peerUrls, p['initial-cluster-token']));
   const self = p['initial-cluster'].findIndex((m) => m.name === p.name);
-  const tls: ClientTls | undefined = p['listen-client-urls'].some((u) => u.startsWith('https://'))
+  const dataDir = p['data-dir'] !== '' ? p['data-dir'] : `${p.name}.xetcd`;
+  const https = [...p['listen-client-urls'], ...p['listen-metrics-urls']].some((u) =>
+    u.startsWith('https://'),
+  );
+  const selfSigned = p['cert-file'] === '' && p['auto-tls'];
+  // etcd's --auto-tls writes its pair under <data-dir>/fixtures/client.
+  const autoDir = join(dataDir, 'fixtures', 'client');
+  const tls: ClientTls | undefined = https
     ? {
-        certFile: p['cert-file'],
-        keyFile: p['key-file'],
+        certFile: selfSigned ? join(autoDir, 'cert.pem') : p['cert-file'],
+        keyFile: selfSigned ? join(autoDir, 'key.pem') : p['key-file'],
+        selfSigned,
         clientCertAuth: p['client-cert-auth'],
         ...(p['trusted-ca-file'] !== '' ? { trustedCaFile: p['trusted-ca-file'] } : {}),
+        ...(p['client-crl-file'] !== '' ? { crlFile: p['client-crl-file'] } : {}),
+        ...(p['client-cert-allowed-hostname'] !== ''
+          ? { allowedHostname: p['client-cert-allowed-hostname'] }
+          : {}),
+        ciphers: p['cipher-suites'],
       }
     : undefined;
+  const logLevel: LogLevel = p.debug ? 'debug' : p['log-level'];
   return {
     name: p.name,
-    dataDir: p['data-dir'] !== '' ? p['data-dir'] : `${p.name}.xetcd`,
+    dataDir,
     listenClientUrls: p['listen-client-urls'],
     advertiseClientUrls: p['advertise-client-urls'],
     listenPeerUrls: p['listen-peer-urls'],
@@ -416,14 +584,32 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     snapshotCatchUpEntries: p['experimental-snapshot-catchup-entries'],
     watchProgressNotifyIntervalMs: p['experimental-watch-progress-notify-interval'],
     ...(tls !== undefined ? { clientTls: tls } : {}),
-    logLevel: p['log-level'],
+    logLevel,
+    log: {
+      level: logLevel,
+      ...(p.logger !== undefined ? { logger: p.logger } : {}),
+      outputs: p['log-outputs'],
+    },
+    ...(p['wal-dir'] !== '' ? { walDir: p['wal-dir'] } : {}),
+    electionTickAdvance: p['initial-election-tick-advance'],
+    maxConcurrentStreams: p['max-concurrent-streams'],
+    grpcKeepaliveIntervalMs: p['grpc-keepalive-interval'],
+    grpcKeepaliveTimeoutMs: p['grpc-keepalive-timeout'],
+    enablePprof: p['enable-pprof'],
+    metricsLevel: p.metrics,
+    listenMetricsUrls: p['listen-metrics-urls'],
+    warningApplyDurationMs: p['experimental-warning-apply-duration'],
+    compactionBatchLimit: p['experimental-compaction-batch-limit'],
+    corsOrigins: p.cors,
+    hostWhitelist: p['host-whitelist'],
     authToken: p['auth-token'],
     authTokenTtlMs: p['auth-token-ttl'] * 1000,
     bcryptCost: p['bcrypt-cost'],
     natsServers: p['nats-servers'],
     natsSecurity: natsSecurityOf(p),
     ...natsWatchOf(p),
-    ...(p['peer-key-file'] !== '' ? { peerKeyFile: p['peer-key-file'] } : {}),
+    // With --peer-cert-file, --peer-key-file is etcd's peer TLS key (inert here), not the shared secret.
+    ...(p['peer-key-file'] !== '' && p['peer-cert-file'] === '' ? { peerKeyFile: p['peer-key-file'] } : {}),
     ...(p.inspect !== undefined ? { inspectUrl: p.inspect } : {}),
     ...(configFile !== undefined ? { configFile } : {}),
     memberId: ids[self] as bigint,
@@ -474,6 +660,12 @@ function warningsFor(p: Parsed): string[] {
   }
   if (p['quota-backend-bytes'] < 0)
     w.push('--quota-backend-bytes is negative: the backend quota is disabled');
+  if (p['peer-key-file'] !== '' && p['peer-cert-file'] !== '')
+    w.push(
+      "--peer-key-file is read as etcd's peer TLS key because --peer-cert-file is set, so peer messages are not authenticated; xetcd's peers talk over NATS, and a --peer-key-file alone names the secret they share",
+    );
+  if (p['auto-tls'] && p['cert-file'] !== '')
+    w.push('--auto-tls is ignored: --cert-file and --key-file are given (as etcd does)');
   if (p['auto-compaction-mode'] === 'periodic') {
     const r = p['auto-compaction-retention'].trim();
     const ms = /^\d+$/.test(r) ? Number(r) * 3_600_000 : parseGoDuration(r);

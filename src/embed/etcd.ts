@@ -7,10 +7,15 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
-import { createHttpRoutes, type HttpRoutes } from '../api/http.js';
+import { createHttpRoutes, createMetricsRoutes, type HttpPolicy, type HttpRoutes } from '../api/http.js';
 import type { HealthSource } from '../api/httpHealth.js';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from '../api/httpVersion.js';
-import { ClientListeners, grpcServerOptions, type ClientTlsMaterial } from '../api/listener.js';
+import { ClientListeners, grpcServerOptions, probeListen, type ClientTlsMaterial } from '../api/listener.js';
+import { ciphersOption } from './cipherSuites.js';
+import { MetricsListeners } from './metricsListeners.js';
+import { Profiler } from './profiling.js';
+import { ensureSelfSigned } from './selfSignedCert.js';
+import { CountedGrpcServer } from '../api/metrics.js';
 import { PeerIdentities } from '../api/peerIdentities.js';
 import { createMetrics, type EtcdMetrics } from './metrics.js';
 import type { BootMode } from '../../machines/memberLifecycle.js';
@@ -70,6 +75,8 @@ export const CLIENT_DRAIN_MS = 2000;
 export interface ServingMember extends Member {
   /** The client listeners, once serving (their bound addresses, e.g. for port 0). */
   listeners(): ClientListeners | undefined;
+  /** The --listen-metrics-urls with their bound ports, once serving. */
+  metricsUrls(): readonly string[];
   metrics(): EtcdMetrics | undefined;
 }
 
@@ -83,9 +90,15 @@ export interface StartEtcdOptions {
   readonly drainMs?: number;
 }
 
-function tlsMaterial(config: Config): ClientTlsMaterial | undefined {
+async function tlsMaterial(config: Config): Promise<ClientTlsMaterial | undefined> {
   const t = config.clientTls;
   if (t === undefined) return undefined;
+  if (t.selfSigned) {
+    const hosts = [...config.listenClientUrls, ...config.listenMetricsUrls].map((u) =>
+      new URL(u).hostname.replace(/^\[(.*)\]$/, '$1'),
+    );
+    await ensureSelfSigned(t.certFile, t.keyFile, [...new Set(hosts)]);
+  }
   const read = (flag: string, path: string): Buffer => {
     try {
       return readFileSync(path);
@@ -93,10 +106,14 @@ function tlsMaterial(config: Config): ClientTlsMaterial | undefined {
       throw new Error(`--${flag}: cannot read '${path}' (${(err as Error).message})`);
     }
   };
+  const ciphers = ciphersOption(t.ciphers);
   return {
     cert: read('cert-file', t.certFile),
     key: read('key-file', t.keyFile),
     ...(t.trustedCaFile !== undefined ? { ca: read('trusted-ca-file', t.trustedCaFile) } : {}),
+    ...(t.crlFile !== undefined ? { crl: read('client-crl-file', t.crlFile) } : {}),
+    ...(t.allowedHostname !== undefined ? { allowedHostname: t.allowedHostname } : {}),
+    ...(ciphers !== undefined ? { ciphers } : {}),
     requireClientCert: t.clientCertAuth,
   };
 }
@@ -104,15 +121,20 @@ function tlsMaterial(config: Config): ClientTlsMaterial | undefined {
 export function startEtcd(options: StartEtcdOptions): ServingMember {
   const { logger } = options;
   let listeners: ClientListeners | undefined;
+  let metricsListeners: MetricsListeners | undefined;
+  let profiler: Profiler | undefined;
   let metrics: EtcdMetrics | undefined;
 
   const steps = (config: Config): MemberSteps => {
-    const m = createMetrics({
-      memberIdHex: idHex(config.memberId),
-      serverVersion: ETCD_SERVER_VERSION,
-      clusterVersion: ETCD_CLUSTER_VERSION.split('.').slice(0, 2).join('.'),
-      quotaBackendBytes: config.quotaBackendBytes,
-    });
+    const m = createMetrics(
+      {
+        memberIdHex: idHex(config.memberId),
+        serverVersion: ETCD_SERVER_VERSION,
+        clusterVersion: ETCD_CLUSTER_VERSION.split('.').slice(0, 2).join('.'),
+        quotaBackendBytes: config.quotaBackendBytes,
+      },
+      { extensive: config.metricsLevel === 'extensive' },
+    );
     metrics = m;
     const health = new GrpcHealth();
     let server: MemberServer | undefined;
@@ -120,8 +142,11 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
       if (server === undefined) throw new Error('the server layer was not created');
       return server;
     };
+    const policy: HttpPolicy = { corsOrigins: config.corsOrigins, hostWhitelist: config.hostWhitelist };
     return {
       openStorage: async () => {
+        // A port another process holds is found before anything is created on disk.
+        await probeListen([...config.listenClientUrls, ...config.listenMetricsUrls]);
         logger.info(
           {
             ...configLogFields(config),
@@ -145,17 +170,31 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
       startRaft: () => need().startRaft(),
       publish: () => need().publish(),
       serve: async () => {
-        const grpcServer = new grpc.Server(grpcServerOptions(config.maxRequestBytes, m));
+        const grpcServer = new CountedGrpcServer(
+          m,
+          grpcServerOptions(config.maxRequestBytes, m, {
+            maxConcurrentStreams: config.maxConcurrentStreams,
+            keepaliveIntervalMs: config.grpcKeepaliveIntervalMs,
+            keepaliveTimeoutMs: config.grpcKeepaliveTimeoutMs,
+          }),
+        );
         health.register(grpcServer);
-        const http = createHttpRoutes({ metrics: m, health: () => server?.health, logger });
+        const routeOptions = { metrics: m, health: () => server?.health, logger };
+        const http = createHttpRoutes(routeOptions, policy);
+        if (config.enablePprof) {
+          profiler = new Profiler();
+          await profiler.start();
+          profiler.mount(http);
+        }
         const identities = new PeerIdentities();
         need().mountApi({ grpc: grpcServer, http, identities });
+        const tls = await tlsMaterial(config);
         listeners = await ClientListeners.listen({
           urls: config.listenClientUrls,
           grpcServer,
           httpHandler: http.listener(),
           identities,
-          ...(config.clientTls !== undefined ? { tls: tlsMaterial(config) } : {}),
+          ...(tls !== undefined ? { tls } : {}),
           logger,
         });
         m.grpcBytes = listeners;
@@ -165,10 +204,20 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
             'serving client traffic (gRPC and HTTP)',
           );
         }
+        if (config.listenMetricsUrls.length > 0) {
+          metricsListeners = await MetricsListeners.listen(
+            config.listenMetricsUrls,
+            createMetricsRoutes(routeOptions, policy),
+            tls,
+          );
+          for (const url of metricsListeners.boundUrls) logger.info({ address: url }, 'serving metrics');
+        }
       },
       stop: async () => {
         health.shutdown();
+        profiler?.stop();
         const errors: string[] = [];
+        await metricsListeners?.close();
         if (listeners !== undefined) {
           await listeners
             .close(options.drainMs ?? CLIENT_DRAIN_MS)
@@ -188,5 +237,10 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
     ...(options.report !== undefined ? { report: options.report } : {}),
     ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
   });
-  return { ...member, listeners: () => listeners, metrics: () => metrics };
+  return {
+    ...member,
+    listeners: () => listeners,
+    metricsUrls: () => metricsListeners?.boundUrls ?? [],
+    metrics: () => metrics,
+  };
 }

@@ -4,7 +4,10 @@
 //
 // Names, defaults and meanings follow etcd 3.4 wherever the concept exists.
 
+import { INERT_FLAGS } from './inertFlags.js';
+
 export type FlagKind = 'string' | 'int' | 'bool' | 'list';
+export type YamlSection = 'client-transport-security' | 'peer-transport-security';
 
 export interface FlagSpec {
   /** etcd's flag name without the leading dashes; also the YAML key. */
@@ -15,8 +18,15 @@ export interface FlagSpec {
   readonly description: string;
   /** A string flag that may also be given bare on the command line, meaning 'true' (--inspect). */
   readonly optionalValue?: boolean;
-  /** etcd nests the client TLS keys under this YAML section; flat keys are accepted too. */
-  readonly yamlSection?: 'client-transport-security';
+  /** etcd nests the TLS keys under these YAML sections; flat keys are accepted too. */
+  readonly yamlSection?: YamlSection;
+  /** The key inside `yamlSection` when it is not the flag's name (peer-cert-file → cert-file). */
+  readonly yamlKey?: string;
+  /**
+   * etcd has this flag but it changes nothing in xetcd: why. Setting it to
+   * anything but its default gives one warning line with this reason.
+   */
+  readonly inert?: string;
   /** A secret: only from the environment or the config file, never on a command line others can read. */
   readonly secret?: true;
 }
@@ -219,6 +229,162 @@ export const FLAGS: readonly FlagSpec[] = [
     description: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
   },
   {
+    name: 'debug',
+    kind: 'bool',
+    default: 'false',
+    description: "Enable debug-level logging (etcd's older spelling of --log-level debug).",
+  },
+  {
+    name: 'logger',
+    kind: 'string',
+    default: '',
+    description:
+      "'zap' for JSON lines (etcd's level/ts/msg keys) or 'capnslog' for lines for people; unset: JSON, or lines for people on a terminal.",
+  },
+  {
+    name: 'log-outputs',
+    kind: 'list',
+    default: 'default',
+    description: "Where logs go: 'default' (stderr), 'stderr', 'stdout', or file paths; comma-separated.",
+  },
+  {
+    name: 'wal-dir',
+    kind: 'string',
+    default: '',
+    description:
+      "Path to a dedicated directory for the Raft log (etcd's WAL); default <data-dir>/member/raft.",
+  },
+  {
+    name: 'initial-election-tick-advance',
+    kind: 'bool',
+    default: 'true',
+    description:
+      'A member that is its cluster’s only voter campaigns at once on boot instead of after an election timeout.',
+  },
+  {
+    name: 'max-concurrent-streams',
+    kind: 'int',
+    default: '4294967295',
+    description: 'Maximum concurrent streams that each client can open at a time.',
+  },
+  {
+    name: 'grpc-keepalive-interval',
+    kind: 'string',
+    default: '2h',
+    description:
+      'Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).',
+  },
+  {
+    name: 'grpc-keepalive-timeout',
+    kind: 'string',
+    default: '20s',
+    description: 'Additional duration of wait before closing a non-responsive connection (0 to disable).',
+  },
+  {
+    name: 'enable-v2',
+    kind: 'bool',
+    default: 'false',
+    description: 'Accept etcd V2 client requests: xetcd serves only v3, so only false is accepted.',
+  },
+  {
+    name: 'client-crl-file',
+    kind: 'string',
+    default: '',
+    description: 'Path to the client certificate revocation list file.',
+  },
+  {
+    name: 'client-cert-allowed-hostname',
+    kind: 'string',
+    default: '',
+    description:
+      'With --client-cert-auth: client certificates must also be valid for this host name (their SANs), or the connection is refused.',
+  },
+  {
+    name: 'auto-tls',
+    kind: 'bool',
+    default: 'false',
+    description:
+      'Client TLS with a self-signed certificate generated into <data-dir>/fixtures/client (https client URLs without --cert-file).',
+    yamlSection: 'client-transport-security',
+  },
+  {
+    name: 'cipher-suites',
+    kind: 'list',
+    default: '',
+    description:
+      "TLS 1.2 cipher suites of the client port, Go's names (e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256); empty: Node's defaults.",
+  },
+  {
+    name: 'enable-pprof',
+    kind: 'bool',
+    default: 'false',
+    description:
+      'Serve Node CPU and heap profiles at <client URL>/debug/pprof/profile?seconds=N and /debug/pprof/heap.',
+  },
+  {
+    name: 'metrics',
+    kind: 'string',
+    default: 'basic',
+    description: "'basic', or 'extensive' to add the grpc_server_handling_seconds histogram.",
+  },
+  {
+    name: 'listen-metrics-urls',
+    kind: 'list',
+    default: '',
+    description: 'List of URLs to listen on for the metrics and health endpoints.',
+  },
+  {
+    name: 'experimental-warning-apply-duration',
+    kind: 'string',
+    default: '100ms',
+    description:
+      'A warning is logged (and etcd_server_slow_apply_total counts) when applying an entry takes longer.',
+  },
+  {
+    name: 'experimental-compaction-batch-limit',
+    kind: 'int',
+    default: '1000',
+    description: 'Maximum revisions deleted in each compaction batch.',
+  },
+  {
+    name: 'cors',
+    kind: 'list',
+    default: '*',
+    description:
+      'Comma-separated whitelist of origins for CORS on the HTTP side of the client port (empty or * means allow all).',
+  },
+  {
+    name: 'host-whitelist',
+    kind: 'list',
+    default: '*',
+    description:
+      'Acceptable Host names of HTTP requests on plain-text client URLs (empty or * means allow all); others get 421.',
+  },
+  {
+    name: 'proxy',
+    kind: 'string',
+    default: 'off',
+    description: "etcd's v2 proxy mode: xetcd is never a proxy, so only 'off' is accepted.",
+  },
+  {
+    name: 'discovery',
+    kind: 'string',
+    default: '',
+    description: "etcd's v2 discovery URL: not supported, bootstrap with --initial-cluster.",
+  },
+  {
+    name: 'discovery-srv',
+    kind: 'string',
+    default: '',
+    description: 'DNS SRV bootstrap: not supported, bootstrap with --initial-cluster.',
+  },
+  {
+    name: 'experimental-enable-v2v3',
+    kind: 'string',
+    default: '',
+    description: 'v2 requests over the v3 backend: not supported (xetcd serves only v3).',
+  },
+  {
     name: 'nats-servers',
     kind: 'list',
     default: '',
@@ -289,7 +455,9 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     default: '',
     description:
-      'File holding the secret every member shares: peer messages are authenticated with it (MAC over each message, its cluster and sender).',
+      "File holding the secret every member shares: peer messages are authenticated with it (MAC over each message, its cluster and sender). With --peer-cert-file it is etcd's peer TLS key instead, and not read.",
+    yamlSection: 'peer-transport-security',
+    yamlKey: 'key-file',
   },
   {
     name: 'inspect',
@@ -298,14 +466,30 @@ export const FLAGS: readonly FlagSpec[] = [
     optionalValue: true,
     description: "Attach the XState WebSocket inspector ('true' for ws://localhost:8080, or a ws:// URL).",
   },
+  ...INERT_FLAGS,
 ];
+
+/** YAML keys of etcd's config file that are no flag: why they change nothing, or undefined when they are honoured. */
+export const YAML_ONLY_KEYS: Readonly<Record<string, string>> = {
+  'enable-grpc-gateway':
+    'the JSON gateway (/v3/...) is always served on the client port; it carries no state of its own',
+};
 
 /** Not a setting of the member, so not in FLAGS: where the YAML comes from. */
 export const CONFIG_FILE_FLAG = 'config-file';
 
 /** `election-timeout` → `XETCD_ELECTION_TIMEOUT`. */
 export function envName(flag: string): string {
-  return `XETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return `XETCD_${envSuffix(flag)}`;
+}
+
+/** `election-timeout` → `ETCD_ELECTION_TIMEOUT`, the variable etcd reads for the flag. */
+export function etcdEnvName(flag: string): string {
+  return `ETCD_${envSuffix(flag)}`;
+}
+
+function envSuffix(flag: string): string {
+  return flag.toUpperCase().replace(/-/g, '_');
 }
 
 export function flagSpec(name: string): FlagSpec | undefined {

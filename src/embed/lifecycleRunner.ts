@@ -111,12 +111,9 @@ export function runMember(options: RunMemberOptions): Member {
       logFailure: ({ context }) => {
         const f = context.failure;
         if (f === undefined) return;
+        // Said once, as plain lines a person reads: not again inside a JSON log line.
         if (f.step === 'validatingConfig' && configProblems.length > 0) {
           for (const line of configProblems) report(`xetcd: ${line}`);
-          logger.error(
-            { step: f.step, problems: configProblems },
-            'invalid configuration; refusing to start',
-          );
           return;
         }
         logger.error({ step: f.step, reason: f.reason }, 'member failed');

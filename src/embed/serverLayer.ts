@@ -17,6 +17,7 @@ import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import { createGatewayStreams } from '../api/gatewayStreams.js';
 import { grpcHandlers } from '../api/grpc/register.js';
 import { leaderGate } from '../api/leaderGate.js';
+import { GRPC_OVERHEAD_BYTES } from '../api/listener.js';
 import { Election } from '../api/recipes/election.js';
 import { Mutex } from '../api/recipes/mutex.js';
 import { etcdFailures, recipeFailures } from '../api/rpc.js';
@@ -33,7 +34,7 @@ import type { ClientApi, MemberServer, MemberServerDeps } from './etcd.js';
 import { memberId } from '../server/ids.js';
 import { MemberStorage, bootstrap, checkIntegrity, type Bootstrapped } from '../server/bootstrap.js';
 import { EtcdServer } from '../server/etcdServer.js';
-import type { ServerConfig } from '../server/serverConfig.js';
+import { storageOptions, type ServerConfig } from '../server/serverConfig.js';
 import { LoopbackTransport } from '../transport/loopback.js';
 import { NatsTransport } from '../transport/natsTransport.js';
 import type { Transport } from '../transport/transport.js';
@@ -81,6 +82,10 @@ export function serverConfigOf(config: Config): ServerConfig {
     authTokenTtlMs: config.authTokenTtlMs,
     bcryptCost: config.bcryptCost,
     clientCertAuth: config.clientTls?.clientCertAuth ?? false,
+    ...(config.walDir !== undefined ? { walDir: config.walDir } : {}),
+    electionTickAdvance: config.electionTickAdvance,
+    warningApplyDurationMs: config.warningApplyDurationMs,
+    compactionBatchLimit: config.compactionBatchLimit,
   };
 }
 
@@ -110,7 +115,7 @@ async function fetchCluster(config: Config, logger: Logger): Promise<ClusterMemb
   );
   logger.info(
     {
-      clusterId: found.memberList!.header!.clusterId.toString(16),
+      'cluster-id': found.memberList!.header!.clusterId.toString(16),
       members: found.memberList!.members.length,
     },
     'fetched the cluster to join from its members',
@@ -174,6 +179,7 @@ function transportFor(config: Config, member: Bootstrapped, deps: MemberServerDe
     metrics: deps.metrics,
     peerInactiveMs: Math.max(3_000, 3 * electionMs),
     ...(peerKey !== undefined ? { peerKey } : {}),
+    onHeartbeatSendFailures: (n) => deps.metrics.heartbeatSendFailures.inc(n),
   });
 }
 
@@ -189,7 +195,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
   };
   return {
     async openStorage() {
-      storage = await MemberStorage.open(config.dataDir, logger);
+      storage = await MemberStorage.open(config.dataDir, logger, storageOptions(serverConfigOf(config)));
       return { hasData: storage.hasData };
     },
 
@@ -265,7 +271,12 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
         LockService,
         grpcHandlers(LockService, concurrency.lock, recipeFailures, log, call),
       );
-      createGateway(api.http, services, {}, logger);
+      createGateway(
+        api.http,
+        services,
+        { maxMessageBytes: config.maxRequestBytes + GRPC_OVERHEAD_BYTES },
+        logger,
+      );
       createGatewayStreams(api.http, s, election, logger);
       createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);
     },

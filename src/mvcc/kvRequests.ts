@@ -75,7 +75,7 @@ async function rangeIn(view: ReadView, r: RangeRequest): Promise<RangeResponse> 
 
 /** A Range outside a txn, at the store's current revision. */
 export function applyRange(store: KvStore, r: RangeRequest): Promise<RangeResponse> {
-  return rangeIn(store.readView(), r);
+  return store.stats.reading(() => rangeIn(store.readView(), r));
 }
 
 async function putIn(txn: WriteTxn, r: PutRequest): Promise<PutResponse> {
@@ -135,16 +135,20 @@ export function isTxnReadOnly(r: TxnRequest): boolean {
  */
 export async function applyTxn(store: KvStore, r: TxnRequest): Promise<TxnResponse> {
   if (isTxnReadOnly(r)) {
-    const view = store.readView();
-    const path = await compareToPath(view, r);
-    checkRanges(view.revision, store.compactRevision, r, path);
-    const resp = newTxnResponse(path);
-    await runTxn(view, r, path, resp, false);
-    resp.header = header(view.revision);
-    return resp;
+    return store.stats.reading(async () => {
+      const view = store.readView();
+      const path = await compareToPath(view, r);
+      countTxn(store, r, path);
+      checkRanges(view.revision, store.compactRevision, r, path);
+      const resp = newTxnResponse(path);
+      await runTxn(view, r, path, resp, false);
+      resp.header = header(view.revision);
+      return resp;
+    });
   }
   return store.write(async (txn) => {
     const path = await compareToPath(txn, r);
+    countTxn(store, r, path);
     await checkPuts(store, txn, r, path);
     checkRanges(txn.revision, store.compactRevision, r, path);
     const resp = newTxnResponse(path);
@@ -152,6 +156,13 @@ export async function applyTxn(store: KvStore, r: TxnRequest): Promise<TxnRespon
     resp.header = header(txn.revision);
     return resp;
   });
+}
+
+/** etcd counts a txn (etcd_mvcc_txn_total) when it runs more than one operation. */
+function countTxn(store: KvStore, r: TxnRequest, path: boolean[]): void {
+  let ops = 0;
+  forOpsOnPath(r, path, () => ops++);
+  if (ops > 1) store.stats.txns++;
 }
 
 /** The branch taken by this txn and by each nested txn on the way, in depth-first order. */

@@ -14,6 +14,7 @@ import {
   type MetaName,
 } from '../storage/backend/layout.js';
 import { ErrCompacted, ErrFutureRev, MvccError } from './errors.js';
+import { MvccStats, timed } from './kvStats.js';
 import { KeySpace, type PendingRecord, type RangeResult } from './keySpace.js';
 import { Compactor, type CompactResult } from './kvStoreCompaction.js';
 import { hashBackend, hashKV, type HashKVResult } from './kvStoreHash.js';
@@ -79,6 +80,9 @@ export class KvStore {
   /** The consistent index of the newest commit() call (written or not yet). */
   private lastCommitIndex = 0;
 
+  /** Counts and timings of what the store does, for the member's metrics. */
+  readonly stats = new MvccStats();
+
   /** One emission per write txn that changed something, once it is visible to reads. */
   readonly changes$: Observable<RevisionChanges> = this.changesSubject.asObservable();
 
@@ -96,6 +100,7 @@ export class KvStore {
     return new Compactor(this.space, this.logger, {
       batchLimit: this.opts.compactionBatchLimit,
       batchIntervalMs: this.opts.compactionBatchIntervalMs,
+      stats: this.stats,
     });
   }
 
@@ -132,8 +137,8 @@ export class KvStore {
       {
         dir: this.backend.dir,
         revision: this.space.currentRevision,
-        compactRevision: this.space.compactRevision,
-        consistentIndex: this._consistentIndex,
+        'compact-revision': this.space.compactRevision,
+        'consistent-index': this._consistentIndex,
         keys: this.space.tree.size,
       },
       'mvcc: key space restored',
@@ -156,12 +161,15 @@ export class KvStore {
     return this.space.rangeAt(key, rangeEnd, opts ?? {}, this.space.currentRevision);
   }
 
-  /** A read view pinned at the current revision. */
+  /** A read view pinned at the current revision; its ranges are counted in `stats`. */
   readView(): ReadView {
     const revision = this.space.currentRevision;
     return {
       revision,
-      range: (key, rangeEnd, opts) => this.space.rangeAt(key, rangeEnd, opts ?? {}, revision),
+      range: (key, rangeEnd, opts) => {
+        this.stats.ranges++;
+        return this.space.rangeAt(key, rangeEnd, opts ?? {}, revision);
+      },
     };
   }
 
@@ -194,7 +202,7 @@ export class KvStore {
     this.assertOpen();
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const run = async (): Promise<T> => {
-      const txn = new StoreWriteTxn(this.space, this.space.currentRevision);
+      const txn = new StoreWriteTxn(this.space, this.space.currentRevision, this.stats);
       let result: T;
       try {
         result = await fn(txn);
@@ -261,7 +269,7 @@ export class KvStore {
     const write = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {
-        await this.backend.write(ops, opts.sync ?? false);
+        await timed(this.stats.timings.commit, () => this.backend.write(ops, opts.sync ?? false));
       } catch (e) {
         // As etcd treats a failed backend commit as fatal: the lease and meta
         // changes of this batch are gone from memory, so no later batch may be
@@ -326,7 +334,7 @@ export class KvStore {
   /** etcd's HashKV at `revision` (0 = current): see kvStoreHash.ts. */
   async hashKV(revision = 0): Promise<HashKVResult> {
     this.assertOpen();
-    return hashKV(this.space, revision);
+    return timed(this.stats.timings.hashKV, () => hashKV(this.space, revision));
   }
 
   /** etcd's Hash: CRC-32C of every committed record of the backend (key space and leases). */
@@ -334,7 +342,7 @@ export class KvStore {
     this.assertOpen();
     await this.commitChain;
     const revision = this.space.currentRevision;
-    return { hash: await hashBackend(this.backend), revision };
+    return { hash: await timed(this.stats.timings.hash, () => hashBackend(this.backend)), revision };
   }
 
   // ----------------------------------------------------------------- leases
@@ -389,6 +397,11 @@ export class KvStore {
     return this.backend.sizeOnDisk();
   }
 
+  /** Bytes the records take in the backend's tables (etcd's size in use). */
+  dbSizeInUse(): Promise<number> {
+    return this.backend.sizeInUse();
+  }
+
   /** Number of keys in the index (live or with history). */
   get indexedKeys(): number {
     return this.space.tree.size;
@@ -397,7 +410,13 @@ export class KvStore {
   /** Gives the space of deleted and compacted records back to the file system (etcd's defragment). */
   async defragment(): Promise<void> {
     this.assertOpen();
-    await this.backend.compactAll();
+    const { timings } = this.stats;
+    timings.defragRunning?.(true);
+    try {
+      await timed(timings.defrag, () => this.backend.compactAll());
+    } finally {
+      timings.defragRunning?.(false);
+    }
   }
 
   // --------------------------------------------------------------- snapshot

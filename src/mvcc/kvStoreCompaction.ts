@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BackendOp } from '../storage/backend/backend.js';
 import { encodeCounter, metaKey, parseRevisionKey, revisionKeyBounds } from '../storage/backend/layout.js';
+import { MvccStats } from './kvStats.js';
 import { MvccError } from './errors.js';
 import type { KeySpace } from './keySpace.js';
 import { revisionId } from './revision.js';
@@ -23,6 +24,8 @@ export interface CompactorOptions {
   batchLimit?: number;
   /** Pause between physical compaction batches so writes interleave (etcd: 10 ms). */
   batchIntervalMs?: number;
+  /** Where removed records and the time each step took are reported. */
+  stats?: MvccStats;
 }
 
 /**
@@ -38,6 +41,7 @@ export class Compactor {
   private stopped = false;
   private readonly batchLimit: number;
   private readonly batchIntervalMs: number;
+  private readonly stats: MvccStats;
 
   constructor(
     private readonly space: KeySpace,
@@ -46,6 +50,7 @@ export class Compactor {
   ) {
     this.batchLimit = opts.batchLimit ?? 1000;
     this.batchIntervalMs = opts.batchIntervalMs ?? 10;
+    this.stats = opts.stats ?? new MvccStats();
   }
 
   /** Compacts the key index at `revision` and queues the physical pass for the next commit. */
@@ -95,6 +100,7 @@ export class Compactor {
   }
 
   private compactIndex(revision: number): CompactionJob {
+    const started = performance.now();
     this.space.compactRevision = revision;
     const keep = new Set<string>();
     const emptied: string[] = [];
@@ -102,6 +108,7 @@ export class Compactor {
       if (ki.compact(revision, keep, revisionId)) emptied.push(ki.key);
     }
     for (const key of emptied) this.space.tree.delete(key);
+    this.stats.timings.indexCompaction?.(performance.now() - started);
     // Superseded records still waiting for a commit are written anyway and removed
     // by the physical pass: until it is done, older records on disk need them (a
     // tombstone that ends a life must stay while the life's puts are there).
@@ -113,8 +120,11 @@ export class Compactor {
     const { gte, lte } = revisionKeyBounds(0, job.revision);
     let after: Buffer | undefined;
     let removed = 0;
+    const started = performance.now();
+    const { timings } = this.stats;
     for (;;) {
       if (this.stopped) throw new MvccError('closed');
+      const batchStarted = performance.now();
       const keys = await backend.keysBetween(after, lte, gte, this.batchLimit);
       if (keys.length === 0) break;
       const dels: BackendOp[] = [];
@@ -122,7 +132,9 @@ export class Compactor {
         if (!job.keep.has(revisionId(parseRevisionKey(key).rev))) dels.push({ type: 'del', key });
       }
       await backend.write(dels, false);
+      timings.compactionBatch?.(performance.now() - batchStarted);
       removed += dels.length;
+      this.stats.compactedKeys += dels.length;
       after = keys[keys.length - 1];
       if (keys.length < this.batchLimit) break;
       await new Promise((r) => setTimeout(r, this.batchIntervalMs));
@@ -131,6 +143,7 @@ export class Compactor {
       [{ type: 'put', key: metaKey('finishedCompact'), value: encodeCounter(job.revision) }],
       false,
     );
+    timings.compaction?.(performance.now() - started);
     this.logger.info({ revision: job.revision, removed }, 'mvcc: compaction finished');
   }
 }

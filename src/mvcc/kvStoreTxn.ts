@@ -1,5 +1,6 @@
 import { Event, KeyValue } from '../proto/mvccpb.js';
 import { MvccError } from './errors.js';
+import { MvccStats } from './kvStats.js';
 import { keyName } from './keyIndexTree.js';
 import type { KeySpace, RangeResult } from './keySpace.js';
 import type { RangeOptions } from './rangeQuery.js';
@@ -64,6 +65,7 @@ export class StoreWriteTxn implements WriteTxn {
   constructor(
     private readonly space: KeySpace,
     readonly beginRevision: number,
+    private readonly stats: MvccStats = new MvccStats(),
   ) {}
 
   get changed(): boolean {
@@ -81,16 +83,20 @@ export class StoreWriteTxn implements WriteTxn {
 
   range(key: Uint8Array, rangeEnd?: Uint8Array, opts?: RangeOptions): Promise<RangeResult> {
     this.assertActive();
+    this.stats.ranges++;
     return this.space.rangeAt(key, rangeEnd, opts ?? {}, this.revision);
   }
 
   put(key: Uint8Array, value: Uint8Array, opts?: PutOptions): Promise<PutResult> {
     this.assertActive();
+    this.stats.puts++;
+    this.stats.putBytes += key.length + value.length;
     return this.applyPut(key, value, opts ?? {});
   }
 
   deleteRange(key: Uint8Array, rangeEnd?: Uint8Array, opts?: { prevKv?: boolean }): Promise<DeleteResult> {
     this.assertActive();
+    this.stats.deletes++;
     return this.applyDeleteRange(key, rangeEnd, opts?.prevKv ?? false);
   }
 

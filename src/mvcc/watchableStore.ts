@@ -84,6 +84,8 @@ export class WatchableStore implements WatchHub {
   private closed = false;
   /** Times a synced watcher fell behind because its stream was full (etcd's slow watchers). */
   slowEvents = 0;
+  /** Events handed to watch streams (etcd_debugging_mvcc_events_total). */
+  eventsSent = 0;
 
   private readonly prevKvLookup: PrevKvLookup | undefined;
 
@@ -127,6 +129,17 @@ export class WatchableStore implements WatchHub {
 
   get unsyncedCount(): number {
     return this.unsynced.size;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Events in the streams' buffers, not yet taken by their clients (etcd_debugging_mvcc_pending_events_total). */
+  get pendingEvents(): number {
+    let n = 0;
+    for (const s of this.streams) n += s.bufferedEvents;
+    return n;
   }
 
   /** A new watch stream (one per client stream). */
@@ -250,6 +263,7 @@ export class WatchableStore implements WatchHub {
       }
       if (w.stream.offerEvents(w, events, rev)) {
         w.minRev = rev + 1;
+        this.eventsSent += events.length;
       } else {
         this.slowEvents++;
         this.lag(w, rev);
@@ -312,7 +326,9 @@ export class WatchableStore implements WatchHub {
    * refused by a full stream and left out until that stream drains.
    */
   private async syncRound(): Promise<boolean> {
-    const compactRev = this.source.compactRevision;
+    // etcd's compact revision is -1 before the first compaction (ours is 0): a
+    // watcher asking for a negative start revision is then cancelled with -1.
+    const compactRev = this.source.compactRevision === 0 ? -1 : this.source.compactRevision;
     const batch: Watcher[] = [];
     let progressed = false;
     for (const w of this.unsynced.watchers()) {
@@ -389,7 +405,11 @@ export class WatchableStore implements WatchHub {
     }
     for (const w of group.watchers()) {
       const events = perWatcher.get(w);
-      if (events === undefined || w.stream.offerEvents(w, events, to)) w.minRev = to + 1;
+      if (events === undefined) w.minRev = to + 1;
+      else if (w.stream.offerEvents(w, events, to)) {
+        w.minRev = to + 1;
+        this.eventsSent += events.length;
+      }
     }
   }
 

@@ -79,6 +79,13 @@ export class WatcherStream {
     return this.queue.length - this.head;
   }
 
+  /** Events in the buffered replies. */
+  get bufferedEvents(): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) n += this.queue[i]?.events.length ?? 0;
+    return n;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
@@ -108,7 +115,8 @@ export class WatcherStream {
       id = this.nextId++;
     }
     const now = this.hub.revision;
-    const start = opts.startRevision !== undefined && opts.startRevision > 0 ? opts.startRevision : now + 1;
+    // 0 means "from now"; a negative start is kept, and the hub cancels it as compacted (as etcd does).
+    const start = opts.startRevision === undefined || opts.startRevision === 0 ? now + 1 : opts.startRevision;
     const w = new Watcher(id, this, key, end, start, opts);
     this.watchersById.set(id, w);
     this.enqueue({ watchId: id, revision: now, events: [], created: true });

@@ -262,7 +262,12 @@ export const Permission = {
     {
       const v = o['permType'];
       if (v !== undefined && v !== null)
-        m.permType = jsonEnum(v, Permission_Type, 'authpb.Permission.permType') as Permission_Type;
+        m.permType = jsonEnum(
+          v,
+          Permission_Type,
+          'authpb.Permission.permType',
+          'authpb.Permission_Type',
+        ) as Permission_Type;
     }
     {
       const v = o['key'];

@@ -1328,6 +1328,7 @@ export const RangeRequest = {
           v,
           RangeRequest_SortOrder,
           'etcdserverpb.RangeRequest.sort_order',
+          'etcdserverpb.RangeRequest_SortOrder',
         ) as RangeRequest_SortOrder;
     }
     {
@@ -1337,6 +1338,7 @@ export const RangeRequest = {
           v,
           RangeRequest_SortTarget,
           'etcdserverpb.RangeRequest.sort_target',
+          'etcdserverpb.RangeRequest_SortTarget',
         ) as RangeRequest_SortTarget;
     }
     {
@@ -2294,12 +2296,22 @@ export const Compare = {
     {
       const v = o['result'];
       if (v !== undefined && v !== null)
-        m.result = jsonEnum(v, Compare_CompareResult, 'etcdserverpb.Compare.result') as Compare_CompareResult;
+        m.result = jsonEnum(
+          v,
+          Compare_CompareResult,
+          'etcdserverpb.Compare.result',
+          'etcdserverpb.Compare_CompareResult',
+        ) as Compare_CompareResult;
     }
     {
       const v = o['target'];
       if (v !== undefined && v !== null)
-        m.target = jsonEnum(v, Compare_CompareTarget, 'etcdserverpb.Compare.target') as Compare_CompareTarget;
+        m.target = jsonEnum(
+          v,
+          Compare_CompareTarget,
+          'etcdserverpb.Compare.target',
+          'etcdserverpb.Compare_CompareTarget',
+        ) as Compare_CompareTarget;
     }
     {
       const v = o['key'];
@@ -2964,6 +2976,7 @@ export const WatchCreateRequest = {
               x,
               WatchCreateRequest_FilterType,
               'etcdserverpb.WatchCreateRequest.filters',
+              'etcdserverpb.WatchCreateRequest_FilterType',
             ) as WatchCreateRequest_FilterType,
         );
     }
@@ -5269,6 +5282,7 @@ export const AlarmRequest = {
           v,
           AlarmRequest_AlarmAction,
           'etcdserverpb.AlarmRequest.action',
+          'etcdserverpb.AlarmRequest_AlarmAction',
         ) as AlarmRequest_AlarmAction;
     }
     {
@@ -5278,7 +5292,12 @@ export const AlarmRequest = {
     {
       const v = o['alarm'];
       if (v !== undefined && v !== null)
-        m.alarm = jsonEnum(v, AlarmType, 'etcdserverpb.AlarmRequest.alarm') as AlarmType;
+        m.alarm = jsonEnum(
+          v,
+          AlarmType,
+          'etcdserverpb.AlarmRequest.alarm',
+          'etcdserverpb.AlarmType',
+        ) as AlarmType;
     }
     return m;
   },
@@ -5355,7 +5374,12 @@ export const AlarmMember = {
     {
       const v = o['alarm'];
       if (v !== undefined && v !== null)
-        m.alarm = jsonEnum(v, AlarmType, 'etcdserverpb.AlarmMember.alarm') as AlarmType;
+        m.alarm = jsonEnum(
+          v,
+          AlarmType,
+          'etcdserverpb.AlarmMember.alarm',
+          'etcdserverpb.AlarmType',
+        ) as AlarmType;
     }
     return m;
   },
@@ -6414,6 +6438,7 @@ export const DowngradeRequest = {
           v,
           DowngradeRequest_DowngradeAction,
           'etcdserverpb.DowngradeRequest.action',
+          'etcdserverpb.DowngradeRequest_DowngradeAction',
         ) as DowngradeRequest_DowngradeAction;
     }
     {

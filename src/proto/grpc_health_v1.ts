@@ -123,6 +123,7 @@ export const HealthCheckResponse = {
           v,
           HealthCheckResponse_ServingStatus,
           'grpc.health.v1.HealthCheckResponse.status',
+          'grpc.health.v1.HealthCheckResponse_ServingStatus',
         ) as HealthCheckResponse_ServingStatus;
     }
     return m;

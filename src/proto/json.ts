@@ -101,12 +101,57 @@ export function jsonString(v: unknown, field: string): string {
   throw new JsonFieldError(field, 'a string', v);
 }
 
-const BASE64_RE = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+/** A value the proto JSON mapping refuses, in the words etcd's gateway (Go) uses. */
+export class JsonValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JsonValueError';
+  }
+}
 
-/** bytes: standard or URL-safe base64, padded or not. */
+const BASE64_ALPHABET = /[A-Za-z0-9+/]/;
+
+/**
+ * Where Go's base64.StdEncoding stops reading `s`, or undefined when it reads
+ * all of it: padded standard base64, with CR and LF skipped, as etcd's gateway
+ * decodes bytes fields.
+ */
+export function goBase64ErrorAt(s: string): number | undefined {
+  let si = 0;
+  const skipNewlines = (): void => {
+    while (si < s.length && (s[si] === '\n' || s[si] === '\r')) si++;
+  };
+  for (;;) {
+    for (let j = 0; j < 4; j++) {
+      if (si === s.length) {
+        if (j === 0) return undefined;
+        return si - j;
+      }
+      const c = s[si++] ?? '';
+      if (BASE64_ALPHABET.test(c)) continue;
+      if (c === '\n' || c === '\r') {
+        j--;
+        continue;
+      }
+      if (c !== '=' || j < 2) return si - 1;
+      if (j === 2) {
+        skipNewlines();
+        if (si === s.length) return s.length;
+        if (s[si] !== '=') return si - 1;
+        si++;
+      }
+      skipNewlines();
+      return si < s.length ? si : undefined;
+    }
+  }
+}
+
+/** bytes: padded standard base64, as Go reads it. */
 export function jsonBytes(v: unknown, field: string): Uint8Array {
-  if (typeof v !== 'string' || !BASE64_RE.test(v)) throw new JsonFieldError(field, 'base64 bytes', v);
-  const b = Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64');
+  if (typeof v !== 'string') throw new JsonFieldError(field, 'base64 bytes', v);
+  const at = goBase64ErrorAt(v);
+  if (at !== undefined) throw new JsonValueError(`illegal base64 data at input byte ${at}`);
+  const b = Buffer.from(v, 'base64');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
@@ -114,20 +159,30 @@ export function bytesToJSON(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
-/** An enum value by name or number (numbers outside the enum are kept, as proto3 does). */
-export function jsonEnum(v: unknown, values: Record<string, string | number>, field: string): number {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
+/**
+ * An enum value by name or number. A name the enum does not have is refused
+ * in etcd's words; so is a number it does not have, which etcd 3.4 passes on
+ * (and, for a range's sort_target, crashes on): no request means anything by one.
+ */
+export function jsonEnum(
+  v: unknown,
+  values: Record<string, string | number>,
+  field: string,
+  goType: string,
+): number {
+  const names = Object.keys(values).filter((k) => !INT_RE.test(k));
+  if (typeof v === 'number' && Number.isInteger(v)) {
+    if (typeof values[v] === 'string') return v;
+    throw new JsonValueError(
+      `unknown value ${v} for enum ${goType} (field ${field}); valid: ${names.map((n) => `${n} (${String(values[n])})`).join(', ')}`,
+    );
+  }
   if (typeof v === 'string') {
     const n = values[v];
     if (typeof n === 'number') return n;
+    throw new JsonValueError(`unknown value ${JSON.stringify(v)} for enum ${goType}`);
   }
-  throw new JsonFieldError(
-    field,
-    `one of ${Object.keys(values)
-      .filter((k) => !INT_RE.test(k))
-      .join(', ')}`,
-    v,
-  );
+  throw new JsonFieldError(field, `one of ${names.join(', ')}`, v);
 }
 
 /** An enum value's name, or its number when the enum does not know it. */

@@ -243,7 +243,12 @@ export const Event = {
     {
       const v = o['type'];
       if (v !== undefined && v !== null)
-        m.type = jsonEnum(v, Event_EventType, 'mvccpb.Event.type') as Event_EventType;
+        m.type = jsonEnum(
+          v,
+          Event_EventType,
+          'mvccpb.Event.type',
+          'mvccpb.Event_EventType',
+        ) as Event_EventType;
     }
     {
       const v = o['kv'];

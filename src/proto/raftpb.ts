@@ -156,7 +156,8 @@ export const Entry = {
     }
     {
       const v = o['Type'] ?? o['type'];
-      if (v !== undefined && v !== null) m.type = jsonEnum(v, EntryType, 'raftpb.Entry.Type') as EntryType;
+      if (v !== undefined && v !== null)
+        m.type = jsonEnum(v, EntryType, 'raftpb.Entry.Type', 'raftpb.EntryType') as EntryType;
     }
     {
       const v = o['Data'] ?? o['data'];
@@ -569,7 +570,7 @@ export const Message = {
     {
       const v = o['type'];
       if (v !== undefined && v !== null)
-        m.type = jsonEnum(v, MessageType, 'raftpb.Message.type') as MessageType;
+        m.type = jsonEnum(v, MessageType, 'raftpb.Message.type', 'raftpb.MessageType') as MessageType;
     }
     {
       const v = o['to'];
@@ -945,7 +946,12 @@ export const ConfChange = {
     {
       const v = o['type'];
       if (v !== undefined && v !== null)
-        m.type = jsonEnum(v, ConfChangeType, 'raftpb.ConfChange.type') as ConfChangeType;
+        m.type = jsonEnum(
+          v,
+          ConfChangeType,
+          'raftpb.ConfChange.type',
+          'raftpb.ConfChangeType',
+        ) as ConfChangeType;
     }
     {
       const v = o['node_id'] ?? o['nodeId'];
@@ -1024,7 +1030,12 @@ export const ConfChangeSingle = {
     {
       const v = o['type'];
       if (v !== undefined && v !== null)
-        m.type = jsonEnum(v, ConfChangeType, 'raftpb.ConfChangeSingle.type') as ConfChangeType;
+        m.type = jsonEnum(
+          v,
+          ConfChangeType,
+          'raftpb.ConfChangeSingle.type',
+          'raftpb.ConfChangeType',
+        ) as ConfChangeType;
     }
     {
       const v = o['node_id'] ?? o['nodeId'];
@@ -1117,6 +1128,7 @@ export const ConfChangeV2 = {
           v,
           ConfChangeTransition,
           'raftpb.ConfChangeV2.transition',
+          'raftpb.ConfChangeTransition',
         ) as ConfChangeTransition;
     }
     {

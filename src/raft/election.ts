@@ -77,7 +77,7 @@ export class Election {
       r.send({ to: id, type, term, index, logTerm, context });
     }
     r.logger.info(
-      { id: hex(r.id), term, pre: type === MessageType.MsgPreVote, index, logTerm },
+      { id: hex(r.id), term, pre: type === MessageType.MsgPreVote, index, 'log-term': logTerm },
       'sent vote requests',
     );
   }

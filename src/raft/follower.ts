@@ -41,9 +41,9 @@ export class Follower {
     r.logger.debug(
       {
         id: hex(r.id),
-        logTerm: log.termOrZero(m.index),
+        'log-term': log.termOrZero(m.index),
         index: m.index,
-        msgLogTerm: m.logTerm,
+        'msg-log-term': m.logTerm,
         from: hex(m.from),
       },
       'rejected MsgApp',

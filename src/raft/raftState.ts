@@ -103,8 +103,8 @@ export class RaftState {
         term: this.term,
         commit: this.log.committed,
         applied: this.log.applied,
-        lastIndex: this.log.lastIndex(),
-        lastTerm: this.log.lastTerm(),
+        'last-index': this.log.lastIndex(),
+        'last-term': this.log.lastTerm(),
       },
       'raft node started',
     );
@@ -176,7 +176,7 @@ export class RaftState {
       this.send({ to: m.from, term: this.term, type: MessageType.MsgPreVoteResp, reject: true });
     } else {
       this.logger.debug(
-        { id: hex(this.id), term: this.term, msgTerm: m.term, type: MessageType[m.type] },
+        { id: hex(this.id), term: this.term, 'msg-term': m.term, type: MessageType[m.type] },
         'ignored a message with lower term',
       );
     }

@@ -20,6 +20,7 @@ import {
   stackFor,
   type Applied,
   type ApplyResult,
+  type LeaseEvents,
   type RequestApplier,
 } from './requestApplier.js';
 import type { Transport } from '../transport/transport.js';
@@ -57,6 +58,10 @@ export interface ApplierDeps {
   onApplied(index: number, confState: ConfState | undefined): void;
   /** Called after a snapshot from the leader was installed: applying goes on from its index. */
   onSnapshotInstalled(index: number, confState: ConfState): void;
+  /** Applied lease grants (with their TTL) and revokes, for the lease metrics. */
+  leaseEvents?: LeaseEvents;
+  /** etcd's "apply request took too long": a request slower than the threshold is logged and recorded. */
+  slowApply?: { readonly thresholdMs: number; record(): void };
 }
 
 /** The member list, removed members and alarms as one applied index has them. */
@@ -109,6 +114,7 @@ export class Applier {
       membership: deps.membership,
       clusterState: { index: () => this.stateIndex, changed: () => (this.stateDirty = true) },
       logger: deps.logger,
+      ...(deps.leaseEvents !== undefined ? { leaseEvents: deps.leaseEvents } : {}),
     });
     this.auth = new AuthApplier(this.backend, deps.auth, (id) => deps.kv.keysOfLease(id));
     this.requests = stackFor(this.auth, deps.alarms);
@@ -281,12 +287,30 @@ export class Applier {
   }
 
   private async applyRequest(req: InternalRaftRequest, index: number): Promise<ApplyResult> {
+    const started = performance.now();
     try {
       const applied: Applied = await this.auth.as(req.header, () => applyRequest(this.requests, req, index));
       return { applied };
     } catch (err) {
       return { error: err instanceof Error ? err : new Error(String(err)) };
+    } finally {
+      this.noteSlow(performance.now() - started, req, index);
     }
+  }
+
+  private noteSlow(tookMs: number, req: InternalRaftRequest, index: number): void {
+    const slow = this.deps.slowApply;
+    if (slow === undefined || tookMs <= slow.thresholdMs) return;
+    slow.record();
+    this.deps.logger.warn(
+      {
+        took: `${tookMs.toFixed(1)}ms`,
+        'expected-duration': `${slow.thresholdMs}ms`,
+        index,
+        request: Object.keys(InternalRaftRequest.toJSON(req)).filter((k) => k !== 'header'),
+      },
+      'apply request took too long',
+    );
   }
 
   /**

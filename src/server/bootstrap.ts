@@ -32,13 +32,23 @@ export class MemberStorage {
     readonly kv: KvStore,
   ) {}
 
-  /** Opens (creating if needed) `member/raft` and `member/kv` under the data dir. */
-  static async open(dataDir: string, logger: Logger): Promise<MemberStorage> {
+  /** Opens (creating if needed) `member/raft` (or --wal-dir) and `member/kv` under the data dir. */
+  static async open(
+    dataDir: string,
+    logger: Logger,
+    options: { walDir?: string; compactionBatchLimit?: number } = {},
+  ): Promise<MemberStorage> {
     const memberDir = join(dataDir, 'member');
     await mkdir(memberDir, { recursive: true });
-    const { store: raftLog, state } = await RaftLogStore.open(join(memberDir, 'raft'), { logger });
+    const raftDir = options.walDir ?? join(memberDir, 'raft');
+    const { store: raftLog, state } = await RaftLogStore.open(raftDir, { logger });
     try {
-      const kv = await KvStore.open(join(memberDir, 'kv'), { logger });
+      const kv = await KvStore.open(join(memberDir, 'kv'), {
+        logger,
+        ...(options.compactionBatchLimit !== undefined
+          ? { compactionBatchLimit: options.compactionBatchLimit }
+          : {}),
+      });
       return new MemberStorage(memberDir, raftLog, state, kv);
     } catch (err) {
       await raftLog.close();
@@ -103,6 +113,12 @@ export async function bootstrap(
       memory,
       config.initialMembers.map((m) => m.id),
     );
+    // etcd's raft bootstraps a new cluster as a follower of term 1 (it writes
+    // the initial conf changes at that term), so its first election makes
+    // term 2 and `endpoint status` reads the same here. Kept in memory only:
+    // until the first Ready is written the member has no data, and a restart
+    // bootstraps again. A term only moves forward, so starting at 1 is safe.
+    memory.setHardState({ term: 1, vote: 0n, commit: 0 });
     member = { storage, config, memory, fresh, stateIndex: 0, alarms: [], removed: [] };
   } else {
     const record = await readClusterRecord(storage.memberDir);
@@ -123,7 +139,7 @@ export async function bootstrap(
     }
     if (record.memberId !== config.memberId) {
       logger.warn(
-        { storedMemberId: record.memberId.toString(16), flagsMemberId: config.memberId.toString(16) },
+        { 'stored-member-id': record.memberId.toString(16), 'flags-member-id': config.memberId.toString(16) },
         'restarting with the member ID stored in the data dir; --initial-cluster and peer URL flags only matter to a new member',
       );
     }
@@ -147,10 +163,10 @@ export async function bootstrap(
   logger.info(
     {
       name: member.config.name,
-      memberId: member.config.memberId.toString(16),
-      clusterId: member.config.clusterId.toString(16),
-      dataDir: config.dataDir,
-      appliedIndex: kv.consistentIndex,
+      'local-member-id': member.config.memberId.toString(16),
+      'cluster-id': member.config.clusterId.toString(16),
+      'data-dir': config.dataDir,
+      'applied-index': kv.consistentIndex,
       revision: kv.currentRevision,
       fresh,
     },
@@ -241,7 +257,7 @@ async function forceNewCluster(member: Bootstrapped, logger: Logger): Promise<vo
   memory.setHardState(forced);
   logger.warn(
     {
-      commitIndex: hardState.commit,
+      'commit-index': hardState.commit,
       removed: [...ids].filter((id) => id !== self).map((id) => id.toString(16)),
       'cluster-id': config.clusterId.toString(16),
     },
@@ -288,7 +304,7 @@ export async function checkIntegrity(member: Bootstrapped, logger: Logger): Prom
   const started = performance.now();
   const { hash, hashRevision } = await kv.hashKV();
   logger.info(
-    { revision: hashRevision, hash, tookMs: Math.round(performance.now() - started) },
+    { revision: hashRevision, hash, 'took-ms': Math.round(performance.now() - started) },
     'key space verified',
   );
 }

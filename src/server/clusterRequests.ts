@@ -31,6 +31,8 @@ export interface ClusterRequestsDeps {
   /** --strict-reconfig-check: refuse changes that would leave the cluster without a working quorum. */
   strict: boolean;
   proposer: Pick<Proposer, 'proposeConfChange'>;
+  /** A learner this leader promoted (etcd_server_learner_promote_successes). */
+  promoted?(): void;
   /** The leader's view of a member's log, when this member leads and knows it. */
   progressOf(id: bigint): ProgressStatus | undefined;
   committedIndex(): number;
@@ -151,6 +153,7 @@ export class ClusterRequests {
       { id: id.toString(), peerURLs: member.peerUrls, isLearner: false },
       ctx,
     );
+    this.deps.promoted?.();
     return MemberPromoteResponse.create({
       header: this.deps.memberHeader(),
       members: this.deps.membership.list(),

@@ -65,8 +65,8 @@ export class CorruptionCheck {
         {
           peer: p.id.toString(16),
           revision: mine.hashRevision,
-          leaderHash: mine.hash,
-          peerHash: p.answer!.hash,
+          'leader-hash': mine.hash,
+          'peer-hash': p.answer!.hash,
         },
         'a member holds a different key space; raising the CORRUPT alarm',
       );

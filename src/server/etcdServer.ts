@@ -98,7 +98,12 @@ import type { Applied, AppliedResponses, ApplyResult } from './requestApplier.js
 import { LinearizableReadLoop } from './readLoop.js';
 import { RequestIdGenerator } from './requestId.js';
 import { INTERNAL, unlessCanceled, type RequestContext } from './requestContext.js';
-import { requestTimeoutMs, type ServerConfig } from './serverConfig.js';
+import {
+  DEFAULT_WARNING_APPLY_MS,
+  requestTimeoutMs,
+  storageOptions,
+  type ServerConfig,
+} from './serverConfig.js';
 import { serverParts } from './serverParts.js';
 import { streamSnapshot, type SnapshotChunk } from './snapshotFile.js';
 import { WaitRegistry } from './wait.js';
@@ -185,7 +190,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
    * a new member and a restart), for callers that do not run the lifecycle chart.
    */
   static async open(config: ServerConfig, deps: ServerDeps): Promise<EtcdServer> {
-    const storage = await MemberStorage.open(config.dataDir, deps.logger);
+    const storage = await MemberStorage.open(config.dataDir, deps.logger, storageOptions(config));
     try {
       const member = await bootstrap(storage, config, storage.hasData ? 'restarting' : 'new', deps.logger);
       await checkIntegrity(member, deps.logger);
@@ -229,6 +234,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       logger: logger.child({ component: 'auth' }),
     });
     for (const a of member.alarms) this.alarms.activate(a);
+    metrics.bind({
+      kv: this.kv,
+      watch: this.watchable,
+      authRevision: () => this.authStore.revision,
+    });
     this.raft = new RaftNode({
       id: config.memberId,
       storage: memory,
@@ -252,6 +262,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       snapshotCount: config.snapshotCount,
       catchUpEntries: config.snapshotCatchUpEntries,
       logger,
+      saved: (marshalMs, totalMs) => {
+        metrics.snapSaveMarshalling.observe(marshalMs / 1000);
+        metrics.snapSaveTotal.observe(totalMs / 1000);
+      },
     });
     this.applier = new Applier({
       kv: this.kv,
@@ -264,12 +278,30 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       peers: deps.transport,
       stateIndex: member.stateIndex,
       persistClusterState: (index, state) => this.persistClusterState(index, state),
-      restoreSnapshot: (snapshot) => this.peerSnapshots.restore(snapshot),
+      restoreSnapshot: async (snapshot) => {
+        metrics.snapshotApplyInProgress.set(1);
+        try {
+          await this.peerSnapshots.restore(snapshot);
+        } finally {
+          metrics.snapshotApplyInProgress.set(0);
+        }
+      },
       onSnapshotInstalled: (index, confState) => {
         this.snapshots.installed(index, confState);
         this.onApplied(index, undefined);
       },
       logger,
+      leaseEvents: {
+        granted: (ttl) => {
+          metrics.leaseGranted.inc();
+          metrics.leaseTtl.observe(ttl);
+        },
+        revoked: () => metrics.leaseRevoked.inc(),
+      },
+      slowApply: {
+        thresholdMs: config.warningApplyDurationMs ?? DEFAULT_WARNING_APPLY_MS,
+        record: () => metrics.slowApply.inc(),
+      },
       onApplied: (index, confState) => this.onApplied(index, confState),
       onCommitFailed: (err) => {
         this.logger.fatal({ err }, 'committing the key space failed; the member stops');
@@ -311,7 +343,12 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       this.applier,
       { tickMs: config.heartbeatMs },
       logger,
-      (ms) => metrics.walFsyncDuration.observe(ms / 1000),
+      (ms, rd) => {
+        metrics.walFsyncDuration.observe(ms / 1000);
+        metrics.walWriteBytes.set(this.raftLog.bytesWritten);
+        // A snapshot from the leader is recorded in the same synced batch (etcd syncs its .snap file).
+        if (rd.snapshot) metrics.snapFsync.observe(ms / 1000);
+      },
     );
     this.readLoop = new LinearizableReadLoop({
       requestReadIndex: (ctx) => {
@@ -325,9 +362,16 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       stopping$: this.stopping$,
       timeoutMs: requestTimeoutMs(config),
       retryMs: READ_INDEX_RETRY_MS,
+      // etcd counts a read index lost to a leader change as failed, one that timed out as slow.
       errors: {
-        leaderChanged: () => ErrLeaderChanged,
-        timeout: () => ErrTimeout,
+        leaderChanged: () => {
+          metrics.readIndexesFailed.inc();
+          return ErrLeaderChanged;
+        },
+        timeout: () => {
+          metrics.slowReadIndexes.inc();
+          return ErrTimeout;
+        },
         stopped: () => ErrStopped,
       },
     });
@@ -378,6 +422,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       linearizableRead: (ctx) => this.waitLinearizable(ctx),
       waitForLeader: () => this.waitForLeader(),
       waitFor: (source, ms, onTimeout) => this.waitFor(source, ms, onTimeout),
+      counted: { renewed: () => metrics.leaseRenewed.inc(), expired: () => metrics.leaseExpired.inc() },
       logger,
     });
     this.cluster = new ClusterRequests({
@@ -392,6 +437,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       isLeader: () => this.isLeader(),
       askLeader: (request) => this.askLeader(request),
       memberHeader: () => this.memberHeader(),
+      promoted: () => metrics.learnerPromotes.inc(),
     });
   }
 
@@ -432,7 +478,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     });
     this.actor.start();
     // A member that is the only voter elects itself at once instead of waiting an election timeout.
-    if (this.membership.votingMembers().length === 1 && this.membership.has(config.memberId)) {
+    if (
+      config.electionTickAdvance !== false &&
+      this.membership.votingMembers().length === 1 &&
+      this.membership.has(config.memberId)
+    ) {
       this.raft.campaign();
       this.loop.kick();
     }
@@ -454,7 +504,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
             memberAttributes: { name: config.name, clientUrls: config.clientUrls },
           },
         });
-        this.logger.info({ name: config.name, clientUrls: config.clientUrls }, 'published member attributes');
+        this.logger.info(
+          { name: config.name, 'client-urls': config.clientUrls },
+          'published member attributes',
+        );
         return;
       } catch (err) {
         if (this.stopped) throw err;
@@ -571,6 +624,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   private persistClusterState(index: number, state: ClusterState): Promise<void> {
     const { config } = this;
+    // writeClusterRecord serializes writes of one member dir, in call order.
     return writeClusterRecord(this.member.storage.memberDir, {
       memberId: config.memberId,
       clusterId: config.clusterId,
@@ -811,12 +865,14 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     );
     // A stream its client stopped reading may still be open when the member stops: stop removes its file.
     this.snapshotFiles.add(path);
+    const started = performance.now();
     try {
       // Members and alarms go into the file's members and alarm buckets, as etcd's backend holds them.
       yield* streamSnapshot(this.kv.snapshotRecords(), path, {
         members: this.membership.list(),
         alarms: this.alarms.list(),
       });
+      this.metrics.backendSnapshotDuration.observe((performance.now() - started) / 1000);
     } finally {
       this.snapshotFiles.delete(path);
     }
@@ -835,7 +891,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     const after = await this.kv.dbSize();
     this.quota.measured(after);
     this.logger.info(
-      { dbSizeBefore: before, dbSizeAfter: after, tookMs: Math.round(performance.now() - started) },
+      {
+        'db-size-before': before,
+        'db-size-after': after,
+        'took-ms': Math.round(performance.now() - started),
+      },
       'defragmented',
     );
   }

@@ -50,6 +50,8 @@ export interface LeaseRequestsDeps {
   /** The first value of `source`, or `onTimeout`'s error, or ErrStopped. */
   waitFor<T>(source: Observable<T>, timeoutMs: number, onTimeout: () => Error): Promise<T>;
   logger: Logger;
+  /** Renewals this leader answered and leases it found expired, for the lease metrics. */
+  counted?: { renewed(): void; expired(): void };
 }
 
 /** The lease requests (etcd's v3_server.go Lease*): grants and revokes go through Raft, renewals only on the leader. */
@@ -110,6 +112,7 @@ export class LeaseRequests {
     }
     const ttl = deps.lessor.renew(id);
     if (ttl === undefined) throw ErrLeaseNotFound;
+    deps.counted?.renewed();
     return ttl;
   }
 
@@ -154,6 +157,7 @@ export class LeaseRequests {
     if (!deps.isLeader() || deps.isStopped()) return;
     for (const id of deps.lessor.expired(LEASE_REVOKE_RATE_PER_TICK)) {
       deps.logger.info({ lease: id.toString(16) }, 'lease expired; revoking');
+      deps.counted?.expired();
       this.revoke(id, INTERNAL).catch((err: unknown) => {
         if (err !== ErrLeaseNotFound)
           deps.logger.warn({ err, lease: id.toString(16) }, 'revoking an expired lease failed');

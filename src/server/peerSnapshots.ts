@@ -90,7 +90,7 @@ export class PeerSnapshots {
         index,
         revision: deps.kv.currentRevision,
         members: deps.membership.list().length,
-        tookMs: Math.round(performance.now() - started),
+        'took-ms': Math.round(performance.now() - started),
       },
       'installed a snapshot from the leader',
     );
@@ -146,7 +146,7 @@ export async function recoverSnapshotState(
     );
   }
   logger.warn(
-    { appliedIndex: kv.consistentIndex, snapshotIndex },
+    { 'applied-index': kv.consistentIndex, 'snapshot-index': snapshotIndex },
     'finishing the install of a snapshot a crash interrupted',
   );
   const state = await installState(kv, snapshotDir, snapshotIndex);

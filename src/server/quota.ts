@@ -83,7 +83,7 @@ export class Quota {
     if (deps.alarms.has(AlarmType.NOSPACE)) return;
     if (size <= deps.quotaBackendBytes) return;
     deps.logger.warn(
-      { dbSize: size, quota: deps.quotaBackendBytes },
+      { 'db-size': size, quota: deps.quotaBackendBytes },
       'database space exceeded; raising NOSPACE',
     );
     await this.raiseNoSpace();

@@ -57,7 +57,7 @@ export class RaftLoop {
     private readonly applier: ApplyTarget,
     private readonly timings: RaftLoopTimings,
     private readonly logger: Logger,
-    private readonly onPersisted: (durationMs: number) => void = () => undefined,
+    private readonly onPersisted: (durationMs: number, rd: Ready) => void = () => undefined,
   ) {
     this.readState$ = this.readStates.asObservable();
     this.softState$ = this.softStates.asObservable();
@@ -153,7 +153,7 @@ export class RaftLoop {
     if (!rd.mustSync && !rd.snapshot && rd.entries.length === 0) return;
     const started = performance.now();
     await this.log.save(rd, { sync: rd.mustSync });
-    if (rd.mustSync) this.onPersisted(performance.now() - started);
+    if (rd.mustSync) this.onPersisted(performance.now() - started, rd);
   }
 
   /** The Raft core reads its log from memory: it learns of a write once the write is durable, in order. */

@@ -167,6 +167,13 @@ export interface BackendApplierDeps {
   membership: Membership;
   clusterState: ClusterStateIndex;
   logger: Logger;
+  leaseEvents?: LeaseEvents;
+}
+
+/** What the lease metrics count of applied requests (etcd's lessor Grant and Revoke). */
+export interface LeaseEvents {
+  granted(ttl: number): void;
+  revoked(): void;
 }
 
 /** etcd's applierV3backend: applies to the key space, the lessor, the alarms and the member list. */
@@ -199,6 +206,7 @@ export class BackendApplier implements RequestApplier {
     const granted = lessor.effectiveTtl(req.ttl);
     kv.leaseGrant(req.id, granted);
     lessor.grant(req.id, granted);
+    this.deps.leaseEvents?.granted(granted);
     return Promise.resolve(LeaseGrantResponse.create({ id: req.id, ttl: granted }));
   }
 
@@ -207,6 +215,7 @@ export class BackendApplier implements RequestApplier {
     if (!kv.lease(req.id)) throw ErrLeaseNotFound;
     await kv.leaseRevoke(req.id);
     lessor.revoke(req.id);
+    this.deps.leaseEvents?.revoked();
     return LeaseRevokeResponse.create();
   }
 
@@ -257,7 +266,7 @@ export class BackendApplier implements RequestApplier {
         const raised = alarms.activate(member);
         if (raised)
           logger.warn(
-            { alarm: AlarmType[raised.alarm], memberId: raised.memberId.toString(16) },
+            { alarm: AlarmType[raised.alarm], 'member-id': raised.memberId.toString(16) },
             'alarm raised',
           );
         return AlarmResponse.create({ alarms: raised ? [raised] : [] });

@@ -38,8 +38,27 @@ export interface ServerConfig {
   bcryptCost?: number;
   /** A verified client certificate's common name is the user when no token is sent (--client-cert-auth). */
   clientCertAuth?: boolean;
+  /** --wal-dir: the Raft log's directory instead of <data-dir>/member/raft. */
+  walDir?: string;
+  /** --initial-election-tick-advance (default on): a sole voter campaigns at once on boot. */
+  electionTickAdvance?: boolean;
+  /** --experimental-warning-apply-duration: an apply slower than this is logged and counted. */
+  warningApplyDurationMs?: number;
+  /** --experimental-compaction-batch-limit (etcd: 1000). */
+  compactionBatchLimit?: number;
   /** Seed of the election-timeout randomness; anything is fine in production. */
   seed?: number;
+}
+
+/** etcd's --experimental-warning-apply-duration default. */
+export const DEFAULT_WARNING_APPLY_MS = 100;
+
+/** What MemberStorage.open takes from the config. */
+export function storageOptions(cfg: ServerConfig): { walDir?: string; compactionBatchLimit?: number } {
+  return {
+    ...(cfg.walDir !== undefined ? { walDir: cfg.walDir } : {}),
+    ...(cfg.compactionBatchLimit !== undefined ? { compactionBatchLimit: cfg.compactionBatchLimit } : {}),
+  };
 }
 
 /** etcd's request timeout: 5 s plus twice the election timeout. */

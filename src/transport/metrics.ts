@@ -33,6 +33,10 @@ export interface TransportMetrics {
   readonly snapshotReceiveFailures: Counter<'From'>;
   readonly snapshotReceiveSeconds: Histogram<'From'>;
   readonly natsConnected: Gauge;
+  readonly roundTripSeconds: Histogram<'To'>;
+  /** A snapshot's state from the leader written to its .snap.db file: its fsync, and the whole save. */
+  readonly snapDbFsync: Histogram;
+  readonly snapDbSaveTotal: Histogram;
 }
 
 /** etcd's snapshot duration buckets: prometheus.ExponentialBuckets(0.1, 2, 11). */
@@ -130,6 +134,26 @@ export function createTransportMetrics(registry: Registry): TransportMetrics {
     natsConnected: new Gauge({
       name: 'xetcd_nats_connected',
       help: 'Whether the member is connected to a NATS server (1) or not (0).',
+      registers,
+    }),
+    snapDbFsync: new Histogram({
+      name: 'etcd_snap_db_fsync_duration_seconds',
+      help: 'The latency distributions of fsyncing .snap.db file',
+      buckets: Array.from({ length: 14 }, (_, i) => 0.001 * 2 ** i),
+      registers,
+    }),
+    snapDbSaveTotal: new Histogram({
+      name: 'etcd_snap_db_save_total_duration_seconds',
+      help: 'The total latency distributions of v3 snapshot save',
+      buckets: Array.from({ length: 10 }, (_, i) => 0.1 * 2 ** i),
+      registers,
+    }),
+    roundTripSeconds: new Histogram({
+      name: 'etcd_network_peer_round_trip_time_seconds',
+      help: 'Round-Trip-Time histogram between peers',
+      labelNames: ['To'],
+      // prometheus.ExponentialBuckets(0.0001, 2, 14), as etcd's.
+      buckets: Array.from({ length: 14 }, (_, i) => 0.0001 * 2 ** i),
       registers,
     }),
   };

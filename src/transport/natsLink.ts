@@ -186,7 +186,7 @@ export class NatsLink {
     const warn = (): void => {
       const awayMs = Math.round(performance.now() - (this.awaySince ?? performance.now()));
       logger.warn(
-        { servers, reason, awayMs },
+        { servers, reason, 'away-ms': awayMs },
         'cannot reach NATS: peers are unreachable until it is back (check --nats-servers and that nats-server runs); retrying',
       );
       this.awayTimer = setTimeout(warn, this.options.awayLogEveryMs);

@@ -45,6 +45,8 @@ export interface NatsTransportOptions {
   readonly peerInactiveMs: number;
   /** The key from --peer-key-file: every message is sealed with it, and checked against it. */
   readonly peerKey?: PeerKey;
+  /** Heartbeats that could not be sent (etcd_server_heartbeat_send_failures_total, the server's metric). */
+  readonly onHeartbeatSendFailures?: (count: number) => void;
   /** Snapshot flow control. */
   readonly snapshotWindow?: number;
   readonly snapshotIdleTimeoutMs?: number;
@@ -81,6 +83,8 @@ interface PeerState {
   lastHeard: number;
   active: boolean;
   snapshot: SnapshotSend | undefined;
+  /** When the oldest heartbeat not yet answered left (etcd_network_peer_round_trip_time_seconds). */
+  heartbeatSentAt: number | undefined;
 }
 
 export class NatsTransport implements Transport {
@@ -115,11 +119,13 @@ export class NatsTransport implements Transport {
         options.metrics.snapshotReceiveFailures.inc({ From: from.toString(16) });
         options.logger.warn({ from: from.toString(16), reason }, 'receiving a snapshot failed');
       },
+      fsynced: (ms) => options.metrics.snapDbFsync.observe(ms / 1000),
       received: (from, bytes, ms) => {
+        options.metrics.snapDbSaveTotal.observe(ms / 1000);
         options.metrics.snapshotReceiveSuccess.inc({ From: from.toString(16) });
         options.metrics.snapshotReceiveSeconds.observe({ From: from.toString(16) }, ms / 1000);
         options.logger.info(
-          { from: from.toString(16), bytes, tookMs: Math.round(ms) },
+          { from: from.toString(16), bytes, 'took-ms': Math.round(ms) },
           'received a snapshot',
         );
       },
@@ -149,8 +155,15 @@ export class NatsTransport implements Transport {
       else byPeer.set(m.to, [m]);
     }
     for (const [to, batch] of byPeer) {
-      if (!this.peers.has(to)) continue;
-      if (!this.publish(to, { batch: { messages: batch } })) this.unreachable(to);
+      const peer = this.peers.get(to);
+      if (peer === undefined) continue;
+      const heartbeats = batch.filter((m) => m.type === MessageType.MsgHeartbeat).length;
+      if (!this.publish(to, { batch: { messages: batch } })) {
+        if (heartbeats > 0) this.options.onHeartbeatSendFailures?.(heartbeats);
+        this.unreachable(to);
+      } else if (heartbeats > 0) {
+        peer.heartbeatSentAt ??= performance.now();
+      }
     }
   }
 
@@ -187,7 +200,7 @@ export class NatsTransport implements Transport {
       if (outcome.status === 'finish') {
         metrics.snapshotSendSuccess.inc({ To: peer.hex });
         logger.info(
-          { to: peer.hex, index, bytes: outcome.bytes, tookMs: Math.round(seconds * 1000) },
+          { to: peer.hex, index, bytes: outcome.bytes, 'took-ms': Math.round(seconds * 1000) },
           'sent a snapshot',
         );
       } else {
@@ -220,12 +233,15 @@ export class NatsTransport implements Transport {
 
   addPeer(peer: PeerAddress): void {
     if (peer.id === this.options.memberId || this.peers.has(peer.id)) return;
+    // A series from the start, so an alert on its rate (etcd's etcdMembersDown) has one to watch.
+    this.options.metrics.sentFailures.inc({ To: peer.id.toString(16) }, 0);
     this.peers.set(peer.id, {
       id: peer.id,
       hex: peer.id.toString(16),
       lastHeard: 0,
       active: false,
       snapshot: undefined,
+      heartbeatSentAt: undefined,
     });
   }
 
@@ -352,6 +368,7 @@ export class NatsTransport implements Transport {
           this.drop('malformed');
           continue;
         }
+        if (m.type === MessageType.MsgHeartbeatResp) this.answered(m.from);
         this.deliver(m);
       }
     } else if (frame.snapshotChunk) {
@@ -387,6 +404,17 @@ export class NatsTransport implements Transport {
     this.publish(to, { removed: {} });
   }
 
+  /** A heartbeat's answer: the time since the oldest unanswered one is the round trip through NATS and back. */
+  private answered(from: bigint): void {
+    const peer = this.peers.get(from);
+    if (peer?.heartbeatSentAt === undefined) return;
+    this.options.metrics.roundTripSeconds.observe(
+      { To: peer.hex },
+      (performance.now() - peer.heartbeatSentAt) / 1000,
+    );
+    peer.heartbeatSentAt = undefined;
+  }
+
   private unreachable(to: bigint): void {
     this.receiver?.reportUnreachable(to);
   }
@@ -412,7 +440,7 @@ export class NatsTransport implements Transport {
       this.options.metrics.activePeers.set({ Local: this.selfHex, Remote: peer.hex }, 0);
       this.options.metrics.disconnectedPeers.inc({ Local: this.selfHex, Remote: peer.hex });
       this.options.logger.warn(
-        { peer: peer.hex, silentMs: Math.round(now - peer.lastHeard) },
+        { peer: peer.hex, 'silent-ms': Math.round(now - peer.lastHeard) },
         'peer became inactive (nothing heard from it)',
       );
     }

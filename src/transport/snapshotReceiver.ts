@@ -31,6 +31,8 @@ export interface SnapshotReceiverOptions {
   ack(to: bigint, ack: SnapshotAck): void;
   /** Hands a snapshot whose state is whole and durable to Raft. */
   deliver(message: Message): void;
+  /** The state file was fsynced, taking this long (for metrics). */
+  fsynced?(ms: number): void;
   /** A transfer ended without a snapshot (for logs and metrics). */
   failed(from: bigint, reason: string): void;
   /** A transfer completed (for logs and metrics). */
@@ -145,7 +147,9 @@ export class SnapshotReceiver {
       }
       if (last.crc32 !== transfer.crc) throw new Error('state checksum mismatch');
       const file = await transfer.file;
+      const syncStarted = performance.now();
       await file.sync();
+      this.options.fsynced?.(performance.now() - syncStarted);
       await file.close();
       const index = transfer.message.snapshot!.metadata!.index;
       await rename(transfer.tempPath, snapshotStatePath(this.options.dir, index));

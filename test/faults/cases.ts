@@ -67,7 +67,7 @@ const UNCOMMITTED_MARGIN = 200;
 /** The last index a member compacted its log to, from its log. */
 function compactedTo(member: ClusterMember): number {
   let last = 0;
-  for (const m of member.process?.output().matchAll(/"compactedTo":(\d+)[^\n]*compacted the log/g) ?? [])
+  for (const m of member.process?.output().matchAll(/"compacted-to":(\d+)[^\n]*compacted the log/g) ?? [])
     last = Math.max(last, Number(m[1]));
   return last;
 }
@@ -136,8 +136,8 @@ function expectSnapshotInstalled(ctx: CaseContext, member: ClusterMember | undef
   const out = member.process?.output() ?? '';
   if (!/installed a snapshot from the leader/.test(out))
     return ctx.problem(`${member.name} caught up without installing a snapshot`);
-  const received = /"bytes":(\d+),"tookMs":(\d+)[^\n]*received a snapshot/.exec(out);
-  const installed = /"tookMs":(\d+)[^\n]*installed a snapshot from the leader/.exec(out);
+  const received = /"bytes":(\d+),"took-ms":(\d+)[^\n]*received a snapshot/.exec(out);
+  const installed = /"took-ms":(\d+)[^\n]*installed a snapshot from the leader/.exec(out);
   ctx.note(
     `${member.name} received a snapshot of ${received?.[1] ?? '?'} bytes in ${received?.[2] ?? '?'} ms, installed it in ${installed?.[1] ?? '?'} ms`,
   );

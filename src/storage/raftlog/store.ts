@@ -105,14 +105,14 @@ export class RaftLogStore {
       {
         dir,
         fresh,
-        firstIndex: state.entries[0]?.index ?? outline.snapshotIndex + 1,
-        lastIndex: outline.lastIndex,
+        'first-index': state.entries[0]?.index ?? outline.snapshotIndex + 1,
+        'last-index': outline.lastIndex,
         entries: state.entries.length,
-        snapshotIndex: outline.snapshotIndex,
+        'snapshot-index': outline.snapshotIndex,
         term: state.hardState.term,
         vote: state.hardState.vote.toString(16),
         commit: state.hardState.commit,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        'duration-ms': Math.round((performance.now() - started) * 10) / 10,
       },
       'raft log opened',
     );
@@ -274,7 +274,12 @@ export class RaftLogStore {
     this.fsyncDuration?.observe(seconds);
     if (seconds > WARN_SYNC_SECONDS) {
       this.logger.warn(
-        { dir: this.dir, tookMs: Math.round(seconds * 1000), expectedMs: WARN_SYNC_SECONDS * 1000, writes },
+        {
+          dir: this.dir,
+          'took-ms': Math.round(seconds * 1000),
+          'expected-ms': WARN_SYNC_SECONDS * 1000,
+          writes,
+        },
         'slow raft log sync: the disk is too slow for Raft (elections may time out)',
       );
     }
@@ -289,6 +294,9 @@ export class RaftLogStore {
     if (this.failure !== undefined) return new RaftLogFailedError(this.failure);
     return undefined;
   }
+
+  /** Bytes of keys and records written since open (etcd_disk_wal_write_bytes_total). */
+  bytesWritten = 0;
 
   private enqueue(ops: Op[], sync: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -311,6 +319,8 @@ export class RaftLogStore {
         if (ops.length > 0) {
           const started = performance.now();
           await this.db.batch(ops, { sync });
+          for (const op of ops)
+            this.bytesWritten += op.key.length + (op.type === 'put' ? op.value.length : 0);
           if (sync) this.observeSync((performance.now() - started) / 1000, group.length);
         }
         for (const w of group) w.resolve();

@@ -228,15 +228,16 @@ describe('xetcd process lifecycle (fake server layer, real client port)', () => 
     );
   });
 
-  it('a client port already in use fails the member in serving, exit 1', async () => {
+  it('a client port already in use fails the member before its data dir exists, exit 1', async () => {
     const d = await tempDir();
     const port = await freePort();
     const first = await run(clientFlags(port, join(d.path, 'a')), {}, FAKE);
     await waitHealthy(port, first);
-    const second = await run(clientFlags(port, join(d.path, 'b')), {}, FAKE);
+    const second = await run(clientFlags(port, join(d.path, 'b')), {}, BIN);
     expect(await exitOf(second)).toBe(1);
     expect(second.stderr()).toMatch(
-      /"step":"serving","reason":"cannot listen on http:\/\/127\.0\.0\.1:\d+: listen EADDRINUSE/,
+      /"step":"openingStorage","reason":"cannot listen on http:\/\/127\.0\.0\.1:\d+: listen EADDRINUSE/,
     );
+    expect(existsSync(join(d.path, 'b'))).toBe(false);
   });
 });

@@ -140,7 +140,14 @@ describe('precedence: flag > XETCD_* env > YAML file > default', () => {
     expect(c.advertiseClientUrls).toEqual(['https://127.0.0.1:2379']);
     expect(c.electionTicks).toBe(10);
     expect(c.preVote).toBe(true);
-    expect(c.clientTls).toEqual({ certFile: cert, keyFile: key, clientCertAuth: true, trustedCaFile: ca });
+    expect(c.clientTls).toEqual({
+      certFile: cert,
+      keyFile: key,
+      selfSigned: false,
+      clientCertAuth: true,
+      trustedCaFile: ca,
+      ciphers: [],
+    });
   });
 
   it('refuses unknown YAML keys, unreadable and malformed files', () => {
@@ -162,7 +169,7 @@ describe('precedence: flag > XETCD_* env > YAML file > default', () => {
   it('warns about XETCD_* variables it does not know', () => {
     const r = load({}, { XETCD_NAMEE: 'x' });
     expect(r.ok).toBe(true);
-    expect(r.warnings).toContain('unrecognized environment variable XETCD_NAMEE; ignored');
+    expect(r.warnings).toContain('unrecognized environment variable XETCD_NAMEE=x; ignored');
   });
 
   it('names the env variable in a problem that came from the environment', () => {
@@ -299,7 +306,7 @@ describe('validation: one line per problem, naming the flag and what would be va
     [
       'https without cert',
       client('https://127.0.0.1:2379'),
-      '--cert-file: --cert-file and --key-file are required for the https client URL https://127.0.0.1:2379',
+      '--cert-file: --cert-file and --key-file (or --auto-tls) are required for the https URL https://127.0.0.1:2379',
     ],
     [
       'missing cert file',
@@ -334,7 +341,7 @@ describe('validation: one line per problem, naming the flag and what would be va
     const f = join(dir, 'x.pem');
     writeFileSync(f, 'x');
     expect(problems({ ...client('https://127.0.0.1:2379'), 'cert-file': f })).toContain(
-      '--key-file: --cert-file and --key-file are required for the https client URL https://127.0.0.1:2379',
+      '--key-file: --cert-file and --key-file (or --auto-tls) are required for the https URL https://127.0.0.1:2379',
     );
     expect(
       problems({
@@ -353,7 +360,13 @@ describe('validation: one line per problem, naming the flag and what would be va
       '--client-cert-auth: needs an https:// --listen-client-urls (client certificates only exist over TLS)',
     ]);
     const c = ok({ ...client('https://127.0.0.1:2379'), 'cert-file': f, 'key-file': f });
-    expect(c.clientTls).toEqual({ certFile: f, keyFile: f, clientCertAuth: false });
+    expect(c.clientTls).toEqual({
+      certFile: f,
+      keyFile: f,
+      selfSigned: false,
+      clientCertAuth: false,
+      ciphers: [],
+    });
   });
 
   it('reports every problem of every flag at once, one line each', () => {

@@ -156,7 +156,8 @@ describe('member lifecycle', () => {
     expect(h.report).toEqual([
       "xetcd: --log-level: 'loud' is not valid; use one of debug, info, warn, error, panic, fatal",
     ]);
-    expect(h.logs.at(-1)).toMatchObject({ level: 'error', msg: 'invalid configuration; refusing to start' });
+    // Said once: the problem lines are not repeated inside a JSON log line.
+    expect(h.logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 
   it('a signal during start-up stops what has started (stopping → stopped, exit 0)', async () => {

@@ -163,6 +163,29 @@ describe('guarantees', () => {
     expect(got.at(-1)! + 1).toBeLessThan(25);
   });
 
+  it('a negative start revision is created, then canceled as compacted (etcd: compact_revision -1 before any compaction)', async () => {
+    const { kv, ws } = setup();
+    kv.put('k', 'v');
+    const stream = ws.newStream();
+    const replies = record(stream.replies$);
+    stream.watch({ key: bytes('k'), startRevision: -5 });
+    await settle();
+    expect(replies).toEqual([
+      { watchId: 0, revision: 2, events: [], created: true },
+      { watchId: 0, revision: 0, events: [], canceled: true, compactRevision: -1 },
+    ]);
+    kv.compact(2);
+    stream.watch({ key: bytes('k'), startRevision: -1 });
+    await settle();
+    expect(replies.at(-1)).toEqual({
+      watchId: 1,
+      revision: 0,
+      events: [],
+      canceled: true,
+      compactRevision: 2,
+    });
+  });
+
   it('scenario 43: a delete at the compaction revision is delivered to a watch from it', async () => {
     const { kv, ws } = setup();
     for (let i = 2; i < 10; i++) kv.put('x', `${i}`);

@@ -14,7 +14,7 @@ import {
   HashResponse,
 } from '../../../src/proto/etcdserverpb.js';
 import { Event, Event_EventType, KeyValue } from '../../../src/proto/mvccpb.js';
-import { JsonFieldError } from '../../../src/proto/json.js';
+import { JsonFieldError, goBase64ErrorAt } from '../../../src/proto/json.js';
 
 const SAMPLES = 25;
 const types = allMessageTypes();
@@ -121,15 +121,37 @@ describe('JSON as etcd gateway prints it', () => {
     expect(() => RangeRequest.fromJSON({ limit: 'ten' })).toThrow(JsonFieldError);
     expect(() => RangeRequest.fromJSON({ limit: 'ten' })).toThrow(/etcdserverpb\.RangeRequest\.limit/);
     expect(() => RangeRequest.fromJSON({ key: 42 })).toThrow(/etcdserverpb\.RangeRequest\.key/);
+    // Enum names and base64 are refused in etcd's gateway's words, which name the enum type, not the field.
     expect(() => RangeRequest.fromJSON({ sort_order: 'SIDEWAYS' })).toThrow(
-      /sort_order.*NONE, ASCEND, DESCEND/,
+      'unknown value "SIDEWAYS" for enum etcdserverpb.RangeRequest_SortOrder',
+    );
+    expect(() => RangeRequest.fromJSON({ sort_order: 9 })).toThrow(
+      /^unknown value 9 for enum etcdserverpb.RangeRequest_SortOrder \(field etcdserverpb.RangeRequest.sort_order\); valid: NONE \(0\), ASCEND \(1\), DESCEND \(2\)$/,
     );
     expect(() => RangeRequest.fromJSON({ serializable: 'yes' })).toThrow(/serializable/);
     expect(() => LeaseGrantRequest.fromJSON({ ID: '99999999999999999999' })).toThrow(/LeaseGrantRequest\.ID/);
     expect(() => Member.fromJSON({ peerURLs: 'http://x' })).toThrow(/Member\.peerURLs/);
     expect(() => TxnRequest.fromJSON({ success: [{ request_put: { key: '!!' } }] })).toThrow(
-      /PutRequest\.key/,
+      'illegal base64 data at input byte 0',
     );
     expect(() => RangeRequest.fromJSON('nope')).toThrow(/etcdserverpb\.RangeRequest/);
+  });
+
+  it("finds bad base64 where Go's StdEncoding does", () => {
+    const cases: Array<[string, number | undefined]> = [
+      ['', undefined],
+      ['Zm9v', undefined],
+      ['Zm8=', undefined],
+      ['Zg==', undefined],
+      ['Zm9v\nYmFy', undefined],
+      ['!!!', 0],
+      ['Zm9', 0],
+      ['Zm9=v', 4],
+      ['Zg=', 3],
+      ['Z===', 1],
+      ['Zm9v-_', 4],
+      ['Zg==Zg==', 4],
+    ];
+    for (const [text, at] of cases) expect(goBase64ErrorAt(text), JSON.stringify(text)).toBe(at);
   });
 });
