@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../../../src/proto/raftpb.js';
+import { MessageType, type Message } from '../../../src/proto/raftpb.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import type { ReadState } from '../../../src/raft/ready.js';
@@ -68,6 +68,68 @@ describe('A14 ReadIndex waits for a commit in the current term', () => {
     c.deliver(acks[0]!);
     c.processAllReadies();
     expect(reads.get(1n)!.map((r) => r.index)).toEqual([1]);
+  });
+
+  it('safe, five voters: one follower ack is not a quorum, a second one is', () => {
+    const c = new Cluster([1n, 2n, 3n, 4n, 5n]);
+    const reads = watchReads(c);
+    c.elect(1n);
+    c.raft(1n).propose(enc('a'));
+    c.stabilize();
+    c.raft(1n).readIndex(enc('r5'));
+    const hbs = c.takeMessages().filter((m) => m.type === MsgHeartbeat);
+    expect(hbs.map((m) => m.to)).toEqual([2n, 3n, 4n, 5n]);
+    for (const m of hbs) c.deliver(m);
+    const acks = c.takeMessages();
+    expect(acks.map((m) => [m.type, m.from, dec(m.context)])).toEqual(
+      [2n, 3n, 4n, 5n].map((id) => [MsgHeartbeatResp, id, 'r5']),
+    );
+    // The leader and one follower are two of five; the same ack twice is still one.
+    c.deliver(acks[0]!);
+    c.deliver(acks[0]!);
+    c.processAllReadies();
+    expect(reads.get(1n)).toEqual([]);
+    c.deliver(acks[1]!);
+    c.processAllReadies();
+    expect(reads.get(1n)!.map((r) => [r.index, dec(r.requestCtx)])).toEqual([[2, 'r5']]);
+    // Late acks of an answered request answer nothing again.
+    c.deliver(acks[2]!);
+    c.deliver(acks[3]!);
+    c.processAllReadies();
+    expect(reads.get(1n)!.length).toBe(1);
+  });
+
+  it('safe: a read parked until the first commit of the term still waits for a heartbeat quorum', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    const reads = watchReads(c);
+    c.dropTypes.add(MsgApp);
+    c.elect(1n);
+    c.raft(1n).readIndex(enc('parked'));
+    c.heal();
+    // The appends commit the leader's entry; the heartbeats of the read's round are lost.
+    const roundLost = (m: Message): boolean => !(m.type === MsgHeartbeat && m.context.length > 0);
+    c.raft(1n).tick();
+    c.stabilize(roundLost);
+    expect(c.raft(1n).status().commit).toBe(1);
+    expect(reads.get(1n)).toEqual([]);
+    // The next periodic heartbeat carries the pending request's context, and its acks confirm it.
+    c.raft(1n).tick();
+    c.stabilize();
+    expect(reads.get(1n)!.map((r) => [r.index, dec(r.requestCtx)])).toEqual([[1, 'parked']]);
+  });
+
+  it('lease-based: a read parked until the first commit of the term is answered at that commit', () => {
+    const c = new Cluster([1n, 2n, 3n], { checkQuorum: true, readOnlyOption: 'leaseBased' });
+    const reads = watchReads(c);
+    c.dropTypes.add(MsgApp);
+    c.elect(1n);
+    c.raft(1n).readIndex(enc('lease-parked'));
+    c.processAllReadies();
+    expect(reads.get(1n)).toEqual([]);
+    c.heal();
+    c.raft(1n).tick();
+    c.stabilize();
+    expect(reads.get(1n)!.map((r) => [r.index, dec(r.requestCtx)])).toEqual([[1, 'lease-parked']]);
   });
 
   it('a partitioned leader never answers a safe read', () => {
