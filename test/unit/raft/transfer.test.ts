@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MessageType } from '../../../src/proto/raftpb.js';
+import { ConfChangeType, MessageType } from '../../../src/proto/raftpb.js';
 import { ProposalDroppedError } from '../../../src/raft/errors.js';
 import { Cluster, enc } from './cluster.js';
 
 const { MsgTimeoutNow, MsgProp } = MessageType;
+const { ConfChangeRemoveNode, ConfChangeAddLearnerNode } = ConfChangeType;
 
 describe('proposals', () => {
   it('a follower forwards proposals to the leader', () => {
@@ -127,6 +128,67 @@ describe('A16 leader transfer', () => {
     c.raft(1n).transferLeadership(2n);
     c.stabilize();
     expect(c.raft(2n).status().role).toBe('leader');
+  });
+
+  it('a repeated request for the transfer under way does not extend its election timeout', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.elect(1n);
+    c.isolate(3n);
+    c.raft(1n).propose(enc('a'));
+    c.stabilize();
+    c.raft(1n).transferLeadership(3n);
+    const tickLeader = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        c.raft(1n).tick();
+        c.stabilize();
+      }
+    };
+    tickLeader(5);
+    c.raft(1n).transferLeadership(3n);
+    expect(c.raft(1n).status().leadTransferee).toBe(3n);
+    tickLeader(5);
+    expect(c.raft(1n).status()).toMatchObject({ role: 'leader', leadTransferee: 0n });
+  });
+
+  it.each([
+    ['removed', ConfChangeRemoveNode],
+    ['demoted to learner', ConfChangeAddLearnerNode],
+  ])('a transfer is aborted when the transferee is %s', (_, type) => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.elect(1n);
+    c.isolate(3n);
+    // Proposed before the transfer starts (proposals are refused during one), applied while it is under way.
+    c.raft(1n).proposeConfChange({ type, nodeId: 3n, context: new Uint8Array(0), id: 0 });
+    const appends = c.takeMessages();
+    c.raft(1n).transferLeadership(3n);
+    expect(c.raft(1n).status().leadTransferee).toBe(3n);
+    for (const m of appends) c.deliver(m);
+    c.stabilize();
+    expect(c.node(1n).confState.voters).toEqual([1n, 2n]);
+    expect(c.raft(1n).status()).toMatchObject({ role: 'leader', leadTransferee: 0n });
+    c.raft(1n).propose(enc('accepted again'));
+  });
+
+  it('a configuration change that keeps the transferee a voter leaves the transfer under way', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    c.elect(1n);
+    c.isolate(2n);
+    c.raft(1n).proposeConfChange({
+      type: ConfChangeAddLearnerNode,
+      nodeId: 4n,
+      context: new Uint8Array(0),
+      id: 0,
+    });
+    const appends = c.takeMessages();
+    c.raft(1n).transferLeadership(2n);
+    for (const m of appends) c.deliver(m);
+    c.stabilize();
+    expect(c.node(1n).confState.learners).toEqual([4n]);
+    expect(c.raft(1n).status().leadTransferee).toBe(2n);
+    c.heal();
+    c.raft(1n).tick();
+    c.stabilize();
+    expect(c.raft(2n).status()).toMatchObject({ role: 'leader', term: 2 });
   });
 
   it('a learner is never a transfer target', () => {
