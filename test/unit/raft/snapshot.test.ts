@@ -124,34 +124,46 @@ describe('A17 snapshot catch-up after log compaction', () => {
     expect(c.raft(1n).status().progress!.get(2n)!.state).toBe('probe');
   });
 
-  it('a follower ignores a snapshot older than its commit index, and answers with its commit', () => {
-    const n = singleNode(2n, [1n, 2n, 3n], { terms: [1, 1, 1], hardState: { term: 1, commit: 3 } });
-    n.raft.step(
-      msg({
-        type: MsgSnap,
-        from: 1n,
-        to: 2n,
-        term: 1,
-        snapshot: {
-          data: enc('old'),
-          metadata: {
-            index: 2,
-            term: 1,
-            confState: {
-              voters: [1n, 2n, 3n],
-              learners: [],
-              votersOutgoing: [],
-              learnersNext: [],
-              autoLeave: false,
+  it.each([
+    ['still holds that entry', 3, 0, 2],
+    ['compacted its log past it', 10, 8, 5],
+  ])(
+    'a follower ignores a snapshot older than its commit index when it %s, and answers with its commit',
+    (_, commit, compactAt, snapIndex) => {
+      const n = singleNode(2n, [1n, 2n, 3n], {
+        terms: Array<number>(commit).fill(1),
+        hardState: { term: 1, commit },
+      });
+      if (compactAt > 0) n.storage.compact(compactAt);
+      n.raft.step(
+        msg({
+          type: MsgSnap,
+          from: 1n,
+          to: 2n,
+          term: 1,
+          snapshot: {
+            data: enc('old'),
+            metadata: {
+              index: snapIndex,
+              term: 1,
+              confState: {
+                voters: [1n, 2n, 3n],
+                learners: [],
+                votersOutgoing: [],
+                learnersNext: [],
+                autoLeave: false,
+              },
             },
           },
-        },
-      }),
-    );
-    const rd = n.drain();
-    expect(rd.snapshot).toBeUndefined();
-    expect(rd.messages).toMatchObject([{ type: MsgAppResp, index: 3 }]);
-  });
+        }),
+      );
+      const rd = n.drain();
+      expect(rd.snapshot).toBeUndefined();
+      expect(rd.messages).toMatchObject([{ type: MsgAppResp, index: commit }]);
+      expect(n.raft.status().commit).toBe(commit);
+      expect(n.storage.lastIndex()).toBe(commit);
+    },
+  );
 
   it('a snapshot whose entry the follower already has only fast-forwards its commit', () => {
     const n = singleNode(2n, [1n, 2n, 3n], { terms: [1, 1, 1, 1], hardState: { term: 1, commit: 1 } });
@@ -181,6 +193,8 @@ describe('A17 snapshot catch-up after log compaction', () => {
     expect(rd.snapshot).toBeUndefined();
     expect(n.raft.status().commit).toBe(3);
     expect(n.storage.lastIndex()).toBe(4);
+    // The answer vouches for the snapshot's index only: entry 4 may not be the leader's.
+    expect(rd.messages).toMatchObject([{ type: MsgAppResp, index: 3 }]);
   });
 
   it('a snapshot that replaces entries not yet persisted takes their queued acks with them', () => {
@@ -230,8 +244,8 @@ describe('A17 snapshot catch-up after log compaction', () => {
     expect(rd.messages).toHaveLength(1);
   });
 
-  it('a snapshot that does not list the node is ignored', () => {
-    const n = singleNode(2n, [1n, 2n, 3n], { hardState: { term: 1 } });
+  it('a snapshot that does not list the node is ignored; the answer vouches for its commit only', () => {
+    const n = singleNode(2n, [1n, 2n, 3n], { terms: [1, 1], hardState: { term: 1, commit: 1 } });
     n.raft.step(
       msg({
         type: MsgSnap,
@@ -254,7 +268,10 @@ describe('A17 snapshot catch-up after log compaction', () => {
         },
       }),
     );
-    expect(n.drain().snapshot).toBeUndefined();
+    const rd = n.drain();
+    expect(rd.snapshot).toBeUndefined();
+    expect(rd.messages).toMatchObject([{ type: MsgAppResp, index: 1 }]);
+    expect(n.storage.lastIndex()).toBe(2);
   });
 
   it('a candidate receiving a snapshot of its term follows the sender and installs it; the config comes from the snapshot', () => {
