@@ -161,6 +161,46 @@ describe('A5 AppendEntries consistency check and conflict truncation', () => {
       { type: MsgAppResp, index: 4, reject: false },
     ]);
   });
+  it('(h) a repeated append of entries already held keeps the queued acks', () => {
+    const n = follower();
+    const app = (entries: Array<[number, number]>): Message =>
+      msg({
+        type: MsgApp,
+        from: 2n,
+        to: 1n,
+        term: 2,
+        index: 2,
+        logTerm: 2,
+        entries: ents(entries),
+        commit: 1,
+      });
+    n.raft.step(
+      app([
+        [3, 2],
+        [4, 2],
+      ]),
+    );
+    n.raft.step(app([[3, 2]]));
+    expect(n.drain().messages).toMatchObject([
+      { type: MsgAppResp, index: 4, reject: false },
+      { type: MsgAppResp, index: 3, reject: false },
+    ]);
+  });
+  it('(i) replacing entries drops only their acks: rejections and heartbeat answers still go out', () => {
+    const n = follower();
+    const fromLeader2 = { from: 2n, to: 1n, term: 2, commit: 1 };
+    n.raft.step(msg({ type: MsgHeartbeat, ...fromLeader2 }));
+    n.raft.step(msg({ type: MsgApp, ...fromLeader2, index: 5, logTerm: 2 }));
+    n.raft.step(msg({ type: MsgApp, ...fromLeader2, index: 2, logTerm: 2, entries: ents([[3, 2]]) }));
+    n.raft.step(
+      msg({ type: MsgApp, from: 3n, to: 1n, term: 3, index: 2, logTerm: 2, entries: ents([[3, 3]]) }),
+    );
+    expect(n.drain().messages.map((m) => [MessageType[m.type], m.to, m.index, m.reject])).toEqual([
+      ['MsgHeartbeatResp', 2n, 0, false],
+      ['MsgAppResp', 2n, 5, true],
+      ['MsgAppResp', 3n, 3, false],
+    ]);
+  });
   it('an append below the commit index is answered with the commit index', () => {
     const n = singleNode(1n, [1n, 2n, 3n], { terms: [1, 2, 2], hardState: { term: 2, commit: 2 } });
     n.raft.step(
