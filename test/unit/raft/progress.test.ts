@@ -46,9 +46,11 @@ describe('Progress', () => {
     const p = pr();
     expect(p.maybeUpdate(3)).toBe(true);
     expect(p).toMatchObject({ match: 3, next: 5 });
+    expect(p.maybeUpdate(3)).toBe(false); // a repeated ack moves nothing
     expect(p.maybeUpdate(2)).toBe(false);
+    p.msgAppFlowPaused = true;
     expect(p.maybeUpdate(7)).toBe(true);
-    expect(p).toMatchObject({ match: 7, next: 8 });
+    expect(p).toMatchObject({ match: 7, next: 8, msgAppFlowPaused: false });
   });
 
   it('maybeDecrTo: stale rejections are ignored; probe backs off to the hint, never below match+1', () => {
@@ -78,6 +80,14 @@ describe('Progress', () => {
     expect(p.isPaused()).toBe(true);
     p.becomeProbe();
     expect(p).toMatchObject({ state: 'probe', next: 21, pendingSnapshot: 0 });
+  });
+
+  it('leaving snapshot state, next stays above match even when match passed the snapshot', () => {
+    const p = pr();
+    p.becomeSnapshot(20);
+    p.maybeUpdate(25);
+    p.becomeProbe();
+    expect(p).toMatchObject({ state: 'probe', match: 25, next: 26 });
   });
 });
 
