@@ -5,7 +5,16 @@ import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import { entriesOfTerms, msg, singleNode } from './single.js';
 
-const { MsgVote, MsgVoteResp, MsgApp, MsgHeartbeat, MsgPreVote, MsgPreVoteResp, MsgAppResp } = MessageType;
+const {
+  MsgVote,
+  MsgVoteResp,
+  MsgApp,
+  MsgHeartbeat,
+  MsgPreVote,
+  MsgPreVoteResp,
+  MsgAppResp,
+  MsgHeartbeatResp,
+} = MessageType;
 
 describe('A1 basic election, 3 voters', () => {
   it('node 1 wins term 1, followers voted for it, the empty entry commits after one ack', () => {
@@ -228,6 +237,18 @@ describe('A12 CheckQuorum step-down and leader stickiness', () => {
       c.raft(1n).tick();
       c.stabilize();
     }
+    expect(c.raft(1n).status()).toMatchObject({ role: 'follower', term: 1 });
+  });
+
+  it('a new leader that never hears from its followers steps down after one election timeout', () => {
+    const c = new Cluster([1n, 2n, 3n], { checkQuorum: true });
+    c.dropTypes.add(MsgAppResp);
+    c.dropTypes.add(MsgHeartbeatResp);
+    c.elect(1n);
+    expect(c.raft(1n).status().role).toBe('leader');
+    for (let i = 0; i < 9; i++) c.raft(1n).tick();
+    expect(c.raft(1n).status().role).toBe('leader');
+    c.raft(1n).tick();
     expect(c.raft(1n).status()).toMatchObject({ role: 'follower', term: 1 });
   });
 
