@@ -85,6 +85,25 @@ describe('A16 leader transfer', () => {
     expect(c.node(3n).storage.lastIndex()).toBeGreaterThanOrEqual(5);
   });
 
+  it('MsgTimeoutNow waits for the transferee to acknowledge the whole log, not just some of it', () => {
+    // One entry per MsgApp, one MsgApp in flight: the transferee catches up in several acks.
+    const c = new Cluster([1n, 2n, 3n], { maxSizePerMsg: 1, maxInflightMsgs: 1 });
+    c.elect(1n);
+    c.isolate(3n);
+    for (let i = 0; i < 3; i++) c.raft(1n).propose(enc(`e${i}`));
+    c.stabilize();
+    c.raft(1n).transferLeadership(3n);
+    c.heal();
+    const matchOf3AtTimeoutNow: number[] = [];
+    c.raft(1n).tick();
+    c.stabilize((m) => {
+      if (m.type === MsgTimeoutNow) matchOf3AtTimeoutNow.push(c.raft(1n).status().progress!.get(3n)!.match);
+      return true;
+    });
+    expect(matchOf3AtTimeoutNow).toEqual([4]);
+    expect(c.raft(3n).status()).toMatchObject({ role: 'leader', term: 2 });
+  });
+
   it('a transfer not done within an election timeout is aborted', () => {
     const c = new Cluster([1n, 2n, 3n]);
     c.elect(1n);
