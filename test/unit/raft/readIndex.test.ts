@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MessageType, type Message } from '../../../src/proto/raftpb.js';
+import { Message, MessageType } from '../../../src/proto/raftpb.js';
 import { MemoryStorage } from '../../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../../src/raft/raftNode.js';
 import type { ReadState } from '../../../src/raft/ready.js';
@@ -7,6 +7,7 @@ import { Cluster, dec, enc } from './cluster.js';
 import { entriesOfTerms, singleNode } from './single.js';
 
 const { MsgApp, MsgHeartbeat, MsgHeartbeatResp, MsgReadIndex, MsgReadIndexResp } = MessageType;
+const entry = (ctx: string) => ({ term: 0, index: 0, type: 0, data: enc(ctx) });
 
 /** Collects every read state handed out, per node, through readState$. */
 function watchReads(c: Cluster): Map<bigint, ReadState[]> {
@@ -186,6 +187,17 @@ describe('A14 ReadIndex waits for a commit in the current term', () => {
     const rd = n.drain();
     expect(rd.readStates.map((r) => [r.index, dec(r.requestCtx)])).toEqual([[1, 'one']]);
     expect(reads.length).toBe(1);
+  });
+
+  it('a MsgReadIndexResp without exactly one entry is dropped', () => {
+    const c = new Cluster([1n, 2n, 3n]);
+    const reads = watchReads(c);
+    c.elect(1n);
+    const resp = { type: MsgReadIndexResp, from: 1n, to: 2n, term: 1, index: 1 };
+    c.deliver(Message.create(resp));
+    c.deliver(Message.create({ ...resp, entries: [entry('a'), entry('b')] }));
+    c.processAllReadies();
+    expect(reads.get(2n)).toEqual([]);
   });
 
   it('MsgReadIndexResp reaches only the follower that asked', () => {
