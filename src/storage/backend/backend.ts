@@ -115,16 +115,11 @@ export class Backend {
     pageSize: number,
   ): AsyncGenerator<BackendRecord[]> {
     // Bigger pages than classic-level's 16 KiB default: opening reads every record.
-    const it = this.db.iterator({ ...range, highWaterMarkBytes: 1 << 20 });
-    try {
-      for (;;) {
-        const entries = await it.nextv(pageSize);
-        if (entries.length === 0) return;
-        yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
-      }
-    } finally {
-      await it.close();
-    }
+    for await (const entries of pagesOf(
+      () => this.db.iterator({ ...range, highWaterMarkBytes: 1 << 20 }),
+      pageSize,
+    ))
+      yield entries.map(([key, value]) => ({ key, payload: this.unframe(key, value) }));
   }
 
   /** Keys only (no checksum work), for compaction's delete pass. */
@@ -175,17 +170,8 @@ export class Backend {
    * a LevelDB iterator reads the snapshot it was opened on, so writes that
    * land meanwhile are not mixed in.
    */
-  async *records(pageSize = 1000): AsyncGenerator<Array<[Buffer, Buffer]>> {
-    const it = this.db.iterator();
-    try {
-      for (;;) {
-        const entries = await it.nextv(pageSize);
-        if (entries.length === 0) return;
-        yield entries;
-      }
-    } finally {
-      await it.close();
-    }
+  records(pageSize = 1000): AsyncGenerator<Array<[Buffer, Buffer]>> {
+    return pagesOf(() => this.db.iterator(), pageSize);
   }
 
   /**
@@ -201,19 +187,7 @@ export class Backend {
       released = true;
       await snapshot.close();
     };
-    async function* read(): AsyncGenerator<Array<[Buffer, Buffer]>> {
-      const it = db.iterator({ snapshot });
-      try {
-        for (;;) {
-          const entries = await it.nextv(pageSize);
-          if (entries.length === 0) return;
-          yield entries;
-        }
-      } finally {
-        await it.close();
-      }
-    }
-    return { records: read(), release };
+    return { records: pagesOf(() => db.iterator({ snapshot }), pageSize), release };
   }
 
   /**
@@ -232,5 +206,32 @@ export class Backend {
 
   async close(): Promise<void> {
     await this.db.close();
+  }
+}
+
+/** What pagesOf needs of a LevelDB iterator. */
+interface PagedIterator {
+  nextv(size: number): Promise<Array<[Buffer, Buffer]>>;
+  close(): Promise<void>;
+}
+
+/**
+ * An iterator's records a page at a time (a short page is not the end; an empty one is),
+ * closed when done or abandoned. The iterator opens at the first read: a view handed out
+ * and never read holds none.
+ */
+async function* pagesOf(
+  open: () => PagedIterator,
+  pageSize: number,
+): AsyncGenerator<Array<[Buffer, Buffer]>> {
+  const it = open();
+  try {
+    for (;;) {
+      const entries = await it.nextv(pageSize);
+      if (entries.length === 0) return;
+      yield entries;
+    }
+  } finally {
+    await it.close();
   }
 }
