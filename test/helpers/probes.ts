@@ -41,6 +41,20 @@ export function httpOk(url: string): ReadinessProbe {
   };
 }
 
+/** Ready once every probe says so (probed in order; a probe that throws is not ready). */
+export function allOf(...probes: ReadinessProbe[]): ReadinessProbe {
+  return async (proc) => {
+    for (const p of probes) {
+      try {
+        if (!(await p(proc))) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  };
+}
+
 export function anyOf(...probes: ReadinessProbe[]): ReadinessProbe {
   return async (proc) => {
     for (const p of probes) {

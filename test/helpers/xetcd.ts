@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startProcess } from './process.js';
 import { retryOnPortClash } from './portRetry.js';
 import { freePorts } from './ports.js';
-import { anyOf, httpOk, httpsOk } from './probes.js';
+import { allOf, anyOf, httpOk, httpsOk, logLine } from './probes.js';
 import { serverTlsFlags, probeFiles, type TestPki } from './tls.js';
 import { rangeSucceeds } from './etcdRpc.js';
 import type { ServerInstance } from './etcd.js';
@@ -68,9 +68,14 @@ async function startXetcdOnce(opts: XetcdOptions): Promise<ServerInstance> {
     ],
     cwd: REPO_ROOT,
     env: { ...process.env, ...opts.env },
-    ready: opts.tls
-      ? httpsOk(`${client}/health`, probeFiles(opts.tls))
-      : anyOf(httpOk(`${client}/health`), () => rangeSucceeds(client, 1_000)),
+    // The member's own word that it listens on the port first: under a loaded parallel run the
+    // port can be answered by another test's member while this one fails to bind it.
+    ready: allOf(
+      logLine(new RegExp(`"address":"127\\.0\\.0\\.1:${port}"[^\\n]*serving client traffic`)),
+      opts.tls
+        ? httpsOk(`${client}/health`, probeFiles(opts.tls))
+        : anyOf(httpOk(`${client}/health`), () => rangeSucceeds(client, 1_000)),
+    ),
     readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
     pollMs: 200,
   });
