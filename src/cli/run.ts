@@ -12,6 +12,7 @@ import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.
 import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
 import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
+import { runMachinesCli } from './machines.js';
 
 export interface CliDeps {
   /** The server layer; the real one unless a test stands in for it. */
@@ -110,6 +111,8 @@ export function withDoubleDashes(argv: readonly string[]): string[] {
 export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
+  // A subcommand that starts no member; etcd's flags stay the whole command line otherwise.
+  if (argv[0] === 'machines') return runMachinesCli(argv.slice(1), out, err);
   const program = buildProgram(out, err);
   try {
     program.parse(withDoubleDashes(argv), { from: 'user' });
