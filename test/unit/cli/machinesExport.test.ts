@@ -68,6 +68,16 @@ describe('xetcd machines export', () => {
     for (const [name, def] of Object.entries(all)) expect(def.id).toBe(name);
   }, 60_000);
 
+  it('stops quietly when the reader leaves early', async () => {
+    const { stdout, stderr } = await promisify(execFile)(
+      '/bin/sh',
+      ['-c', `"${process.execPath}" bin/xetcd.js machines export < /dev/null | head -c 1`],
+      { cwd: ROOT, timeout: 60_000 },
+    );
+    expect(stdout).toBe('{');
+    expect(stderr).toBe('');
+  }, 60_000);
+
   it('knows every machine exported by machines/', async () => {
     const ids: string[] = [];
     for (const file of readdirSync(join(ROOT, 'machines')).filter((f) => f.endsWith('.ts'))) {
