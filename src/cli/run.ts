@@ -82,6 +82,10 @@ export function buildProgram(out: (t: string) => void, err: (t: string) => void)
       .map((spec) => `  ${envName(spec.name)} (config key ${spec.name}): ${spec.description}`)
       .join('\n')}\n`,
   );
+  program.addHelpText(
+    'after',
+    '\nOther commands:\n  xetcd machines export [--format json|mermaid] [NAME]  Write the statecharts (docs/machines.md).\n',
+  );
   program.addOption(
     new Option(
       `--${CONFIG_FILE_FLAG} <path>`,

@@ -78,6 +78,12 @@ describe('xetcd machines export', () => {
     expect(stderr).toBe('');
   }, 60_000);
 
+  it("is named in xetcd's --help", async () => {
+    const { code, out } = await cli(['--help']);
+    expect(code).toBe(0);
+    expect(out).toContain('xetcd machines export [--format json|mermaid] [NAME]');
+  });
+
   it('knows every machine exported by machines/', async () => {
     const ids: string[] = [];
     for (const file of readdirSync(join(ROOT, 'machines')).filter((f) => f.endsWith('.ts'))) {
