@@ -89,11 +89,12 @@ function eventLabel(node: AnyStateNode, t: AnyTransitionDefinition, always: bool
 
 /**
  * Mermaid reads a transition's text up to a `:` `;` or newline, takes `#`
- * for an entity and `"` as the end of a state's name, and `<` `>` as HTML.
+ * for an entity, `%%` for a comment, `"` as the end of a state's name, and
+ * `<` `>` as HTML.
  */
 function mermaidText(text: string): string {
   return text
-    .replace(/[:;#"<>\r\n]/g, ' ')
+    .replace(/[:;#%"<>\r\n]/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
 }
@@ -180,7 +181,7 @@ export function chartMermaid(machine: AnyStateMachine): string {
   const write = (node: AnyStateNode, depth: number): void => {
     const pad = '  '.repeat(depth);
     const name =
-      node.type === 'history' ? (node.history === 'deep' ? 'H*' : 'H') : mermaidText(node.key) || node.key;
+      node.type === 'history' ? (node.history === 'deep' ? 'H*' : 'H') : mermaidText(node.key) || idOf(node);
     const children = Object.values(node.states);
     if (children.length === 0) {
       out.push(`${pad}state "${name}" as ${idOf(node)}`);

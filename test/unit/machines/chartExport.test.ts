@@ -168,13 +168,13 @@ describe('chartMermaid', () => {
     );
   });
 
-  it('escapes what Mermaid cannot take: ids of other characters, keywords, collisions, quotes and colons', () => {
+  it('escapes what Mermaid cannot take: ids of other characters, keywords, collisions; quotes, colons, comments in labels', () => {
     const odd = createMachine({
       id: 'default',
       initial: 'a-b',
       states: {
         'a-b': { on: { 'go:now': 'a_b' } },
-        a_b: { on: { 'say "hi"; #1': 'note' } },
+        a_b: { on: { 'say "hi"; #1 %%': 'note' } },
         note: {},
       },
     });
