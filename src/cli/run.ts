@@ -12,6 +12,7 @@ import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.
 import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
 import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
+import { runMachinesCli } from './machines.js';
 
 export interface CliDeps {
   /** The server layer; the real one unless a test stands in for it. */
@@ -81,6 +82,10 @@ export function buildProgram(out: (t: string) => void, err: (t: string) => void)
       .map((spec) => `  ${envName(spec.name)} (config key ${spec.name}): ${spec.description}`)
       .join('\n')}\n`,
   );
+  program.addHelpText(
+    'after',
+    '\nOther commands:\n  xetcd machines export [--format json|mermaid] [NAME]  Write the statecharts (docs/machines.md).\n',
+  );
   program.addOption(
     new Option(
       `--${CONFIG_FILE_FLAG} <path>`,
@@ -110,6 +115,8 @@ export function withDoubleDashes(argv: readonly string[]): string[] {
 export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promise<number> {
   const out = deps.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = deps.stderr ?? ((t: string) => void process.stderr.write(t));
+  // A subcommand that starts no member; etcd's flags stay the whole command line otherwise.
+  if (argv[0] === 'machines') return runMachinesCli(argv.slice(1), out, err);
   const program = buildProgram(out, err);
   try {
     program.parse(withDoubleDashes(argv), { from: 'user' });
