@@ -15,7 +15,7 @@ import { LockService } from '../proto/v3lockpb.js';
 import { createGateway } from '../api/gateway.js';
 import { createConcurrencyGateway } from '../api/gatewayConcurrency.js';
 import { createGatewayStreams } from '../api/gatewayStreams.js';
-import { grpcHandlers } from '../api/grpc/register.js';
+import { addGrpcService } from '../api/grpc/register.js';
 import { leaderGate } from '../api/leaderGate.js';
 import { GRPC_OVERHEAD_BYTES } from '../api/listener.js';
 import { Election } from '../api/recipes/election.js';
@@ -251,26 +251,14 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
       };
       const election = new Election(s, log);
       const concurrency = { election: electionService(election), lock: lockService(new Mutex(s)) };
-      api.grpc.addService(KVService, grpcHandlers(KVService, services.kv, etcdFailures, log, call));
-      api.grpc.addService(WatchService, grpcHandlers(WatchService, watchService(s), etcdFailures, log, call));
-      api.grpc.addService(LeaseService, grpcHandlers(LeaseService, services.lease, etcdFailures, log, call));
-      api.grpc.addService(
-        ClusterService,
-        grpcHandlers(ClusterService, services.cluster, etcdFailures, log, call),
-      );
-      api.grpc.addService(
-        MaintenanceService,
-        grpcHandlers(MaintenanceService, services.maintenance, etcdFailures, log, call),
-      );
-      api.grpc.addService(AuthService, grpcHandlers(AuthService, services.auth, etcdFailures, log, call));
-      api.grpc.addService(
-        ElectionService,
-        grpcHandlers(ElectionService, concurrency.election, recipeFailures, log, call),
-      );
-      api.grpc.addService(
-        LockService,
-        grpcHandlers(LockService, concurrency.lock, recipeFailures, log, call),
-      );
+      addGrpcService(api.grpc, KVService, services.kv, etcdFailures, log, call);
+      addGrpcService(api.grpc, WatchService, watchService(s), etcdFailures, log, call);
+      addGrpcService(api.grpc, LeaseService, services.lease, etcdFailures, log, call);
+      addGrpcService(api.grpc, ClusterService, services.cluster, etcdFailures, log, call);
+      addGrpcService(api.grpc, MaintenanceService, services.maintenance, etcdFailures, log, call);
+      addGrpcService(api.grpc, AuthService, services.auth, etcdFailures, log, call);
+      addGrpcService(api.grpc, ElectionService, concurrency.election, recipeFailures, log, call);
+      addGrpcService(api.grpc, LockService, concurrency.lock, recipeFailures, log, call);
       createGateway(
         api.http,
         services,

@@ -30,26 +30,18 @@ export type ServiceImplementation<D> = {
     UnaryMethod<RequestOf<D[M]>, ResponseOf<D[M]>> | StreamMethod<RequestOf<D[M]>, ResponseOf<D[M]>>;
 };
 
-type Handler<Req, Res> =
-  | grpc.handleUnaryCall<Req, Res>
-  | grpc.handleServerStreamingCall<Req, Res>
-  | grpc.handleBidiStreamingCall<Req, Res>;
-
-/** The grpc-js handlers of a service, typed by its messages. */
-export type GrpcHandlers<D> = { readonly [M in keyof D]?: Handler<RequestOf<D[M]>, ResponseOf<D[M]>> };
-
 /**
  * The grpc-js handlers for a service implementation. Each method's shape
  * must be the definition's: a unary function where the definition has no
  * stream, a stream method where it streams responses.
  */
-export function grpcHandlers<D extends Record<string, MethodShape>>(
+function handlersOf<D extends Record<string, MethodShape>>(
   definition: D,
   service: ServiceImplementation<D>,
   policy: FailurePolicy,
   logger: Logger,
-  options: CallOptions = {},
-): GrpcHandlers<D> {
+  options: CallOptions,
+): Record<string, grpc.UntypedHandleCall> {
   const handlers: Record<string, grpc.UntypedHandleCall> = {};
   for (const name of Object.keys(definition)) {
     const shape = definition[name]!;
@@ -67,6 +59,17 @@ export function grpcHandlers<D extends Record<string, MethodShape>>(
       throw new Error(`${name} is unary (or client-streaming, which etcd does not have); its method streams`);
     }
   }
-  // Built method by method from the same keys: the typed view of what the loop made.
-  return handlers as GrpcHandlers<D>;
+  return handlers;
+}
+
+/** Serves a service implementation on a grpc-js server under its definition. */
+export function addGrpcService<D extends Record<string, MethodShape> & grpc.ServiceDefinition>(
+  server: grpc.Server,
+  definition: D,
+  service: ServiceImplementation<D>,
+  policy: FailurePolicy,
+  logger: Logger,
+  options: CallOptions = {},
+): void {
+  server.addService(definition, handlersOf(definition, service, policy, logger, options));
 }

@@ -20,7 +20,7 @@ import {
   MaintenanceService,
   WatchService,
 } from '../../../src/proto/etcdserverpb.js';
-import { grpcHandlers } from '../../../src/api/grpc/register.js';
+import { addGrpcService } from '../../../src/api/grpc/register.js';
 import { etcdFailures } from '../../../src/api/rpc.js';
 import { clusterService } from '../../../src/api/services/cluster.js';
 import { kvService } from '../../../src/api/services/kv.js';
@@ -132,17 +132,11 @@ export async function openServer(opts: FixtureOptions = {}): Promise<ServerFixtu
     async grpc() {
       const s = new grpc.Server();
       const log = silentLogger();
-      s.addService(
-        KVService,
-        grpcHandlers(KVService, kvService(server, { maxTxnOps: 128 }), etcdFailures, log),
-      );
-      s.addService(WatchService, grpcHandlers(WatchService, watchService(server), etcdFailures, log));
-      s.addService(LeaseService, grpcHandlers(LeaseService, leaseService(server), etcdFailures, log));
-      s.addService(ClusterService, grpcHandlers(ClusterService, clusterService(server), etcdFailures, log));
-      s.addService(
-        MaintenanceService,
-        grpcHandlers(MaintenanceService, maintenanceService(server, log), etcdFailures, log),
-      );
+      addGrpcService(s, KVService, kvService(server, { maxTxnOps: 128 }), etcdFailures, log);
+      addGrpcService(s, WatchService, watchService(server), etcdFailures, log);
+      addGrpcService(s, LeaseService, leaseService(server), etcdFailures, log);
+      addGrpcService(s, ClusterService, clusterService(server), etcdFailures, log);
+      addGrpcService(s, MaintenanceService, maintenanceService(server, log), etcdFailures, log);
       const port = await new Promise<number>((resolve, reject) =>
         s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
           err ? reject(err) : resolve(p),
