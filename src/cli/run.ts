@@ -9,7 +9,7 @@ import { loadConfig } from '../embed/config.js';
 import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
 import { createServerLayer } from '../embed/serverLayer.js';
 import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
-import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
+import { attachInspector, INSPECT_PATH, type AttachedInspector } from '../embed/inspector.js';
 import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
 import { runMachinesCli } from './machines.js';
@@ -145,9 +145,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
   });
 
   let inspector: AttachedInspector | undefined;
-  if (result.ok && result.config.inspectUrl !== undefined) {
-    inspector = attachInspector(result.config.inspectUrl);
-    logger.info({ url: result.config.inspectUrl }, 'XState inspector attached');
+  if (result.ok && result.config.inspect !== undefined) {
+    const target = result.config.inspect;
+    inspector = attachInspector(target);
+    logger.info(
+      target.kind === 'url' ? { url: target.url } : { path: INSPECT_PATH },
+      target.kind === 'url' ? 'XState inspector attached' : 'XState inspection served on the client port',
+    );
   }
 
   const member = startEtcd({
@@ -156,6 +160,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     logger,
     report: (line) => err(`${line}\n`),
     ...(inspector !== undefined ? { inspect: inspector.observer } : {}),
+    ...(inspector?.routes !== undefined ? { routes: inspector.routes } : {}),
   });
   const release = handleStopSignals(member, logger, deps.exit);
   const releaseCrashes = handleCrashes(logger, deps.exit);

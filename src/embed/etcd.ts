@@ -87,6 +87,8 @@ export interface StartEtcdOptions {
   readonly logger: Logger;
   readonly report?: (line: string) => void;
   readonly inspect?: Observer<InspectionEvent>;
+  /** Routes the process around the member adds to the client port (bare --inspect's /inspect). */
+  readonly routes?: (http: HttpRoutes) => void;
   readonly drainMs?: number;
 }
 
@@ -188,11 +190,14 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
         }
         const identities = new PeerIdentities();
         need().mountApi({ grpc: grpcServer, http, identities });
+        options.routes?.(http);
         const tls = await tlsMaterial(config);
+        const upgradeHandler = http.upgradeListener();
         listeners = await ClientListeners.listen({
           urls: config.listenClientUrls,
           grpcServer,
           httpHandler: http.listener(),
+          ...(upgradeHandler !== undefined ? { upgradeHandler } : {}),
           identities,
           ...(tls !== undefined ? { tls } : {}),
           logger,
