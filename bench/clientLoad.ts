@@ -24,6 +24,7 @@ import {
   type AuthMode,
   type Credentials,
 } from './auth.js';
+import { INSPECT_MODES, startInspection, type InspectMode } from './inspect.js';
 
 const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -58,6 +59,8 @@ interface Options {
   user: Credentials | undefined;
   /** The token each endpoint takes (what Authenticate answered there); none when auth is off. */
   tokens?: ReadonlyMap<string, string>;
+  /** --compare: xetcd with --inspect and someone reading all of it (bench/inspect.ts). */
+  inspect: InspectMode;
 }
 
 interface LatencySummary {
@@ -440,9 +443,15 @@ interface Deployment {
 async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Promise<Deployment> {
   const dir = await makeTempDir(`xetcd-bench-${kind}-`);
   let started: Deployment | undefined;
+  const inspection =
+    kind === 'xetcd' && opts.inspect !== 'off' ? await startInspection(opts.inspect) : undefined;
   try {
     const extra = await authServerArgs(auth, dir.path);
-    const args = [...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs), ...extra];
+    const args = [
+      ...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs),
+      ...extra,
+      ...(inspection?.args ?? []),
+    ];
     if (opts.cluster > 1) {
       // xetcd members reach NATS directly: the fault proxies of the tests would be measured too.
       const c =
@@ -458,7 +467,13 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Pr
       started = { endpoints: [server.endpoint], stop: () => server.stop(10_000) };
     }
     const { endpoints, stop } = started;
+    await inspection?.attach(endpoints);
     const cleanUp = async (): Promise<void> => {
+      const read = await inspection?.stop();
+      if (read !== undefined)
+        process.stderr.write(
+          `inspection (${opts.inspect}): ${read.messages} messages, ${read.bytes} bytes read\n`,
+        );
       await stop();
       await dir.remove();
     };
@@ -466,6 +481,7 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Pr
     await enableAuth(endpoints[0]!);
     return { endpoints, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
   } catch (err) {
+    await inspection?.stop();
     await started?.stop();
     await dir.remove();
     throw err;
@@ -742,6 +758,14 @@ async function main(argv: string[]): Promise<void> {
       parseAuthModes,
       ['off'] as AuthMode[],
     )
+    .addOption(
+      new Option(
+        '--inspect <mode>',
+        '--compare: xetcd with --inspect, read by a WebSocket client (serve: bare --inspect, a client on /inspect; url: --inspect ws://... to a server here)',
+      )
+        .choices(INSPECT_MODES)
+        .default('off'),
+    )
     .option(
       '--user <name:password>',
       'authenticate as this user (a server with auth on, without --compare)',
@@ -773,6 +797,7 @@ async function main(argv: string[]): Promise<void> {
     cluster: number;
     auth: AuthMode[];
     user?: Credentials;
+    inspect: InspectMode;
   }>();
   const opts: Options = { ...o, workloads: o.workload, user: o.user };
   if (opts.compare) {
