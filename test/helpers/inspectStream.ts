@@ -104,10 +104,11 @@ export function oversized(stream: InspectStream): string[] {
 }
 
 /** The status a WebSocket handshake to `url` is answered with (101 when it is taken). */
-export function upgradeStatus(url: string): Promise<number> {
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, {
       headers: {
+        ...headers,
         Connection: 'Upgrade',
         Upgrade: 'websocket',
         'Sec-WebSocket-Version': '13',
