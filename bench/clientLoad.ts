@@ -5,6 +5,7 @@
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
 // ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
 // of their cost. Usage: npm run bench -- --help
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,6 +62,8 @@ interface Options {
   tokens?: ReadonlyMap<string, string>;
   /** --compare: xetcd with --inspect and someone reading all of it (bench/inspect.ts). */
   inspect: InspectMode;
+  /** --compare, one server: its process, whose CPU time the measured requests are charged. */
+  serverPid?: number;
 }
 
 interface LatencySummary {
@@ -93,9 +96,31 @@ interface Result {
   readonly errorKinds: Record<string, number>;
   /** Milliseconds. */
   readonly latencyMs: LatencySummary;
+  /**
+   * The server's CPU time per measured request (user + system, microseconds), when
+   * --compare started one server: unlike throughput, it hardly moves with the load of
+   * other processes on the machine.
+   */
+  readonly serverCpuUsPerOp?: number;
 }
 
 // ---------------------------------------------------------------- measurement
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** A process's CPU time so far (user + system, µs) from /proc; undefined where there is none. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
 
 class Recorder {
   private readonly samples: Float64Array;
@@ -295,12 +320,15 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
   const label = `${target} ${workload}`;
   // A server that compiles its hot paths at run time (V8's JIT) is measured
   // after the same number of warm-up requests as one that does not.
-  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number }> => {
+  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number; cpuUs?: number }> => {
     if (opts.warmup > 0) await runClosedLoop({ ...opts, total: opts.warmup }, conns, `${label} warm-up`, op);
-    return runClosedLoop(opts, conns, label, op);
+    const cpuBefore = cpuMicros(opts.serverPid);
+    const run = await runClosedLoop(opts, conns, label, op);
+    const cpuAfter = cpuMicros(opts.serverPid);
+    return cpuBefore !== undefined && cpuAfter !== undefined ? { ...run, cpuUs: cpuAfter - cpuBefore } : run;
   };
   try {
-    let run: { rec: Recorder; seconds: number };
+    let run: { rec: Recorder; seconds: number; cpuUs?: number };
     switch (workload) {
       case 'put':
         run = await measured((c, i) => c.put({ key: makeKey(opts, i), value }));
@@ -352,6 +380,7 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
       errors: run.rec.errors,
       errorKinds: run.rec.errorKinds,
       latencyMs: run.rec.summary(),
+      ...(run.cpuUs !== undefined && samples > 0 ? { serverCpuUsPerOp: run.cpuUs / samples } : {}),
     };
   } finally {
     conns.forEach((c) => c.close());
@@ -381,6 +410,8 @@ function printResult(r: Result): void {
     `  99.9% in ${secs(l.p999)} secs.`,
     `  max ${secs(l.max)} secs.`,
   ];
+  if (r.serverCpuUsPerOp !== undefined)
+    lines.push(`Server CPU:\t${r.serverCpuUsPerOp.toFixed(1)} µs per request`);
   if (r.errors > 0) {
     lines.push(`Errors: ${r.errors}`);
     for (const [k, n] of Object.entries(r.errorKinds)) lines.push(`  [${n}] ${k}`);
@@ -434,6 +465,8 @@ function printComparison(
 /** What --compare runs a workload against: one server, or a cluster's members, and how to stop it. */
 interface Deployment {
   readonly endpoints: string[];
+  /** The server's process, when it is one server. */
+  readonly pid?: number;
   /** Per endpoint, the bench user's token when auth is on. */
   readonly tokens?: ReadonlyMap<string, string>;
   stop(): Promise<void>;
@@ -464,9 +497,9 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Pr
         kind === 'etcd'
           ? await startEtcd({ dataDir: join(dir.path, 'data'), args })
           : await startXetcd({ dataDir: join(dir.path, 'data'), args });
-      started = { endpoints: [server.endpoint], stop: () => server.stop(10_000) };
+      started = { endpoints: [server.endpoint], pid: server.process.pid, stop: () => server.stop(10_000) };
     }
-    const { endpoints, stop } = started;
+    const { endpoints, pid, stop } = started;
     await inspection?.attach(endpoints);
     const cleanUp = async (): Promise<void> => {
       const read = await inspection?.stop();
@@ -477,9 +510,10 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Pr
       await stop();
       await dir.remove();
     };
-    if (auth === 'off') return { endpoints, stop: cleanUp };
+    const where = { endpoints, ...(pid !== undefined ? { pid } : {}) };
+    if (auth === 'off') return { ...where, stop: cleanUp };
     await enableAuth(endpoints[0]!);
-    return { endpoints, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
+    return { ...where, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
   } catch (err) {
     await inspection?.stop();
     await started?.stop();
@@ -562,11 +596,16 @@ async function compare(opts: Options): Promise<void> {
         const byWorkload = runs.get(config) ?? new Map<Workload, Result[]>();
         runs.set(config, byWorkload);
         try {
-          await withServer(kind, opts, auth, async ({ endpoints, tokens }) => {
+          await withServer(kind, opts, auth, async ({ endpoints, tokens, pid }) => {
             for (const row of rows) {
               try {
                 const r = await runWorkload(
-                  { ...opts, endpoints, ...(tokens ? { tokens } : {}) },
+                  {
+                    ...opts,
+                    endpoints,
+                    ...(tokens ? { tokens } : {}),
+                    ...(pid !== undefined ? { serverPid: pid } : {}),
+                  },
                   row.workload,
                   label,
                 );

@@ -43,7 +43,7 @@ window.addEventListener('message', (e) => {
   listening = true;
   for (const event of waiting.splice(0)) frame.contentWindow.postMessage(event, '*');
 });
-const socket = new WebSocket(location.href.replace(/^http/, 'ws'));
+const socket = new WebSocket(location.origin.replace(/^http/, 'ws') + location.pathname);
 socket.onmessage = (m) => {
   const event = JSON.parse(m.data);
   if (listening) frame.contentWindow.postMessage(event, '*');
