@@ -31,7 +31,18 @@ function runBench(args: readonly string[]): Promise<{ code: number | null; stdou
   });
 }
 
-const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'];
+const WORKLOADS = [
+  'put',
+  'range-linearizable',
+  'range-serializable',
+  'txn',
+  'txn-compare',
+  'lease-keepalive',
+  'watch-latency',
+  'range-prefix',
+  'range-keys-only',
+  'range-count-only',
+];
 const SMALL = [
   '--total',
   '200',
@@ -45,6 +56,10 @@ const SMALL = [
   '100',
   '--watchers',
   '5',
+  '--scan-keys',
+  '300',
+  '--scan-total',
+  '3',
 ];
 
 describe('npm run bench -- --compare, CI-sized', () => {
