@@ -124,7 +124,9 @@ async function measureServer(
   const dataDir = join(dir.path, 'data');
   const value = Buffer.alloc(opts.valSize, 0x76);
   const points: Point[] = [];
-  let { server, ms: fresh } = await timedStart(kind, dataDir);
+  const started = await timedStart(kind, dataDir);
+  const fresh = started.ms;
+  let server = started.server;
   log(`${kind}: fresh start to first served request ${fresh.toFixed(0)} ms`);
   try {
     let have = 0;
