@@ -120,8 +120,9 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
       resolve(res.statusCode ?? 0);
     });
     req.on('response', (res) => {
-      res.resume();
       resolve(res.statusCode ?? 0);
+      // Not kept alive: a member stopping would wait for this idle connection.
+      req.destroy();
     });
     req.on('error', reject);
     req.end();
