@@ -1,0 +1,56 @@
+// A stand-in for a member's dashboard side: the real page routes and the real chart
+// definitions, with /dashboard/events fed by the test. Each new stream first gets every
+// event sent so far, as a member restates everything on connect.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClusterEvent } from '../../src/api/dashboard/protocol.js';
+import { HttpRoutes } from '../../src/api/http.js';
+import { mountDashboardPage } from '../../src/api/dashboard/page.js';
+import { chartJson } from '../../machines/chartExport.js';
+import { MACHINES } from '../../src/cli/machines.js';
+
+export interface FakeDashboard {
+  readonly url: string;
+  send(event: ClusterEvent): void;
+  /** Ends every open stream (the page should reconnect). */
+  dropStreams(): void;
+  close(): Promise<void>;
+}
+
+const sse = (event: ClusterEvent): string => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+
+export async function startFakeDashboard(): Promise<FakeDashboard> {
+  const sent: ClusterEvent[] = [];
+  const streams = new Set<ServerResponse>();
+  const definitions = `{${[...MACHINES].map(([name, m]) => `${JSON.stringify(name)}:${chartJson(m)}`).join(',')}}`;
+  const routes = mountDashboardPage(new HttpRoutes())
+    .path('/dashboard/machines.json', (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(definitions);
+    })
+    .path('/dashboard/events', (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      for (const e of sent) res.write(sse(e));
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+    });
+  const server: Server = createServer(routes.listener());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    send(event) {
+      sent.push(event);
+      for (const res of streams) res.write(sse(event));
+    },
+    dropStreams() {
+      for (const res of streams) res.destroy();
+      streams.clear();
+    },
+    async close() {
+      for (const res of streams) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
