@@ -1,6 +1,12 @@
 // Made-up members for the dashboard fake: statuses, transitions and a run of metrics
 // samples, shaped as the member feed sends them.
-import type { MemberStatus, MetricsSample, RaftRoleName, StateValueJson, Transition } from '../../src/api/dashboard/protocol.js';
+import type {
+  MemberStatus,
+  MetricsSample,
+  RaftRoleName,
+  StateValueJson,
+  Transition,
+} from '../../src/api/dashboard/protocol.js';
 
 export const FAKE_MEMBERS = [
   { id: '8e9e05c52164694d', name: 'infra1', port: 2379 },
@@ -43,7 +49,13 @@ export function fakeStatus(index: number, role: RaftRoleName, term: number, lead
   };
 }
 
-export function fakeTransition(from: RaftRoleName, to: RaftRoleName, event: string, term: number, at: number): Transition {
+export function fakeTransition(
+  from: RaftRoleName,
+  to: RaftRoleName,
+  event: string,
+  term: number,
+  at: number,
+): Transition {
   return { chart: 'raft', from: RAFT_STATE[from], to: RAFT_STATE[to], event, term, at };
 }
 

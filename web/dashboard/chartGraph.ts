@@ -134,7 +134,12 @@ export function chartGraph(model: ChartModel): ChartGraph {
     const id = initialNodeId(parent);
     nodes.set(id, { kind: 'initial', path: parent, label: '', compound: false, internal: [] });
     const key = `${id}\u0000${initial}`;
-    edges.set(`e:${key}`, { source: id, target: stateNodeId(initial), transitions: [], container: elkIdOfPath(parent) });
+    edges.set(`e:${key}`, {
+      source: id,
+      target: stateNodeId(initial),
+      transitions: [],
+      container: elkIdOfPath(parent),
+    });
     return [{ id, width: INITIAL_SIZE, height: INITIAL_SIZE }];
   };
 

@@ -69,7 +69,10 @@ export function guardText(guard: unknown): string {
   if (!Array.isArray(guards)) return type;
   const operands = guards.map((g: unknown) => {
     const text = guardText(g);
-    return typeof g === 'object' && g !== null && Array.isArray((g as { guards?: unknown }).guards) && text.includes(' ')
+    return typeof g === 'object' &&
+      g !== null &&
+      Array.isArray((g as { guards?: unknown }).guards) &&
+      text.includes(' ')
       ? `(${text})`
       : text;
   });
@@ -117,7 +120,10 @@ export function chartModel(definition: unknown): ChartModel {
       for (const t of list ?? []) {
         const event = eventText(node, t, always);
         const guard = t.guard === undefined ? {} : { guard: guardText(t.guard) };
-        const targets = t.target === undefined || t.target.length === 0 ? [source] : t.target.map((r) => pathOf(machineId, r));
+        const targets =
+          t.target === undefined || t.target.length === 0
+            ? [source]
+            : t.target.map((r) => pathOf(machineId, r));
         for (const target of targets) transitions.push({ source, target, event, ...guard });
       }
     };
@@ -141,7 +147,12 @@ export function chartModel(definition: unknown): ChartModel {
   collect(definition);
   const states = Object.values(definition.states ?? {}).map(read);
   const initial = definition.initial?.target?.[0];
-  return { id: machineId, states, ...(initial !== undefined ? { initial: pathOf(machineId, initial) } : {}), transitions };
+  return {
+    id: machineId,
+    states,
+    ...(initial !== undefined ? { initial: pathOf(machineId, initial) } : {}),
+    transitions,
+  };
 }
 
 /** Every state of the chart, parents before children. */
@@ -152,7 +163,10 @@ export function allStates(states: readonly ChartState[]): ChartState[] {
 /** The paths of the states a state value holds active: 'following', 'following.follower'. */
 export function activePaths(value: StateValueJson): string[] {
   if (typeof value === 'string') return [value];
-  return Object.entries(value).flatMap(([key, inner]) => [key, ...activePaths(inner).map((p) => `${key}.${p}`)]);
+  return Object.entries(value).flatMap(([key, inner]) => [
+    key,
+    ...activePaths(inner).map((p) => `${key}.${p}`),
+  ]);
 }
 
 /** The innermost active states (what a chart highlights). */

@@ -37,7 +37,10 @@ function drawEdge(edge: ElkExtendedEdge, layer: SVGGElement, labels: SVGGElement
     const d = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join('');
     const last = points[points.length - 1]!;
     const before = points[points.length - 2] ?? last;
-    layer.append(s('path', { class: 'edge', d }), s('polygon', { class: 'arrow', points: arrowHead(before, last) }));
+    layer.append(
+      s('path', { class: 'edge', d }),
+      s('polygon', { class: 'arrow', points: arrowHead(before, last) }),
+    );
   }
   for (const label of edge.labels ?? []) {
     const x = label.x ?? 0;
@@ -61,16 +64,25 @@ function drawNode(node: ElkNode, meta: NodeMeta, ox: number, oy: number): SVGGEl
   if (meta.kind === 'initial') {
     return s('g', { class: 'initial' }, s('circle', { cx: x + width / 2, cy: y + height / 2, r: width / 2 }));
   }
-  const classes = ['state', meta.kind === 'any' ? 'any' : (meta.type ?? 'atomic'), meta.compound ? 'compound' : ''];
+  const classes = [
+    'state',
+    meta.kind === 'any' ? 'any' : (meta.type ?? 'atomic'),
+    meta.compound ? 'compound' : '',
+  ];
   const g = s('g', {
     class: classes.join(' ').trim(),
     'data-testid': meta.kind === 'state' ? 'chart-state' : undefined,
     'data-state': meta.kind === 'state' ? meta.path : undefined,
   });
   g.append(s('rect', { x, y, width, height, rx: meta.compound ? 8 : 6 }));
-  if (meta.type === 'final') g.append(s('rect', { class: 'final-inner', x: x + 3, y: y + 3, width: width - 6, height: height - 6, rx: 4 }));
+  if (meta.type === 'final')
+    g.append(
+      s('rect', { class: 'final-inner', x: x + 3, y: y + 3, width: width - 6, height: height - 6, rx: 4 }),
+    );
   const textX = x + width / 2;
-  const firstLine = meta.compound ? y + 16 : y + height / 2 + 4 - (meta.internal.length > 0 ? LINE_HEIGHT / 2 : 0);
+  const firstLine = meta.compound
+    ? y + 16
+    : y + height / 2 + 4 - (meta.internal.length > 0 ? LINE_HEIGHT / 2 : 0);
   g.append(s('text', { class: 'state-label', x: textX, y: firstLine }, meta.label));
   if (meta.internal.length > 0) {
     const events = [...new Set(meta.internal.map(transitionText))];
@@ -124,7 +136,8 @@ function draw(name: ChartName, root: ElkNode, graph: ChartGraph): SVGSVGElement 
 export function chartFor(template: ChartTemplate, memberId: string, memberName: string): SVGSVGElement {
   const svg = template.svg.cloneNode(true) as SVGSVGElement;
   svg.setAttribute('data-member-id', memberId);
-  svg.setAttribute('aria-label', `${template.name} statechart of ${memberName}`);
+  svg.setAttribute('data-member-name', memberName);
+  highlight(svg, undefined);
   return svg;
 }
 
@@ -137,5 +150,10 @@ export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined)
     setAttr(g, 'data-active', active.has(path) ? 'true' : undefined);
     setAttr(g, 'data-current', current.has(path) ? 'true' : undefined);
   }
-  svg.setAttribute('aria-label', `${svg.getAttribute('data-chart') ?? 'chart'}: ${[...current].join(', ') || 'no state'}`);
+  const chart = svg.getAttribute('data-chart') ?? 'chart';
+  const member = svg.getAttribute('data-member-name') ?? '';
+  svg.setAttribute(
+    'aria-label',
+    `${chart} statechart of ${member}, in ${[...current].join(', ') || 'no known state'}`,
+  );
 }

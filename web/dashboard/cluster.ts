@@ -87,7 +87,8 @@ function listMembers(state: ClusterState, self: string, members: readonly Cluste
   }
 }
 
-const keepLast = <T>(list: T[], max: number): T[] => (list.length > max ? list.slice(list.length - max) : list);
+const keepLast = <T>(list: T[], max: number): T[] =>
+  list.length > max ? list.slice(list.length - max) : list;
 
 /** Folds one event into the state; returns what the page must redraw. */
 export function applyEvent(state: ClusterState, event: ClusterEvent): Change[] {

@@ -26,11 +26,19 @@ export class Gateway {
   token: string | undefined;
 
   private headers(): Record<string, string> {
-    return { 'Content-Type': 'application/json', ...(this.token !== undefined ? { Authorization: this.token } : {}) };
+    return {
+      'Content-Type': 'application/json',
+      ...(this.token !== undefined ? { Authorization: this.token } : {}),
+    };
   }
 
   async call(path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const res = await fetch(path, { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal: signal ?? null });
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: this.headers(),
+      body: JSON.stringify(body),
+      signal: signal ?? null,
+    });
     const json: unknown = await res.json().catch(() => ({}));
     const err = unaryError(res.status, json);
     if (err !== undefined) throw err;
@@ -79,7 +87,12 @@ export class Gateway {
     signal: AbortSignal,
   ): Promise<void> {
     const create = { create_request: { ...prefixRange(prefix), start_revision: String(startRevision) } };
-    const res = await fetch('/v3/watch', { method: 'POST', headers: this.headers(), body: JSON.stringify(create), signal });
+    const res = await fetch('/v3/watch', {
+      method: 'POST',
+      headers: this.headers(),
+      body: JSON.stringify(create),
+      signal,
+    });
     if (res.body === null) throw new GatewayError(0, 'watch: no body');
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     const lines = new LineSplitter();

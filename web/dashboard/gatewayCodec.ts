@@ -78,7 +78,9 @@ export function prefixEnd(prefix: string): string {
 
 /** A range request's key and range_end for every key under `prefix` ('' is every key). */
 export function prefixRange(prefix: string): { key: string; range_end: string } {
-  return prefix === '' ? { key: btoa('\0'), range_end: btoa('\0') } : { key: toBase64(prefix), range_end: prefixEnd(prefix) };
+  return prefix === ''
+    ? { key: btoa('\0'), range_end: btoa('\0') }
+    : { key: toBase64(prefix), range_end: prefixEnd(prefix) };
 }
 
 const num = (v: unknown): number => (typeof v === 'string' || typeof v === 'number' ? Number(v) : 0);
@@ -100,7 +102,12 @@ export function keyValueOf(json: unknown): KeyValue {
 export function unaryError(status: number, json: unknown): GatewayError | undefined {
   if (status >= 200 && status < 300) return undefined;
   const body = (json ?? {}) as { code?: unknown; message?: unknown; error?: unknown };
-  const message = typeof body.message === 'string' ? body.message : typeof body.error === 'string' ? body.error : `HTTP ${status}`;
+  const message =
+    typeof body.message === 'string'
+      ? body.message
+      : typeof body.error === 'string'
+        ? body.error
+        : `HTTP ${status}`;
   return new GatewayError(num(body.code), message);
 }
 
@@ -128,7 +135,8 @@ export function watchMessage(json: unknown): WatchMessage {
       compactRevision: num(result['compact_revision']),
     };
   }
-  if (result['created'] === true) return { kind: 'created', watchId: String(result['watch_id'] ?? '0'), revision };
+  if (result['created'] === true)
+    return { kind: 'created', watchId: String(result['watch_id'] ?? '0'), revision };
   const events = ((result['events'] as unknown[] | undefined) ?? []).map((e): WatchEvent => {
     const ev = e as { type?: unknown; kv?: unknown };
     return { type: ev.type === 'DELETE' ? 'DELETE' : 'PUT', kv: keyValueOf(ev.kv) };

@@ -25,16 +25,30 @@ export class KeyBrowser {
 
   private readonly status = h('p', { class: 'key-status', role: 'status', 'data-testid': 'key-status' });
   private readonly tree = h('div', { class: 'key-tree', 'data-testid': 'key-tree' });
-  private readonly detail = h('div', { class: 'key-detail', 'data-testid': 'key-detail', 'aria-live': 'polite' });
+  private readonly detail = h('div', {
+    class: 'key-detail',
+    'data-testid': 'key-detail',
+    'aria-live': 'polite',
+  });
   private readonly login = h('form', { class: 'login', 'data-testid': 'login-form', hidden: true });
   private readonly editor = h('form', { class: 'editor', 'data-testid': 'key-editor', hidden: true });
-  private readonly editToggle = h('input', { type: 'checkbox', id: 'allow-editing', 'data-testid': 'allow-editing' });
+  private readonly editToggle = h('input', {
+    type: 'checkbox',
+    id: 'allow-editing',
+    'data-testid': 'allow-editing',
+  });
   private readonly logout = h('button', { type: 'button', hidden: true }, 'Sign out');
 
   constructor(private readonly root: HTMLElement) {}
 
   start(): void {
-    const prefixInput = h('input', { type: 'search', id: 'key-prefix', name: 'prefix', placeholder: 'every key', spellcheck: 'false' });
+    const prefixInput = h('input', {
+      type: 'search',
+      id: 'key-prefix',
+      name: 'prefix',
+      placeholder: 'every key',
+      spellcheck: 'false',
+    });
     const prefixForm = h(
       'form',
       { class: 'prefix' },
@@ -63,7 +77,12 @@ export class KeyBrowser {
         'div',
         { class: 'key-controls' },
         prefixForm,
-        h('span', { class: 'toggle' }, this.editToggle, h('label', { for: 'allow-editing' }, 'Allow editing')),
+        h(
+          'span',
+          { class: 'toggle' },
+          this.editToggle,
+          h('label', { for: 'allow-editing' }, 'Allow editing'),
+        ),
         this.logout,
       ),
       this.login,
@@ -76,7 +95,12 @@ export class KeyBrowser {
 
   private buildLogin(): void {
     const user = h('input', { id: 'login-user', name: 'user', autocomplete: 'username', required: true });
-    const password = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password' });
+    const password = h('input', {
+      id: 'login-password',
+      name: 'password',
+      type: 'password',
+      autocomplete: 'current-password',
+    });
     const error = h('p', { class: 'error', role: 'alert' });
     this.login.append(
       h('p', {}, 'Authentication is enabled: sign in to browse the keys your user may read.'),
@@ -153,7 +177,10 @@ export class KeyBrowser {
       return;
     }
     if (err instanceof GatewayError && err.code === GrpcCodes.PermissionDenied) {
-      this.setStatus(`Permission denied: your user may not read ${this.prefix === '' ? 'every key' : `the keys under ${this.prefix}`}. Choose a prefix it may read.`, 'denied');
+      this.setStatus(
+        `Permission denied: your user may not read ${this.prefix === '' ? 'every key' : `the keys under ${this.prefix}`}. Choose a prefix it may read.`,
+        'denied',
+      );
       return;
     }
     this.setStatus(`Could not list the keys: ${messageOf(err)}`, 'error');
@@ -222,7 +249,11 @@ export class KeyBrowser {
     const list = this.renderChildren(root);
     const count = this.keys.size;
     this.tree.replaceChildren(
-      h('p', { class: 'key-count' }, `${count} ${count === 1 ? 'key' : 'keys'}${this.more ? ` (the first ${RANGE_LIMIT})` : ''}`),
+      h(
+        'p',
+        { class: 'key-count' },
+        `${count} ${count === 1 ? 'key' : 'keys'}${this.more ? ` (the first ${RANGE_LIMIT})` : ''}`,
+      ),
       list,
     );
   }
@@ -292,7 +323,11 @@ export class KeyBrowser {
       h('dt', {}, term),
       h('dd', { 'data-testid': testid }, value),
     ];
-    const del = h('button', { type: 'button', class: 'danger', hidden: !this.editToggle.checked }, 'Delete this key');
+    const del = h(
+      'button',
+      { type: 'button', class: 'danger', hidden: !this.editToggle.checked },
+      'Delete this key',
+    );
     del.addEventListener('click', () => {
       this.gateway.delete(kv.key).catch((err: unknown) => {
         this.detail.append(h('p', { class: 'error' }, messageOf(err)));

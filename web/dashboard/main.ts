@@ -27,7 +27,14 @@ import './style.css';
 import type { ChartDefinitions, ChartName, ClusterEvent } from '../../src/api/dashboard/protocol.js';
 import { stateName } from './chartModel.js';
 import { chartFor, highlight, layoutChart, type ChartTemplate } from './chartView.js';
-import { applyEvent, emptyCluster, orderedMembers, transitionText, type Change, type MemberView } from './cluster.js';
+import {
+  applyEvent,
+  emptyCluster,
+  orderedMembers,
+  transitionText,
+  type Change,
+  type MemberView,
+} from './cluster.js';
 import { h } from './dom.js';
 import { KeyBrowser } from './keyBrowser.js';
 import { renderPanels } from './panels.js';
@@ -118,7 +125,12 @@ function layout(): void {
         ),
       ),
       section('charts', 'Statecharts', chartsRoot),
-      section('metrics', 'Metrics', h('p', { class: 'hint' }, 'The last five minutes, one line per member.'), panelsRoot),
+      section(
+        'metrics',
+        'Metrics',
+        h('p', { class: 'hint' }, 'The last five minutes, one line per member.'),
+        panelsRoot,
+      ),
       section('keys', 'Keys', h('div', { id: 'key-browser' })),
     ),
   );
@@ -151,11 +163,21 @@ function memberRow(m: MemberView): HTMLTableRowElement {
       'data-leader': st !== undefined && st.leader === m.id ? 'true' : undefined,
       class: reachable ? undefined : 'unreachable',
     },
-    h('th', { scope: 'row', 'data-label': 'Name' }, m.name || '(unnamed)', self ? h('span', { class: 'tag' }, 'this page') : ''),
+    h(
+      'th',
+      { scope: 'row', 'data-label': 'Name' },
+      m.name || '(unnamed)',
+      self ? h('span', { class: 'tag' }, 'this page') : '',
+    ),
     cell('ID', h('code', {}, m.id)),
     cell('Role', st === undefined ? '–' : h('span', { class: `role role-${st.role}` }, st.role)),
     cell('Term', st === undefined ? '–' : String(st.term)),
-    cell('Leader', st === undefined || st.leader === '0' ? 'none' : h('span', {}, leaderName, ' ', h('code', {}, st.leader))),
+    cell(
+      'Leader',
+      st === undefined || st.leader === '0'
+        ? 'none'
+        : h('span', {}, leaderName, ' ', h('code', {}, st.leader)),
+    ),
     cell('Commit', st === undefined ? '–' : String(st.commitIndex)),
     cell('Applied', st === undefined ? '–' : String(st.appliedIndex)),
     cell('Revision', st === undefined ? '–' : String(st.revision)),
@@ -174,7 +196,12 @@ function card(m: MemberView): MemberCard {
   if (c !== undefined) return c;
   const heading = h('h3', {});
   const charts = h('div', { class: 'charts' });
-  const transitions = h('ol', { class: 'transitions', 'data-testid': 'transitions', 'data-member-id': m.id, reversed: true });
+  const transitions = h('ol', {
+    class: 'transitions',
+    'data-testid': 'transitions',
+    'data-member-id': m.id,
+    reversed: true,
+  });
   const article = h(
     'article',
     { class: 'member-card', 'data-member-id': m.id, 'aria-label': `Member ${m.name || m.id}` },
@@ -204,18 +231,43 @@ function renderCards(): void {
   }
 }
 
+/** One chart shown at a time per member (the others stay drawn and highlighted, only hidden). */
 function drawCharts(m: MemberView): void {
   const c = card(m);
   if (c.svgs.length > 0 || templates.size === 0) return;
-  c.svgs = CHARTS.flatMap(([name]) => {
+  const drawn = CHARTS.flatMap(([name, title]) => {
     const t = templates.get(name);
-    return t === undefined ? [] : [chartFor(t, m.id, m.name)];
+    return t === undefined ? [] : [{ name, title, svg: chartFor(t, m.id, m.name) }];
   });
-  c.charts.replaceChildren(
-    ...CHARTS.flatMap(([name, title]) => {
-      const svg = c.svgs.find((x) => x.dataset['chart'] === name);
-      return svg === undefined ? [] : [h('figure', { class: `chart-figure chart-${name}` }, h('figcaption', {}, title), h('div', { class: 'chart-scroll', tabindex: 0, 'aria-label': `${title} chart, scrollable` }, svg))];
+  c.svgs = drawn.map((d) => d.svg);
+  const figures = drawn.map(({ name, title, svg }) =>
+    h(
+      'figure',
+      { class: `chart-figure chart-${name}`, id: `chart-${m.id}-${name}`, hidden: name !== 'raft' },
+      h('figcaption', { class: 'visually-hidden' }, `${title} of ${m.name || m.id}`),
+      h('div', { class: 'chart-scroll', tabindex: 0, role: 'group', 'aria-label': `${title} chart` }, svg),
+    ),
+  );
+  const buttons = drawn.map(({ name, title }) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        'aria-controls': `chart-${m.id}-${name}`,
+        'aria-pressed': name === 'raft' ? 'true' : 'false',
+      },
+      title,
+    ),
+  );
+  buttons.forEach((button, i) =>
+    button.addEventListener('click', () => {
+      buttons.forEach((b, j) => b.setAttribute('aria-pressed', i === j ? 'true' : 'false'));
+      figures.forEach((f, j) => (f.hidden = i !== j));
     }),
+  );
+  c.charts.replaceChildren(
+    h('div', { class: 'chart-switch', role: 'group', 'aria-label': 'Chart' }, ...buttons),
+    ...figures,
   );
 }
 
@@ -248,7 +300,10 @@ function renderTransitions(m: MemberView): void {
           ),
         )),
   );
-  c.transitions.setAttribute('aria-label', `Recent transitions of ${m.name || m.id}; now ${stateName(m.status?.states.raft ?? 'unknown')}`);
+  c.transitions.setAttribute(
+    'aria-label',
+    `Recent transitions of ${m.name || m.id}; now ${stateName(m.status?.states.raft ?? 'unknown')}`,
+  );
 }
 
 let panelsQueued = false;
@@ -326,7 +381,13 @@ async function loadCharts(): Promise<void> {
     document.body.dataset['charts'] = 'ready';
   } catch (err) {
     document.body.dataset['charts'] = 'failed';
-    chartsRoot.prepend(h('p', { class: 'error', role: 'alert' }, `The charts could not be drawn: ${err instanceof Error ? err.message : String(err)}`));
+    chartsRoot.prepend(
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        `The charts could not be drawn: ${err instanceof Error ? err.message : String(err)}`,
+      ),
+    );
   }
 }
 

@@ -151,7 +151,12 @@ function drawPanel(spec: PanelSpec, members: readonly MemberView[]): SVGSVGEleme
   const x = (at: number): number => LEFT + ((at - from) / WINDOW_MS) * (W - LEFT - 4);
   const y = (v: number): number => TOP + (1 - v / top) * (H - TOP - BOTTOM);
 
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'panel-chart', role: 'img', 'aria-label': spec.title });
+  const svg = s('svg', {
+    viewBox: `0 0 ${W} ${H}`,
+    class: 'panel-chart',
+    role: 'img',
+    'aria-label': spec.title,
+  });
   for (const v of [0, top / 2, top]) {
     svg.append(
       s('line', { class: 'grid', x1: LEFT, x2: W - 4, y1: y(v), y2: y(v) }),
@@ -165,7 +170,10 @@ function drawPanel(spec: PanelSpec, members: readonly MemberView[]): SVGSVGEleme
   drawn.forEach((d, i) => {
     for (const line of d.lines) {
       svg.append(
-        s('path', { class: `line ${memberColorClass(i)}${line.dashed === true ? ' dashed' : ''}`, d: linePath(line.series, x, y) }),
+        s('path', {
+          class: `line ${memberColorClass(i)}${line.dashed === true ? ' dashed' : ''}`,
+          d: linePath(line.series, x, y),
+        }),
       );
     }
     if (d.limit !== undefined && d.limit <= top) {
@@ -173,7 +181,9 @@ function drawPanel(spec: PanelSpec, members: readonly MemberView[]): SVGSVGEleme
     }
   });
   if (limits.length > 0 && Math.max(...limits) > top) {
-    svg.append(s('text', { class: 'axis note', x: W - 6, y: TOP + 10 }, `quota ${formatBytes(Math.max(...limits))}`));
+    svg.append(
+      s('text', { class: 'axis note', x: W - 6, y: TOP + 10 }, `quota ${formatBytes(Math.max(...limits))}`),
+    );
   }
   return svg;
 }
@@ -196,7 +206,12 @@ export function renderPanels(container: HTMLElement, members: readonly MemberVie
         'ul',
         { class: 'legend' },
         ...members.map((m, i) =>
-          h('li', {}, h('span', { class: `swatch ${memberColorClass(i)}`, 'aria-hidden': 'true' }), `${m.name || m.id} ${latest(spec, m)}`),
+          h(
+            'li',
+            {},
+            h('span', { class: `swatch ${memberColorClass(i)}`, 'aria-hidden': 'true' }),
+            `${m.name || m.id} ${latest(spec, m)}`,
+          ),
         ),
       ),
     ),

@@ -40,7 +40,10 @@ export function rate(samples: readonly MetricsSample[], pick: (s: MetricsSample)
  * Mean of a histogram's observations in each interval, in the histogram's
  * unit. An interval with no observation has no mean (a gap, not a zero).
  */
-export function intervalMean(samples: readonly MetricsSample[], pick: (s: MetricsSample) => HistogramTotals): Series {
+export function intervalMean(
+  samples: readonly MetricsSample[],
+  pick: (s: MetricsSample) => HistogramTotals,
+): Series {
   const out: Point[] = [];
   for (let i = 1; i < samples.length; i++) {
     const prev = pick(samples[i - 1]!);
@@ -54,7 +57,10 @@ export function intervalMean(samples: readonly MetricsSample[], pick: (s: Metric
 }
 
 /** Mean over the whole window: all observations between its first and last sample. */
-export function windowMean(samples: readonly MetricsSample[], pick: (s: MetricsSample) => HistogramTotals): number | undefined {
+export function windowMean(
+  samples: readonly MetricsSample[],
+  pick: (s: MetricsSample) => HistogramTotals,
+): number | undefined {
   const first = samples[0];
   const last = samples[samples.length - 1];
   if (first === undefined || last === undefined) return undefined;

@@ -59,7 +59,9 @@ export async function bundleDashboard(entry: string = DASHBOARD_ENTRY): Promise<
  * The bundle, built once on first use. A failed build is not kept, so the
  * next request tries again (and reports the failure again).
  */
-export function lazyBundle(make: () => Promise<DashboardBundle> = bundleDashboard): () => Promise<DashboardBundle> {
+export function lazyBundle(
+  make: () => Promise<DashboardBundle> = bundleDashboard,
+): () => Promise<DashboardBundle> {
   let pending: Promise<DashboardBundle> | undefined;
   return () => {
     pending ??= make().catch((err: unknown) => {

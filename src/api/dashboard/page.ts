@@ -52,7 +52,8 @@ function onlyGet(req: IncomingMessage, res: ServerResponse): boolean {
   return false;
 }
 
-const acceptsGzip = (req: IncomingMessage): boolean => /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+const acceptsGzip = (req: IncomingMessage): boolean =>
+  /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
 
 function matchesEtag(req: IncomingMessage, etag: string): boolean {
   const header = req.headers['if-none-match'];
@@ -116,6 +117,12 @@ export function mountDashboardPage(routes: HttpRoutes, options: DashboardPageOpt
       res.writeHead(308, { Location: '/dashboard' });
       res.end();
     })
-    .path('/dashboard/app.js', assetRoute((b) => b.js))
-    .path('/dashboard/app.css', assetRoute((b) => b.css));
+    .path(
+      '/dashboard/app.js',
+      assetRoute((b) => b.js),
+    )
+    .path(
+      '/dashboard/app.css',
+      assetRoute((b) => b.css),
+    );
 }
