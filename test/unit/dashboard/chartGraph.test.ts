@@ -1,4 +1,4 @@
-import ELK from 'elkjs/lib/elk.bundled.js';
+import elkBundled from 'elkjs/lib/elk.bundled.js';
 import type { ElkNode } from 'elkjs/lib/elk-api.js';
 import { createMachine, not, setup, type AnyStateMachine, type AnyStateNode } from 'xstate';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,9 @@ import {
   guardText,
   stateName,
 } from '../../../web/dashboard/chartModel.js';
+
+// Node loads the bundle as CommonJS: the constructor is module.exports, which also carries it as .default.
+const ELK = elkBundled.default;
 
 /** A machine's definition as the page gets it: through the export's JSON. */
 const exported = (machine: AnyStateMachine): unknown => JSON.parse(chartJson(machine));
