@@ -3,14 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { AnyStateMachine } from 'xstate';
 import { chartJson, chartMermaid } from '../../machines/chartExport.js';
-import { memberLifecycleMachine } from '../../machines/memberLifecycle.js';
-import { raftRoleMachine } from '../../machines/raftRole.js';
-import { serverPartsMachine } from '../../machines/serverParts.js';
-
-/** Every statechart a member runs, by its machine id (what NAME selects). */
-export const MACHINES: ReadonlyMap<string, AnyStateMachine> = new Map(
-  [memberLifecycleMachine, serverPartsMachine, raftRoleMachine].map((m) => [m.id, m as AnyStateMachine]),
-);
+import { MACHINES } from '../../machines/catalog.js';
 
 /** What each chart is, for the docs page. */
 const ABOUT: Readonly<Record<string, string>> = {

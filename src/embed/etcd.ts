@@ -23,6 +23,7 @@ import { configLogFields, type Config, type ConfigResult } from './config.js';
 import { GrpcHealth } from './grpcHealth.js';
 import { idHex } from '../server/ids.js';
 import { runMember, type Member, type MemberSteps } from './lifecycleRunner.js';
+import type { ChartHistory } from '../server/chartHistory.js';
 
 /** The client port as the server layer sees it: where to mount its services and routes. */
 export interface ClientApi {
@@ -31,6 +32,10 @@ export interface ClientApi {
   readonly http: HttpRoutes;
   /** The verified client certificates of the port's TLS connections (--client-cert-auth). */
   readonly identities: PeerIdentities;
+  /** The member lifecycle chart's changes (the dashboard draws them). */
+  readonly lifecycle: ChartHistory;
+  /** The client port's TLS, when on: what a member trusts and presents when it reads another member's port. */
+  readonly tls?: Pick<ClientTlsMaterial, 'ca' | 'cert' | 'key'>;
 }
 
 /**
@@ -187,8 +192,14 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           profiler.mount(http);
         }
         const identities = new PeerIdentities();
-        need().mountApi({ grpc: grpcServer, http, identities });
         const tls = await tlsMaterial(config);
+        need().mountApi({
+          grpc: grpcServer,
+          http,
+          identities,
+          lifecycle: member.history,
+          ...(tls !== undefined ? { tls } : {}),
+        });
         listeners = await ClientListeners.listen({
           urls: config.listenClientUrls,
           grpcServer,

@@ -10,6 +10,7 @@ import {
   type LifecycleStep,
   type OpenStorageOutput,
 } from '../../machines/memberLifecycle.js';
+import { ChartHistory } from '../server/chartHistory.js';
 import type { Config, ConfigResult } from './config.js';
 
 /** What each state of the chart asks for. Every method may throw; the message is the reason logged. */
@@ -56,6 +57,8 @@ export interface RunMemberOptions {
 
 export interface Member {
   readonly actor: Actor<typeof memberLifecycleMachine>;
+  /** The chart's state changes and the events behind them (the dashboard's transitions). */
+  readonly history: ChartHistory;
   /** Resolves when the chart reaches `stopped` or `failed`. */
   readonly done: Promise<MemberOutcome>;
   /** The valid config, once validatingConfig has passed. */
@@ -124,7 +127,8 @@ export function runMember(options: RunMemberOptions): Member {
     },
   });
 
-  const actor = createActor(machine, options.inspect !== undefined ? { inspect: options.inspect } : {});
+  const history = new ChartHistory(options.inspect);
+  const actor = createActor(machine, { inspect: history.inspect });
   const done = new Promise<MemberOutcome>((resolve) => {
     actor.subscribe({
       next: (snap) => {
@@ -155,6 +159,7 @@ export function runMember(options: RunMemberOptions): Member {
   actor.start();
   return {
     actor,
+    history,
     done,
     config: () => config,
     stop: (reason) => actor.send({ type: 'STOP', reason }),

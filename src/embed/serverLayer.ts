@@ -47,6 +47,27 @@ import type { ClusterMembers } from '../proto/xetcdpb.js';
 import { NatsWatch } from '../natswatch/natsWatch.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { chartJson } from '../../machines/chartExport.js';
+import { MACHINES } from '../../machines/catalog.js';
+import { httpFeedConnector } from '../api/dashboard/clusterRelay.js';
+import { mountDashboardFeeds } from '../api/dashboard/feedRoutes.js';
+import { MemberFacts } from '../api/dashboard/memberFacts.js';
+import { MemberFeed } from '../api/dashboard/memberFeed.js';
+import type { ChartDefinitions } from '../api/dashboard/protocol.js';
+
+/** Each chart's definition as `xetcd machines export --format json` writes it, by chart name. */
+function chartDefinitions(): ChartDefinitions {
+  const definition = (name: string): unknown => {
+    const machine = MACHINES.get(name);
+    if (machine === undefined) throw new Error(`no machine ${name}`);
+    return JSON.parse(chartJson(machine)) as unknown;
+  };
+  return {
+    raft: definition('raft'),
+    memberLifecycle: definition('memberLifecycle'),
+    serverParts: definition('serverParts'),
+  };
+}
 
 export function serverConfigOf(config: Config): ServerConfig {
   return {
@@ -189,6 +210,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
   let member: Bootstrapped | undefined;
   let server: EtcdServer | undefined;
   let natsWatch: NatsWatch | undefined;
+  let dashboardFeed: MemberFeed | undefined;
   const need = <T>(part: T | undefined, what: string): T => {
     if (part === undefined) throw new Error(`the member has no ${what} yet`);
     return part;
@@ -267,6 +289,14 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
       );
       createGatewayStreams(api.http, s, election, logger);
       createConcurrencyGateway(api.http, concurrency.election, concurrency.lock, logger);
+      const facts = new MemberFacts({ server: s, registry: deps.metrics.registry, lifecycle: api.lifecycle });
+      dashboardFeed = new MemberFeed(facts, logger.child({ component: 'dashboard' }));
+      mountDashboardFeeds(api.http, {
+        facts,
+        feed: dashboardFeed,
+        connect: httpFeedConnector(api.tls),
+        charts: chartDefinitions(),
+      });
     },
 
     health: {
@@ -276,6 +306,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
     },
 
     async stop() {
+      dashboardFeed?.stop();
       await natsWatch?.stop();
       // A started server closes its storage; before that, only the storage is open.
       if (server !== undefined) await server.stop();

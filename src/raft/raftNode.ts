@@ -1,5 +1,5 @@
 import { Observable, Subject } from 'rxjs';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type StateValue } from 'xstate';
 import { raftRoleMachine, roleOf, type MsgEventType, type RaftRoleEvent } from '../../machines/raftRole.js';
 import {
   ConfChange,
@@ -24,6 +24,7 @@ import type { ProgressState } from './progress.js';
 import { hex, NONE } from './ids.js';
 import { RaftState } from './raftState.js';
 import type { RaftRole, ReadState, Ready, SoftState } from './ready.js';
+import { causeOf, type RoleChange } from './roleChange.js';
 
 export type { RaftConfig, RaftLogger } from './config.js';
 
@@ -101,10 +102,15 @@ export class RaftNode {
   private readonly readStateSubject = new Subject<ReadState>();
   private readonly leaderChangedSubject = new Subject<{ lead: bigint; term: number }>();
   private readonly readySubject = new Subject<void>();
+  private readonly roleChangedSubject = new Subject<RoleChange>();
+  /** The role as of the last input, to tell which input changed it. */
+  private lastRole: RaftRole;
   readonly readState$: Observable<ReadState> = this.readStateSubject.asObservable();
   readonly leaderChanged$: Observable<{ lead: bigint; term: number }> =
     this.leaderChangedSubject.asObservable();
   readonly ready$: Observable<void> = this.readySubject.asObservable();
+  /** Every change of role, with the input that caused it (the dashboard's transitions). */
+  readonly roleChanged$: Observable<RoleChange> = this.roleChangedSubject.asObservable();
 
   constructor(config: RaftConfig) {
     this.raft = new RaftState(resolveConfig(config));
@@ -122,7 +128,8 @@ export class RaftNode {
       this.raft.logger.debug({ id: hex(this.raft.id), term: this.raft.term, reason }, 'dropped proposal');
     });
     this.actor.start();
-    this.prevSoft = { lead: this.raft.lead, role: this.role() };
+    this.lastRole = this.role();
+    this.prevSoft = { lead: this.raft.lead, role: this.lastRole };
     this.prevHard = { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
     // The configuration comes from storage: a learner starts as a learner.
     this.send({ type: 'CONFIG_CHANGED' });
@@ -132,6 +139,16 @@ export class RaftNode {
   /** The role is the chart's state, and only there. */
   private role(): RaftRole {
     return roleOf(this.actor.getSnapshot().value);
+  }
+
+  /** The role as of the last input. */
+  get currentRole(): RaftRole {
+    return this.lastRole;
+  }
+
+  /** The role chart's state value (nested: the role inside following or campaigning). */
+  stateValue(): StateValue {
+    return this.actor.getSnapshot().value;
   }
 
   /**
@@ -157,7 +174,16 @@ export class RaftNode {
     if (this.failure !== undefined) throw this.failure;
     this.actor.send(event);
     if (this.failure !== undefined) throw this.failure;
+    this.noteRole(event);
     this.afterInput();
+  }
+
+  private noteRole(event: RaftRoleEvent): void {
+    const role = this.role();
+    if (role === this.lastRole) return;
+    const change = { from: this.lastRole, to: role, term: this.raft.term };
+    this.lastRole = role;
+    this.roleChangedSubject.next({ ...change, cause: causeOf(event, change) });
   }
 
   private afterInput(): void {
@@ -349,7 +375,7 @@ export class RaftNode {
       r.log.stableTo(last.index, last.term);
       if (r.log.stableLastIndex() > before && this.role() === 'leader') {
         // The leader's self-acknowledgement, as if it had sent itself a MsgApp.
-        this.actor.send({
+        const ack: RaftRoleEvent = {
           type: 'MsgAppResp',
           m: Message.create({
             type: MessageType.MsgAppResp,
@@ -358,8 +384,10 @@ export class RaftNode {
             term: r.term,
             index: r.log.stableLastIndex(),
           }),
-        });
+        };
+        this.actor.send(ack);
         if (this.failure !== undefined) throw this.failure;
+        this.noteRole(ack);
       }
     }
     if (rd.committedEntries.length > 0 && r.prs.config.autoLeave) this.send({ type: 'APPLIED' });
@@ -403,5 +431,6 @@ export class RaftNode {
     this.readStateSubject.complete();
     this.leaderChangedSubject.complete();
     this.readySubject.complete();
+    this.roleChangedSubject.complete();
   }
 }

@@ -2,7 +2,7 @@ import { seededRandom } from '../raft/rng.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer, type StateValue } from 'xstate';
 import {
   BehaviorSubject,
   Subject,
@@ -48,6 +48,8 @@ import { MessageType, type ConfState, type Message } from '../proto/raftpb.js';
 import { PeerRequest, PeerResponse } from '../proto/xetcdpb.js';
 import { StepLocalMsgError, StepPeerNotFoundError } from '../raft/errors.js';
 import { RaftNode } from '../raft/raftNode.js';
+import { ChartHistory } from './chartHistory.js';
+import type { RaftRole } from '../raft/ready.js';
 import type { SoftState } from '../raft/ready.js';
 import type { RaftLogStore } from '../storage/raftlog/store.js';
 import type { KvStore } from '../mvcc/kvStore.js';
@@ -180,6 +182,10 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
   private lead = 0n;
   private term = 0;
   private actor: Actor<ServerPartsMachine> | undefined;
+  /** The server parts chart's state changes (the dashboard draws them). */
+  readonly partsHistory: ChartHistory;
+  /** The Raft role's changes, each with what caused it. */
+  readonly raftHistory = new ChartHistory();
   private readonly subscriptions: Subscription[] = [];
   /** Temp files of Snapshot streams in progress. */
   private readonly snapshotFiles = new Set<string>();
@@ -206,6 +212,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     private readonly deps: ServerDeps,
   ) {
     const { config, storage, memory } = member;
+    this.partsHistory = new ChartHistory(deps.inspect);
     const { logger, metrics } = deps;
     this.config = config;
     this.kv = storage.kv;
@@ -255,6 +262,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       logger: logger.child({ component: 'raft' }),
       ...(deps.inspect ? { inspect: (event: InspectionEvent) => deps.inspect?.next?.(event) } : {}),
     });
+    this.subscriptions.push(
+      this.raft.roleChanged$.subscribe((c) =>
+        this.raftHistory.record({ from: c.from, to: c.to, event: c.cause, term: c.term, at: Date.now() }),
+      ),
+    );
     this.snapshots = new RaftSnapshots({
       memory,
       raftLog: this.raftLog,
@@ -470,7 +482,7 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
       corruptCheckIntervalMs: config.corruptCheckIntervalMs ?? 0,
       logger,
     });
-    this.actor = createActor(parts, this.deps.inspect ? { inspect: this.deps.inspect } : {});
+    this.actor = createActor(parts, { inspect: this.partsHistory.inspect });
     this.actor.subscribe((snapshot) => {
       if (snapshot.status === 'done' && snapshot.value === 'failed') {
         this.fatalSubject.next(new Error(snapshot.context.failure ?? 'server failed'));
@@ -529,6 +541,8 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
     this.stops.next();
     this.actor?.send({ type: 'STOP' });
     this.actor?.stop();
+    this.partsHistory.stop();
+    this.raftHistory.stop();
     // Its part stops it too; a server opened but never started has no parts.
     this.readLoop.stop();
     await this.loop.stop();
@@ -680,6 +694,11 @@ export class EtcdServer implements RaftReceiver, PeerRequestHandler {
 
   get raftTerm(): number {
     return this.term;
+  }
+
+  /** The Raft role chart as it stands: the role and the chart's full state value. */
+  raftChart(): { role: RaftRole; value: StateValue } {
+    return { role: this.raft.currentRole, value: this.raft.stateValue() };
   }
 
   isLeader(): boolean {

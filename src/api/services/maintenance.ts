@@ -40,6 +40,14 @@ export interface MaintenanceService {
  * authMaintenanceServer returns the auth store's own error for them, which
  * clients read as code Unknown with the store's `auth:` text.
  */
+/** Status's errors: etcd lists a missing leader first, then each alarm in its protobuf text form. */
+export function statusErrors(server: EtcdServer): string[] {
+  return [
+    ...(server.leader === 0n ? ['etcdserver: no leader'] : []),
+    ...server.alarms.list().map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
+  ];
+}
+
 export function maintenanceService(server: EtcdServer, logger: Logger): MaintenanceService {
   const asAdmin = async (ctx: RequestContext): Promise<void> => {
     try {
@@ -61,13 +69,7 @@ export function maintenanceService(server: EtcdServer, logger: Logger): Maintena
         raftIndex: figures.raftIndex,
         raftTerm: server.raftTerm,
         raftAppliedIndex: figures.raftApplied,
-        // etcd lists a missing leader first, then each alarm in its protobuf text form.
-        errors: [
-          ...(server.leader === 0n ? ['etcdserver: no leader'] : []),
-          ...server.alarms
-            .list()
-            .map((a) => `memberID:${a.memberId.toString(10)} alarm:${AlarmType[a.alarm]} `),
-        ],
+        errors: statusErrors(server),
         isLearner: server.membership.get(server.memberId)?.isLearner ?? false,
       });
     },

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { StateMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { MACHINES, MACHINES_DOC_COMMAND, machinesDoc } from '../../../src/cli/machines.js';
+import { MACHINES } from '../../../machines/catalog.js';
+import { MACHINES_DOC_COMMAND, machinesDoc } from '../../../src/cli/machines.js';
 import { runCli } from '../../../src/cli/run.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -10,7 +10,7 @@ import {
 } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { chartJson, chartMermaid, guardLabel } from '../../../machines/chartExport.js';
-import { MACHINES } from '../../../src/cli/machines.js';
+import { MACHINES } from '../../../machines/catalog.js';
 
 const door = setup({
   guards: { isReady: () => true, isFull: () => false, isOpen: () => true },
