@@ -8,7 +8,7 @@ import type { ClusterEvent } from '../../src/api/dashboard/protocol.js';
 import { HttpRoutes } from '../../src/api/http.js';
 import { mountDashboardPage } from '../../src/api/dashboard/page.js';
 import { chartJson } from '../../machines/chartExport.js';
-import { MACHINES } from '../../src/cli/machines.js';
+import { MACHINES } from '../../machines/catalog.js';
 
 export interface FakeDashboard {
   readonly url: string;

@@ -134,7 +134,7 @@ describe('the dashboard page against a fake cluster', () => {
   it('is usable from the keyboard', async () => {
     const { page } = rec;
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Members');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Members');
     const lifecycle = page.getByRole('button', { name: 'Member lifecycle' }).first();
     await lifecycle.focus();
     await page.keyboard.press('Enter');
@@ -143,7 +143,7 @@ describe('the dashboard page against a fake cluster', () => {
       await page.locator(`svg[data-chart="memberLifecycle"][data-member-id="${one.id}"]`).isVisible(),
     ).toBe(true);
     // Focus is visible: the focused control has an outline.
-    const outline = await lifecycle.evaluate((el) => getComputedStyle(el).outlineStyle);
+    const outline = await lifecycle.evaluate('(el) => getComputedStyle(el).outlineStyle');
     expect(outline).not.toBe('none');
   });
 
@@ -159,7 +159,7 @@ describe('the dashboard page against a fake cluster', () => {
     await narrow.page.locator('body[data-charts="ready"]').waitFor();
     await expect.poll(() => narrow.page.locator('tr[data-testid="member-row"]').count()).toBe(3);
     const overflow = await narrow.page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
     );
     expect(overflow).toBeLessThanOrEqual(0);
     expect(await narrow.page.locator(row(two.id)).isVisible()).toBe(true);

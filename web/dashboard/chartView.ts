@@ -2,15 +2,21 @@
  * A chart laid out by ELK and drawn as SVG. Each definition is laid out once
  * (ELK is the page's slowest step); every member gets a copy of the drawing,
  * whose active states are then marked from the member's state value.
+ *
+ * ELK runs in a Web Worker the member serves (/dashboard/elk-worker.js):
+ * its 1.6 MB of compiled Java then loads and lays out off the page's thread,
+ * so the members table shows before the charts are ready.
  */
-import ELK from 'elkjs/lib/elk.bundled.js';
+import ELK from 'elkjs/lib/elk-api.js';
 import type { ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
 import type { ChartName, StateValueJson } from '../../src/api/dashboard/protocol.js';
 import { chartGraph, LINE_HEIGHT, transitionText, type ChartGraph, type NodeMeta } from './chartGraph.js';
 import { activeLeaves, activePaths, chartModel } from './chartModel.js';
 import { s, setAttr } from './dom.js';
 
-const elk = new ELK();
+export const ELK_WORKER_URL = '/dashboard/elk-worker.js';
+
+const elk = new ELK({ workerUrl: ELK_WORKER_URL });
 
 export interface ChartTemplate {
   readonly name: ChartName;

@@ -62,9 +62,10 @@ const servedBy = h('span', { class: 'served-by' });
 interface MemberCard {
   readonly article: HTMLElement;
   readonly heading: HTMLElement;
-  readonly charts: HTMLElement;
+  /** Where each chart goes once laid out. */
+  readonly slots: ReadonlyMap<ChartName, HTMLElement>;
   readonly transitions: HTMLOListElement;
-  svgs: SVGSVGElement[];
+  readonly svgs: Map<ChartName, SVGSVGElement>;
 }
 const cards = new Map<string, MemberCard>();
 
@@ -195,60 +196,29 @@ function card(m: MemberView): MemberCard {
   let c = cards.get(m.id);
   if (c !== undefined) return c;
   const heading = h('h3', {});
-  const charts = h('div', { class: 'charts' });
   const transitions = h('ol', {
     class: 'transitions',
     'data-testid': 'transitions',
     'data-member-id': m.id,
     reversed: true,
   });
-  const article = h(
-    'article',
-    { class: 'member-card', 'data-member-id': m.id, 'aria-label': `Member ${m.name || m.id}` },
-    heading,
-    charts,
-    h('h4', {}, 'Recent transitions'),
-    transitions,
-  );
-  c = { article, heading, charts, transitions, svgs: [] };
-  cards.set(m.id, c);
-  return c;
-}
-
-function renderCards(): void {
-  const members = orderedMembers(cluster);
-  for (const id of [...cards.keys()]) {
-    if (!cluster.members.has(id)) {
-      cards.get(id)?.article.remove();
-      cards.delete(id);
-    }
-  }
-  chartsRoot.replaceChildren(...members.map((m) => card(m).article));
-  for (const m of members) {
-    drawCharts(m);
-    renderCardStatus(m);
-    renderTransitions(m);
-  }
-}
-
-/** One chart shown at a time per member (the others stay drawn and highlighted, only hidden). */
-function drawCharts(m: MemberView): void {
-  const c = card(m);
-  if (c.svgs.length > 0 || templates.size === 0) return;
-  const drawn = CHARTS.flatMap(([name, title]) => {
-    const t = templates.get(name);
-    return t === undefined ? [] : [{ name, title, svg: chartFor(t, m.id, m.name) }];
-  });
-  c.svgs = drawn.map((d) => d.svg);
-  const figures = drawn.map(({ name, title, svg }) =>
-    h(
+  const slots = new Map<ChartName, HTMLElement>();
+  // One chart shown at a time per member (the others stay drawn and highlighted, only hidden).
+  const figures = CHARTS.map(([name, title]) => {
+    const slot = h(
+      'div',
+      { class: 'chart-scroll', tabindex: 0, role: 'group', 'aria-label': `${title} chart` },
+      h('p', { class: 'hint' }, 'Laying out…'),
+    );
+    slots.set(name, slot);
+    return h(
       'figure',
       { class: `chart-figure chart-${name}`, id: `chart-${m.id}-${name}`, hidden: name !== 'raft' },
       h('figcaption', { class: 'visually-hidden' }, `${title} of ${m.name || m.id}`),
-      h('div', { class: 'chart-scroll', tabindex: 0, role: 'group', 'aria-label': `${title} chart` }, svg),
-    ),
-  );
-  const buttons = drawn.map(({ name, title }) =>
+      slot,
+    );
+  });
+  const buttons = CHARTS.map(([name, title]) =>
     h(
       'button',
       {
@@ -265,10 +235,45 @@ function drawCharts(m: MemberView): void {
       figures.forEach((f, j) => (f.hidden = i !== j));
     }),
   );
-  c.charts.replaceChildren(
+  const article = h(
+    'article',
+    { class: 'member-card', 'data-member-id': m.id, 'aria-label': `Member ${m.name || m.id}` },
+    heading,
     h('div', { class: 'chart-switch', role: 'group', 'aria-label': 'Chart' }, ...buttons),
     ...figures,
+    h('h4', {}, 'Recent transitions'),
+    transitions,
   );
+  c = { article, heading, slots, transitions, svgs: new Map() };
+  cards.set(m.id, c);
+  for (const name of templates.keys()) placeChart(m, name);
+  return c;
+}
+
+/** Puts a member's copy of a laid-out chart in its slot, highlighted. */
+function placeChart(m: MemberView, name: ChartName): void {
+  const c = cards.get(m.id);
+  const template = templates.get(name);
+  if (c === undefined || template === undefined || c.svgs.has(name)) return;
+  const svg = chartFor(template, m.id, m.name);
+  c.svgs.set(name, svg);
+  c.slots.get(name)?.replaceChildren(svg);
+  highlight(svg, m.status?.states[name]);
+}
+
+function renderCards(): void {
+  const members = orderedMembers(cluster);
+  for (const id of [...cards.keys()]) {
+    if (!cluster.members.has(id)) {
+      cards.get(id)?.article.remove();
+      cards.delete(id);
+    }
+  }
+  chartsRoot.replaceChildren(...members.map((m) => card(m).article));
+  for (const m of members) {
+    renderCardStatus(m);
+    renderTransitions(m);
+  }
 }
 
 function renderCardStatus(m: MemberView): void {
@@ -277,10 +282,7 @@ function renderCardStatus(m: MemberView): void {
   const role = st === undefined ? 'unknown' : st.role;
   c.heading.replaceChildren(m.name || m.id, ' ', h('span', { class: `role role-${role}` }, role));
   c.article.classList.toggle('unreachable', m.reachable === false);
-  for (const svg of c.svgs) {
-    const name = svg.dataset['chart'] as ChartName;
-    highlight(svg, st?.states[name]);
-  }
+  for (const [name, svg] of c.svgs) highlight(svg, st?.states[name]);
 }
 
 function renderTransitions(m: MemberView): void {
@@ -370,14 +372,14 @@ async function loadCharts(): Promise<void> {
     const res = await fetch('/dashboard/machines.json');
     if (!res.ok) throw new Error(`machines.json: HTTP ${res.status}`);
     const definitions = (await res.json()) as ChartDefinitions;
-    for (const [name] of CHARTS) {
-      if (definitions[name] === undefined) continue;
-      templates.set(name, await layoutChart(name, definitions[name]));
-    }
-    for (const m of orderedMembers(cluster)) {
-      drawCharts(m);
-      renderCardStatus(m);
-    }
+    // All three go to the worker at once; it answers in order, and each is drawn as it comes.
+    await Promise.all(
+      CHARTS.map(async ([name]) => {
+        const template = await layoutChart(name, definitions[name]);
+        templates.set(name, template);
+        for (const m of cluster.members.values()) placeChart(m, name);
+      }),
+    );
     document.body.dataset['charts'] = 'ready';
   } catch (err) {
     document.body.dataset['charts'] = 'failed';

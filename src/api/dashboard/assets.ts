@@ -1,11 +1,15 @@
 /**
  * The dashboard page's script and stylesheet: web/dashboard bundled by
  * esbuild into one minified JS file and one CSS file on the first request,
- * then kept in memory (with their gzip and ETag) for the member's life.
+ * then kept in memory (with their gzip and ETag) for the member's life; and
+ * elkjs's own Web Worker build, which the page lays its charts out in.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { build } from 'esbuild';
 
 export interface Asset {
@@ -19,15 +23,22 @@ export interface Asset {
 export interface DashboardBundle {
   readonly js: Asset;
   readonly css: Asset;
+  /** elkjs's worker script, as elkjs ships it (already minified). */
+  readonly elkWorker: Asset;
 }
+
+const ELK_WORKER_PATH = createRequire(import.meta.url).resolve('elkjs/lib/elk-worker.min.js');
 
 /** The page's entry point, from this file: src/api/dashboard → web/dashboard. */
 export const DASHBOARD_ENTRY = fileURLToPath(new URL('../../../web/dashboard/main.ts', import.meta.url));
 
-function asset(contentType: string, body: Uint8Array): Asset {
+const gzipAsync = promisify(gzip);
+
+/** Compressed in libuv's thread pool: the worker script takes ~100 ms, too long for a member's event loop. */
+async function asset(contentType: string, body: Uint8Array): Promise<Asset> {
   const bytes = Buffer.from(body);
   const hash = createHash('sha256').update(bytes).digest('base64url').slice(0, 27);
-  return { contentType, body: bytes, gzip: gzipSync(bytes, { level: 9 }), etag: `"${hash}"` };
+  return { contentType, body: bytes, gzip: await gzipAsync(bytes, { level: 9 }), etag: `"${hash}"` };
 }
 
 export async function bundleDashboard(entry: string = DASHBOARD_ENTRY): Promise<DashboardBundle> {
@@ -49,10 +60,12 @@ export async function bundleDashboard(entry: string = DASHBOARD_ENTRY): Promise<
     if (file === undefined) throw new Error(`the dashboard bundle has no ${ext} file`);
     return file.contents;
   };
-  return {
-    js: asset('text/javascript; charset=utf-8', find('.js')),
-    css: asset('text/css; charset=utf-8', find('.css')),
-  };
+  const [js, css, elkWorker] = await Promise.all([
+    asset('text/javascript; charset=utf-8', find('.js')),
+    asset('text/css; charset=utf-8', find('.css')),
+    readFile(ELK_WORKER_PATH).then((b) => asset('text/javascript; charset=utf-8', b)),
+  ]);
+  return { js, css, elkWorker };
 }
 
 /**

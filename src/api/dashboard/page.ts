@@ -1,9 +1,9 @@
 /**
- * GET /dashboard (the page), /dashboard/app.js and /dashboard/app.css on the
- * member's client port. The page loads nothing but these and the member's
- * own streams and gateway, which its Content-Security-Policy enforces:
- * elkjs's bundled build lays out in the page's thread without eval, so
- * `'self'` is all the policy grants.
+ * GET /dashboard (the page), /dashboard/app.js, /dashboard/app.css and
+ * /dashboard/elk-worker.js on the member's client port. The page loads
+ * nothing but these and the member's own streams and gateway, which its
+ * Content-Security-Policy enforces: elkjs needs no eval, and its worker is a
+ * script of the same origin, so `'self'` is all the policy grants.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ export const DASHBOARD_CSP = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
+  "worker-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'none'",
@@ -84,7 +85,7 @@ export interface DashboardPageOptions {
   readonly bundle?: () => Promise<DashboardBundle>;
 }
 
-/** Mounts the page and its two assets; the streams and machines.json are mounted beside them. */
+/** Mounts the page and its assets; the streams and machines.json are mounted beside them. */
 export function mountDashboardPage(routes: HttpRoutes, options: DashboardPageOptions = {}): HttpRoutes {
   const bundle = options.bundle ?? lazyBundle();
   const log = options.logger?.child({ component: 'dashboard' });
@@ -124,5 +125,9 @@ export function mountDashboardPage(routes: HttpRoutes, options: DashboardPageOpt
     .path(
       '/dashboard/app.css',
       assetRoute((b) => b.css),
+    )
+    .path(
+      '/dashboard/elk-worker.js',
+      assetRoute((b) => b.elkWorker),
     );
 }

@@ -3,7 +3,7 @@ import type { ElkNode } from 'elkjs/lib/elk-api.js';
 import { createMachine, not, setup, type AnyStateMachine, type AnyStateNode } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { chartJson } from '../../../machines/chartExport.js';
-import { MACHINES } from '../../../src/cli/machines.js';
+import { MACHINES } from '../../../machines/catalog.js';
 import { ANY_ID, chartGraph, stateNodeId, transitionText } from '../../../web/dashboard/chartGraph.js';
 import {
   activeLeaves,
