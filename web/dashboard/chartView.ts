@@ -147,8 +147,9 @@ export function chartFor(template: ChartTemplate, memberId: string, memberName: 
   return svg;
 }
 
-/** Marks the states `value` holds active; the innermost ones are the current state. */
-export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined): void {
+/** Marks the states `value` holds active; the innermost ones are the current state. Says whether they changed. */
+export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined): boolean {
+  const before = svg.dataset['current'];
   const active = new Set(value === undefined ? [] : activePaths(value));
   const current = new Set(value === undefined ? [] : activeLeaves(value));
   for (const g of svg.querySelectorAll<SVGGElement>('g[data-state]')) {
@@ -162,4 +163,17 @@ export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined)
     'aria-label',
     `${chart} statechart of ${member}, in ${[...current].join(', ') || 'no known state'}`,
   );
+  svg.dataset['current'] = [...current].join(' ');
+  return before !== svg.dataset['current'];
+}
+
+/** Scrolls a chart too big for its box so that its current state is in the middle of it. */
+export function centerOnCurrent(box: HTMLElement, svg: SVGSVGElement): void {
+  if (box.scrollWidth <= box.clientWidth && box.scrollHeight <= box.clientHeight) return;
+  const node = svg.querySelector<SVGGElement>('[data-current="true"]');
+  if (node === null) return;
+  const boxRect = box.getBoundingClientRect();
+  const nodeRect = node.getBoundingClientRect();
+  box.scrollLeft += nodeRect.left + nodeRect.width / 2 - (boxRect.left + box.clientWidth / 2);
+  box.scrollTop += nodeRect.top + nodeRect.height / 2 - (boxRect.top + box.clientHeight / 2);
 }

@@ -26,7 +26,7 @@
 import './style.css';
 import type { ChartDefinitions, ChartName, ClusterEvent } from '../../src/api/dashboard/protocol.js';
 import { stateName } from './chartModel.js';
-import { chartFor, highlight, layoutChart, type ChartTemplate } from './chartView.js';
+import { centerOnCurrent, chartFor, highlight, layoutChart, type ChartTemplate } from './chartView.js';
 import {
   applyEvent,
   emptyCluster,
@@ -233,6 +233,10 @@ function card(m: MemberView): MemberCard {
     button.addEventListener('click', () => {
       buttons.forEach((b, j) => b.setAttribute('aria-pressed', i === j ? 'true' : 'false'));
       figures.forEach((f, j) => (f.hidden = i !== j));
+      const name = CHARTS[i]![0];
+      const svg = cards.get(m.id)?.svgs.get(name);
+      const slot = slots.get(name);
+      if (svg !== undefined && slot !== undefined) centerOnCurrent(slot, svg);
     }),
   );
   const article = h(
@@ -257,8 +261,10 @@ function placeChart(m: MemberView, name: ChartName): void {
   if (c === undefined || template === undefined || c.svgs.has(name)) return;
   const svg = chartFor(template, m.id, m.name);
   c.svgs.set(name, svg);
-  c.slots.get(name)?.replaceChildren(svg);
+  const slot = c.slots.get(name);
+  slot?.replaceChildren(svg);
   highlight(svg, m.status?.states[name]);
+  if (slot !== undefined) centerOnCurrent(slot, svg);
 }
 
 function renderCards(): void {
@@ -282,7 +288,10 @@ function renderCardStatus(m: MemberView): void {
   const role = st === undefined ? 'unknown' : st.role;
   c.heading.replaceChildren(m.name || m.id, ' ', h('span', { class: `role role-${role}` }, role));
   c.article.classList.toggle('unreachable', m.reachable === false);
-  for (const [name, svg] of c.svgs) highlight(svg, st?.states[name]);
+  for (const [name, svg] of c.svgs) {
+    const slot = c.slots.get(name);
+    if (highlight(svg, st?.states[name]) && slot !== undefined) centerOnCurrent(slot, svg);
+  }
 }
 
 function renderTransitions(m: MemberView): void {

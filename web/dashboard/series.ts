@@ -79,7 +79,9 @@ export function formatBytes(n: number): string {
     v /= 1024;
     unit++;
   }
-  return `${unit === 0 ? v.toFixed(0) : v.toFixed(v < 10 ? 1 : 0)} ${BYTE_UNITS[unit]}`;
+  // Whole bytes print as they are; a fraction (a rate, half an axis) keeps one decimal.
+  const digits = unit === 0 ? (Number.isInteger(v) ? 0 : 1) : v < 10 ? 1 : 0;
+  return `${v.toFixed(digits)} ${BYTE_UNITS[unit]}`;
 }
 
 /** A number short enough for an axis: 0.0042 → '4.2m', 12500 → '12.5k'. */

@@ -60,6 +60,8 @@ describe('formatting', () => {
   it('writes bytes in binary units', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(0.5)).toBe('0.5 B');
+    expect(formatBytes(386)).toBe('386 B');
     expect(formatBytes(2 * 1024 ** 3)).toBe('2.0 GiB');
     expect(formatBytes(300 * 1024 ** 2)).toBe('300 MiB');
   });
