@@ -5,11 +5,17 @@
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
 // ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
 // of their cost. Usage: npm run bench -- --help
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcdRpc.js';
+import {
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  EtcdRpcClient,
+  rangeSucceeds,
+} from '../test/helpers/etcdRpc.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 import { EtcdCluster } from '../test/helpers/etcdCluster.js';
 import { TestCluster } from '../test/helpers/cluster.js';
@@ -25,8 +31,21 @@ import {
   type Credentials,
 } from './auth.js';
 
-const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'] as const;
+const WORKLOADS = [
+  'put',
+  'range-linearizable',
+  'range-serializable',
+  'txn',
+  'txn-compare',
+  'lease-keepalive',
+  'watch-latency',
+  'range-prefix',
+  'range-keys-only',
+  'range-count-only',
+] as const;
 type Workload = (typeof WORKLOADS)[number];
+/** The workloads that read a whole prefix of --scan-keys keys, --scan-total times. */
+const SCANS: ReadonlySet<Workload> = new Set(['range-prefix', 'range-keys-only', 'range-count-only']);
 
 interface Options {
   endpoints: string[];
@@ -43,6 +62,8 @@ interface Options {
   watchers: number;
   putRate: number;
   putTotal: number;
+  scanKeys: number;
+  scanTotal: number;
   workloads: Workload[];
   json: boolean;
   compare: boolean;
@@ -54,6 +75,8 @@ interface Options {
   cluster: number;
   /** --compare: the auth configurations each server runs in, the first being the comparison's. */
   auth: AuthMode[];
+  /** --compare: write CPU profiles of the xetcd members here. */
+  profile: string | undefined;
   /** Direct runs against a server with auth on: who the load authenticates as. */
   user: Credentials | undefined;
   /** The token each endpoint takes (what Authenticate answered there); none when auth is off. */
@@ -282,6 +305,55 @@ async function runWatchLatency(
   return { rec, seconds };
 }
 
+/** Etcd's default --max-txn-ops: the most puts one txn may carry. */
+const MAX_TXN_OPS = 128;
+
+/**
+ * Writes --scan-keys keys under one prefix, once per server (the scan
+ * workloads share them), with many puts per txn; returns the prefix.
+ */
+async function fillScanPrefix(opts: Options, conns: EtcdRpcClient[], value: Buffer): Promise<Buffer> {
+  const prefix = Buffer.from('scan/');
+  const have = await conns[0]!.range(
+    { key: prefix, rangeEnd: Buffer.from('scan0'), countOnly: true },
+    60_000,
+  );
+  if (Number(have.count) >= opts.scanKeys) return prefix;
+  const txns = Math.ceil(opts.scanKeys / MAX_TXN_OPS);
+  let next = 0;
+  let done = 0;
+  const stop = startProgress(
+    `writing ${opts.scanKeys} keys under ${prefix.toString()}`,
+    opts.scanKeys,
+    () => done,
+  );
+  const writer = async (w: number): Promise<void> => {
+    for (let t = next++; t < txns; t = next++) {
+      const first = t * MAX_TXN_OPS;
+      const count = Math.min(MAX_TXN_OPS, opts.scanKeys - first);
+      await conns[w % conns.length]!.txn(
+        {
+          success: Array.from({ length: count }, (_, j) => ({
+            requestPut: {
+              key: Buffer.concat([prefix, Buffer.from(String(first + j).padStart(8, '0'))]),
+              value,
+              lease: 0n,
+              prevKv: false,
+              ignoreValue: false,
+              ignoreLease: false,
+            },
+          })),
+        },
+        60_000,
+      );
+      done += count;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+  stop();
+  return prefix;
+}
+
 async function runWorkload(opts: Options, workload: Workload, target: string): Promise<Result> {
   const conns = Array.from({ length: opts.conns }, (_, i) => {
     const endpoint = opts.endpoints[i % opts.endpoints.length]!;
@@ -328,9 +400,58 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
           }),
         );
         break;
+      case 'txn-compare': {
+        // One compare on the key it then writes (always true: its mod revision is below 2^62) and one put.
+        run = await measured((c, i) => {
+          const key = makeKey(opts, i);
+          return c.txn({
+            compare: [
+              {
+                result: Compare_CompareResult.LESS,
+                target: Compare_CompareTarget.MOD,
+                key,
+                modRevision: 2 ** 62,
+                rangeEnd: new Uint8Array(),
+              },
+            ],
+            success: [
+              {
+                requestPut: { key, value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false },
+              },
+            ],
+          });
+        });
+        break;
+      }
+      case 'lease-keepalive': {
+        // As `benchmark lease-keepalive`: one lease, each request a keep-alive on a stream of its own.
+        const { id } = await conns[0]!.leaseGrant(100);
+        run = await measured((c) => c.leaseKeepAliveOnce(id));
+        break;
+      }
       case 'watch-latency':
         run = await runWatchLatency(opts, conns, label);
         break;
+      case 'range-prefix':
+      case 'range-keys-only':
+      case 'range-count-only': {
+        const prefix = await fillScanPrefix(opts, conns, value);
+        const rangeEnd = Buffer.from(prefix);
+        rangeEnd[rangeEnd.length - 1]! += 1;
+        const scan = {
+          key: prefix,
+          rangeEnd,
+          keysOnly: workload === 'range-keys-only',
+          countOnly: workload === 'range-count-only',
+        };
+        run = await runClosedLoop({ ...opts, total: opts.scanTotal }, conns, label, (c) =>
+          c.range(scan, 60_000).then((r) => {
+            const seen = Number(r.count);
+            if (seen !== opts.scanKeys) throw new Error(`range saw ${seen} keys, not ${opts.scanKeys}`);
+          }),
+        );
+        break;
+      }
     }
     const samples = run.rec.count;
     return {
@@ -339,8 +460,8 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
       endpoints: opts.endpoints,
       conns: opts.conns,
       clients: opts.clients,
-      total: workload === 'watch-latency' ? opts.putTotal : opts.total,
-      warmup: workload === 'watch-latency' ? 0 : opts.warmup,
+      total: workload === 'watch-latency' ? opts.putTotal : SCANS.has(workload) ? opts.scanTotal : opts.total,
+      warmup: workload === 'watch-latency' || SCANS.has(workload) ? 0 : opts.warmup,
       keySize: opts.keySize,
       valSize: opts.valSize,
       seconds: run.seconds,
@@ -443,18 +564,20 @@ async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Pr
   try {
     const extra = await authServerArgs(auth, dir.path);
     const args = [...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs), ...extra];
+    // Node writes the profile when the member exits, one file per process.
+    const nodeArgs = opts.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : [];
     if (opts.cluster > 1) {
       // xetcd members reach NATS directly: the fault proxies of the tests would be measured too.
       const c =
         kind === 'etcd'
           ? await EtcdCluster.start({ size: opts.cluster, args })
-          : await TestCluster.start({ size: opts.cluster, args, direct: true });
+          : await TestCluster.start({ size: opts.cluster, args, direct: true, nodeArgs });
       started = { endpoints: c.endpoints(), stop: () => c.stop() };
     } else {
       const server =
         kind === 'etcd'
           ? await startEtcd({ dataDir: join(dir.path, 'data'), args })
-          : await startXetcd({ dataDir: join(dir.path, 'data'), args });
+          : await startXetcd({ dataDir: join(dir.path, 'data'), args, nodeArgs });
       started = { endpoints: [server.endpoint], stop: () => server.stop(10_000) };
     }
     const { endpoints, stop } = started;
@@ -702,6 +825,18 @@ async function main(argv: string[]): Promise<void> {
     .option('--watchers <n>', 'watchers on the watched key (watch-latency)', positiveInt('--watchers'), 100)
     .option('--put-rate <n>', 'puts per second (watch-latency)', positiveInt('--put-rate'), 100)
     .option('--put-total <n>', 'puts (watch-latency)', positiveInt('--put-total'), 1_000)
+    .option(
+      '--scan-keys <n>',
+      'keys written under one prefix before the range-prefix/keys-only/count-only workloads',
+      positiveInt('--scan-keys'),
+      100_000,
+    )
+    .option(
+      '--scan-total <n>',
+      'whole-prefix reads of the range-prefix/keys-only/count-only workloads (their --total)',
+      positiveInt('--scan-total'),
+      50,
+    )
     .addOption(
       new Option('--workload <list>', `comma-separated: ${WORKLOADS.join(', ')}, or all`)
         .argParser(parseWorkloads)
@@ -743,6 +878,10 @@ async function main(argv: string[]): Promise<void> {
       ['off'] as AuthMode[],
     )
     .option(
+      '--profile <dir>',
+      '--compare: write a CPU profile (.cpuprofile: Chrome DevTools, speedscope) of each xetcd member under the load into <dir>',
+    )
+    .option(
       '--user <name:password>',
       'authenticate as this user (a server with auth on, without --compare)',
       parseUser,
@@ -763,6 +902,8 @@ async function main(argv: string[]): Promise<void> {
     watchers: number;
     putRate: number;
     putTotal: number;
+    scanKeys: number;
+    scanTotal: number;
     workload: Workload[];
     json: boolean;
     compare: boolean;
@@ -773,8 +914,15 @@ async function main(argv: string[]): Promise<void> {
     cluster: number;
     auth: AuthMode[];
     user?: Credentials;
+    profile?: string;
   }>();
-  const opts: Options = { ...o, workloads: o.workload, user: o.user };
+  const opts: Options = {
+    ...o,
+    workloads: o.workload,
+    user: o.user,
+    profile: o.profile !== undefined ? resolve(o.profile) : undefined,
+  };
+  if (opts.profile !== undefined) mkdirSync(opts.profile, { recursive: true });
   if (opts.compare) {
     if (program.getOptionValueSource('workload') === 'default') opts.workloads = [...WORKLOADS];
     await compare(opts);

@@ -3,6 +3,7 @@
 // lifecycle until a signal stops it. Returns the exit code instead of exiting,
 // so tests can run it in-process or in a child process with a fake server.
 import { readFileSync } from 'node:fs';
+import pkg from '../../package.json' with { type: 'json' };
 import { Command, CommanderError, Option } from 'commander';
 import { ETCD_SERVER_VERSION } from '../api/httpVersion.js';
 import { loadConfig } from '../embed/config.js';
@@ -24,20 +25,9 @@ export interface CliDeps {
   readonly exit?: (code: number) => void;
 }
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function versionText(): string {
   return [
-    `xetcd Version: ${packageVersion()}`,
+    `xetcd Version: ${pkg.version}`,
     `etcd API Version: ${ETCD_SERVER_VERSION.split('.').slice(0, 2).join('.')} (wire-compatible with etcd ${ETCD_SERVER_VERSION})`,
     `Node Version: ${process.version}`,
     `Node OS/Arch: ${process.platform}/${process.arch}`,

@@ -69,6 +69,17 @@ export function httpFeedConnector(tls?: Pick<SecureContextOptions, 'ca' | 'cert'
     });
 }
 
+const CONNECTION_CLOSED = 'its connection closed';
+
+/** Why a member's feed stopped, as the page shows it. */
+function unreachableReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'TimeoutError') return `no news for ${FEED_SILENCE_MS / 1000} s`;
+  // Node's words for a response cut short.
+  if (err.message === 'aborted' || err.message === 'socket hang up') return CONNECTION_CLOSED;
+  return err.message;
+}
+
 /** One other member: its feed as cluster events, and whether it answers. */
 function relayMember(member: ClusterMember, connect: FeedConnector): Observable<ClusterEvent> {
   let attempt = 0;
@@ -84,16 +95,10 @@ function relayMember(member: ClusterMember, connect: FeedConnector): Observable<
     connect(member.clientUrls, attempt++).pipe(
       timeout({ each: FEED_SILENCE_MS }),
       // A feed that ends is as gone as one that fails.
-      concatWith(throwError(() => new Error('its feed ended'))),
+      concatWith(throwError(() => new Error(CONNECTION_CLOSED))),
       concatMap((event) => [...reachability(true), { type: 'member' as const, id: member.id, event }]),
       catchError((err: unknown) => {
-        const reason =
-          err instanceof Error && err.name === 'TimeoutError'
-            ? `no news for ${FEED_SILENCE_MS / 1000} s`
-            : err instanceof Error
-              ? err.message
-              : String(err);
-        return reachability(false, reason);
+        return reachability(false, unreachableReason(err));
       }),
     ),
   ).pipe(repeat({ delay: RETRY_MS }));
