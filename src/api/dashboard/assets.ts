@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -29,8 +31,18 @@ export interface DashboardBundle {
 
 const ELK_WORKER_PATH = createRequire(import.meta.url).resolve('elkjs/lib/elk-worker.min.js');
 
-/** The page's entry point, from this file: src/api/dashboard → web/dashboard. */
-export const DASHBOARD_ENTRY = fileURLToPath(new URL('../../../web/dashboard/main.ts', import.meta.url));
+/**
+ * The page's entry point: web/dashboard/main.ts in the first folder above
+ * this module that has one. This module runs from src/api/dashboard, or
+ * bundled into dist/ by `npm run build`.
+ */
+export function dashboardEntry(from: string = import.meta.url): string {
+  for (let dir = dirname(fileURLToPath(from)); ; dir = dirname(dir)) {
+    const entry = join(dir, 'web', 'dashboard', 'main.ts');
+    if (existsSync(entry)) return entry;
+    if (dirname(dir) === dir) throw new Error(`no web/dashboard/main.ts above ${fileURLToPath(from)}`);
+  }
+}
 
 const gzipAsync = promisify(gzip);
 
@@ -41,7 +53,7 @@ async function asset(contentType: string, body: Uint8Array): Promise<Asset> {
   return { contentType, body: bytes, gzip: await gzipAsync(bytes, { level: 9 }), etag: `"${hash}"` };
 }
 
-export async function bundleDashboard(entry: string = DASHBOARD_ENTRY): Promise<DashboardBundle> {
+export async function bundleDashboard(entry: string = dashboardEntry()): Promise<DashboardBundle> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,

@@ -2,7 +2,15 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleDashboard, lazyBundle, type DashboardBundle } from '../../../src/api/dashboard/assets.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  bundleDashboard,
+  dashboardEntry,
+  lazyBundle,
+  type DashboardBundle,
+} from '../../../src/api/dashboard/assets.js';
+import { REPO_ROOT } from '../../helpers/xetcd.js';
 import { DASHBOARD_CSP, mountDashboardPage } from '../../../src/api/dashboard/page.js';
 import { HttpRoutes } from '../../../src/api/http.js';
 
@@ -135,6 +143,15 @@ describe('mountDashboardPage', () => {
   it('answers other methods with 405', async () => {
     expect((await get(`${url}/dashboard`, {}, 'POST')).status).toBe(405);
     expect((await get(`${url}/dashboard/app.js`, {}, 'DELETE')).status).toBe(405);
+  });
+});
+
+describe('dashboardEntry', () => {
+  it('finds web/dashboard from the sources and from the dist/ bundle', () => {
+    const entry = join(REPO_ROOT, 'web', 'dashboard', 'main.ts');
+    expect(dashboardEntry()).toBe(entry);
+    expect(dashboardEntry(pathToFileURL(join(REPO_ROOT, 'dist', 'xetcd.mjs')).href)).toBe(entry);
+    expect(() => dashboardEntry('file:///nowhere/at/all.js')).toThrow(/no web\/dashboard\/main.ts above/);
   });
 });
 
