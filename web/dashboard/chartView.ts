@@ -5,18 +5,20 @@
  *
  * ELK runs in a Web Worker the member serves (/dashboard/elk-worker.js):
  * its 1.6 MB of compiled Java then loads and lays out off the page's thread,
- * so the members table shows before the charts are ready.
+ * so the members table shows before the charts are ready. The worker starts
+ * only when a chart is not in the layout cache.
  */
 import ELK from 'elkjs/lib/elk-api.js';
-import type { ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
+import type { ELK as ElkApi, ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
 import type { ChartName, StateValueJson } from '../../src/api/dashboard/protocol.js';
 import { chartGraph, LINE_HEIGHT, transitionText, type ChartGraph, type NodeMeta } from './chartGraph.js';
 import { activeLeaves, activePaths, chartModel } from './chartModel.js';
 import { s, setAttr } from './dom.js';
+import { cachedLayout, storeLayout } from './layoutCache.js';
 
 export const ELK_WORKER_URL = '/dashboard/elk-worker.js';
 
-const elk = new ELK({ workerUrl: ELK_WORKER_URL });
+let elk: ElkApi | undefined;
 
 export interface ChartTemplate {
   readonly name: ChartName;
@@ -25,7 +27,12 @@ export interface ChartTemplate {
 
 export async function layoutChart(name: ChartName, definition: unknown): Promise<ChartTemplate> {
   const graph = chartGraph(chartModel(definition));
+  const input = JSON.stringify(graph.graph);
+  const cached = cachedLayout(name, input);
+  if (cached !== undefined) return { name, svg: draw(name, cached, graph) };
+  elk ??= new ELK({ workerUrl: ELK_WORKER_URL });
   const laidOut = await elk.layout(graph.graph);
+  storeLayout(name, input, laidOut);
   return { name, svg: draw(name, laidOut, graph) };
 }
 
