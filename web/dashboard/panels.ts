@@ -20,6 +20,8 @@ interface PanelSpec {
   readonly lines: (samples: readonly MetricsSample[]) => readonly Line[];
   /** A horizontal limit drawn across the panel (the quota). */
   readonly limit?: (samples: readonly MetricsSample[]) => number | undefined;
+  /** Counts: an axis line at half of 1 would read "500m". */
+  readonly whole?: boolean;
 }
 
 const perSecond = (n: number): string => `${formatShort(n)}/s`;
@@ -45,6 +47,7 @@ export const PANELS: readonly PanelSpec[] = [
     id: 'proposals-pending',
     title: 'Proposals pending',
     unit: formatShort,
+    whole: true,
     lines: (m) => [{ label: 'pending', series: gauge(m, (x) => x.proposalsPending) }],
   },
   {
@@ -57,6 +60,7 @@ export const PANELS: readonly PanelSpec[] = [
     id: 'leader-changes',
     title: 'Leader changes (total)',
     unit: formatShort,
+    whole: true,
     lines: (m) => [{ label: 'changes', series: gauge(m, (x) => x.leaderChanges) }],
   },
   {
@@ -106,6 +110,7 @@ export const PANELS: readonly PanelSpec[] = [
     id: 'watches',
     title: 'Watch streams (dashed: watchers)',
     unit: formatShort,
+    whole: true,
     lines: (m) => [
       { label: 'streams', series: gauge(m, (x) => x.watchStreams) },
       { label: 'watchers', series: gauge(m, (x) => x.watchers), dashed: true },
@@ -157,7 +162,8 @@ function drawPanel(spec: PanelSpec, members: readonly MemberView[]): SVGSVGEleme
     role: 'img',
     'aria-label': spec.title,
   });
-  for (const v of [0, top / 2, top]) {
+  const ticks = spec.whole === true && !Number.isInteger(top / 2) ? [0, top] : [0, top / 2, top];
+  for (const v of ticks) {
     svg.append(
       s('line', { class: 'grid', x1: LEFT, x2: W - 4, y1: y(v), y2: y(v) }),
       s('text', { class: 'axis', x: LEFT - 4, y: y(v) + 4 }, spec.unit(v)),
