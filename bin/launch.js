@@ -18,17 +18,18 @@ function newestMtime(path) {
   return newest;
 }
 
-function freshBundle(name) {
-  const bundle = `${ROOT}dist/${name}.mjs`;
+/** The bundle of command `name` under `root` (a directory path ending in /), if it is newer than every source. */
+export function freshBundle(root, name) {
+  const bundle = `${root}dist/${name}.mjs`;
   const built = statSync(bundle, { throwIfNoEntry: false });
   if (built === undefined) return undefined;
-  const sources = Math.max(...SOURCES.map((s) => newestMtime(`${ROOT}${s}`)));
+  const sources = Math.max(...SOURCES.map((s) => newestMtime(`${root}${s}`)));
   return sources <= built.mtimeMs ? bundle : undefined;
 }
 
 /** Runs `src/cli/<name>.ts`, bundled or not. */
 export async function launch(name) {
-  const bundle = process.env.XETCD_FROM_SOURCE === '1' ? undefined : freshBundle(name);
+  const bundle = process.env.XETCD_FROM_SOURCE === '1' ? undefined : freshBundle(ROOT, name);
   if (bundle !== undefined) {
     // Stack traces name the TypeScript sources, not the bundle.
     process.setSourceMapsEnabled(true);

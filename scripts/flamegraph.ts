@@ -95,13 +95,13 @@ export function flameSvg(profile: CpuProfile, title: string): string {
   const samples = profile.samples?.length ?? root.total;
   const msPerSample = samples > 0 ? (profile.endTime - profile.startTime) / 1000 / samples : 0;
   const rows = depth(root);
-  const height = (rows + 3) * ROW;
+  const height = (rows + 4) * ROW;
   const scale = root.total > 0 ? WIDTH / root.total : 0;
   const boxes: string[] = [];
   const draw = (frame: Frame, x: number, level: number): void => {
     const w = frame.total * scale;
     if (w < 0.5) return;
-    const y = (level + 2) * ROW;
+    const y = (level + 3) * ROW;
     const ms = (frame.total * msPerSample).toFixed(1);
     const pct = ((100 * frame.total) / root.total).toFixed(1);
     const label = w > 40 ? escape(frame.name.slice(0, Math.floor(w / 7))) : '';
@@ -121,7 +121,7 @@ export function flameSvg(profile: CpuProfile, title: string): string {
   const legend = Object.entries(COLOURS)
     .map(
       ([k, c], i) =>
-        `<rect x="${WIDTH - 520 + i * 104}" y="4" width="12" height="12" fill="${c}"/><text x="${WIDTH - 504 + i * 104}" y="14">${k}</text>`,
+        `<rect x="${4 + i * 104}" y="${ROW + 4}" width="12" height="12" fill="${c}"/><text x="${20 + i * 104}" y="${ROW + 14}">${k}</text>`,
     )
     .join('');
   const busy = (root.total * msPerSample).toFixed(0);
