@@ -156,7 +156,7 @@ export function chartFor(template: ChartTemplate, memberId: string, memberName: 
 
 /** Marks the states `value` holds active; the innermost ones are the current state. Says whether they changed. */
 export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined): boolean {
-  const before = svg.dataset['current'];
+  const before = svg.dataset['currentStates'];
   const active = new Set(value === undefined ? [] : activePaths(value));
   const current = new Set(value === undefined ? [] : activeLeaves(value));
   for (const g of svg.querySelectorAll<SVGGElement>('g[data-state]')) {
@@ -170,8 +170,8 @@ export function highlight(svg: SVGSVGElement, value: StateValueJson | undefined)
     'aria-label',
     `${chart} statechart of ${member}, in ${[...current].join(', ') || 'no known state'}`,
   );
-  svg.dataset['current'] = [...current].join(' ');
-  return before !== svg.dataset['current'];
+  svg.dataset['currentStates'] = [...current].join(' ');
+  return before !== svg.dataset['currentStates'];
 }
 
 /** Scrolls a chart too big for its box so that its current state is in the middle of it. */

@@ -12,9 +12,10 @@
  * - charts: `svg[data-testid="chart"]` with `data-chart` (ChartName) and `data-member-id`;
  *   each state is `g[data-testid="chart-state"][data-state="following.follower"]` (its
  *   path below the machine); the states the member is in carry `data-active="true"`,
- *   the innermost of them (what is highlighted) `data-current="true"`.
+ *   the innermost of them (what is highlighted) `data-current="true"`; the svg itself carries
+ *   `data-current-states` (those paths, space-separated).
  * - transitions: `ol[data-testid="transitions"][data-member-id]`, newest first,
- *   `li[data-testid="transition"]` with `data-chart`.
+ *   `li[data-testid="transition"]` with `data-chart` and `data-at` (the member's clock, ms since the epoch).
  * - panels: `figure[data-testid="panel"][data-panel]`.
  * - key browser: `[data-testid="key-tree"]`, `button[data-testid="key-item"][data-key]`,
  *   `[data-testid="key-detail"]`, `[data-testid="key-value"]`, `[data-testid="key-status"]`
@@ -303,7 +304,7 @@ function renderTransitions(m: MemberView): void {
       : shown.map((t) =>
           h(
             'li',
-            { 'data-testid': 'transition', 'data-chart': t.chart },
+            { 'data-testid': 'transition', 'data-chart': t.chart, 'data-at': t.at },
             h('time', { datetime: new Date(t.at).toISOString() }, new Date(t.at).toLocaleTimeString()),
             ' ',
             t.chart === 'raft' ? '' : h('span', { class: 'tag' }, t.chart),
