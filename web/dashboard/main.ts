@@ -276,7 +276,11 @@ function renderCards(): void {
       cards.delete(id);
     }
   }
-  chartsRoot.replaceChildren(...members.map((m) => card(m).article));
+  const articles = members.map((m) => card(m).article);
+  // Re-inserting a card would drop the keyboard focus inside it: only reorder when the order changed.
+  const inPlace =
+    articles.length === chartsRoot.children.length && articles.every((a, i) => chartsRoot.children[i] === a);
+  if (!inPlace) chartsRoot.replaceChildren(...articles);
   for (const m of members) {
     renderCardStatus(m);
     renderTransitions(m);
