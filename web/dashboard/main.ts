@@ -397,7 +397,7 @@ async function loadCharts(): Promise<void> {
     document.body.dataset['charts'] = 'ready';
   } catch (err) {
     document.body.dataset['charts'] = 'failed';
-    chartsRoot.prepend(
+    chartsRoot.before(
       h(
         'p',
         { class: 'error', role: 'alert' },
