@@ -153,6 +153,23 @@ describe('the dashboard page against a fake cluster', () => {
     expect(rec.errors).toEqual([]);
   });
 
+  it('draws its charts from the layout cache when loaded again, without starting the ELK worker', async () => {
+    const context = await browser.newContext();
+    const workerLoads: string[] = [];
+    context.on('request', (r) => {
+      if (r.url().endsWith('/dashboard/elk-worker.js')) workerLoads.push(r.url());
+    });
+    for (let load = 0; load < 2; load++) {
+      const page = await context.newPage();
+      await page.goto(`${fake.url}/dashboard`);
+      await page.locator('body[data-charts="ready"]').waitFor();
+      expect(await currentStates(page, 'raft', two.id)).toEqual(['leader']);
+      await page.close();
+    }
+    expect(workerLoads).toHaveLength(1);
+    await context.close();
+  });
+
   it('reads in a narrow window without sideways scrolling', async () => {
     const narrow = await openRecordedPage(browser, { width: 400, height: 800 });
     await narrow.page.goto(`${fake.url}/dashboard`);
