@@ -43,9 +43,23 @@ export function foreignRequests(requests: readonly string[], origin: string): st
   return requests.filter((u) => !u.startsWith('data:') && new URL(u).origin !== origin);
 }
 
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** The whole page, or with `fullPage: false` what the window shows. */
+export async function screenshot(page: Page, name: string, { fullPage = true } = {}): Promise<string> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   const path = join(ARTIFACTS_DIR, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
+}
+
+/** A key's button in the dashboard's key browser. */
+export const keyItem = (page: Page, key: string): ReturnType<Page['locator']> =>
+  page.locator(`button[data-testid="key-item"][data-key="${key}"]`);
+
+/** Opens every folder of the dashboard's key tree, so every key's button is on the page. */
+export async function expandTree(page: Page): Promise<void> {
+  for (;;) {
+    const closed = page.locator('[data-testid="key-tree"] details:not([open]) > summary');
+    if ((await closed.count()) === 0) return;
+    await closed.first().click();
+  }
 }

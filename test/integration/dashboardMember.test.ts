@@ -2,10 +2,12 @@
 // `etcdctl endpoint status` sees it, its Raft chart in the leader state, keys put with
 // etcdctl showing up live in the key browser, editing when enabled, and with auth on,
 // only what the signed-in user may read. The page must stay on its own origin.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  expandTree,
   foreignRequests,
+  keyItem,
   launchBrowser,
   openRecordedPage,
   screenshot,
@@ -45,18 +47,6 @@ async function endpointStatus(): Promise<{ id: string; leader: string }> {
   );
   const [status] = JSON.parse(text) as EndpointStatus[];
   return { id: hex(status!.Status.header.member_id), leader: hex(status!.Status.leader) };
-}
-
-const keyItem = (page: Page, key: string): ReturnType<Page['locator']> =>
-  page.locator(`button[data-testid="key-item"][data-key="${key}"]`);
-
-/** Opens every folder of the key tree, so every key's button is on the page. */
-async function expandTree(page: Page): Promise<void> {
-  for (;;) {
-    const closed = page.locator('[data-testid="key-tree"] details:not([open]) > summary');
-    if ((await closed.count()) === 0) return;
-    await closed.first().click();
-  }
 }
 
 beforeAll(async () => {
