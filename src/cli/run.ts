@@ -137,7 +137,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
   let inspector: AttachedInspector | undefined;
   if (result.ok && result.config.inspect !== undefined) {
     const target = result.config.inspect;
-    inspector = attachInspector(target);
+    inspector = await attachInspector(target);
     logger.info(
       target.kind === 'url' ? { url: target.url } : { path: INSPECT_PATH },
       target.kind === 'url' ? 'XState inspector attached' : 'XState inspection served on the client port',
