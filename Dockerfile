@@ -9,6 +9,8 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY machines ./machines
 COPY src ./src
+# The dashboard page, bundled by the member on its first request.
+COPY web ./web
 COPY tsconfig.json ./
 
 # The data lives in a volume owned by the unprivileged user the member runs as.

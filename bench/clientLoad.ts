@@ -5,11 +5,17 @@
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
 // ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
 // of their cost. Usage: npm run bench -- --help
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EtcdRpcClient, rangeSucceeds } from '../test/helpers/etcdRpc.js';
+import {
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  EtcdRpcClient,
+  rangeSucceeds,
+} from '../test/helpers/etcdRpc.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 import { EtcdCluster } from '../test/helpers/etcdCluster.js';
 import { TestCluster } from '../test/helpers/cluster.js';
@@ -24,9 +30,23 @@ import {
   type AuthMode,
   type Credentials,
 } from './auth.js';
+import { INSPECT_MODES, startInspection, type InspectMode } from './inspect.js';
 
-const WORKLOADS = ['put', 'range-linearizable', 'range-serializable', 'txn', 'watch-latency'] as const;
+const WORKLOADS = [
+  'put',
+  'range-linearizable',
+  'range-serializable',
+  'txn',
+  'txn-compare',
+  'lease-keepalive',
+  'watch-latency',
+  'range-prefix',
+  'range-keys-only',
+  'range-count-only',
+] as const;
 type Workload = (typeof WORKLOADS)[number];
+/** The workloads that read a whole prefix of --scan-keys keys, --scan-total times. */
+const SCANS: ReadonlySet<Workload> = new Set(['range-prefix', 'range-keys-only', 'range-count-only']);
 
 interface Options {
   endpoints: string[];
@@ -43,6 +63,8 @@ interface Options {
   watchers: number;
   putRate: number;
   putTotal: number;
+  scanKeys: number;
+  scanTotal: number;
   workloads: Workload[];
   json: boolean;
   compare: boolean;
@@ -54,10 +76,16 @@ interface Options {
   cluster: number;
   /** --compare: the auth configurations each server runs in, the first being the comparison's. */
   auth: AuthMode[];
+  /** --compare: write CPU profiles of the xetcd members here. */
+  profile: string | undefined;
   /** Direct runs against a server with auth on: who the load authenticates as. */
   user: Credentials | undefined;
   /** The token each endpoint takes (what Authenticate answered there); none when auth is off. */
   tokens?: ReadonlyMap<string, string>;
+  /** --compare: xetcd with --inspect and someone reading all of it (bench/inspect.ts). */
+  inspect: InspectMode;
+  /** --compare, one server: its process, whose CPU time the measured requests are charged. */
+  serverPid?: number;
 }
 
 interface LatencySummary {
@@ -90,9 +118,31 @@ interface Result {
   readonly errorKinds: Record<string, number>;
   /** Milliseconds. */
   readonly latencyMs: LatencySummary;
+  /**
+   * The server's CPU time per measured request (user + system, microseconds), when
+   * --compare started one server: unlike throughput, it hardly moves with the load of
+   * other processes on the machine.
+   */
+  readonly serverCpuUsPerOp?: number;
 }
 
 // ---------------------------------------------------------------- measurement
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** A process's CPU time so far (user + system, µs) from /proc; undefined where there is none. */
+function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
 
 class Recorder {
   private readonly samples: Float64Array;
@@ -282,6 +332,55 @@ async function runWatchLatency(
   return { rec, seconds };
 }
 
+/** Etcd's default --max-txn-ops: the most puts one txn may carry. */
+const MAX_TXN_OPS = 128;
+
+/**
+ * Writes --scan-keys keys under one prefix, once per server (the scan
+ * workloads share them), with many puts per txn; returns the prefix.
+ */
+async function fillScanPrefix(opts: Options, conns: EtcdRpcClient[], value: Buffer): Promise<Buffer> {
+  const prefix = Buffer.from('scan/');
+  const have = await conns[0]!.range(
+    { key: prefix, rangeEnd: Buffer.from('scan0'), countOnly: true },
+    60_000,
+  );
+  if (Number(have.count) >= opts.scanKeys) return prefix;
+  const txns = Math.ceil(opts.scanKeys / MAX_TXN_OPS);
+  let next = 0;
+  let done = 0;
+  const stop = startProgress(
+    `writing ${opts.scanKeys} keys under ${prefix.toString()}`,
+    opts.scanKeys,
+    () => done,
+  );
+  const writer = async (w: number): Promise<void> => {
+    for (let t = next++; t < txns; t = next++) {
+      const first = t * MAX_TXN_OPS;
+      const count = Math.min(MAX_TXN_OPS, opts.scanKeys - first);
+      await conns[w % conns.length]!.txn(
+        {
+          success: Array.from({ length: count }, (_, j) => ({
+            requestPut: {
+              key: Buffer.concat([prefix, Buffer.from(String(first + j).padStart(8, '0'))]),
+              value,
+              lease: 0n,
+              prevKv: false,
+              ignoreValue: false,
+              ignoreLease: false,
+            },
+          })),
+        },
+        60_000,
+      );
+      done += count;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+  stop();
+  return prefix;
+}
+
 async function runWorkload(opts: Options, workload: Workload, target: string): Promise<Result> {
   const conns = Array.from({ length: opts.conns }, (_, i) => {
     const endpoint = opts.endpoints[i % opts.endpoints.length]!;
@@ -292,12 +391,15 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
   const label = `${target} ${workload}`;
   // A server that compiles its hot paths at run time (V8's JIT) is measured
   // after the same number of warm-up requests as one that does not.
-  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number }> => {
+  const measured = async (op: Op): Promise<{ rec: Recorder; seconds: number; cpuUs?: number }> => {
     if (opts.warmup > 0) await runClosedLoop({ ...opts, total: opts.warmup }, conns, `${label} warm-up`, op);
-    return runClosedLoop(opts, conns, label, op);
+    const cpuBefore = cpuMicros(opts.serverPid);
+    const run = await runClosedLoop(opts, conns, label, op);
+    const cpuAfter = cpuMicros(opts.serverPid);
+    return cpuBefore !== undefined && cpuAfter !== undefined ? { ...run, cpuUs: cpuAfter - cpuBefore } : run;
   };
   try {
-    let run: { rec: Recorder; seconds: number };
+    let run: { rec: Recorder; seconds: number; cpuUs?: number };
     switch (workload) {
       case 'put':
         run = await measured((c, i) => c.put({ key: makeKey(opts, i), value }));
@@ -328,9 +430,58 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
           }),
         );
         break;
+      case 'txn-compare': {
+        // One compare on the key it then writes (always true: its mod revision is below 2^62) and one put.
+        run = await measured((c, i) => {
+          const key = makeKey(opts, i);
+          return c.txn({
+            compare: [
+              {
+                result: Compare_CompareResult.LESS,
+                target: Compare_CompareTarget.MOD,
+                key,
+                modRevision: 2 ** 62,
+                rangeEnd: new Uint8Array(),
+              },
+            ],
+            success: [
+              {
+                requestPut: { key, value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false },
+              },
+            ],
+          });
+        });
+        break;
+      }
+      case 'lease-keepalive': {
+        // As `benchmark lease-keepalive`: one lease, each request a keep-alive on a stream of its own.
+        const { id } = await conns[0]!.leaseGrant(100);
+        run = await measured((c) => c.leaseKeepAliveOnce(id));
+        break;
+      }
       case 'watch-latency':
         run = await runWatchLatency(opts, conns, label);
         break;
+      case 'range-prefix':
+      case 'range-keys-only':
+      case 'range-count-only': {
+        const prefix = await fillScanPrefix(opts, conns, value);
+        const rangeEnd = Buffer.from(prefix);
+        rangeEnd[rangeEnd.length - 1]! += 1;
+        const scan = {
+          key: prefix,
+          rangeEnd,
+          keysOnly: workload === 'range-keys-only',
+          countOnly: workload === 'range-count-only',
+        };
+        run = await runClosedLoop({ ...opts, total: opts.scanTotal }, conns, label, (c) =>
+          c.range(scan, 60_000).then((r) => {
+            const seen = Number(r.count);
+            if (seen !== opts.scanKeys) throw new Error(`range saw ${seen} keys, not ${opts.scanKeys}`);
+          }),
+        );
+        break;
+      }
     }
     const samples = run.rec.count;
     return {
@@ -339,8 +490,8 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
       endpoints: opts.endpoints,
       conns: opts.conns,
       clients: opts.clients,
-      total: workload === 'watch-latency' ? opts.putTotal : opts.total,
-      warmup: workload === 'watch-latency' ? 0 : opts.warmup,
+      total: workload === 'watch-latency' ? opts.putTotal : SCANS.has(workload) ? opts.scanTotal : opts.total,
+      warmup: workload === 'watch-latency' || SCANS.has(workload) ? 0 : opts.warmup,
       keySize: opts.keySize,
       valSize: opts.valSize,
       seconds: run.seconds,
@@ -349,6 +500,7 @@ async function runWorkload(opts: Options, workload: Workload, target: string): P
       errors: run.rec.errors,
       errorKinds: run.rec.errorKinds,
       latencyMs: run.rec.summary(),
+      ...(run.cpuUs !== undefined && samples > 0 ? { serverCpuUsPerOp: run.cpuUs / samples } : {}),
     };
   } finally {
     conns.forEach((c) => c.close());
@@ -378,6 +530,8 @@ function printResult(r: Result): void {
     `  99.9% in ${secs(l.p999)} secs.`,
     `  max ${secs(l.max)} secs.`,
   ];
+  if (r.serverCpuUsPerOp !== undefined)
+    lines.push(`Server CPU:\t${r.serverCpuUsPerOp.toFixed(1)} µs per request`);
   if (r.errors > 0) {
     lines.push(`Errors: ${r.errors}`);
     for (const [k, n] of Object.entries(r.errorKinds)) lines.push(`  [${n}] ${k}`);
@@ -431,6 +585,8 @@ function printComparison(
 /** What --compare runs a workload against: one server, or a cluster's members, and how to stop it. */
 interface Deployment {
   readonly endpoints: string[];
+  /** The server's process, when it is one server. */
+  readonly pid?: number;
   /** Per endpoint, the bench user's token when auth is on. */
   readonly tokens?: ReadonlyMap<string, string>;
   stop(): Promise<void>;
@@ -440,32 +596,48 @@ interface Deployment {
 async function deploy(kind: 'etcd' | 'xetcd', opts: Options, auth: AuthMode): Promise<Deployment> {
   const dir = await makeTempDir(`xetcd-bench-${kind}-`);
   let started: Deployment | undefined;
+  const inspection =
+    kind === 'xetcd' && opts.inspect !== 'off' ? await startInspection(opts.inspect) : undefined;
   try {
     const extra = await authServerArgs(auth, dir.path);
-    const args = [...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs), ...extra];
+    const args = [
+      ...(kind === 'etcd' ? opts.etcdArgs : opts.xetcdArgs),
+      ...extra,
+      ...(inspection?.args ?? []),
+    ];
+    // Node writes the profile when the member exits, one file per process.
+    const nodeArgs = opts.profile !== undefined ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : [];
     if (opts.cluster > 1) {
       // xetcd members reach NATS directly: the fault proxies of the tests would be measured too.
       const c =
         kind === 'etcd'
           ? await EtcdCluster.start({ size: opts.cluster, args })
-          : await TestCluster.start({ size: opts.cluster, args, direct: true });
+          : await TestCluster.start({ size: opts.cluster, args, direct: true, nodeArgs });
       started = { endpoints: c.endpoints(), stop: () => c.stop() };
     } else {
       const server =
         kind === 'etcd'
           ? await startEtcd({ dataDir: join(dir.path, 'data'), args })
-          : await startXetcd({ dataDir: join(dir.path, 'data'), args });
-      started = { endpoints: [server.endpoint], stop: () => server.stop(10_000) };
+          : await startXetcd({ dataDir: join(dir.path, 'data'), args, nodeArgs });
+      started = { endpoints: [server.endpoint], pid: server.process.pid, stop: () => server.stop(10_000) };
     }
-    const { endpoints, stop } = started;
+    const { endpoints, pid, stop } = started;
+    await inspection?.attach(endpoints);
     const cleanUp = async (): Promise<void> => {
+      const read = await inspection?.stop();
+      if (read !== undefined)
+        process.stderr.write(
+          `inspection (${opts.inspect}): ${read.messages} messages, ${read.bytes} bytes read\n`,
+        );
       await stop();
       await dir.remove();
     };
-    if (auth === 'off') return { endpoints, stop: cleanUp };
+    const where = { endpoints, ...(pid !== undefined ? { pid } : {}) };
+    if (auth === 'off') return { ...where, stop: cleanUp };
     await enableAuth(endpoints[0]!);
-    return { endpoints, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
+    return { ...where, tokens: await tokensFor(endpoints, BENCH_USER), stop: cleanUp };
   } catch (err) {
+    await inspection?.stop();
     await started?.stop();
     await dir.remove();
     throw err;
@@ -546,11 +718,16 @@ async function compare(opts: Options): Promise<void> {
         const byWorkload = runs.get(config) ?? new Map<Workload, Result[]>();
         runs.set(config, byWorkload);
         try {
-          await withServer(kind, opts, auth, async ({ endpoints, tokens }) => {
+          await withServer(kind, opts, auth, async ({ endpoints, tokens, pid }) => {
             for (const row of rows) {
               try {
                 const r = await runWorkload(
-                  { ...opts, endpoints, ...(tokens ? { tokens } : {}) },
+                  {
+                    ...opts,
+                    endpoints,
+                    ...(tokens ? { tokens } : {}),
+                    ...(pid !== undefined ? { serverPid: pid } : {}),
+                  },
                   row.workload,
                   label,
                 );
@@ -702,6 +879,18 @@ async function main(argv: string[]): Promise<void> {
     .option('--watchers <n>', 'watchers on the watched key (watch-latency)', positiveInt('--watchers'), 100)
     .option('--put-rate <n>', 'puts per second (watch-latency)', positiveInt('--put-rate'), 100)
     .option('--put-total <n>', 'puts (watch-latency)', positiveInt('--put-total'), 1_000)
+    .option(
+      '--scan-keys <n>',
+      'keys written under one prefix before the range-prefix/keys-only/count-only workloads',
+      positiveInt('--scan-keys'),
+      100_000,
+    )
+    .option(
+      '--scan-total <n>',
+      'whole-prefix reads of the range-prefix/keys-only/count-only workloads (their --total)',
+      positiveInt('--scan-total'),
+      50,
+    )
     .addOption(
       new Option('--workload <list>', `comma-separated: ${WORKLOADS.join(', ')}, or all`)
         .argParser(parseWorkloads)
@@ -742,6 +931,18 @@ async function main(argv: string[]): Promise<void> {
       parseAuthModes,
       ['off'] as AuthMode[],
     )
+    .addOption(
+      new Option(
+        '--inspect <mode>',
+        '--compare: xetcd with --inspect, read by a WebSocket client (serve: bare --inspect, a client on /inspect; url: --inspect ws://... to a server here)',
+      )
+        .choices(INSPECT_MODES)
+        .default('off'),
+    )
+    .option(
+      '--profile <dir>',
+      '--compare: write a CPU profile (.cpuprofile: Chrome DevTools, speedscope) of each xetcd member under the load into <dir>',
+    )
     .option(
       '--user <name:password>',
       'authenticate as this user (a server with auth on, without --compare)',
@@ -763,6 +964,8 @@ async function main(argv: string[]): Promise<void> {
     watchers: number;
     putRate: number;
     putTotal: number;
+    scanKeys: number;
+    scanTotal: number;
     workload: Workload[];
     json: boolean;
     compare: boolean;
@@ -773,8 +976,16 @@ async function main(argv: string[]): Promise<void> {
     cluster: number;
     auth: AuthMode[];
     user?: Credentials;
+    inspect: InspectMode;
+    profile?: string;
   }>();
-  const opts: Options = { ...o, workloads: o.workload, user: o.user };
+  const opts: Options = {
+    ...o,
+    workloads: o.workload,
+    user: o.user,
+    profile: o.profile !== undefined ? resolve(o.profile) : undefined,
+  };
+  if (opts.profile !== undefined) mkdirSync(opts.profile, { recursive: true });
   if (opts.compare) {
     if (program.getOptionValueSource('workload') === 'default') opts.workloads = [...WORKLOADS];
     await compare(opts);

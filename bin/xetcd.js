@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry point directly through tsx, so `npm start` and
-// `npx xetcd` work from a checkout with no build step.
-import { register } from 'tsx/esm/api';
+import { launch } from './launch.js';
 
-register();
-await import('../src/cli/xetcd.ts');
+await launch('xetcd');

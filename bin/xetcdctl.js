@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Offline tools for xetcd data dirs (snapshot restore), run through tsx like bin/xetcd.js.
-import { register } from 'tsx/esm/api';
+// Offline tools for xetcd data dirs (snapshot restore).
+import { launch } from './launch.js';
 
-register();
-await import('../src/cli/xetcdctl.ts');
+await launch('xetcdctl');

@@ -3,12 +3,19 @@
 // mounts the /v3/ gateway later with `routes.prefix('/v3/', handler)` (and the
 // dashboard its pages) without touching this file.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { healthHandler, type HealthSource } from './httpHealth.js';
 import { serveVersion } from './httpVersion.js';
 import type { ApiMetrics } from './metrics.js';
 
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+/** Takes over the connection of an upgrade request (a WebSocket) after the HTTP/1.1 handshake headers. */
+export type UpgradeRoute = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** The node `http` server's 'upgrade' listener. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** etcd's client HTTP mux answers every request with these CORS headers when the origin is allowed. */
 const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -51,6 +58,7 @@ function hostAllowed(policy: HttpPolicy | undefined, req: IncomingMessage): bool
 export class HttpRoutes {
   private readonly exact = new Map<string, HttpRoute>();
   private readonly prefixes: { prefix: string; route: HttpRoute }[] = [];
+  private readonly upgrades = new Map<string, UpgradeRoute>();
 
   constructor(
     private readonly logger?: Logger,
@@ -71,6 +79,39 @@ export class HttpRoutes {
     this.prefixes.push({ prefix, route });
     this.prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
     return this;
+  }
+
+  /** Take over upgrade requests (WebSocket) for exactly `path`. */
+  upgrade(path: string, route: UpgradeRoute): this {
+    if (this.upgrades.has(path)) throw new Error(`HTTP upgrade route ${path} is already mounted`);
+    this.upgrades.set(path, route);
+    return this;
+  }
+
+  /**
+   * The node `http` server's 'upgrade' listener, or undefined when nothing takes
+   * upgrades (node then answers them as plain requests). The host whitelist
+   * holds as for requests, and a browser's Origin must be one --cors allows.
+   */
+  upgradeListener(): UpgradeListener | undefined {
+    if (this.upgrades.size === 0) return undefined;
+    return (req, socket, head) => {
+      const refuse = (status: string): void => {
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      };
+      if (!hostAllowed(this.policy, req)) return refuse('421 Misdirected Request');
+      const origin = req.headers.origin;
+      if (origin !== undefined && allowedOrigin(this.policy, origin) === undefined)
+        return refuse('403 Forbidden');
+      let route: UpgradeRoute | undefined;
+      try {
+        route = this.upgrades.get(new URL(req.url ?? '/', 'http://localhost').pathname);
+      } catch {
+        return refuse('400 Bad Request');
+      }
+      if (route === undefined) return refuse('404 Not Found');
+      route(req, socket, head);
+    };
   }
 
   private find(pathname: string): HttpRoute | undefined {

@@ -12,9 +12,11 @@
 // Shutdown: stop accepting, close idle HTTP connections and send GOAWAY to gRPC
 // sessions, then destroy whatever is still open after the grace period.
 import { routeH2Connection } from './h2Authority.js';
+import type { UpgradeListener } from './http.js';
 import type { PeerIdentities } from './peerIdentities.js';
 import http from 'node:http';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -50,6 +52,8 @@ export interface ClientListenerOptions {
   readonly grpcServer: grpc.Server;
   /** Handles every HTTP/1.1 request (see http.ts). */
   readonly httpHandler: http.RequestListener;
+  /** Takes HTTP/1.1 upgrade requests (WebSocket); without it they are answered as plain requests. */
+  readonly upgradeHandler?: UpgradeListener;
   /** Required when any URL is https. */
   readonly tls?: ClientTlsMaterial;
   /** Where the verified client certificates of TLS connections are recorded for gRPC calls to find. */
@@ -181,6 +185,8 @@ export class ClientListeners implements GrpcByteSource {
   private readonly grpcSockets = new Map<net.Socket, { read: number; written: number }>();
   private closedBytes = { received: 0, sent: 0 };
   private readonly sockets = new Set<net.Socket>();
+  /** Connections taken over by an upgrade: they have no request to finish on close. */
+  private readonly upgraded = new Set<Duplex>();
   private readonly httpServer: http.Server;
   private readonly injector: grpc.ConnectionInjector;
   private readonly bound: BoundListener[] = [];
@@ -188,6 +194,14 @@ export class ClientListeners implements GrpcByteSource {
 
   private constructor(private readonly options: ClientListenerOptions) {
     this.httpServer = http.createServer(options.httpHandler);
+    const upgrade = options.upgradeHandler;
+    if (upgrade !== undefined) {
+      this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        this.upgraded.add(socket);
+        socket.once('close', () => this.upgraded.delete(socket));
+        upgrade(req, socket, head);
+      });
+    }
     // TLS is terminated before the injector, so gRPC sees a plain HTTP/2 stream.
     this.injector = options.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   }
@@ -343,6 +357,7 @@ export class ClientListeners implements GrpcByteSource {
 
   private async doClose(graceMs: number): Promise<void> {
     const closed = this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.upgraded) s.destroy();
     this.injector.drain(graceMs);
     this.httpServer.closeIdleConnections();
     // Keep-alive connections become idle as their last response ends; close them as they do.

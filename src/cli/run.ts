@@ -3,13 +3,14 @@
 // lifecycle until a signal stops it. Returns the exit code instead of exiting,
 // so tests can run it in-process or in a child process with a fake server.
 import { readFileSync } from 'node:fs';
+import pkg from '../../package.json' with { type: 'json' };
 import { Command, CommanderError, Option } from 'commander';
 import { ETCD_SERVER_VERSION } from '../api/httpVersion.js';
 import { loadConfig } from '../embed/config.js';
 import { startEtcd, type MemberServerFactory } from '../embed/etcd.js';
 import { createServerLayer } from '../embed/serverLayer.js';
 import { CONFIG_FILE_FLAG, FLAGS, envName, type FlagSpec } from '../embed/flags.js';
-import { attachInspector, type AttachedInspector } from '../embed/inspector.js';
+import { attachInspector, INSPECT_PATH, type AttachedInspector } from '../embed/inspector.js';
 import { handleCrashes, handleStopSignals } from '../embed/signals.js';
 import { createLogger } from '../logging.js';
 import { runMachinesCli } from './machines.js';
@@ -24,20 +25,9 @@ export interface CliDeps {
   readonly exit?: (code: number) => void;
 }
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function versionText(): string {
   return [
-    `xetcd Version: ${packageVersion()}`,
+    `xetcd Version: ${pkg.version}`,
     `etcd API Version: ${ETCD_SERVER_VERSION.split('.').slice(0, 2).join('.')} (wire-compatible with etcd ${ETCD_SERVER_VERSION})`,
     `Node Version: ${process.version}`,
     `Node OS/Arch: ${process.platform}/${process.arch}`,
@@ -145,9 +135,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
   });
 
   let inspector: AttachedInspector | undefined;
-  if (result.ok && result.config.inspectUrl !== undefined) {
-    inspector = attachInspector(result.config.inspectUrl);
-    logger.info({ url: result.config.inspectUrl }, 'XState inspector attached');
+  if (result.ok && result.config.inspect !== undefined) {
+    const target = result.config.inspect;
+    inspector = attachInspector(target);
+    logger.info(
+      target.kind === 'url' ? { url: target.url } : { path: INSPECT_PATH },
+      target.kind === 'url' ? 'XState inspector attached' : 'XState inspection served on the client port',
+    );
   }
 
   const member = startEtcd({
@@ -156,6 +150,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps = {}): Promi
     logger,
     report: (line) => err(`${line}\n`),
     ...(inspector !== undefined ? { inspect: inspector.observer } : {}),
+    ...(inspector?.routes !== undefined ? { routes: inspector.routes } : {}),
   });
   const release = handleStopSignals(member, logger, deps.exit);
   const releaseCrashes = handleCrashes(logger, deps.exit);

@@ -26,7 +26,13 @@ export const MAX_QUOTA_BYTES = 8 * GiB;
 /** etcd's maxElectionMs. */
 export const MAX_ELECTION_MS = 50_000;
 export const DEFAULT_SNAPSHOT_COUNT = 100_000;
-export const DEFAULT_INSPECT_URL = 'ws://localhost:8080';
+
+/**
+ * --inspect: where the member's actors are shown. A URL: streamed to an
+ * inspector listening there. Bare (or 'true'): served by the member itself on
+ * its client port at /inspect.
+ */
+export type InspectTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'serve' };
 
 /** The client port's TLS: certificate files, or (--auto-tls) a self-signed pair made at start. */
 export interface ClientTls {
@@ -144,8 +150,8 @@ export interface Config {
   readonly natsWatch?: NatsWatchConfig;
   /** --peer-key-file: the secret peer messages are authenticated with. */
   readonly peerKeyFile?: string;
-  /** WebSocket URL of the XState inspector, when --inspect is on. */
-  readonly inspectUrl?: string;
+  /** Where the actors' inspection events go, when --inspect is on. */
+  readonly inspect?: InspectTarget;
   readonly configFile?: string;
   /** This member's ID as a new cluster computes it from --initial-cluster (etcd's NewMember). */
   readonly memberId: bigint;
@@ -385,13 +391,13 @@ const schema = z
       return name;
     }),
     'peer-key-file': fileOrEmpty,
-    inspect: text.transform((s, ctx): string | undefined => {
+    inspect: text.transform((s, ctx): InspectTarget | undefined => {
       if (['', '0', 'f', 'F', 'false', 'FALSE', 'False'].includes(s)) return undefined;
-      if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return DEFAULT_INSPECT_URL;
-      if (/^wss?:\/\/[^/]+/.test(s)) return s;
+      if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(s)) return { kind: 'serve' };
+      if (/^wss?:\/\/[^/]+/.test(s)) return { kind: 'url', url: s };
       return fail(
         ctx,
-        `'${s}' is not valid; use true, false or a ws:// URL such as ${DEFAULT_INSPECT_URL}`,
+        `'${s}' is not valid; use true (serve /inspect on the client port), false or a ws:// URL such as ws://localhost:8080`,
       ) as undefined;
     }),
   })
@@ -610,7 +616,7 @@ function toConfig(p: Parsed, configFile: string | undefined): Config {
     ...natsWatchOf(p),
     // With --peer-cert-file, --peer-key-file is etcd's peer TLS key (inert here), not the shared secret.
     ...(p['peer-key-file'] !== '' && p['peer-cert-file'] === '' ? { peerKeyFile: p['peer-key-file'] } : {}),
-    ...(p.inspect !== undefined ? { inspectUrl: p.inspect } : {}),
+    ...(p.inspect !== undefined ? { inspect: p.inspect } : {}),
     ...(configFile !== undefined ? { configFile } : {}),
     memberId: ids[self] as bigint,
     clusterId: clusterId(ids),

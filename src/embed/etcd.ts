@@ -92,6 +92,8 @@ export interface StartEtcdOptions {
   readonly logger: Logger;
   readonly report?: (line: string) => void;
   readonly inspect?: Observer<InspectionEvent>;
+  /** Routes the process around the member adds to the client port (bare --inspect's /inspect). */
+  readonly routes?: (http: HttpRoutes) => void;
   readonly drainMs?: number;
 }
 
@@ -200,10 +202,13 @@ export function startEtcd(options: StartEtcdOptions): ServingMember {
           lifecycle: member.history,
           ...(tls !== undefined ? { tls } : {}),
         });
+        options.routes?.(http);
+        const upgradeHandler = http.upgradeListener();
         listeners = await ClientListeners.listen({
           urls: config.listenClientUrls,
           grpcServer,
           httpHandler: http.listener(),
+          ...(upgradeHandler !== undefined ? { upgradeHandler } : {}),
           identities,
           ...(tls !== undefined ? { tls } : {}),
           logger,

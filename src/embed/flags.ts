@@ -464,7 +464,8 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: 'string',
     default: '',
     optionalValue: true,
-    description: "Attach the XState WebSocket inspector ('true' for ws://localhost:8080, or a ws:// URL).",
+    description:
+      "Show the member's actors in an XState inspector: a ws:// URL streams them there; bare or 'true' serves them on the client port at /inspect (WebSocket).",
   },
   ...INERT_FLAGS,
 ];

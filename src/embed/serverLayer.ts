@@ -51,6 +51,7 @@ import { chartJson } from '../../machines/chartExport.js';
 import { MACHINES } from '../../machines/catalog.js';
 import { httpFeedConnector } from '../api/dashboard/clusterRelay.js';
 import { mountDashboardFeeds } from '../api/dashboard/feedRoutes.js';
+import { mountDashboardPage } from '../api/dashboard/page.js';
 import { MemberFacts } from '../api/dashboard/memberFacts.js';
 import { MemberFeed } from '../api/dashboard/memberFeed.js';
 import type { ChartDefinitions } from '../api/dashboard/protocol.js';
@@ -297,6 +298,7 @@ export function createServerLayer(config: Config, deps: MemberServerDeps): Membe
         connect: httpFeedConnector(api.tls),
         charts: chartDefinitions(),
       });
+      mountDashboardPage(api.http, { logger });
     },
 
     health: {

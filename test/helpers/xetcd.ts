@@ -27,6 +27,8 @@ export interface XetcdOptions {
   readonly name?: string;
   readonly args?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Flags for the member's node process (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
   readonly readyTimeoutMs?: number;
   /** Serve clients over TLS with the test PKI (https:// client URLs, etcd's TLS flags). */
   readonly tls?: { readonly pki: TestPki; readonly clientCertAuth: boolean };
@@ -47,6 +49,7 @@ async function startXetcdOnce(opts: XetcdOptions): Promise<ServerInstance> {
     name: `xetcd:${port}`,
     command: process.execPath,
     args: [
+      ...(opts.nodeArgs ?? []),
       XETCD_BIN,
       '--name',
       name,

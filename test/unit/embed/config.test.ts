@@ -68,7 +68,7 @@ describe('defaults (etcd 3.4, data dir <name>.xetcd)', () => {
       natsServers: [],
     });
     expect(c.clientTls).toBeUndefined();
-    expect(c.inspectUrl).toBeUndefined();
+    expect(c.inspect).toBeUndefined();
     expect(c.memberId.toString(16)).toBe('8e9e05c52164694d');
     expect(c.clusterId.toString(16)).toBe('cdf818194e3a8c32');
   });
@@ -320,7 +320,7 @@ describe('validation: one line per problem, naming the flag and what would be va
     [
       'inspect',
       { inspect: 'maybe' },
-      "--inspect: 'maybe' is not valid; use true, false or a ws:// URL such as ws://localhost:8080",
+      "--inspect: 'maybe' is not valid; use true (serve /inspect on the client port), false or a ws:// URL such as ws://localhost:8080",
     ],
     [
       'empty name',
@@ -417,10 +417,15 @@ describe('parsed values', () => {
     expect(ok({ 'pre-vote': '0' }).preVote).toBe(false);
   });
 
-  it('inspect: true means the default inspector URL', () => {
-    expect(ok({ inspect: true }).inspectUrl).toBe('ws://localhost:8080');
-    expect(ok({}, { XETCD_INSPECT: 'ws://127.0.0.1:9999' }).inspectUrl).toBe('ws://127.0.0.1:9999');
-    expect(ok({ inspect: 'false' }).inspectUrl).toBeUndefined();
+  it('inspect: bare or true serves /inspect, a URL streams there', () => {
+    expect(ok({ inspect: true }).inspect).toEqual({ kind: 'serve' });
+    expect(ok({ inspect: 'TRUE' }).inspect).toEqual({ kind: 'serve' });
+    expect(ok({}, { XETCD_INSPECT: 'true' }).inspect).toEqual({ kind: 'serve' });
+    expect(ok({}, { XETCD_INSPECT: 'ws://127.0.0.1:9999' }).inspect).toEqual({
+      kind: 'url',
+      url: 'ws://127.0.0.1:9999',
+    });
+    expect(ok({ inspect: 'false' }).inspect).toBeUndefined();
   });
 
   it('a three-member cluster gets the IDs etcd computes', () => {
