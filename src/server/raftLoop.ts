@@ -2,7 +2,14 @@ import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import type { MemoryStorage } from '../raft/memoryStorage.js';
 import type { RaftNode } from '../raft/raftNode.js';
-import type { ReadState, Ready, SoftState } from '../raft/ready.js';
+import {
+  sendsBeforeWrite,
+  type Ballot,
+  type RaftRole,
+  type ReadState,
+  type Ready,
+  type SoftState,
+} from '../raft/ready.js';
 import type { RaftLogStore } from '../storage/raftlog/store.js';
 import type { Snapshot, Entry } from '../proto/raftpb.js';
 import type { Transport } from '../transport/transport.js';
@@ -25,10 +32,13 @@ const MAX_READIES_IN_FLIGHT = 8;
  * Drives the Raft core (etcd's raftNode.start goroutine): ticks it on a timer
  * and works off its Ready batches. Each Ready goes through, in this order:
  * persist (synced) → send → apply → advance, so nothing a message depends on
- * leaves before it is durable. Readies are pipelined: while one is being
- * written the next is taken and queued behind it (the log store writes in
- * call order and groups queued writes into one sync), its committed entries
- * are applied in order, and advance() is called for each Ready in order.
+ * leaves before it is durable; a leader's messages, which depend on no more
+ * than its term, leave as its write starts instead (sendsBeforeWrite), so that
+ * its disk and the followers' work at once. Readies are pipelined: while one
+ * is being written the next is taken and queued behind it (the log store writes
+ * in call order and groups queued writes into one sync), messages leave Ready
+ * by Ready in order, committed entries are applied in order, and advance() is
+ * called for each Ready in order once its write is durable.
  */
 export class RaftLoop {
   readonly readState$: Observable<ReadState>;
@@ -43,8 +53,14 @@ export class RaftLoop {
   private inFlight = 0;
   /** Tails of the three ordered chains every Ready joins. */
   private persisted: Promise<void> = Promise.resolve();
+  private sent: Promise<void> = Promise.resolve();
   private applied: Promise<void> = Promise.resolve();
   private advanced: Promise<void> = Promise.resolve();
+  /** The role and the term and vote as of the last Ready taken. */
+  private role: RaftRole;
+  private ballot: Ballot;
+  /** The term and vote the writes done so far left on disk. */
+  private durable: Ballot;
   private stopped = false;
   private failed = false;
   private kickScheduled = false;
@@ -62,6 +78,9 @@ export class RaftLoop {
     this.readState$ = this.readStates.asObservable();
     this.softState$ = this.softStates.asObservable();
     this.fatal$ = this.fatals.asObservable();
+    this.role = raft.currentRole;
+    this.durable = memory.initialState().hardState;
+    this.ballot = this.durable;
   }
 
   start(): void {
@@ -117,23 +136,33 @@ export class RaftLoop {
   }
 
   private launch(rd: Ready): void {
-    if (rd.softState) this.softStates.next(rd.softState);
+    if (rd.softState) {
+      this.role = rd.softState.role;
+      this.softStates.next(rd.softState);
+    }
+    if (rd.hardState) this.ballot = rd.hardState;
+    // Read before this Ready's own write can change what is durable.
+    const early = sendsBeforeWrite(rd, this.role, this.ballot, this.durable);
     // The write is issued now: the log store lands writes in call order and
     // groups those queued behind the one in flight into a single synced batch.
     const written = this.write(rd);
     const persisted = Promise.all([written, this.persisted]).then(() => this.remember(rd));
     this.persisted = persisted.catch(() => undefined);
-    const sent = persisted.then(() => {
+    const sent = (early ? this.sent : Promise.all([persisted, this.sent])).then(() => {
+      if (this.failed) throw new Error('raft loop stopped after a failure');
       if (rd.messages.length > 0) this.transport.send(rd.messages);
       for (const rs of rd.readStates) this.readStates.next(rs);
     });
+    this.sent = sent.catch(() => undefined);
     // Committed entries are durable already: applying them need not wait for
     // this Ready's own write. A snapshot is applied only once it is persisted
     // and everything before it is done.
     const applyAfter = rd.snapshot ? Promise.all([this.applied, persisted, this.advanced]) : this.applied;
     const applied = applyAfter.then(() => this.applyCommitted(rd));
     this.applied = applied.catch(() => undefined);
-    const done = Promise.all([sent, applied, this.advanced]).then(() => {
+    // advance() tells the core the write is durable: a leader counts its own
+    // entries from then on, so it waits for the write even when the messages did not.
+    const done = Promise.all([persisted, sent, applied, this.advanced]).then(() => {
       if (!this.failed) this.raft.advance(rd);
     });
     this.advanced = done.then(
@@ -159,7 +188,10 @@ export class RaftLoop {
   /** The Raft core reads its log from memory: it learns of a write once the write is durable, in order. */
   private remember(rd: Ready): void {
     if (rd.snapshot) this.memory.applySnapshot(rd.snapshot);
-    if (rd.hardState) this.memory.setHardState(rd.hardState);
+    if (rd.hardState) {
+      this.memory.setHardState(rd.hardState);
+      if (rd.mustSync) this.durable = rd.hardState;
+    }
     if (rd.entries.length > 0) this.memory.append(rd.entries);
   }
 

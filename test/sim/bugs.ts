@@ -1,4 +1,4 @@
-import { MessageType, type Message } from '../../src/proto/raftpb.js';
+import { MessageType, type Entry, type Message } from '../../src/proto/raftpb.js';
 import { Election } from '../../src/raft/election.js';
 import { NONE } from '../../src/raft/ids.js';
 import { Replication } from '../../src/raft/replication.js';
@@ -14,6 +14,8 @@ export const BUGS: Readonly<Record<string, string>> = {
     'the leader commits an entry of an earlier term by counting its replicas (Raft paper §5.4.2, Figure 8: a committed entry can then be overwritten)',
   'vote-ignores-log':
     "a voter grants its vote without checking that the candidate's log is at least as up to date as its own (§5.4.1)",
+  'leader-counts-unpersisted':
+    'the leader counts its own copy of an entry towards commit when it appends it, not once it is persisted (as if it acknowledged itself at append time): with its messages sent before its write, an entry can commit on a minority of disks',
 };
 
 /** Installs the named bug; returns the function that removes it. */
@@ -43,6 +45,17 @@ export function injectBug(bug: string | undefined): () => void {
       };
       return () => {
         proto.canGrantVote = correct;
+      };
+    }
+    case 'leader-counts-unpersisted': {
+      const proto = Replication.prototype;
+      const correct = proto.appendEntries;
+      proto.appendEntries = function (this: Replication, src: readonly Entry[]): void {
+        correct.call(this, src);
+        this.r.prs.progress.get(this.r.id)?.maybeUpdate(this.r.log.lastIndex());
+      };
+      return () => {
+        proto.appendEntries = correct;
       };
     }
     default:

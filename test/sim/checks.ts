@@ -47,6 +47,7 @@ export class Checks {
           `node ${n.id} got a snapshot at ${meta.index} below its commit ${n.knownCommit}`,
         );
       n.memView.resetTo(meta.index, meta.term, body.chain);
+      n.handedCursor = meta.index;
     }
     if (rd.entries.length > 0) {
       let removedFrom: number | undefined;
@@ -81,7 +82,7 @@ export class Checks {
       n.knownCommit = hs.commit;
       if (hs.commit > this.sim.stats.maxCommit) this.sim.stats.maxCommit = hs.commit;
     }
-    let next = n.appliedCursor + 1;
+    let next = n.handedCursor + 1;
     for (const e of rd.committedEntries) {
       if (e.index !== next)
         violation(
@@ -100,6 +101,7 @@ export class Checks {
         );
       next++;
     }
+    n.handedCursor = next - 1;
     if (st.role === 'leader') {
       this.sim.ghost.checkLeaderCompleteness(n.id, st.term, n.memView, n.observed?.leaderFloor ?? 0);
       this.checkConfEntries(n, rd.entries, st.term);

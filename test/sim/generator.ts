@@ -38,6 +38,13 @@ export interface Profile {
    * messages, and what it answers waits in its outbox for the next Ready.
    */
   stall: number;
+  /**
+   * Of a leader's Ready cycles, the share whose write lags: the Ready is
+   * handed out and its messages leave at once (as the server sends a leader's
+   * before its write is durable), and the write lands only some events later,
+   * while acknowledgements come back, or never if the leader crashes first.
+   */
+  leaderDiskLag: number;
   /** CheckQuorum forced off: a leader cut off from the majority leads on, and two leaders append at once. */
   noCheckQuorum?: boolean;
   /** How many seeds draw this profile, relative to the others' 1. */
@@ -63,6 +70,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.2,
     isolateLeader: 0.3,
     stall: 0.1,
+    leaderDiskLag: 0.3,
     deliver: 1,
   },
   {
@@ -83,6 +91,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.5,
     isolateLeader: 0.3,
     stall: 0.1,
+    leaderDiskLag: 0.3,
     deliver: 1,
   },
   {
@@ -103,6 +112,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.3,
     isolateLeader: 0.3,
     stall: 0.2,
+    leaderDiskLag: 0.6,
     deliver: 1,
   },
   {
@@ -123,6 +133,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.5,
     isolateLeader: 0.5,
     stall: 0.2,
+    leaderDiskLag: 0.3,
     deliver: 1,
   },
   {
@@ -143,6 +154,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.3,
     isolateLeader: 0.3,
     stall: 0.1,
+    leaderDiskLag: 0.3,
     deliver: 1,
   },
   {
@@ -163,6 +175,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 1,
     isolateLeader: 0.3,
     stall: 0.3,
+    leaderDiskLag: 0.3,
     deliver: 0.12,
   },
   {
@@ -183,6 +196,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 0.5,
     isolateLeader: 0.3,
     stall: 0.2,
+    leaderDiskLag: 0.5,
     deliver: 0.3,
   },
   // Two leaders at once and logs that disagree: the leader is cut off with a
@@ -209,6 +223,7 @@ export const PROFILES: readonly Profile[] = [
     burst: 3,
     isolateLeader: 0.9,
     stall: 0.5,
+    leaderDiskLag: 0.3,
     deliver: 1,
   },
 ];
@@ -265,6 +280,8 @@ export class Generator {
   private drawn = 0;
   /** node -> the draw after which its stalled Ready loop goes on. */
   private readonly stalledUntil = new Map<number, number>();
+  /** node -> the draw before which the write of its outstanding (leader's) Ready does not land. */
+  private readonly writeLagsUntil = new Map<number, number>();
   /**
    * Events already decided, each made concrete when its turn comes: a global
    * tick's extra ticks for the nodes whose clocks run faster, the deliveries
@@ -324,9 +341,15 @@ export class Generator {
     const nodes = [...sim.nodes.values()];
     const running = nodes.filter((n) => n.running);
     const loop = running.filter((n) => (this.stalledUntil.get(n.id) ?? 0) <= this.drawn);
-    const canReady = loop.filter((n) => n.outstanding === undefined && n.core.hasReady());
-    const canPersist = loop.filter((n) => n.outstanding !== undefined && !n.outstanding.persisted);
-    const canApply = loop.filter((n) => n.outstanding?.persisted === true);
+    const canProcess = loop.filter((n) => n.outstanding.length === 0 && n.core.hasReady());
+    // A leader whose writes lag goes on taking Readies, and they go out before the writes land.
+    const pipelining = loop.filter((n) => n.outstanding.length > 0 && n.mayTakeReady && n.core.hasReady());
+    const canReady = [...canProcess, ...pipelining];
+    const canPersist = loop.filter(
+      (n) => n.unpersisted !== undefined && (this.writeLagsUntil.get(n.id) ?? 0) <= this.drawn,
+    );
+    const canApply = loop.filter((n) => n.outstanding[0]?.persisted === true);
+    const unwritten = running.filter((n) => n.unpersisted?.sent === true);
     const down = nodes.filter((n) => !n.up && sim.restartable(n));
     const paused = nodes.filter((n) => n.up && n.paused);
     const inFlight = sim.network.inFlight.length;
@@ -341,14 +364,16 @@ export class Generator {
       drop: inFlight === 0 ? 0 : p.drop,
       dup: inFlight === 0 ? 0 : p.dup,
       // Mostly a whole Ready cycle at once; sometimes its steps apart, so that crashes and other events fall in between.
-      process: canReady.length === 0 ? 0 : 30,
-      ready: canReady.length === 0 ? 0 : 8,
+      process: canProcess.length === 0 ? 0 : 30,
+      ready: canReady.length === 0 ? 0 : pipelining.length > 0 ? 20 : 8,
       persist: canPersist.length === 0 ? 0 : 30,
       apply: canApply.length === 0 ? 0 : 30,
       tick: 6,
       skew: p.skew,
       propose: running.length === 0 ? 0 : p.propose + (stale.length > 0 ? 5 : 0),
-      crash: running.length === 0 ? 0 : p.crash,
+      // A leader whose sent Readies are not written yet is worth crashing: it loses them, and its
+      // followers may hold (and have heard committed) what it no longer has.
+      crash: running.length === 0 ? 0 : p.crash * (unwritten.length > 0 ? 3 : 1),
       restart: down.length === 0 ? 0 : 1.5,
       pause: running.length === 0 ? 0 : p.pause,
       resume: paused.length === 0 ? 0 : 0.6,
@@ -385,8 +410,13 @@ export class Generator {
           nth: sim.network.rank(idx),
         };
       }
-      case 'process':
-        return { kind: 'process', node: rng.pick(canReady).id };
+      case 'process': {
+        const n = rng.pick(canProcess);
+        if (n.observed?.role !== 'leader' || !rng.chance(p.leaderDiskLag))
+          return { kind: 'process', node: n.id };
+        this.writeLagsUntil.set(n.id, this.drawn + 5 + rng.int(60));
+        return { kind: 'ready', node: n.id };
+      }
       case 'ready':
         return { kind: 'ready', node: rng.pick(canReady).id };
       case 'stall': {
@@ -415,6 +445,7 @@ export class Generator {
       }
       case 'crash':
         // Leaders crash more often than their share: that is where histories get interesting (Figure 8).
+        if (unwritten.length > 0 && rng.chance(0.5)) return { kind: 'crash', node: rng.pick(unwritten).id };
         return {
           kind: 'crash',
           node: leader !== undefined && rng.chance(0.4) ? leader.id : rng.pick(running).id,

@@ -78,9 +78,9 @@ function runReadies(sim: Simulator): boolean {
   let busy = false;
   for (const n of sim.nodes.values()) {
     if (!n.running) continue;
-    while (n.outstanding !== undefined || n.core.hasReady()) {
+    while (n.outstanding.length > 0 || n.core.hasReady()) {
       busy = true;
-      if (n.outstanding === undefined) sim.handOut(n.id);
+      if (n.outstanding.length === 0) sim.handOut(n.id);
       sim.persist(n.id);
       sim.apply(n.id);
       sim.observeAll();
@@ -147,7 +147,7 @@ export function converged(sim: Simulator, leader: SimNode, marker: string): bool
   const chain = leader.memView.chain(last);
   for (const id of members(sim, leader)) {
     const m = sim.nodes.get(id)!;
-    if (m.outstanding !== undefined || m.memView.lastIndex !== last || m.memView.chain(last) !== chain)
+    if (m.outstanding.length > 0 || m.memView.lastIndex !== last || m.memView.chain(last) !== chain)
       return false;
     if (m.app.applied !== leader.app.applied) return false;
   }

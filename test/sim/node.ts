@@ -7,10 +7,18 @@ import { LogView } from './logView.js';
 import { Rng } from '../../src/raft/rng.js';
 import type { SimConfig } from './schedule.js';
 
-/** A Ready handed out and not yet advanced; `persisted` once its durable part is on disk. */
+/** Readies a leader has in flight at most (the server's RaftLoop allows more; a few show every interleaving). */
+const MAX_PIPELINE = 4;
+
+/**
+ * A Ready handed out and not yet advanced; `persisted` once its durable part
+ * is on disk, `sent` once its messages left (a leader's leave as it is handed
+ * out, before its write: sendsBeforeWrite).
+ */
 export interface Outstanding {
   rd: Ready;
   persisted: boolean;
+  sent: boolean;
 }
 
 /** What the simulator last saw of a running node (per incarnation: a restart forgets it). */
@@ -27,7 +35,7 @@ export interface Observed {
  * One simulated member: a RaftNode over a MemoryStorage that plays the disk,
  * and the application. The MemoryStorage only ever holds what was persisted:
  * entries, hard state and snapshots are written to it by `persist` events,
- * never earlier, so a crash (dropping the RaftNode and the outstanding Ready)
+ * never earlier, so a crash (dropping the RaftNode and the outstanding Readies)
  * loses exactly what a power loss would. The application is on disk as well
  * (see App). A restart builds a fresh RaftNode, and so a fresh role machine,
  * from that disk alone.
@@ -44,13 +52,21 @@ export class SimNode {
   diskHard: HardState;
   app: App;
   raft: RaftNode | undefined;
-  /** The log as handed out in Readies (the disk plus the outstanding Ready's entries). */
+  /** The log as handed out in Readies (the disk plus the outstanding Readies' entries). */
   memView: LogView;
   /** The log on disk. */
   diskView: LogView;
-  outstanding: Outstanding | undefined;
+  /**
+   * Readies handed out and not yet advanced, oldest first: written, applied
+   * and advanced in that order. A leader whose Readies all went out before
+   * their writes may take more while they are under way (as the server's
+   * RaftLoop pipelines them); anyone else has at most one.
+   */
+  outstanding: Outstanding[] = [];
   /** How far committed entries were handed to the application in this incarnation (the core's applied). */
   appliedCursor = 0;
+  /** How far committed entries were handed out in Readies in this incarnation (ahead of appliedCursor while pipelining). */
+  handedCursor = 0;
   /** The commit index of the last hard state handed out in this incarnation. */
   knownCommit = 0;
   observed: Observed | undefined;
@@ -69,6 +85,19 @@ export class SimNode {
 
   get running(): boolean {
     return this.up && !this.paused;
+  }
+
+  /** Whether another Ready may be handed out now: none is outstanding, or only a leader's that went out before their writes. */
+  get mayTakeReady(): boolean {
+    return (
+      this.outstanding.length === 0 ||
+      (this.outstanding.length < MAX_PIPELINE && this.outstanding.every((o) => o.sent))
+    );
+  }
+
+  /** The oldest Ready whose write has not landed. */
+  get unpersisted(): Outstanding | undefined {
+    return this.outstanding.find((o) => !o.persisted);
   }
 
   /** The RaftNode, which only a running process has. */
@@ -110,8 +139,9 @@ export class SimNode {
     this.started = true;
     this.up = true;
     this.paused = false;
-    this.outstanding = undefined;
+    this.outstanding = [];
     this.appliedCursor = snapIndex;
+    this.handedCursor = snapIndex;
     this.knownCommit = this.diskHard.commit;
     this.memView = this.diskView.clone();
     this.observed = undefined;
@@ -122,7 +152,7 @@ export class SimNode {
     this.raft = undefined;
     this.up = false;
     this.paused = false;
-    this.outstanding = undefined;
+    this.outstanding = [];
     this.memView = this.diskView.clone();
     this.observed = undefined;
     this.pendingSnapshotReports = [];

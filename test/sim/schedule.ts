@@ -10,10 +10,11 @@
  *   config voters=3 preVote=false ...   the cluster (see SimConfig; the keys not given keep their defaults)
  *   tick                      every running node ticks once (virtual time + 1)
  *   tick 2                    only node 2 ticks (clock skew)
- *   ready 2                   node 2 hands out a Ready (nothing durable yet)
- *   persist 2                 node 2's Ready is durable; its messages leave
- *   apply 2                   node 2 applies the Ready's committed entries and advances
- *   process 2                 ready, persist and apply of node 2 in one go (no crash can fall in between)
+ *   ready 2                   node 2 hands out a Ready (nothing durable yet; a leader's messages leave now)
+ *   persist 2                 node 2's oldest unwritten Ready is durable; its messages leave (unless they did)
+ *   apply 2                   node 2 applies its oldest (written) Ready's committed entries and advances
+ *   process 2                 ready, persist and apply of node 2 in one go (no crash can fall in between);
+ *                             with Readies outstanding, persist and apply them all instead
  *   deliver 1->3 MsgApp       the oldest in-flight MsgApp from 1 to 3 arrives (`#k`: the k-th oldest)
  *   deliver                   one round: every Ready runs, every message in flight arrives, the Readies that provokes run
  *   drop 1->3 MsgApp          ... is lost

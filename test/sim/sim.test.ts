@@ -105,6 +105,20 @@ describe('a known-bad core is caught', () => {
     },
   );
 
+  it(
+    'leader-counts-unpersisted: a leader that counts its own unwritten copy, while its appends go out before its write, commits on a minority of disks',
+    SLOW,
+    () => {
+      let found: ReturnType<typeof runSeed> | undefined;
+      for (let seed = 1; seed <= 50 && found === undefined; seed++) {
+        const r = runSeed(seed, { steps: 1500, injectBug: 'leader-counts-unpersisted' });
+        if (r.violation !== undefined) found = r;
+      }
+      expect(found, 'no seed in 1..50 caught the leader counting its unpersisted entry').toBeDefined();
+      expect(found!.violation!.property).toBe('commit-rule');
+    },
+  );
+
   for (const file of readdirSync(bugs).filter((f) => f.endsWith('.txt'))) {
     it(`${file}: fails as its header says, and passes with the core and reads left correct`, () => {
       const text = readFileSync(join(bugs, file), 'utf8');

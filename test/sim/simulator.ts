@@ -14,6 +14,7 @@ import {
 } from '../../src/proto/raftpb.js';
 import { MemoryStorage } from '../../src/raft/memoryStorage.js';
 import { RaftNode } from '../../src/raft/raftNode.js';
+import { sendsBeforeWrite } from '../../src/raft/ready.js';
 import {
   ConfChangeError,
   ProposalDroppedError,
@@ -226,12 +227,7 @@ export class Simulator {
       case 'log':
         return this.printLog(e.node);
       case 'process':
-        // Each step is observed on its own, exactly as if written as three events.
-        this.handOut(e.node);
-        this.observeAll();
-        this.persist(e.node);
-        this.observeAll();
-        return this.apply(e.node);
+        return this.process(e.node);
       case 'ready':
         return this.handOut(e.node);
       case 'persist':
@@ -341,23 +337,51 @@ export class Simulator {
 
   // ---- Ready cycle -------------------------------------------------------
 
-  /** `ready N`: the node hands out a Ready; nothing of it is durable yet. */
+  /**
+   * `process N`: hands out a Ready unless some are outstanding, then writes
+   * and applies every outstanding one, in order. Each step is observed on its
+   * own, exactly as if written as separate events.
+   */
+  private process(id: number): void {
+    const n = this.nodes.get(id);
+    if (n === undefined) return;
+    if (n.outstanding.length === 0) {
+      this.handOut(id);
+      this.observeAll();
+    }
+    while (n.running && n.outstanding.length > 0) {
+      this.persist(id);
+      this.observeAll();
+      this.apply(id);
+      if (n.outstanding.length > 0) this.observeAll();
+    }
+  }
+
+  /**
+   * `ready N`: the node hands out a Ready; nothing of it is durable yet. A
+   * leader's messages leave now, as the server's RaftLoop sends them while the
+   * write is under way: the write completes at `persist`, later, or never if
+   * the node crashes first. Meanwhile the leader may hand out more Readies.
+   */
   handOut(id: number): void {
     const n = this.nodes.get(id);
-    if (!n?.running || n.outstanding !== undefined || !n.core.hasReady()) return;
+    if (!n?.running || !n.mayTakeReady || !n.core.hasReady()) return;
     const rd = n.core.ready();
-    n.outstanding = { rd, persisted: false };
+    const st = n.core.status();
+    const early = sendsBeforeWrite(rd, st.role, st, n.diskHard);
+    n.outstanding.push({ rd, persisted: false, sent: early });
     this.checks.checkReady(n, rd);
     if (this.out !== undefined)
       for (const rs of rd.readStates)
         this.out.reads.push(`${n.id}: read ${decoder.decode(rs.requestCtx)} at ${rs.index}`);
+    if (early) for (const m of rd.messages) this.send(n, m);
   }
 
-  /** `persist N`: the Ready's snapshot, entries and hard state are durable; then its messages leave. */
+  /** `persist N`: the oldest unwritten Ready's snapshot, entries and hard state are durable; then its messages leave, if they have not. */
   persist(id: number): void {
     const n = this.nodes.get(id);
-    const out = n?.outstanding;
-    if (n === undefined || !n.running || out === undefined || out.persisted) return;
+    const out = n?.unpersisted;
+    if (n === undefined || !n.running || out === undefined) return;
     const rd = out.rd;
     if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
       const meta = rd.snapshot.metadata!;
@@ -374,6 +398,8 @@ export class Simulator {
       this.ghost.recordPersistedHardState(n.id, rd.hardState.term, rd.hardState.vote, rd.hardState.commit);
     }
     out.persisted = true;
+    if (out.sent) return;
+    out.sent = true;
     for (const m of rd.messages) this.send(n, m);
   }
 
@@ -414,10 +440,10 @@ export class Simulator {
     }
   }
 
-  /** `apply N`: the application applies the Ready's snapshot and committed entries, then the node advances. */
+  /** `apply N`: the application applies the oldest Ready's snapshot and committed entries (once it is written), then the node advances. */
   apply(id: number): void {
     const n = this.nodes.get(id);
-    const out = n?.outstanding;
+    const out = n?.outstanding[0];
     if (n === undefined || !n.running || out === undefined || !out.persisted) return;
     const rd = out.rd;
     if (rd.snapshot !== undefined && (rd.snapshot.metadata?.index ?? 0) > 0) {
@@ -441,7 +467,7 @@ export class Simulator {
         this.applyConf(n, e);
       n.appliedCursor = e.index;
     }
-    n.outstanding = undefined;
+    n.outstanding.shift();
     n.core.advance(rd);
   }
 
