@@ -5,8 +5,9 @@
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
 // ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
 // of their cost. Usage: npm run bench -- --help
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -31,22 +32,7 @@ import {
   type Credentials,
 } from './auth.js';
 import { INSPECT_MODES, startInspection, type InspectMode } from './inspect.js';
-
-const WORKLOADS = [
-  'put',
-  'range-linearizable',
-  'range-serializable',
-  'txn',
-  'txn-compare',
-  'lease-keepalive',
-  'watch-latency',
-  'range-prefix',
-  'range-keys-only',
-  'range-count-only',
-] as const;
-type Workload = (typeof WORKLOADS)[number];
-/** The workloads that read a whole prefix of --scan-keys keys, --scan-total times. */
-const SCANS: ReadonlySet<Workload> = new Set(['range-prefix', 'range-keys-only', 'range-count-only']);
+import { rowLabel, rowsOf, SCANS, TABLE, WORKLOADS, type RowSpec, type Workload } from './rows.js';
 
 interface Options {
   endpoints: string[];
@@ -74,6 +60,12 @@ interface Options {
   rounds: number;
   /** --compare: members per cluster (1: a single server; more: xetcd over NATS, etcd over its peer HTTP). */
   cluster: number;
+  /** --compare: the cluster sizes to compare, one table each. */
+  clusters: number[];
+  /** --compare: the rows are TABLE instead of --workload × --clients. */
+  table: boolean;
+  /** --compare: also write the tables to <out>.md and the results to <out>.json. */
+  out: string | undefined;
   /** --compare: the auth configurations each server runs in, the first being the comparison's. */
   auth: AuthMode[];
   /** --compare: write CPU profiles of the xetcd members here. */
@@ -546,9 +538,14 @@ function markdownTable(header: string[], body: string[][]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
-function printComparison(
-  rows: { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string }[],
-): void {
+interface Row {
+  readonly spec: RowSpec;
+  etcd?: Result;
+  xetcd?: Result;
+  xetcdError?: string;
+}
+
+function comparisonTable(rows: readonly Row[]): string {
   const fmt = (n: number | undefined, d = 0): string => (n === undefined ? '-' : n.toFixed(d));
   const ratio = (a: number | undefined, b: number | undefined): string =>
     a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2);
@@ -564,7 +561,7 @@ function printComparison(
     'p99 ratio',
   ];
   const body = rows.map((r) => [
-    r.workload,
+    rowLabel(r.spec),
     fmt(r.etcd?.opsPerSec),
     r.xetcd ? fmt(r.xetcd.opsPerSec) : 'failed',
     ratio(r.xetcd?.opsPerSec, r.etcd?.opsPerSec),
@@ -574,10 +571,10 @@ function printComparison(
     fmt(r.xetcd?.latencyMs.p99, 2),
     ratio(r.xetcd?.latencyMs.p99, r.etcd?.latencyMs.p99),
   ]);
-  process.stdout.write(
-    `\n${markdownTable(header, body)}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n`,
-  );
-  for (const r of rows) if (r.xetcdError) process.stdout.write(`xetcd ${r.workload}: ${r.xetcdError}\n`);
+  const failures = rows
+    .filter((r) => r.xetcdError)
+    .map((r) => `xetcd ${rowLabel(r.spec)}: ${r.xetcdError}\n`);
+  return `${markdownTable(header, body)}\n(ratio = xetcd/etcd: above 1 for ops/s and below 1 for latency means xetcd is ahead)\n${failures.join('')}`;
 }
 
 // ---------------------------------------------------------------- modes
@@ -671,30 +668,37 @@ function median(results: Result[]): Result | undefined {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
-/** --auth with more than one mode: per server and workload, each mode's ops/s and its ratio to the first. */
-function printAuthCost(runs: ReadonlyMap<string, Map<Workload, Result[]>>, opts: Options): void {
+/** --auth with more than one mode: per server and row, each mode's ops/s and its ratio to the first. */
+function authCostTable(
+  runs: ReadonlyMap<string, Map<string, Result[]>>,
+  rows: readonly Row[],
+  opts: Options,
+): string {
   const [base, ...others] = opts.auth;
-  if (base === undefined || others.length === 0) return;
+  if (base === undefined || others.length === 0) return '';
   const header = [
     'server',
-    'workload',
+    'row',
     ...opts.auth.map((m) => `${m} ops/s`),
     ...others.map((m) => `${m}/${base}`),
   ];
   const body: string[][] = [];
   for (const kind of opts.servers)
-    for (const workload of opts.workloads) {
+    for (const { spec } of rows) {
       const ops = opts.auth.map(
-        (m) => median(runs.get(configLabel(kind, m, opts))?.get(workload) ?? [])?.opsPerSec,
+        (m) => median(runs.get(configLabel(kind, m, opts))?.get(rowLabel(spec)) ?? [])?.opsPerSec,
       );
       const ratios = ops
         .slice(1)
         .map((o) => (o === undefined || ops[0] === undefined ? '-' : (o / ops[0]).toFixed(2)));
-      body.push([kind, workload, ...ops.map((o) => (o === undefined ? 'failed' : o.toFixed(0))), ...ratios]);
+      body.push([
+        kind,
+        rowLabel(spec),
+        ...ops.map((o) => (o === undefined ? 'failed' : o.toFixed(0))),
+        ...ratios,
+      ]);
     }
-  process.stdout.write(
-    `\nThe cost of auth (medians; ratio to auth ${base}):\n${markdownTable(header, body)}\n`,
-  );
+  return `\nThe cost of auth (medians; ratio to auth ${base}):\n${markdownTable(header, body)}\n`;
 }
 
 /** A configuration's name: the server, and its auth mode when --auth names more than one. */
@@ -702,11 +706,14 @@ function configLabel(kind: 'etcd' | 'xetcd', auth: AuthMode, opts: Options): str
   return opts.auth.length > 1 ? `${kind}/auth-${auth}` : kind;
 }
 
-async function compare(opts: Options): Promise<void> {
-  type Row = { workload: Workload; etcd?: Result; xetcd?: Result; xetcdError?: string };
-  const rows: Row[] = opts.workloads.map((workload) => ({ workload }));
-  const runs = new Map<string, Map<Workload, Result[]>>();
-  const all: Result[] = [];
+/** One cluster size: the rounds alternating the servers, and per row the median of each. */
+async function compareCluster(
+  opts: Options,
+  specs: readonly RowSpec[],
+): Promise<{ rows: Row[]; results: Result[]; text: string }> {
+  const rows: Row[] = specs.map((spec) => ({ spec }));
+  const runs = new Map<string, Map<string, Result[]>>();
+  const results: Result[] = [];
   // Rounds alternate the configurations (etcd, xetcd, etcd, xetcd, ...; each auth mode of each
   // server in turn) so that a change in the machine's background load hits all of them; each
   // server runs alone on a fresh data dir.
@@ -715,24 +722,28 @@ async function compare(opts: Options): Promise<void> {
       for (const kind of opts.servers) {
         const config = configLabel(kind, auth, opts);
         const label = opts.rounds > 1 ? `${config}#${round}` : config;
-        const byWorkload = runs.get(config) ?? new Map<Workload, Result[]>();
-        runs.set(config, byWorkload);
+        const byRow = runs.get(config) ?? new Map<string, Result[]>();
+        runs.set(config, byRow);
         try {
           await withServer(kind, opts, auth, async ({ endpoints, tokens, pid }) => {
             for (const row of rows) {
+              const { workload, clients, conns, watchers } = row.spec;
               try {
                 const r = await runWorkload(
                   {
                     ...opts,
+                    clients,
+                    conns,
+                    watchers,
                     endpoints,
                     ...(tokens ? { tokens } : {}),
                     ...(pid !== undefined ? { serverPid: pid } : {}),
                   },
-                  row.workload,
+                  workload,
                   label,
                 );
-                all.push(r);
-                byWorkload.set(row.workload, [...(byWorkload.get(row.workload) ?? []), r]);
+                results.push(r);
+                byRow.set(rowLabel(row.spec), [...(byRow.get(rowLabel(row.spec)) ?? []), r]);
                 if (!opts.json) printResult(r);
               } catch (err) {
                 if (kind === 'xetcd') row.xetcdError = err instanceof Error ? err.message : String(err);
@@ -751,27 +762,67 @@ async function compare(opts: Options): Promise<void> {
   }
   const base = opts.auth[0]!;
   for (const row of rows) {
-    const e = median(runs.get(configLabel('etcd', base, opts))?.get(row.workload) ?? []);
-    const x = median(runs.get(configLabel('xetcd', base, opts))?.get(row.workload) ?? []);
+    const e = median(runs.get(configLabel('etcd', base, opts))?.get(rowLabel(row.spec)) ?? []);
+    const x = median(runs.get(configLabel('xetcd', base, opts))?.get(rowLabel(row.spec)) ?? []);
     if (e) row.etcd = e;
     if (x) row.xetcd = x;
   }
-  if (opts.json) {
-    const comparison = rows.map((r) => ({
-      workload: r.workload,
-      etcdOpsPerSec: r.etcd?.opsPerSec ?? null,
-      xetcdOpsPerSec: r.xetcd?.opsPerSec ?? null,
-      ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null,
-      ratioP99: r.etcd && r.xetcd ? r.xetcd.latencyMs.p99 / r.etcd.latencyMs.p99 : null,
-      xetcdError: r.xetcdError ?? null,
-    }));
-    process.stdout.write(`${JSON.stringify({ rounds: opts.rounds, results: all, comparison }, null, 2)}\n`);
-  } else {
-    if (opts.rounds > 1)
-      process.stdout.write(`\nMedian of ${opts.rounds} alternating rounds per server (by ops/s):`);
-    if (opts.auth.length > 1) process.stdout.write(`\netcd and xetcd with auth ${base}:`);
-    printComparison(rows);
-    printAuthCost(runs, opts);
+  const heading =
+    `${opts.cluster === 1 ? 'One member' : `${opts.cluster} members (xetcd over NATS, etcd over its peer HTTP)`}` +
+    `${opts.rounds > 1 ? `, median of ${opts.rounds} alternating rounds per server (by ops/s)` : ''}` +
+    `${opts.auth.length > 1 ? `, auth ${base}` : ''}:`;
+  return { rows, results, text: `${heading}\n\n${comparisonTable(rows)}${authCostTable(runs, rows, opts)}` };
+}
+
+/** Where and when a comparison ran, for the written tables. */
+function machineLine(): string {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} at the end`;
+}
+
+async function compare(opts: Options): Promise<void> {
+  const specs = opts.table
+    ? TABLE
+    : rowsOf(opts.workloads, { clients: opts.clients, conns: opts.conns, watchers: opts.watchers });
+  const tables: { cluster: number; rows: Row[]; text: string }[] = [];
+  const results: Result[] = [];
+  for (const cluster of opts.clusters) {
+    const t = await compareCluster({ ...opts, cluster }, specs);
+    tables.push({ cluster, ...t });
+    results.push(...t.results);
+    if (!opts.json) process.stdout.write(`\n${t.text}`);
+  }
+  const json = {
+    rounds: opts.rounds,
+    tables: tables.map((t) => ({
+      cluster: t.cluster,
+      comparison: t.rows.map((r) => ({
+        row: rowLabel(r.spec),
+        ...r.spec,
+        etcdOpsPerSec: r.etcd?.opsPerSec ?? null,
+        xetcdOpsPerSec: r.xetcd?.opsPerSec ?? null,
+        ratioOpsPerSec: r.etcd && r.xetcd ? r.xetcd.opsPerSec / r.etcd.opsPerSec : null,
+        etcdLatencyMs: r.etcd?.latencyMs ?? null,
+        xetcdLatencyMs: r.xetcd?.latencyMs ?? null,
+        ratioP50: r.etcd && r.xetcd ? r.xetcd.latencyMs.p50 / r.etcd.latencyMs.p50 : null,
+        ratioP99: r.etcd && r.xetcd ? r.xetcd.latencyMs.p99 / r.etcd.latencyMs.p99 : null,
+        xetcdError: r.xetcdError ?? null,
+      })),
+    })),
+    results,
+  };
+  if (opts.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  if (opts.out !== undefined) {
+    const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+    const md = `Measured ${machineLine()}, with \`${command}\` (key ${opts.keySize} B, value ${opts.valSize} B).\n\n${tables.map((t) => t.text).join('\n')}`;
+    writeFileSync(`${opts.out}.md`, md);
+    writeFileSync(
+      `${opts.out}.json`,
+      `${JSON.stringify({ machine: machineLine(), command, ...json }, null, 2)}\n`,
+    );
+    process.stderr.write(`wrote ${opts.out}.md and ${opts.out}.json\n`);
   }
 }
 
@@ -800,6 +851,11 @@ function positiveInt(name: string): (v: string) => number {
       throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
     return n;
   };
+}
+
+function positiveInts(name: string): (v: string) => number[] {
+  const one = positiveInt(name);
+  return (v) => v.split(',').map((p) => one(p.trim()));
 }
 
 function nonNegative(name: string): (v: string) => number {
@@ -916,11 +972,17 @@ async function main(argv: string[]): Promise<void> {
       1,
     )
     .option(
-      '--cluster <n>',
-      '--compare: members per cluster (xetcd over a local nats-server, etcd over its peer HTTP)',
-      positiveInt('--cluster'),
-      1,
+      '--cluster <list>',
+      '--compare: members per cluster, one table per size, e.g. 1,3 (xetcd over a local nats-server, etcd over its peer HTTP)',
+      positiveInts('--cluster'),
+      [1],
     )
+    .option(
+      '--table',
+      `--compare: the rows of the comparison table (${TABLE.map(rowLabel).join('; ')}) instead of --workload × --clients`,
+      false,
+    )
+    .option('--out <path>', '--compare: also write the tables to <path>.md and every result to <path>.json')
     .option('--servers <list>', 'which servers --compare starts, in this order (etcd, xetcd)', parseServers, [
       'etcd',
       'xetcd',
@@ -973,7 +1035,9 @@ async function main(argv: string[]): Promise<void> {
     xetcdArgs: string[];
     servers: ('etcd' | 'xetcd')[];
     rounds: number;
-    cluster: number;
+    cluster: number[];
+    table: boolean;
+    out?: string;
     auth: AuthMode[];
     user?: Credentials;
     inspect: InspectMode;
@@ -981,11 +1045,15 @@ async function main(argv: string[]): Promise<void> {
   }>();
   const opts: Options = {
     ...o,
+    cluster: o.cluster[0]!,
+    clusters: o.cluster,
+    out: o.out !== undefined ? resolve(o.out) : undefined,
     workloads: o.workload,
     user: o.user,
     profile: o.profile !== undefined ? resolve(o.profile) : undefined,
   };
   if (opts.profile !== undefined) mkdirSync(opts.profile, { recursive: true });
+  if (opts.out !== undefined) mkdirSync(dirname(opts.out), { recursive: true });
   if (opts.compare) {
     if (program.getOptionValueSource('workload') === 'default') opts.workloads = [...WORKLOADS];
     await compare(opts);

@@ -3,8 +3,11 @@
 // without a crash or a failed request. It asserts nothing about speed: the
 // figures of a loaded CI machine mean nothing (docs/perf has the real runs).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rowLabel, TABLE, WORKLOADS } from '../../bench/rows.js';
+import { makeTempDir } from '../helpers/tempdir.js';
 import { REPO_ROOT } from '../helpers/xetcd.js';
 
 interface BenchResult {
@@ -31,18 +34,6 @@ function runBench(args: readonly string[]): Promise<{ code: number | null; stdou
   });
 }
 
-const WORKLOADS = [
-  'put',
-  'range-linearizable',
-  'range-serializable',
-  'txn',
-  'txn-compare',
-  'lease-keepalive',
-  'watch-latency',
-  'range-prefix',
-  'range-keys-only',
-  'range-count-only',
-];
 const SMALL = [
   '--total',
   '200',
@@ -62,29 +53,59 @@ const SMALL = [
   '3',
 ];
 
+function expectClean(results: readonly BenchResult[], stderr: string): void {
+  for (const r of results) {
+    expect(r.target).toMatch(/^xetcd/);
+    expect(r.errors, `${r.workload}: ${stderr}`).toBe(0);
+    expect(r.samples).toBeGreaterThan(0);
+    expect(r.opsPerSec).toBeGreaterThan(0);
+  }
+}
+
 describe('npm run bench -- --compare, CI-sized', () => {
-  for (const cluster of [1, 3]) {
-    it(`runs every workload against ${cluster === 1 ? 'one member' : 'a three-member cluster'}`, async () => {
+  it('runs every workload against one member', async () => {
+    const run = await runBench(['--compare', '--servers', 'xetcd', '--workload', 'all', ...SMALL, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const results = (JSON.parse(run.stdout) as { results: BenchResult[] }).results;
+    expect(results.map((r) => r.workload).sort()).toEqual([...WORKLOADS].sort());
+    expectClean(results, run.stderr);
+  }, 180_000);
+
+  it('runs the comparison table against one member and a three-member cluster, and writes it as Markdown and JSON', async () => {
+    const dir = await makeTempDir();
+    try {
+      const out = join(dir.path, 'table');
       const run = await runBench([
         '--compare',
         '--servers',
         'xetcd',
+        '--table',
         '--cluster',
-        String(cluster),
-        '--workload',
-        'all',
+        '1,3',
         ...SMALL,
-        '--json',
+        '--out',
+        out,
       ]);
       expect(run.code, run.stderr).toBe(0);
-      const results = (JSON.parse(run.stdout) as { results: BenchResult[] }).results;
-      expect(results.map((r) => r.workload).sort()).toEqual([...WORKLOADS].sort());
-      for (const r of results) {
-        expect(r.target).toBe('xetcd');
-        expect(r.errors, `${r.workload}: ${run.stderr}`).toBe(0);
-        expect(r.samples).toBeGreaterThan(0);
-        expect(r.opsPerSec).toBeGreaterThan(0);
+      const written = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as {
+        tables: { cluster: number; comparison: { row: string; xetcdError: string | null }[] }[];
+        results: BenchResult[];
+      };
+      expect(written.tables.map((t) => t.cluster)).toEqual([1, 3]);
+      const labels = TABLE.map(rowLabel);
+      for (const t of written.tables) {
+        expect(t.comparison.map((c) => c.row)).toEqual(labels);
+        expect(t.comparison.filter((c) => c.xetcdError !== null)).toEqual([]);
       }
-    }, 180_000);
-  }
+      expect(written.results).toHaveLength(2 * TABLE.length);
+      expectClean(written.results, run.stderr);
+      const md = readFileSync(`${out}.md`, 'utf8');
+      expect(md).toMatch(/^Measured .+ UTC, \d+ × /);
+      expect(md).toContain('One member');
+      expect(md).toContain('3 members (xetcd over NATS');
+      for (const label of labels) expect(md.split(`| ${label} `).length).toBe(3);
+    } finally {
+      await dir.remove();
+    }
+  }, 300_000);
 });

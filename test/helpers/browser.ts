@@ -60,6 +60,6 @@ export async function expandTree(page: Page): Promise<void> {
   for (;;) {
     const closed = page.locator('[data-testid="key-tree"] details:not([open]) > summary');
     if ((await closed.count()) === 0) return;
-    await closed.first().click();
+    await closed.first().click({ timeout: 5_000 });
   }
 }

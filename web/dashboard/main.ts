@@ -7,7 +7,7 @@
  * Attributes for tests (stable; the browser tests select by them):
  * - members table: `tr[data-testid="member-row"]` with `data-member-id` (hex ID),
  *   `data-role` (RaftRoleName, absent until the member has spoken),
- *   `data-reachable` ("true" | "false"), `data-leader` ("true" on the leader's row);
+ *   `data-reachable` ("true" | "false"), `data-leader` ("true" on the row of a reachable leader);
  *   `data-testid="member-reason"` holds why a member is unreachable.
  * - charts: `svg[data-testid="chart"]` with `data-chart` (ChartName) and `data-member-id`;
  *   each state is `g[data-testid="chart-state"][data-state="following.follower"]` (its
@@ -162,7 +162,8 @@ function memberRow(m: MemberView): HTMLTableRowElement {
       'data-member-id': m.id,
       'data-role': st?.role,
       'data-reachable': reachable ? 'true' : 'false',
-      'data-leader': st !== undefined && st.leader === m.id ? 'true' : undefined,
+      // An unreachable member's last status may still name it leader: it leads no longer as far as anyone knows.
+      'data-leader': reachable && st !== undefined && st.leader === m.id ? 'true' : undefined,
       class: reachable ? undefined : 'unreachable',
     },
     h(
@@ -172,7 +173,12 @@ function memberRow(m: MemberView): HTMLTableRowElement {
       self ? h('span', { class: 'tag' }, 'this page') : '',
     ),
     cell('ID', h('code', {}, m.id)),
-    cell('Role', st === undefined ? '–' : h('span', { class: `role role-${st.role}` }, st.role)),
+    cell(
+      'Role',
+      st === undefined
+        ? '–'
+        : h('span', { class: `role role-${st.role}` }, reachable ? st.role : `${st.role} (last seen)`),
+    ),
     cell('Term', st === undefined ? '–' : String(st.term)),
     cell(
       'Leader',
