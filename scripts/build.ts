@@ -1,10 +1,13 @@
 // `npm run build` (also run by `npm install`/`npm ci` as `prepare`): bundles
 // each command into dist/ with esbuild, dependencies left in node_modules, so
 // a member starts without compiling TypeScript at every start (bin/launch.js
-// uses a bundle only while it is newer than every source).
+// uses a bundle only while it is newer than every source), and the dashboard
+// page's script and stylesheet into dist/dashboard, which a member started from
+// the bundle serves.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { compileDashboard, PREBUILT_DIR } from '../src/api/dashboard/assets.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const COMMANDS = ['xetcd', 'xetcdctl'];
@@ -24,7 +27,13 @@ async function main(): Promise<void> {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
-  process.stderr.write(`built dist/ (${COMMANDS.join(', ')}) in ${Date.now() - started} ms\n`);
+  const page = await compileDashboard(`${ROOT}web/dashboard/main.ts`);
+  mkdirSync(`${ROOT}dist/${PREBUILT_DIR}`, { recursive: true });
+  writeFileSync(`${ROOT}dist/${PREBUILT_DIR}/app.js`, page.js);
+  writeFileSync(`${ROOT}dist/${PREBUILT_DIR}/app.css`, page.css);
+  process.stderr.write(
+    `built dist/ (${COMMANDS.join(', ')}, ${PREBUILT_DIR}/app.js and app.css) in ${Date.now() - started} ms\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,11 @@
 /**
  * The dashboard page's script and stylesheet: web/dashboard bundled by
- * esbuild into one minified JS file and one CSS file on the first request,
- * then kept in memory (with their gzip and ETag) for the member's life; and
- * elkjs's own Web Worker build, which the page lays its charts out in.
+ * esbuild into one minified JS file and one CSS file, and elkjs's own Web
+ * Worker build, which the page lays its charts out in. A member started from
+ * the dist/ bundle serves what `npm run build` wrote beside it (dist/dashboard/);
+ * one started from the sources bundles web/dashboard on the first request.
+ * Either way they are kept in memory (with their gzip and ETag) for the
+ * member's life.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -53,7 +56,10 @@ async function asset(contentType: string, body: Uint8Array): Promise<Asset> {
   return { contentType, body: bytes, gzip: await gzipAsync(bytes, { level: 9 }), etag: `"${hash}"` };
 }
 
-export async function bundleDashboard(entry: string = dashboardEntry()): Promise<DashboardBundle> {
+/** The page's script and stylesheet, bundled from web/dashboard. */
+export async function compileDashboard(
+  entry: string = dashboardEntry(),
+): Promise<{ js: Uint8Array; css: Uint8Array }> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
@@ -72,9 +78,25 @@ export async function bundleDashboard(entry: string = dashboardEntry()): Promise
     if (file === undefined) throw new Error(`the dashboard bundle has no ${ext} file`);
     return file.contents;
   };
+  return { js: find('.js'), css: find('.css') };
+}
+
+/** Where `npm run build` puts the page's files: dist/dashboard, beside the bundled commands. */
+export const PREBUILT_DIR = 'dashboard';
+
+/** The files `npm run build` wrote beside the running module, if it runs from dist/. */
+async function prebuilt(from: string): Promise<{ js: Uint8Array; css: Uint8Array } | undefined> {
+  const dir = join(dirname(fileURLToPath(from)), PREBUILT_DIR);
+  if (!existsSync(join(dir, 'app.js'))) return undefined;
+  const [js, css] = await Promise.all([readFile(join(dir, 'app.js')), readFile(join(dir, 'app.css'))]);
+  return { js, css };
+}
+
+export async function bundleDashboard(from: string = import.meta.url): Promise<DashboardBundle> {
+  const files = (await prebuilt(from)) ?? (await compileDashboard(dashboardEntry(from)));
   const [js, css, elkWorker] = await Promise.all([
-    asset('text/javascript; charset=utf-8', find('.js')),
-    asset('text/css; charset=utf-8', find('.css')),
+    asset('text/javascript; charset=utf-8', files.js),
+    asset('text/css; charset=utf-8', files.css),
     readFile(ELK_WORKER_PATH).then((b) => asset('text/javascript; charset=utf-8', b)),
   ]);
   return { js, css, elkWorker };

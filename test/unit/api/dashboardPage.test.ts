@@ -2,6 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -10,6 +11,7 @@ import {
   lazyBundle,
   type DashboardBundle,
 } from '../../../src/api/dashboard/assets.js';
+import { makeTempDir } from '../../helpers/tempdir.js';
 import { REPO_ROOT } from '../../helpers/xetcd.js';
 import { DASHBOARD_CSP, mountDashboardPage } from '../../../src/api/dashboard/page.js';
 import { HttpRoutes } from '../../../src/api/http.js';
@@ -152,6 +154,23 @@ describe('dashboardEntry', () => {
     expect(dashboardEntry()).toBe(entry);
     expect(dashboardEntry(pathToFileURL(join(REPO_ROOT, 'dist', 'xetcd.mjs')).href)).toBe(entry);
     expect(() => dashboardEntry('file:///nowhere/at/all.js')).toThrow(/no web\/dashboard\/main.ts above/);
+  });
+});
+
+describe('bundleDashboard from dist/', () => {
+  it('serves the page files npm run build wrote beside the bundle, without bundling again', async () => {
+    const dir = await makeTempDir();
+    try {
+      mkdirSync(join(dir.path, 'dashboard'));
+      writeFileSync(join(dir.path, 'dashboard', 'app.js'), 'console.log("prebuilt")');
+      writeFileSync(join(dir.path, 'dashboard', 'app.css'), 'body{color:red}');
+      const bundle = await bundleDashboard(pathToFileURL(join(dir.path, 'xetcd.mjs')).href);
+      expect(bundle.js.body.toString()).toBe('console.log("prebuilt")');
+      expect(bundle.css.body.toString()).toBe('body{color:red}');
+      expect(bundle.elkWorker.body.toString('utf8')).toContain('self.onmessage');
+    } finally {
+      await dir.remove();
+    }
   });
 });
 
