@@ -5,13 +5,16 @@ FROM node:20-bookworm-slim
 
 WORKDIR /opt/xetcd
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# Scripts off: `prepare` (npm run build) needs the sources, copied below.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY bin ./bin
 COPY machines ./machines
 COPY src ./src
-# The dashboard page, bundled by the member on its first request.
 COPY web ./web
+COPY scripts/build.ts ./scripts/
 COPY tsconfig.json ./
+# The commands bundled into dist/, and the dashboard page into dist/dashboard.
+RUN npm run build
 
 # The data lives in a volume owned by the unprivileged user the member runs as.
 RUN mkdir -p /var/lib/xetcd && chown node:node /var/lib/xetcd

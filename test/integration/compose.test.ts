@@ -128,7 +128,7 @@ describe('docker-compose.yml, run as local processes', () => {
     running = [];
   }
 
-  it('the Dockerfile copies what exists, installs without dev dependencies, runs unprivileged', () => {
+  it('the Dockerfile copies what exists, installs without dev dependencies, builds once the sources are in, runs unprivileged', () => {
     const copies = dockerfile.instructions.filter((i) => i.op === 'COPY');
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) {
@@ -138,6 +138,13 @@ describe('docker-compose.yml, run as local processes', () => {
     expect(dockerfile.instructions.some((i) => i.op === 'RUN' && i.args.includes('npm ci --omit=dev'))).toBe(
       true,
     );
+    // npm ci's `prepare` would build before the sources are there: the build runs once they are.
+    const ops = dockerfile.instructions.map((i) => `${i.op} ${i.args}`);
+    expect(ops.find((o) => o.includes('npm ci'))).toContain('--ignore-scripts');
+    const build = ops.findIndex((o) => o === 'RUN npm run build');
+    expect(build).toBeGreaterThan(ops.findIndex((o) => o.startsWith('COPY src ')));
+    expect(build).toBeGreaterThan(ops.findIndex((o) => o.startsWith('COPY web ')));
+    expect(build).toBeGreaterThan(ops.findIndex((o) => o.startsWith('COPY scripts/build.ts ')));
     const user = dockerfile.instructions.filter((i) => i.op === 'USER').at(-1);
     expect(user?.args).toBe('node');
     expect(dockerfile.instructions[0]!.args).toMatch(/^node:20/);
