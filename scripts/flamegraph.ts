@@ -2,7 +2,8 @@
 // --compare --profile DIR`) drawn as a flame graph in one self-contained SVG:
 // one box per call path, as wide as the time spent in it and below it, idle
 // time left out. Colours say whose code it is: xetcd's own, a dependency's,
-// Node's, or the garbage collector. Usage: npm run flamegraph -- IN.cpuprofile OUT.svg [--title T]
+// Node's, or the garbage collector; a table of where the busy time went goes
+// to stdout. Usage: npm run flamegraph -- IN.cpuprofile OUT.svg [--title T]
 import { readFileSync, writeFileSync } from 'node:fs';
 
 interface ProfileNode {
@@ -133,6 +134,33 @@ ${boxes.join('\n')}
 `;
 }
 
+/** Who the self time belongs to: xetcd's own files, each dependency, Node, GC, the VM. */
+function ownerOf(frame: Frame): string {
+  if (frame.kind !== 'dependency' && frame.kind !== 'xetcd') return frame.kind;
+  const path = frame.where.replace(/:\d+$/, '');
+  if (frame.kind === 'xetcd') return path.split('/').slice(0, 2).join('/');
+  const parts = path.split('/');
+  return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+/** Busy time by owner, largest first, as a Markdown table (the flame graph's summary). */
+export function selfTimeTable(profile: CpuProfile, top = 15): string {
+  const root = callTree(profile);
+  const byOwner = new Map<string, number>();
+  const walk = (f: Frame): void => {
+    byOwner.set(ownerOf(f), (byOwner.get(ownerOf(f)) ?? 0) + f.self);
+    f.children.forEach(walk);
+  };
+  walk(root);
+  const total = [...byOwner.values()].reduce((a, b) => a + b, 0);
+  const rows = [...byOwner.entries()]
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([owner, n]) => `| ${owner} | ${((100 * n) / total).toFixed(1)} % |`);
+  return ['| self time in | share of busy time |', '|---|---|', ...rows].join('\n');
+}
+
 function main(argv: string[]): void {
   const args = argv.slice(2);
   const titleAt = args.indexOf('--title');
@@ -146,6 +174,7 @@ function main(argv: string[]): void {
   const profile = JSON.parse(readFileSync(input, 'utf8')) as CpuProfile;
   writeFileSync(output, flameSvg(profile, title || input));
   process.stderr.write(`wrote ${output}\n`);
+  process.stdout.write(`${selfTimeTable(profile)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main(process.argv);
