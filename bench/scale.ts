@@ -3,6 +3,7 @@
 // latency of a put, of a one-key range and of a count over every key, and the
 // time from process start to the first served request after a restart. The
 // fresh start is measured once per server. Usage: npm run bench:scale -- --help
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -79,7 +80,8 @@ async function timedStart(kind: Kind, dataDir: string): Promise<{ server: Server
   return { server, ms: servedAt! - t0 };
 }
 
-async function fill(client: EtcdRpcClient, from: number, to: number, value: Buffer): Promise<void> {
+/** Random values: LevelDB compresses its tables and bbolt does not, so a repeated byte would flatter xetcd's disk figures. */
+async function fill(client: EtcdRpcClient, from: number, to: number, valSize: number): Promise<void> {
   let next = from;
   const writer = async (): Promise<void> => {
     while (next < to) {
@@ -90,7 +92,7 @@ async function fill(client: EtcdRpcClient, from: number, to: number, value: Buff
           success: Array.from({ length: next - first }, (_, j) => ({
             requestPut: {
               key: keyOf(first + j),
-              value,
+              value: randomBytes(valSize),
               lease: 0n,
               prevKv: false,
               ignoreValue: false,
@@ -133,7 +135,7 @@ async function measureServer(
     for (const keys of opts.sizes) {
       let client = new EtcdRpcClient(server.endpoint);
       const t0 = performance.now();
-      await fill(client, have, keys, value);
+      await fill(client, have, keys, opts.valSize);
       have = keys;
       log(`${kind}: ${keys} keys written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const puts = await timed(opts.samples, () => client.put({ key: Buffer.from('probe'), value }));
