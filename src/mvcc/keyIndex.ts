@@ -19,6 +19,8 @@ export interface KeyState {
   modified: Revision;
   createRevision: number;
   version: number;
+  /** The key's index, which the state was read from. */
+  readonly index: KeyIndex;
 }
 
 /** Shared by every key without an open life; replaced, never pushed onto. */
@@ -146,20 +148,20 @@ export class KeyIndex {
   /** The key's state at main revision `atRev`, or undefined if it did not exist then. */
   get(atRev: number): KeyState | undefined {
     if (this.revs.length > 0 && this.revs[0]!.main <= atRev) {
-      return KeyIndex.stateIn(this.revs, this.ver, this.created, atRev, false);
+      return this.stateIn(this.revs, this.ver, this.created, atRev, false);
     }
     const past = this.past;
     if (past === undefined) return undefined;
     for (let gi = past.length - 1; gi >= 0; gi--) {
       const g = past[gi]!;
       if (g.revs.length === 0 || g.revs[0]!.main > atRev) continue;
-      return KeyIndex.stateIn(g.revs, g.ver, g.created, atRev, true);
+      return this.stateIn(g.revs, g.ver, g.created, atRev, true);
     }
     return undefined;
   }
 
   /** The state at atRev inside one generation whose first revision is <= atRev. */
-  private static stateIn(
+  private stateIn(
     revs: Revision[],
     ver: number,
     created: number,
@@ -175,7 +177,12 @@ export class KeyIndex {
     }
     // The last revision of a closed life is its tombstone: the key did not exist then.
     if (closed && lo === revs.length - 1) return undefined;
-    return { modified: revs[lo]!, createRevision: created, version: ver - (revs.length - 1 - lo) };
+    return {
+      modified: revs[lo]!,
+      createRevision: created,
+      version: ver - (revs.length - 1 - lo),
+      index: this,
+    };
   }
 
   /**

@@ -124,7 +124,7 @@ type Cmd =
   | { t: 'del'; k: string; end: string | undefined }
   | { t: 'txn'; ck: string; version: number; then: [string, string]; otherwise: string }
   | { t: 'compact'; at: number }
-  | { t: 'range'; k: string; end: string | undefined; at: number; limit: number }
+  | { t: 'range'; k: string; end: string | undefined; at: number; limit: number; keysOnly: boolean }
   | { t: 'history' }
   | { t: 'commit' }
   | { t: 'restart'; clean: boolean };
@@ -168,6 +168,8 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
       end: endArb,
       at: fc.double({ min: 0, max: 1.2, noNaN: true }),
       limit: fc.integer({ min: 0, max: 3 }),
+      // Keys-only reads of a key at its newest revision come from memory, not from its record.
+      keysOnly: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ t: 'history' as const }) },
@@ -329,6 +331,7 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
                 rangeEnd: endBytes(cmd.end),
                 revision: at,
                 limit: cmd.limit,
+                keysOnly: cmd.keysOnly,
               }),
             ),
           );
@@ -342,7 +345,7 @@ async function runSequence(cmds: Cmd[]): Promise<void> {
               .sort(([x], [y]) => (x < y ? -1 : 1));
             const want = (cmd.limit > 0 ? all.slice(0, cmd.limit) : all).map(([k, v]) => [
               k,
-              v.value,
+              cmd.keysOnly ? '' : v.value,
               v.create,
               v.mod,
               v.version,
