@@ -55,7 +55,7 @@ function kindOf(node: ProfileNode): Frame['kind'] {
 function shortUrl(url: string): string {
   const at = url.lastIndexOf('/node_modules/');
   if (at >= 0) return url.slice(at + '/node_modules/'.length);
-  const src = url.search(/\/(src|machines)\//);
+  const src = url.search(/\/(src|machines|dist)\//);
   return src >= 0 ? url.slice(src + 1) : url;
 }
 
