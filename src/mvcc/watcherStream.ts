@@ -26,6 +26,32 @@ export interface WatcherStreamOptions {
   bufferSize?: number;
   /** Close the stream once its last watcher is gone and its replies are out (a one-watcher stream). */
   closeWhenEmpty?: boolean;
+  /**
+   * While the consumer is slow, a watcher's new events join its reply still
+   * waiting in the buffer: one response for several revisions (as etcd's
+   * catch-up sends them), headed by the newest. A client then gets fewer,
+   * larger responses instead of watchers falling behind one message each.
+   * For gRPC and gateway streams; a sink that needs one reply per revision
+   * leaves it off.
+   */
+  coalesce?: boolean;
+}
+
+/** A waiting reply that takes more events, and roughly how many bytes its events hold. */
+interface OpenReply {
+  readonly reply: WatchReply;
+  bytes: number;
+}
+
+/** Roughly what an event adds to a response: its key and value, its previous pair's, and framing. */
+function approxBytes(events: readonly Event[]): number {
+  let n = 0;
+  for (const ev of events) {
+    const kv = ev.kv;
+    const prev = ev.prevKv;
+    n += 48 + (kv ? kv.key.length + kv.value.length : 0) + (prev ? prev.key.length + prev.value.length : 0);
+  }
+  return n;
 }
 
 /**
@@ -47,6 +73,13 @@ export class WatcherStream {
   private readonly watchersById = new Map<number, Watcher>();
   private readonly capacity: number;
   private readonly closeWhenEmpty: boolean;
+  private readonly coalesce: boolean;
+  /**
+   * coalesce: each watcher's events reply still in the buffer with no other
+   * kind of reply queued after it (a created, canceled or progress reply is a
+   * barrier: nothing moves ahead of it).
+   */
+  private readonly open = new Map<number, OpenReply>();
   private queue: WatchReply[] = [];
   private head = 0;
   private paused = false;
@@ -64,6 +97,7 @@ export class WatcherStream {
   ) {
     this.capacity = Math.max(1, opts.bufferSize ?? 128);
     this.closeWhenEmpty = opts.closeWhenEmpty === true;
+    this.coalesce = opts.coalesce === true;
   }
 
   get watcherCount(): number {
@@ -197,6 +231,10 @@ export class WatcherStream {
    */
   offerEvents(w: Watcher, events: Event[], revision: number): boolean {
     if (this.closed || w.state === 'canceled') return true;
+    if (this.joinWaitingReply(w, events, revision)) {
+      w.sentSinceTick = true;
+      return true;
+    }
     // Refused only when full: a fragmented reply may overshoot the buffer by its
     // pieces, which keeps "room > 0" meaning "the next offer succeeds".
     if (this.room() <= 0) {
@@ -207,9 +245,25 @@ export class WatcherStream {
     for (let i = 0; i < pieces.length; i++) {
       const reply: WatchReply = { watchId: w.id, revision, events: pieces[i]! };
       if (i < pieces.length - 1) reply.fragment = true;
-      this.enqueue(reply);
+      this.enqueue(reply, true);
+    }
+    if (this.coalesce && !w.fragment) {
+      this.open.set(w.id, { reply: this.queue[this.queue.length - 1]!, bytes: approxBytes(events) });
     }
     w.sentSinceTick = true;
+    return true;
+  }
+
+  /** coalesce: adds the events to the watcher's reply still waiting, if it has one with room for them. */
+  private joinWaitingReply(w: Watcher, events: Event[], revision: number): boolean {
+    const open = this.coalesce ? this.open.get(w.id) : undefined;
+    if (open === undefined) return false;
+    const bytes = approxBytes(events);
+    if (open.bytes + bytes > this.hub.maxResponseBytes) return false;
+    // A new array: the events given may be shared with other watchers' replies.
+    open.reply.events = open.reply.events.concat(events);
+    open.reply.revision = revision;
+    open.bytes += bytes;
     return true;
   }
 
@@ -253,8 +307,10 @@ export class WatcherStream {
     });
   }
 
-  private enqueue(reply: WatchReply): void {
+  /** Queues a reply; any but a watcher's events is a barrier that no later events may join ahead of. */
+  private enqueue(reply: WatchReply, events = false): void {
     if (this.closed) return;
+    if (!events) this.open.clear();
     this.queue.push(reply);
     this.scheduleFlush();
   }
@@ -272,6 +328,7 @@ export class WatcherStream {
       const reply = this.queue[this.head]!;
       this.queue[this.head] = undefined as unknown as WatchReply;
       this.head++;
+      if (this.open.get(reply.watchId)?.reply === reply) this.open.delete(reply.watchId);
       this.subject.next(reply);
     }
     if (this.head === this.queue.length) {

@@ -30,7 +30,7 @@ export function watchService(server: EtcdServer): WatchService {
     Watch: streamMethod(
       (requests$, ctx) =>
         new Observable<WatchResponse>((subscriber) => {
-          const stream = server.watchable.newStream();
+          const stream = server.watchable.newStream({ coalesce: true });
           const replies = stream.replies$.pipe(map((r) => watchResponse(server, r))).subscribe(subscriber);
           const incoming = requests$
             .pipe(concatMap((req) => handleWatchRequest(server, stream, req, ctx)))
