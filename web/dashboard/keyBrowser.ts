@@ -284,10 +284,15 @@ export class KeyBrowser {
       h('summary', {}, `${node.name} `, h('span', { class: 'count' }, `(${keyCount(node)})`)),
       this.renderChildren(node),
     );
-    details.addEventListener('toggle', () => {
-      if (details.open) this.expanded.add(node.prefix);
+    // The toggle event comes a task after the click: a render in between would
+    // rebuild the folder closed. The click (also Enter and Space) records the new
+    // state at once; toggle covers any other way the folder opens or closes.
+    const remember = (open: boolean): void => {
+      if (open) this.expanded.add(node.prefix);
       else this.expanded.delete(node.prefix);
-    });
+    };
+    details.querySelector('summary')?.addEventListener('click', () => remember(!details.open));
+    details.addEventListener('toggle', () => remember(details.open));
     return h('li', {}, keyButton, details);
   }
 
