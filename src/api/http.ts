@@ -14,9 +14,6 @@ export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL) =>
 /** Takes over the connection of an upgrade request (a WebSocket) after the HTTP/1.1 handshake headers. */
 export type UpgradeRoute = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-/** The node `http` server's 'upgrade' listener. */
-export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-
 /** etcd's client HTTP mux answers every request with these CORS headers when the origin is allowed. */
 const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
@@ -93,7 +90,7 @@ export class HttpRoutes {
    * upgrades (node then answers them as plain requests). The host whitelist
    * holds as for requests, and a browser's Origin must be one --cors allows.
    */
-  upgradeListener(): UpgradeListener | undefined {
+  upgradeListener(): UpgradeRoute | undefined {
     if (this.upgrades.size === 0) return undefined;
     return (req, socket, head) => {
       const refuse = (status: string): void => {

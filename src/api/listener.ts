@@ -12,7 +12,7 @@
 // Shutdown: stop accepting, close idle HTTP connections and send GOAWAY to gRPC
 // sessions, then destroy whatever is still open after the grace period.
 import { routeH2Connection } from './h2Authority.js';
-import type { UpgradeListener } from './http.js';
+import type { UpgradeRoute } from './http.js';
 import type { PeerIdentities } from './peerIdentities.js';
 import http from 'node:http';
 import net from 'node:net';
@@ -53,7 +53,7 @@ export interface ClientListenerOptions {
   /** Handles every HTTP/1.1 request (see http.ts). */
   readonly httpHandler: http.RequestListener;
   /** Takes HTTP/1.1 upgrade requests (WebSocket); without it they are answered as plain requests. */
-  readonly upgradeHandler?: UpgradeListener;
+  readonly upgradeHandler?: UpgradeRoute;
   /** Required when any URL is https. */
   readonly tls?: ClientTlsMaterial;
   /** Where the verified client certificates of TLS connections are recorded for gRPC calls to find. */

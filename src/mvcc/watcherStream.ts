@@ -37,10 +37,10 @@ export interface WatcherStreamOptions {
   coalesce?: boolean;
 }
 
-/** A waiting reply that takes more events, and roughly how many bytes its events hold. */
+/** A waiting reply that takes more events, and roughly how many bytes its events hold (once something joined). */
 interface OpenReply {
   readonly reply: WatchReply;
-  bytes: number;
+  bytes?: number;
 }
 
 /** Roughly what an event adds to a response: its key and value, its previous pair's, and framing. */
@@ -247,8 +247,9 @@ export class WatcherStream {
       if (i < pieces.length - 1) reply.fragment = true;
       this.enqueue(reply, true);
     }
-    if (this.coalesce && !w.fragment) {
-      this.open.set(w.id, { reply: this.queue[this.queue.length - 1]!, bytes: approxBytes(events) });
+    // Only a paused stream keeps replies waiting: a flowing one sends them within the tick.
+    if (this.coalesce && this.paused && !w.fragment) {
+      this.open.set(w.id, { reply: this.queue[this.queue.length - 1]! });
     }
     w.sentSinceTick = true;
     return true;
@@ -258,12 +259,12 @@ export class WatcherStream {
   private joinWaitingReply(w: Watcher, events: Event[], revision: number): boolean {
     const open = this.coalesce ? this.open.get(w.id) : undefined;
     if (open === undefined) return false;
-    const bytes = approxBytes(events);
-    if (open.bytes + bytes > this.hub.maxResponseBytes) return false;
+    const bytes = (open.bytes ?? approxBytes(open.reply.events)) + approxBytes(events);
+    if (bytes > this.hub.maxResponseBytes) return false;
     // A new array: the events given may be shared with other watchers' replies.
     open.reply.events = open.reply.events.concat(events);
     open.reply.revision = revision;
-    open.bytes += bytes;
+    open.bytes = bytes;
     return true;
   }
 

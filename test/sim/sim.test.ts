@@ -63,16 +63,21 @@ describe('regression schedules', () => {
   }
 });
 
+/** The first run of seeds 1..last that the injected bug makes fail, if any. */
+function firstCaught(bug: string, last: number): ReturnType<typeof runSeed> | undefined {
+  for (let seed = 1; seed <= last; seed++) {
+    const r = runSeed(seed, { steps: 1500, injectBug: bug });
+    if (r.violation !== undefined) return r;
+  }
+  return undefined;
+}
+
 describe('a known-bad core is caught', () => {
   it(
     'commit-previous-term: generated schedules fail on the commit rule, and the failure shrinks and replays',
     SLOW,
     () => {
-      let found: ReturnType<typeof runSeed> | undefined;
-      for (let seed = 1; seed <= 200 && found === undefined; seed++) {
-        const r = runSeed(seed, { steps: 1500, injectBug: 'commit-previous-term' });
-        if (r.violation !== undefined) found = r;
-      }
+      const found = firstCaught('commit-previous-term', 200);
       expect(found, 'no seed in 1..200 caught the broken commit rule').toBeDefined();
       const v = found!.violation!;
       expect(['commit-rule', 'state-machine-safety', 'leader-completeness']).toContain(v.property);
@@ -93,11 +98,7 @@ describe('a known-bad core is caught', () => {
     'vote-ignores-log: a voter that ignores log up-to-dateness lets a leader without committed entries win',
     SLOW,
     () => {
-      let found: ReturnType<typeof runSeed> | undefined;
-      for (let seed = 1; seed <= 50 && found === undefined; seed++) {
-        const r = runSeed(seed, { steps: 1500, injectBug: 'vote-ignores-log' });
-        if (r.violation !== undefined) found = r;
-      }
+      const found = firstCaught('vote-ignores-log', 50);
       expect(found, 'no seed in 1..50 caught the broken vote rule').toBeDefined();
       expect(['leader-completeness', 'state-machine-safety', 'commit-rule']).toContain(
         found!.violation!.property,
@@ -109,11 +110,7 @@ describe('a known-bad core is caught', () => {
     'leader-counts-unpersisted: a leader that counts its own unwritten copy, while its appends go out before its write, commits on a minority of disks',
     SLOW,
     () => {
-      let found: ReturnType<typeof runSeed> | undefined;
-      for (let seed = 1; seed <= 50 && found === undefined; seed++) {
-        const r = runSeed(seed, { steps: 1500, injectBug: 'leader-counts-unpersisted' });
-        if (r.violation !== undefined) found = r;
-      }
+      const found = firstCaught('leader-counts-unpersisted', 50);
       expect(found, 'no seed in 1..50 caught the leader counting its unpersisted entry').toBeDefined();
       expect(found!.violation!.property).toBe('commit-rule');
     },
