@@ -5,7 +5,7 @@
 // one after the other, on fresh temp dirs), runs the same workloads on both, and prints the
 // ratio xetcd/etcd; --auth adds configurations with auth on (simple or JWT tokens) and a table
 // of their cost. Usage: npm run bench -- --help
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,6 +32,7 @@ import {
   type Credentials,
 } from './auth.js';
 import { INSPECT_MODES, startInspection, type InspectMode } from './inspect.js';
+import { cpuMicros } from './procCpu.js';
 import { rowLabel, rowsOf, SCANS, TABLE, WORKLOADS, type RowSpec, type Workload } from './rows.js';
 
 interface Options {
@@ -119,22 +120,6 @@ interface Result {
 }
 
 // ---------------------------------------------------------------- measurement
-
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const CLOCK_TICKS_PER_SEC = 100;
-
-/** A process's CPU time so far (user + system, µs) from /proc; undefined where there is none. */
-function cpuMicros(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces, inside parentheses): utime is the 12th, stime the 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC) * 1e6;
-  } catch {
-    return undefined;
-  }
-}
 
 class Recorder {
   private readonly samples: Float64Array;
