@@ -3,6 +3,7 @@
 // and SIGKILL when it does not leave in time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { forgetChild, recordChild } from './orphans.js';
 
 /** How much of a process's output is kept: enough to explain a failure, bounded for long runs. */
 const OUTPUT_LIMIT = 256 * 1024;
@@ -59,8 +60,8 @@ export interface StartOptions {
 
 /**
  * Every process any helper started and that has not exited yet. If a test worker dies
- * without running its afterAll, the exit hook below still kills them by PID, so no
- * etcd or xetcd outlives the test run.
+ * without running its afterAll, the exit hook below still kills them by PID; if the
+ * worker itself is killed, the run's teardown does (orphans.ts).
  */
 const live = new Set<ManagedProcess>();
 let exitHookInstalled = false;
@@ -178,6 +179,7 @@ function wrap(name: string, child: ChildProcess, pid: number): ManagedProcess {
     child.once('exit', (code, signal) => {
       running = false;
       live.delete(proc);
+      forgetChild(pid);
       for (const l of listeners) l();
       resolve({ code, signal });
     });
@@ -247,6 +249,7 @@ function wrap(name: string, child: ChildProcess, pid: number): ManagedProcess {
     },
   };
   live.add(proc);
+  recordChild(pid);
   return proc;
 }
 
