@@ -8,6 +8,7 @@
 // Prints "listening" once it accepts connections.
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { grpcServerOptions } from '../src/api/listener.js';
 import { KVService, PutResponse, RangeResponse } from '../src/proto/etcdserverpb.js';
 
 const header = { clusterId: 1n, memberId: 2n, revision: 100, raftTerm: 2 };
@@ -37,7 +38,8 @@ function grpcFrame(body: Uint8Array): Buffer {
 }
 
 function serveGrpcJs(port: number): Promise<void> {
-  const server = new grpc.Server();
+  // xetcd's own server options (etcd's default request limit), without its metrics interceptor.
+  const server = new grpc.Server(grpcServerOptions(1.5 * 1024 * 1024));
   const answer =
     (body: Uint8Array) =>
     (_call: unknown, callback: (err: null, res: Uint8Array) => void): void =>

@@ -135,6 +135,9 @@ export function grpcServerOptions(
     // etcd's defaults: --grpc-keepalive-interval 2h, --grpc-keepalive-timeout 20s.
     'grpc.keepalive_time_ms': tuning.keepaliveIntervalMs ?? 2 * 60 * 60 * 1000,
     'grpc.keepalive_timeout_ms': timeoutMs === 0 ? NEVER_MS : timeoutMs,
+    // Nothing serves channelz (etcd registers no channelz service either); on, grpc-js
+    // timestamps every call and message for it.
+    'grpc.enable_channelz': 0,
     ...(tuning.maxConcurrentStreams !== undefined
       ? { 'grpc.max_concurrent_streams': tuning.maxConcurrentStreams }
       : {}),
