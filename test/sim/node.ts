@@ -7,7 +7,7 @@ import { LogView } from './logView.js';
 import { Rng } from '../../src/raft/rng.js';
 import type { SimConfig } from './schedule.js';
 
-/** Readies a leader has in flight at most (the server's RaftLoop allows more; a few show every interleaving). */
+/** Readies a node has in flight at most (the server's RaftLoop allows more; a few show every interleaving). */
 const MAX_PIPELINE = 4;
 
 /**
@@ -87,11 +87,16 @@ export class SimNode {
     return this.up && !this.paused;
   }
 
-  /** Whether another Ready may be handed out now: none is outstanding, or only a leader's that went out before their writes. */
+  /**
+   * Whether another Ready may be handed out now, as the server's RaftLoop
+   * takes them: any role pipelines up to MAX_PIPELINE (a Ready whose messages
+   * wait for its write sends them once that write and every earlier one landed),
+   * and nothing is taken past a snapshot until it is applied.
+   */
   get mayTakeReady(): boolean {
     return (
-      this.outstanding.length === 0 ||
-      (this.outstanding.length < MAX_PIPELINE && this.outstanding.every((o) => o.sent))
+      this.outstanding.length < MAX_PIPELINE &&
+      !this.outstanding.some((o) => o.rd.snapshot !== undefined && (o.rd.snapshot.metadata?.index ?? 0) > 0)
     );
   }
 
