@@ -7,6 +7,7 @@ import {
   ConfState,
   type Entry,
   EntryType,
+  HardState,
   Message,
   MessageType,
   Snapshot,
@@ -392,7 +393,10 @@ export class Simulator {
       n.disk.append(rd.entries);
       n.diskView.append(rd.entries);
     }
-    if (rd.hardState !== undefined) {
+    // As the server's RaftLoop: a hard state that only moves the commit index is
+    // not written on its own (Raft learns the index again after a crash); it
+    // goes down with the next write that must be synced.
+    if (rd.hardState !== undefined && (rd.mustSync || rd.entries.length > 0 || rd.snapshot !== undefined)) {
       n.disk.setHardState(rd.hardState);
       n.diskHard = rd.hardState;
       this.ghost.recordPersistedHardState(n.id, rd.hardState.term, rd.hardState.vote, rd.hardState.commit);
@@ -629,6 +633,13 @@ export class Simulator {
     // Only once the configuration is known at the applied index (not while re-applying after a restart).
     if (n.appliedCursor < n.app.applied) return;
     if (n.app.applied > (n.disk.snapshot().metadata?.index ?? 0)) {
+      // As the server's snapshot does: the disk's commit index may lag (a newer one
+      // alone is not written), and a snapshot must not pass it.
+      if (n.diskHard.commit < n.app.applied) {
+        n.diskHard = HardState.create({ ...n.diskHard, commit: n.app.applied });
+        n.disk.setHardState(n.diskHard);
+        this.ghost.recordPersistedHardState(n.id, n.diskHard.term, n.diskHard.vote, n.diskHard.commit);
+      }
       n.disk.createSnapshot(n.app.applied, n.app.confState, n.app.snapshotData());
     }
     const upTo = n.app.applied - keep;
