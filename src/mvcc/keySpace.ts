@@ -81,8 +81,11 @@ export class KeySpace {
         ? await this.fetchKeysOnly(plan.selected)
         : await this.fetch(plan.selected.map((s) => s.modified));
     let more = plan.more;
-    if (plan.sortByValue) ({ kvs, more } = sortByValue(kvs, opts));
-    if (opts.keysOnly) for (const kv of kvs) kv.value = NO_VALUE;
+    if (plan.sortByValue) {
+      ({ kvs, more } = sortByValue(kvs, opts));
+      // Sorting by value needed the values; fetchKeysOnly leaves none otherwise.
+      if (opts.keysOnly) for (const kv of kvs) kv.value = NO_VALUE;
+    }
     if (this.compactRevision > atRev) throw ErrCompacted(); // compacted while reading
     return { kvs, count, more, revision: viewRevision };
   }
@@ -108,7 +111,7 @@ export class KeySpace {
    * KeyValues without their values. A key read at its newest revision needs
    * no record: its revisions and version are in the index, its lease in the
    * lease table (which follows the newest put, the running txn's included).
-   * Only keys read at an older revision are fetched, for their lease then.
+   * Only keys read at an older revision are fetched, for their lease then, and their value dropped.
    */
   async fetchKeysOnly(states: readonly KeyState[]): Promise<KeyValue[]> {
     const out = new Array<KeyValue>(states.length);
@@ -131,7 +134,7 @@ export class KeySpace {
     }
     if (older.length > 0) {
       const fetched = await this.fetch(older.map((i) => states[i]!.modified));
-      for (let j = 0; j < older.length; j++) out[older[j]!] = fetched[j]!;
+      for (let j = 0; j < older.length; j++) out[older[j]!] = { ...fetched[j]!, value: NO_VALUE };
     }
     return out;
   }

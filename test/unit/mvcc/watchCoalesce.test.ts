@@ -26,6 +26,17 @@ function record(stream: { replies$: { subscribe(fn: (v: WatchReply) => void): un
   return out;
 }
 
+/** A stream whose one watcher (on `a`) is created, then paused: what follows waits in its buffer. */
+async function pausedOnA(storeOpts: WatchableStoreOptions = {}, { coalesce = true } = {}) {
+  const { kv, ws } = setup(storeOpts);
+  const stream = ws.newStream(coalesce ? { coalesce } : {});
+  const replies = record(stream);
+  stream.watch({ key: bytes('a') });
+  await settle();
+  stream.pause();
+  return { kv, stream, replies };
+}
+
 const shape = (replies: WatchReply[]) =>
   replies.map((r) => ({
     id: r.watchId,
@@ -61,12 +72,7 @@ describe('a coalescing watch stream', () => {
   });
 
   it('lets no events join a reply queued before a progress or created reply', async () => {
-    const { kv, ws } = setup();
-    const stream = ws.newStream({ coalesce: true });
-    const replies = record(stream);
-    stream.watch({ key: bytes('a') });
-    await settle();
-    stream.pause();
+    const { kv, stream, replies } = await pausedOnA();
     kv.put('a', '1');
     stream.requestProgress();
     kv.put('a', '2');
@@ -85,12 +91,7 @@ describe('a coalescing watch stream', () => {
   });
 
   it('starts a new reply once the waiting one holds max-response-bytes', async () => {
-    const { kv, ws } = setup({ maxResponseBytes: 250 });
-    const stream = ws.newStream({ coalesce: true });
-    const replies = record(stream);
-    stream.watch({ key: bytes('a') });
-    await settle();
-    stream.pause();
+    const { kv, stream, replies } = await pausedOnA({ maxResponseBytes: 250 });
     for (let i = 0; i < 4; i++) kv.put('a', 'x'.repeat(60));
     stream.resume();
     await settle();
@@ -102,12 +103,7 @@ describe('a coalescing watch stream', () => {
   });
 
   it('without coalesce (the default), sends one reply per revision however slow the consumer', async () => {
-    const { kv, ws } = setup();
-    const stream = ws.newStream();
-    const replies = record(stream);
-    stream.watch({ key: bytes('a') });
-    await settle();
-    stream.pause();
+    const { kv, stream, replies } = await pausedOnA({}, { coalesce: false });
     kv.put('a', '1');
     kv.put('a', '2');
     stream.resume();
